@@ -1,0 +1,1 @@
+"""One module per ``duis`` sub-command; each exposes ``register(subparsers)``."""

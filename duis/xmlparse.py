@@ -1,0 +1,193 @@
+"""The one entry point for untrusted XML.
+
+Nothing else in duis parses XML that came from outside.  The parser refuses
+document type declarations (so no entities: no XXE, no billion laughs),
+never touches the file system or the network, caps the input size and the
+element nesting depth, and names what it refused.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from lxml import etree
+
+from .errors import (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden,
+                     InputTooLarge, MalformedXML, NestingTooDeep, UnreadableInput)
+
+#: an 11.1 request carries up to 10,240,000 base64 characters of image;
+#: the default leaves room for the envelope and a signature
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+#: DUIS messages nest a few dozen levels at most
+DEFAULT_MAX_DEPTH = 100
+#: above this size libxml2's "huge" mode is needed for long text nodes
+_HUGE_THRESHOLD = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ParseLimits:
+    """Caps applied to every untrusted document."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    """Largest input accepted, in bytes; larger input is refused unread."""
+    max_depth: int = DEFAULT_MAX_DEPTH
+    """Deepest element nesting accepted (the root is depth 1)."""
+
+    @classmethod
+    def from_env(cls) -> "ParseLimits":
+        """Limits from ``DUIS_MAX_BYTES`` / ``DUIS_MAX_DEPTH`` when set."""
+        return cls(int(os.environ.get("DUIS_MAX_BYTES", DEFAULT_MAX_BYTES)),
+                   int(os.environ.get("DUIS_MAX_DEPTH", DEFAULT_MAX_DEPTH)))
+
+
+DEFAULT_LIMITS = ParseLimits()
+
+
+class _NoResolver(etree.Resolver):
+    """Refuses every external resource libxml2 might ask for."""
+
+    def resolve(self, url, pubid, context):  # noqa: D401 - lxml API
+        raise ExternalReferenceForbidden(
+            "external resource refused", expected="no external references",
+            found=repr(url))
+
+
+def _make_parser(huge: bool) -> etree.XMLParser:
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False,
+        dtd_validation=False, attribute_defaults=False, huge_tree=huge,
+        remove_comments=False, remove_pis=False, collect_ids=False)
+    parser.resolvers.add(_NoResolver())
+    return parser
+
+
+_PARSERS = {False: _make_parser(False), True: _make_parser(True)}
+
+
+def read_source(source: str | os.PathLike | BinaryIO | bytes,
+                limits: ParseLimits = DEFAULT_LIMITS) -> tuple[bytes, str]:
+    """Read at most ``limits.max_bytes`` from a path, ``-`` (stdin), a binary
+    stream or bytes; return the bytes and a name for error messages."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data, name = bytes(source), "<bytes>"
+    elif isinstance(source, (str, os.PathLike)) and str(source) == "-":
+        data, name = _read_capped(sys.stdin.buffer, limits, "<stdin>"), "<stdin>"
+    elif isinstance(source, (str, os.PathLike)):
+        name = str(source)
+        try:
+            size = os.stat(source).st_size
+            if size > limits.max_bytes:
+                raise _too_large(name, limits, size)
+            with open(source, "rb") as handle:
+                data = _read_capped(handle, limits, name)
+        except OSError as exc:
+            raise UnreadableInput(f"cannot read file: {exc.strerror}", source=name,
+                                  expected="a readable file",
+                                  found=type(exc).__name__) from None
+    else:
+        name = getattr(source, "name", "<stream>")
+        data = _read_capped(source, limits, str(name))
+    if len(data) > limits.max_bytes:
+        raise _too_large(name, limits, len(data))
+    return data, str(name)
+
+
+def _read_capped(handle: BinaryIO, limits: ParseLimits, name: str) -> bytes:
+    data = handle.read(limits.max_bytes + 1)
+    if len(data) > limits.max_bytes:
+        raise _too_large(name, limits, None)
+    return data
+
+
+def _too_large(name: str, limits: ParseLimits, size: int | None) -> InputTooLarge:
+    found = f"{size} bytes" if size is not None else f"more than {limits.max_bytes} bytes"
+    return InputTooLarge("input too large", source=name,
+                         expected=f"at most {limits.max_bytes} bytes", found=found)
+
+
+def parse_bytes(data: bytes, name: str = "<bytes>",
+                limits: ParseLimits = DEFAULT_LIMITS) -> etree._ElementTree:
+    """Parse bytes already in memory under the safety rules; return the tree."""
+    if len(data) > limits.max_bytes:
+        raise _too_large(name, limits, len(data))
+    huge = len(data) > _HUGE_THRESHOLD
+    try:
+        root = etree.fromstring(data, _PARSERS[huge])
+    except ExternalReferenceForbidden as exc:
+        exc.source = name
+        raise
+    except etree.XMLSyntaxError as exc:
+        raise _classify_syntax_error(exc, data, name, limits) from None
+    except ValueError as exc:  # e.g. str with an encoding declaration
+        raise MalformedXML(f"not XML: {exc}", source=name) from None
+    tree = root.getroottree()
+    _refuse_dtd(tree, name)
+    _check_depth(root, name, limits)
+    return tree
+
+
+def parse_xml(source: str | os.PathLike | BinaryIO | bytes,
+              limits: ParseLimits = DEFAULT_LIMITS) -> etree._ElementTree:
+    """Read and safely parse a path, ``-``, a stream or bytes."""
+    data, name = read_source(source, limits)
+    return parse_bytes(data, name, limits)
+
+
+def _refuse_dtd(tree: etree._ElementTree, name: str) -> None:
+    docinfo = tree.docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        dtd = docinfo.internalDTD
+        has_entities = dtd is not None and any(True for _ in dtd.iterentities())
+        cls = EntitiesForbidden if has_entities else DTDForbidden
+        what = "entity declarations" if has_entities else "a document type declaration"
+        raise cls(f"{what} refused (DTDs and entities are not allowed in DUIS messages)",
+                  source=name, line=1, expected="no <!DOCTYPE>",
+                  found=(docinfo.doctype or "<!DOCTYPE ...>")[:120])
+
+
+def _check_depth(root: etree._Element, name: str, limits: ParseLimits) -> None:
+    # Cheap bound first: a tree of n elements cannot be deeper than n.
+    count = 0
+    for _ in root.iter():
+        count += 1
+        if count > limits.max_depth:
+            break
+    else:
+        return
+    depth_of = {root: 1}
+    for element in root.iterdescendants():
+        depth = depth_of[element.getparent()] + 1
+        if depth > limits.max_depth:
+            raise NestingTooDeep("element nesting too deep", source=name,
+                                 line=element.sourceline,
+                                 path=element.getroottree().getpath(element)[:200],
+                                 expected=f"at most {limits.max_depth} levels",
+                                 found=f"more than {limits.max_depth}")
+        depth_of[element] = depth
+
+
+def _classify_syntax_error(exc: etree.XMLSyntaxError, data: bytes, name: str,
+                           limits: ParseLimits):
+    message = str(exc.msg or exc)
+    line = exc.lineno or None
+    lowered = message.lower()
+    if "depth" in lowered or "nesting" in lowered:
+        return NestingTooDeep("element nesting too deep", source=name, line=line,
+                              expected=f"at most {limits.max_depth} levels",
+                              found=f"libxml2 refused: {message}")
+    if "entity" in lowered and b"<!DOCTYPE" in data[:4096].upper():
+        return EntitiesForbidden("entity use refused", source=name, line=line,
+                                 expected="no entities", found=message)
+    if b"\x00" in data[:512] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return MalformedXML("not XML (binary data)", source=name, line=line,
+                            expected="a well-formed XML document", found=message)
+    if not data.strip():
+        return MalformedXML("empty input", source=name,
+                            expected="a well-formed XML document", found="no bytes")
+    return MalformedXML(f"not well-formed XML: {message}", source=name, line=line,
+                        expected="a well-formed XML document", found=message)
