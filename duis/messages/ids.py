@@ -1,0 +1,80 @@
+"""Identifiers: EUI-64 device/user IDs and DUIS RequestID / ResponseID."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import MessageError
+
+_EUI_RE = re.compile(r"^[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){7}$")
+_EUI_COMPACT_RE = re.compile(r"^[0-9A-Fa-f]{16}$")
+MAX_COUNTER = 2**64 - 1
+
+
+@dataclass(frozen=True, order=True)
+class EUI64:
+    """An EUI-64 held as its canonical text form ``90-B3-D5-1F-30-01-00-00``."""
+
+    text: str
+
+    @classmethod
+    def parse(cls, value: "str | EUI64") -> "EUI64":
+        """Accept ``90-B3-...`` or compact ``90B3D5...`` (any case)."""
+        if isinstance(value, EUI64):
+            return value
+        raw = value.strip()
+        if _EUI_COMPACT_RE.match(raw):
+            raw = "-".join(raw[i:i + 2] for i in range(0, 16, 2))
+        if not _EUI_RE.match(raw):
+            raise MessageError("not an EUI-64", expected="8 hex byte pairs separated by '-'",
+                               found=repr(value))
+        return cls(raw.upper())
+
+    @property
+    def compact(self) -> str:
+        """``90B3D51F30010000``: the form used in certificate subjects and file names."""
+        return self.text.replace("-", "")
+
+    @property
+    def raw(self) -> bytes:
+        return bytes.fromhex(self.compact)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class MessageID:
+    """``originator:target:counter`` — a DUIS RequestID or ResponseID."""
+
+    originator: EUI64
+    target: EUI64
+    counter: int
+
+    @classmethod
+    def parse(cls, text: str) -> "MessageID":
+        parts = text.strip().split(":")
+        if len(parts) != 3:
+            raise MessageError("not a DUIS message ID",
+                               expected="originatorEUI64:targetEUI64:counter", found=repr(text))
+        originator, target, counter = parts
+        if not counter.isdigit() or (len(counter) > 1 and counter[0] == "0"):
+            raise MessageError("bad counter in message ID",
+                               expected="an unsigned decimal integer without leading zeros",
+                               found=repr(counter))
+        value = int(counter)
+        if value > MAX_COUNTER:
+            raise MessageError("counter out of range", expected=f"at most {MAX_COUNTER}",
+                               found=counter)
+        return cls(EUI64.parse(originator), EUI64.parse(target), value)
+
+    def with_counter(self, counter: int) -> "MessageID":
+        return MessageID(self.originator, self.target, counter)
+
+    def __str__(self) -> str:
+        return f"{self.originator}:{self.target}:{self.counter}"
+
+
+RequestID = MessageID
+ResponseID = MessageID
