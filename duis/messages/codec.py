@@ -1,0 +1,225 @@
+"""Typed messages to XML and back.
+
+Building is canonical: the same object always gives the same bytes (UTF-8,
+XML declaration, two-space indentation, only the namespace declarations that
+are used, fixed prefixes ``sr``, ``ra``, ``ds``).  ``build`` validates what it
+built, so a message duis writes is always schema-valid.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import BinaryIO
+
+from lxml import etree
+
+from ..errors import MessageError
+from ..schema import SchemaSet, check_tree, ensure_valid, load_schema
+from ..schema.validate import check_root
+from ..xmlparse import DEFAULT_LIMITS, ParseLimits, parse_bytes, read_source
+from .ids import MessageID
+from .model import (RA, SR, MMCDocument, Message, Node, Request, RequestHeader, Response,
+                    ResponseHeader)
+
+DS = "http://www.w3.org/2000/09/xmldsig#"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+PREFIXES = {SR: "sr", RA: "ra", DS: "ds", XSI: "xsi"}
+_SIG = f"{{{DS}}}Signature"
+XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+
+
+# --- XML -> objects ------------------------------------------------------------
+
+def to_node(element: etree._Element) -> Node:
+    """An lxml element as an immutable :class:`Node` (comments dropped)."""
+    qname = etree.QName(element)
+    children = tuple(to_node(c) for c in element if isinstance(c.tag, str))
+    text = element.text
+    if children or (text is not None and not text.strip()):
+        text = None
+    attrs = tuple(sorted((k, v) for k, v in element.attrib.items()))
+    return Node(qname.localname, text, children, qname.namespace or "", attrs)
+
+
+def _required(parent: etree._Element, name: str, source: str) -> etree._Element:
+    found = parent.find(f"{{{SR}}}{name}")
+    if found is None:
+        raise MessageError(f"missing sr:{name}", source=source, line=parent.sourceline,
+                           path=parent.getroottree().getpath(parent),
+                           expected=f"an sr:{name} element", found="none")
+    return found
+
+
+def _text(parent: etree._Element, name: str, source: str) -> str:
+    return (_required(parent, name, source).text or "").strip()
+
+
+def _optional_text(parent: etree._Element, name: str) -> str | None:
+    found = parent.find(f"{{{SR}}}{name}")
+    return None if found is None else (found.text or "").strip()
+
+
+def _body_child(root: etree._Element, source: str) -> etree._Element:
+    body = _required(root, "Body", source)
+    children = [c for c in body if isinstance(c.tag, str)]
+    if len(children) != 1:
+        raise MessageError("sr:Body must hold exactly one element", source=source,
+                           line=body.sourceline, path="/".join(["", root.prefix or "sr", "Body"]),
+                           expected="one element", found=f"{len(children)} elements")
+    return children[0]
+
+
+def _message_id(text: str | None, source: str, what: str) -> MessageID | None:
+    if text is None:
+        return None
+    try:
+        return MessageID.parse(text)
+    except MessageError as exc:
+        exc.source, exc.path = source, f"/sr:*/sr:Header/sr:{what}"
+        raise
+
+
+def from_tree(tree: etree._ElementTree | etree._Element, source: str = "<document>") -> Message:
+    """A typed message from a parsed (and ideally validated) document."""
+    root = tree.getroot() if isinstance(tree, etree._ElementTree) else tree
+    check_root(root.getroottree(), source)
+    if root.tag == f"{{{SR}}}Request":
+        return _request(root, source)
+    if root.tag == f"{{{SR}}}Response":
+        return _response(root, source)
+    return MMCDocument(to_node(root))
+
+
+def _signed(root: etree._Element) -> bool:
+    last = root[-1] if len(root) else None
+    return last is not None and last.tag == _SIG
+
+
+def _request(root: etree._Element, source: str) -> Request:
+    head = _required(root, "Header", source)
+    try:
+        variant = int(_text(head, "CommandVariant", source))
+    except ValueError:
+        raise MessageError("CommandVariant is not an integer", source=source,
+                           path="/sr:Request/sr:Header/sr:CommandVariant",
+                           expected="1-9", found=_optional_text(head, "CommandVariant")) from None
+    first = _optional_text(head, "FirstInSequence")
+    header = RequestHeader(
+        request_id=_message_id(_text(head, "RequestID", source), source, "RequestID"),
+        command_variant=variant,
+        service_reference=_text(head, "ServiceReference", source),
+        service_reference_variant=_text(head, "ServiceReferenceVariant", source),
+        first_in_sequence=None if first is None else first in ("true", "1"),
+        preceding_request_id=_message_id(_optional_text(head, "PrecedingServiceRequestID"),
+                                         source, "PrecedingServiceRequestID"))
+    return Request(header, to_node(_body_child(root, source)),
+                   root.get("schemaVersion", ""), _signed(root))
+
+
+def _response(root: etree._Element, source: str) -> Response:
+    head = _required(root, "Header", source)
+    header = ResponseHeader(
+        response_code=_text(head, "ResponseCode", source),
+        response_datetime=_text(head, "ResponseDateTime", source),
+        request_id=_message_id(_optional_text(head, "RequestID"), source, "RequestID"),
+        response_id=_message_id(_optional_text(head, "ResponseID"), source, "ResponseID"))
+    return Response(header, to_node(_body_child(root, source)),
+                    root.get("schemaVersion", ""), _signed(root))
+
+
+def parse_message(source: str | os.PathLike | BinaryIO | bytes, *, validate: bool = True,
+                  schema: SchemaSet | None = None,
+                  limits: ParseLimits = DEFAULT_LIMITS) -> Message:
+    """Read, safely parse, validate (by default) and type one message."""
+    data, name = read_source(source, limits)
+    tree = parse_bytes(data, name, limits)
+    if validate:
+        ensure_valid(tree, schema, name)
+    return from_tree(tree, name)
+
+
+# --- objects -> XML ------------------------------------------------------------
+
+def _namespaces(nodes) -> dict[str, str]:
+    used = {}
+    for n in nodes:
+        for item in n.walk():
+            if item.ns:
+                used[PREFIXES.get(item.ns, f"ns{len(used)}")] = item.ns
+            for key, _ in item.attrs:
+                if key.startswith("{"):
+                    ns = key[1:].split("}")[0]
+                    used[PREFIXES.get(ns, f"ns{len(used)}")] = ns
+    return dict(sorted(used.items()))
+
+
+def _append(parent: etree._Element, item: Node) -> None:
+    element = etree.SubElement(parent, f"{{{item.ns}}}{item.name}" if item.ns else item.name)
+    _fill(element, item)
+
+
+def _fill(element: etree._Element, item: Node) -> None:
+    for key, value in item.attrs:
+        element.set(key, value)
+    if item.children:
+        for child in item.children:
+            _append(element, child)
+    elif item.text is not None:
+        element.text = item.text
+
+
+def _header_nodes(message: Request | Response) -> Node:
+    h = message.header
+    items: list[Node] = []
+    if isinstance(message, Request):
+        items.append(Node("RequestID", str(h.request_id)))
+        if h.first_in_sequence is not None:
+            items.append(Node("FirstInSequence", "true" if h.first_in_sequence else "false"))
+        if h.preceding_request_id is not None:
+            items.append(Node("PrecedingServiceRequestID", str(h.preceding_request_id)))
+        items += [Node("CommandVariant", str(h.command_variant)),
+                  Node("ServiceReference", h.service_reference),
+                  Node("ServiceReferenceVariant", h.service_reference_variant)]
+    else:
+        if h.request_id is not None:
+            items.append(Node("RequestID", str(h.request_id)))
+        if h.response_id is not None:
+            items.append(Node("ResponseID", str(h.response_id)))
+        items += [Node("ResponseCode", h.response_code),
+                  Node("ResponseDateTime", h.response_datetime)]
+    return Node("Header", None, tuple(items))
+
+
+def to_element(message: Message) -> etree._Element:
+    """The message as a fresh lxml element (unsigned)."""
+    if isinstance(message, MMCDocument):
+        root_node = message.root
+        root = etree.Element(f"{{{root_node.ns}}}{root_node.name}",
+                             nsmap=_namespaces([root_node]))
+        _fill(root, root_node)
+        return root
+    tag = "Request" if isinstance(message, Request) else "Response"
+    parts = [_header_nodes(message), Node("Body", None, (message.body,))]
+    root = etree.Element(f"{{{SR}}}{tag}", nsmap=_namespaces(parts))
+    root.set("schemaVersion", message.schema_version)
+    for part in parts:
+        _append(root, part)
+    return root
+
+
+def serialize(root: etree._Element) -> bytes:
+    """Canonical bytes: UTF-8, declaration, two-space indentation."""
+    etree.indent(root, space="  ")
+    return XML_DECLARATION + etree.tostring(root, encoding="UTF-8", pretty_print=True)
+
+
+def build(message: Message, *, validate: bool = True, schema: SchemaSet | None = None) -> bytes:
+    """Canonical XML for ``message``; raises :class:`SchemaInvalid` if it would not validate."""
+    root = to_element(message)
+    if validate:
+        ensure_valid(root.getroottree(), schema or load_schema(), "<built message>")
+    return serialize(root)
+
+
+__all__ = ["build", "from_tree", "parse_message", "serialize", "to_element", "to_node",
+           "check_tree"]

@@ -1,0 +1,133 @@
+"""Find and compile schema sets: the bundled ``xsd/`` or the official DUIS files.
+
+The official files are used exactly as published: their names contain
+spaces, which libxml2 cannot resolve as relative import URIs, so the import
+locations are percent-encoded in memory before compiling (the files on disk
+are untouched).  Compiled schemas are cached per directory.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import urllib.parse
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from lxml import etree
+
+from ..errors import SchemaUnavailable
+
+XS = "http://www.w3.org/2001/XMLSchema"
+SR = "http://www.dccinterface.co.uk/ServiceUserGateway"
+RA = "http://www.dccinterface.co.uk/ResponseAndAlert"
+DS = "http://www.w3.org/2000/09/xmldsig#"
+COVERAGE_SOURCE = "urn:duis:coverage"
+SCHEMA_DIR_ENV = "DUIS_SCHEMA_DIR"
+BUNDLED = "bundled"
+
+_CACHE: dict[str, "SchemaSet"] = {}
+_LOCK = threading.Lock()
+
+
+def bundled_dir() -> Path:
+    """The bundled schemas: ``duis/xsd`` in an installed wheel, ``xsd/`` in a checkout."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "xsd", here.parent / "xsd"):
+        if (candidate / "duis.xsd").is_file():
+            return candidate
+    raise SchemaUnavailable("bundled schemas not found", expected="xsd/duis.xsd",
+                            found=str(here.parent / "xsd"))
+
+
+def _main_file(directory: Path) -> Path:
+    if (directory / "duis.xsd").is_file():
+        return directory / "duis.xsd"
+    matches = sorted(directory.glob("DUIS Schema*.xsd")) or sorted(directory.glob("DUIS*.xsd"))
+    if not matches:
+        raise SchemaUnavailable("no DUIS schema in directory", source=str(directory),
+                                expected="a file named like 'DUIS Schema V5.4.xsd'",
+                                found=", ".join(p.name for p in directory.glob("*.xsd")) or "no .xsd files")
+    return matches[-1]
+
+
+def _schema_parser() -> etree.XMLParser:
+    return etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False,
+                           remove_comments=True)
+
+
+@dataclass
+class SchemaSet:
+    """A compiled DUIS schema (with the MMC and xmldsig schemas it imports)."""
+
+    name: str
+    """``bundled`` or the official schema directory."""
+    main_file: Path
+    covered: frozenset[str] | None
+    """Service reference variants whose request bodies this schema covers;
+    ``None`` for the official schema, which covers everything."""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @cached_property
+    def lxml_schema(self) -> etree.XMLSchema:
+        """The fast validator (libxml2)."""
+        try:
+            return etree.XMLSchema(_load_with_encoded_imports(self.main_file))
+        except (etree.XMLSchemaParseError, etree.XMLSyntaxError, OSError) as exc:
+            raise SchemaUnavailable(f"schema does not compile: {exc}",
+                                    source=str(self.main_file)) from None
+
+    @cached_property
+    def detailed_schema(self):
+        """The reporting validator (xmlschema), built only when a report is needed."""
+        import xmlschema
+        with self._lock:
+            return xmlschema.XMLSchema(str(self.main_file))
+
+    @property
+    def is_bundled(self) -> bool:
+        return self.name == BUNDLED
+
+
+def _load_with_encoded_imports(path: Path) -> etree._ElementTree:
+    doc = etree.parse(str(path), _schema_parser())
+    for tag in (f"{{{XS}}}import", f"{{{XS}}}include"):
+        for node in doc.getroot().iter(tag):
+            location = node.get("schemaLocation")
+            if location and not urllib.parse.urlparse(location).scheme:
+                node.set("schemaLocation", urllib.parse.quote(location))
+    return doc
+
+
+def _coverage(main_file: Path) -> frozenset[str]:
+    doc = etree.parse(str(main_file), _schema_parser())
+    texts = doc.getroot().xpath(
+        "//xs:appinfo[@source=$src]/text()", namespaces={"xs": XS}, src=COVERAGE_SOURCE)
+    return frozenset(v for text in texts for v in text.split() if v != "*")
+
+
+def load_schema(schema_dir: str | os.PathLike | None = None) -> SchemaSet:
+    """The schema set to validate with.
+
+    ``schema_dir`` (or the ``DUIS_SCHEMA_DIR`` environment variable) names a
+    directory holding the official DUIS schema files; without either, the
+    bundled schemas are used.
+    """
+    chosen = schema_dir or os.environ.get(SCHEMA_DIR_ENV) or None
+    key = BUNDLED if chosen is None else str(Path(chosen).resolve())
+    with _LOCK:
+        cached = _CACHE.get(key)
+        if cached is None:
+            if chosen is None:
+                main = _main_file(bundled_dir())
+                cached = SchemaSet(BUNDLED, main, _coverage(main))
+            else:
+                directory = Path(chosen)
+                if not directory.is_dir():
+                    raise SchemaUnavailable("schema directory not found", source=str(directory),
+                                            expected="a directory with the DUIS .xsd files",
+                                            found="no such directory")
+                cached = SchemaSet(key, _main_file(directory), None)
+            _CACHE[key] = cached
+    return cached

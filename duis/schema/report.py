@@ -1,0 +1,72 @@
+"""Validation reports: every schema error with line, XPath, reason, expected and found."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+VALID, INVALID, NOT_COVERED, UNUSABLE = "valid", "invalid", "not-covered", "unusable"
+#: exit code of ``duis validate`` for each verdict
+EXIT_CODES = {VALID: 0, INVALID: 1, NOT_COVERED: 1, UNUSABLE: 2}
+
+
+@dataclass(frozen=True)
+class SchemaIssue:
+    """One thing wrong with a document."""
+
+    reason: str
+    line: int | None = None
+    path: str | None = None
+    expected: str | None = None
+    found: str | None = None
+
+    def render(self) -> str:
+        where = f"line {self.line}" if self.line else "line ?"
+        text = f"{where}: {self.reason}"
+        if self.path:
+            text += f"\n    at {self.path}"
+        if self.expected is not None:
+            text += f"\n    expected: {self.expected}"
+        if self.found is not None:
+            text += f"\n    found:    {self.found}"
+        return text
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The verdict on one document and, when it is not valid, why."""
+
+    source: str
+    verdict: str
+    schema: str
+    root: str | None = None
+    service_reference_variant: str | None = None
+    issues: tuple[SchemaIssue, ...] = field(default_factory=tuple)
+
+    @property
+    def valid(self) -> bool:
+        return self.verdict == VALID
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.verdict]
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["issues"] = [asdict(issue) for issue in self.issues]
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), sort_keys=True)
+
+    def render(self) -> str:
+        head = f"{self.source}: {self.verdict}"
+        if self.verdict != UNUSABLE:
+            head += f" ({self.schema} schema"
+            head += f", SR {self.service_reference_variant})" if self.service_reference_variant else ")"
+        if not self.issues:
+            return head
+        count = len(self.issues)
+        lines = [f"{head}: {count} problem{'s' if count != 1 else ''}"]
+        lines += ["  " + issue.render().replace("\n", "\n  ") for issue in self.issues]
+        return "\n".join(lines)
