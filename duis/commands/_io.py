@@ -1,0 +1,80 @@
+"""Small helpers shared by sub-commands: file arguments, progress, output."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from ..xmlparse import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, ParseLimits
+
+XML_SUFFIXES = {".xml"}
+
+
+def add_limit_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("input limits")
+    group.add_argument("--max-bytes", type=int, default=None, metavar="N",
+                       help=f"refuse inputs larger than N bytes "
+                            f"(default {DEFAULT_MAX_BYTES}, env DUIS_MAX_BYTES)")
+    group.add_argument("--max-depth", type=int, default=None, metavar="N",
+                       help=f"refuse elements nested deeper than N "
+                            f"(default {DEFAULT_MAX_DEPTH}, env DUIS_MAX_DEPTH)")
+
+
+def limits_from(args: argparse.Namespace) -> ParseLimits:
+    base = ParseLimits.from_env()
+    return ParseLimits(args.max_bytes or base.max_bytes, args.max_depth or base.max_depth)
+
+
+def add_schema_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--schema-dir", metavar="DIR", default=None,
+                        help="validate against the official DUIS schema files in DIR "
+                             "(as published, e.g. 'DUIS Schema V5.4.xsd'); "
+                             "default: env DUIS_SCHEMA_DIR, else the bundled schema")
+
+
+def expand_inputs(items: Iterable[str]) -> Iterator[str]:
+    """Files as given; directories expand to the XML files below them, sorted."""
+    for item in items:
+        path = Path(item)
+        if item != "-" and path.is_dir():
+            for found in sorted(path.rglob("*")):
+                if found.is_file() and found.suffix.lower() in XML_SUFFIXES:
+                    yield str(found)
+        else:
+            yield item
+
+
+class Progress:
+    """Progress on stderr for long batches (only on a terminal, or when forced)."""
+
+    def __init__(self, total: int, enabled: bool | None = None, every: int = 100) -> None:
+        self.total = total
+        self.every = every
+        self.enabled = (sys.stderr.isatty() and total >= every) if enabled is None else enabled
+
+    def step(self, done: int) -> None:
+        if self.enabled and (done % self.every == 0 or done == self.total):
+            end = "\n" if done == self.total else ""
+            print(f"\r{done}/{self.total} files", end=end, file=sys.stderr, flush=True)
+
+
+def write_output(data: bytes, output: str | None) -> None:
+    """Write to stdout, or atomically to a file (temporary file, then rename)."""
+    if output in (None, "-"):
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    target = Path(output)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

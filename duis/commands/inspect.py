@@ -1,0 +1,46 @@
+"""``duis inspect``: a readable summary of one message."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..messages.codec import from_tree
+from ..messages.describe import describe, render
+from ..schema import load_schema
+from ..schema.validate import check_tree
+from ..xmlparse import parse_bytes, read_source
+from ._io import add_limit_options, add_schema_option, limits_from
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "inspect", help="summarise a message: who sent what to whom, which SR, what it means",
+        description="Print a readable summary of one DUIS message: originator and target, "
+                    "service request and its meaning from the catalogue, command variant, "
+                    "body outline, and the schema verdict.",
+        epilog="example:\n  duis inspect samples/messages/valid/CS06_11.3_future_dated_request.xml",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("file", metavar="FILE", help="an XML message; '-' reads stdin")
+    add_schema_option(parser)
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_limit_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    limits = limits_from(args)
+    data, name = read_source(args.file, limits)
+    tree = parse_bytes(data, name, limits)
+    report = check_tree(tree, load_schema(args.schema_dir), name)
+    verdict = f"{report.verdict} ({report.schema})"
+    if report.issues:
+        verdict += f": {report.issues[0].reason}"
+    facts = describe(from_tree(tree, name), source=name, verdict=verdict)
+    if args.json:
+        json.dump(facts, sys.stdout, indent=2)
+        print()
+    else:
+        print(render(facts))
+    return 0 if report.valid else 1

@@ -1,0 +1,60 @@
+"""``duis validate``: is this DUIS / MMC XML right?"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+
+from ..schema import EXIT_CODES, NOT_COVERED, UNUSABLE, VALID, load_schema, validate
+from ._io import Progress, add_limit_options, add_schema_option, expand_inputs, limits_from
+
+ORDER = (VALID, "invalid", NOT_COVERED, UNUSABLE)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "validate", help="validate DUIS and MMC messages against the schema",
+        description="Validate DUIS requests, responses, alerts and MMC documents. "
+                    "Exit status: 0 all valid, 1 some invalid or not covered by the "
+                    "bundled schema, 2 some input unusable (unreadable, not XML, unsafe).",
+        epilog="examples:\n  duis validate request.xml\n  duis validate samples/messages/\n"
+               "  cat request.xml | duis validate -\n"
+               "  duis validate --schema-dir 'DUIS 5.4/' --json *.xml",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help="XML files or directories of them; '-' reads stdin")
+    add_schema_option(parser)
+    parser.add_argument("--json", action="store_true", help="print a JSON report for machines")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print only problems and the summary")
+    parser.add_argument("--progress", action="store_true", default=None,
+                        help="show progress on stderr (default: on a terminal, for long batches)")
+    add_limit_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    schema = load_schema(args.schema_dir)
+    limits = limits_from(args)
+    files = list(expand_inputs(args.files))
+    progress = Progress(len(files), args.progress)
+    reports = []
+    for done, name in enumerate(files, 1):
+        report = validate(name, schema, limits)
+        reports.append(report)
+        if not args.json and not (args.quiet and report.valid):
+            print(report.render(), flush=True)
+        progress.step(done)
+    counts = Counter(r.verdict for r in reports)
+    worst = max((EXIT_CODES[r.verdict] for r in reports), default=0)
+    if args.json:
+        json.dump({"schema": schema.name, "summary": {v: counts.get(v, 0) for v in ORDER},
+                   "files": len(reports), "results": [r.as_dict() for r in reports]},
+                  sys.stdout, indent=2, sort_keys=True)
+        print()
+    elif len(reports) > 1 or args.quiet:
+        parts = ", ".join(f"{counts.get(v, 0)} {v.replace('-', ' ')}" for v in ORDER)
+        print(f"{len(reports)} file{'s' if len(reports) != 1 else ''}: {parts}")
+    return worst
