@@ -1,0 +1,138 @@
+"""Typed messages: parsing, canonical building, and that what is built validates."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from duis.errors import MessageError, NotCovered, SchemaInvalid, WrongRoot
+from duis.messages import (EUI64, MMCDocument, MessageID, Node, Request, Response, build,
+                           leaf, node, parse_message, request, response, response_message)
+from duis.messages.model import RA
+
+SUPPLIER = "90-B3-D5-1F-30-01-00-00"
+ESME = "00-DB-12-34-56-78-90-A0"
+DSP = "90-B3-D5-1F-30-00-00-02"
+WHEN = dt.datetime(2026, 11, 21, 12, 30, 5, 250000, tzinfo=dt.timezone.utc)
+
+
+def built_messages():
+    """One message of each shape the project builds, keyed by a readable name."""
+    req = request(SUPPLIER, ESME, 1001, "11.3",
+                  node("ActivateFirmware", leaf("ExecutionDateTime", WHEN),
+                       leaf("FirmwareHash", bytes(range(32)))))
+    rid = req.request_id
+    back = MessageID(EUI64.parse(ESME), EUI64.parse(SUPPLIER), 1001)
+    return {
+        "11.2 request": request(SUPPLIER, ESME, 7, "11.2", node("ReadFirmwareVersion")),
+        "11.3 request": req,
+        "8.2 request": request(SUPPLIER, DSP, 8, "8.2",
+                               node("ReadInventory", node("DeviceList", leaf("DeviceID", ESME)))),
+        "I99 acknowledgement": response(rid, "I99", WHEN, response_message("11.3"),
+                                        response_id=back),
+        "I0 11.2 response": response(rid, "I0", WHEN,
+                                     response_message("11.2", leaf("GBCSPayload", "3QAAAAAA")),
+                                     response_id=back),
+    }
+
+
+@pytest.mark.parametrize("name", list(built_messages()))
+def test_building_is_canonical_and_round_trips(name, bundled_schema):
+    message = built_messages()[name]
+    first = build(message, schema=bundled_schema)
+    assert build(message, schema=bundled_schema) == first
+    again = parse_message(first, schema=bundled_schema)
+    assert again == message
+    assert build(again, schema=bundled_schema) == first
+    assert first.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<sr:')
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("name", list(built_messages()))
+def test_built_messages_validate_against_the_official_schema(name, official_schema):
+    from duis.schema import check_tree
+    from duis.xmlparse import parse_bytes
+    data = build(built_messages()[name], validate=False)
+    report = check_tree(parse_bytes(data), official_schema)
+    assert report.valid, report.render()
+
+
+def test_request_fields_are_typed():
+    message = built_messages()["11.3 request"]
+    assert isinstance(message, Request)
+    assert message.originator == EUI64.parse("90B3D51F30010000")
+    assert message.target.compact == "00DB1234567890A0"
+    assert message.counter == 1001
+    assert message.command_variant == 4          # critical: the catalogue says so
+    assert message.header.service_reference == "11.3"
+    assert message.body.text_at("ExecutionDateTime") == "2026-11-21T12:30:05.250Z"
+    assert message.body.text_at("FirmwareHash") == bytes(range(32)).hex().upper()
+
+
+def test_non_device_request_defaults_to_command_variant_8():
+    assert built_messages()["8.2 request"].command_variant == 8
+
+
+def test_response_fields_are_typed(bundled_schema):
+    data = build(built_messages()["I0 11.2 response"], schema=bundled_schema)
+    message = parse_message(data, schema=bundled_schema)
+    assert isinstance(message, Response)
+    assert message.kind == "response"
+    assert message.response_code == "I0"
+    assert message.header.when == WHEN.replace(microsecond=250000)
+    assert message.service_reference_variant == "11.2"
+    assert message.payload == Node("GBCSPayload", "3QAAAAAA")
+
+
+def test_building_an_invalid_message_raises_with_the_xpath(bundled_schema):
+    bad = request(SUPPLIER, ESME, 1, "11.3", node("ActivateFirmware", leaf("FirmwareHash", "AB")))
+    with pytest.raises(SchemaInvalid) as caught:
+        build(bad, schema=bundled_schema)
+    assert caught.value.path.endswith("sr:ActivateFirmware/sr:FirmwareHash")
+    assert caught.value.report.issues
+
+
+def test_uncovered_service_request_is_refused_with_a_pointer_to_the_official_schema(
+        bundled_schema):
+    data = build(request(SUPPLIER, ESME, 1, "11.2", node("ReadFirmwareVersion")),
+                 schema=bundled_schema)
+    data = data.replace(b">11.2<", b">4.1.1<").replace(b"<sr:ServiceReference>4.1.1<",
+                                                       b"<sr:ServiceReference>4.1<")
+    with pytest.raises(NotCovered) as caught:
+        parse_message(data, schema=bundled_schema)
+    assert "not covered by the bundled schema" in str(caught.value)
+    assert "--schema-dir" in str(caught.value)
+
+
+def test_wrong_root_is_refused():
+    with pytest.raises(WrongRoot) as caught:
+        parse_message(b"<html><body/></html>", validate=False)
+    assert "sr:Request" in str(caught.value)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0", "originatorEUI64:targetEUI64:counter"),
+    ("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:0017", "leading zeros"),
+    ("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:18446744073709551616", "at most"),
+    ("90-B3-D5-1F-30-01-00:00-DB-12-34-56-78-90-A0:1", "EUI-64"),
+])
+def test_bad_message_ids_are_refused(text, fragment):
+    with pytest.raises(MessageError) as caught:
+        MessageID.parse(text)
+    assert fragment in str(caught.value)
+
+
+def test_message_id_accepts_the_full_counter_range():
+    top = MessageID.parse("90-b3-d5-1f-30-01-00-00:00-DB-12-34-56-78-90-A0:18446744073709551615")
+    assert top.counter == 2**64 - 1
+    assert str(top).startswith("90-B3-D5-1F-30-01-00-00:")
+
+
+def test_mmc_document_round_trips(bundled_schema):
+    doc = MMCDocument(Node("ReadFirmwareVersionRsp", None,
+                           (Node("FirmwareVersion", "1.2.3", ns=RA),), ns=RA))
+    assert doc.kind == "ReadFirmwareVersionRsp"
+    data = build(doc, validate=False)
+    assert b"<ra:ReadFirmwareVersionRsp" in data
+    assert parse_message(data, validate=False) == doc

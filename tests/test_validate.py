@@ -1,0 +1,146 @@
+"""Validation: verdicts, full reports, the official-schema option, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from duis.cli import main
+from duis.messages import build, leaf, node, request
+from duis.schema import INVALID, NOT_COVERED, UNUSABLE, VALID, load_schema, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+SUPPLIER = "90-B3-D5-1F-30-01-00-00"
+ESME = "00-DB-12-34-56-78-90-A0"
+
+
+def good_request() -> bytes:
+    return build(request(SUPPLIER, ESME, 1001, "11.3",
+                         node("ActivateFirmware", leaf("FirmwareHash", "AB" * 32))))
+
+
+def three_errors() -> bytes:
+    """RequestID pattern broken, CommandVariant missing, FirmwareHash not hex."""
+    return (good_request()
+            .replace(b":1001<", b":01001<")
+            .replace(b"<sr:CommandVariant>4</sr:CommandVariant>", b"")
+            .replace(b"<sr:FirmwareHash>AB", b"<sr:FirmwareHash>ZZ"))
+
+
+def test_valid_document(bundled_schema):
+    report = validate(good_request(), bundled_schema)
+    assert (report.verdict, report.issues, report.exit_code) == (VALID, (), 0)
+    assert report.service_reference_variant == "11.3"
+
+
+def test_report_lists_every_error_with_line_xpath_expected_found(bundled_schema):
+    report = validate(three_errors(), bundled_schema)
+    assert report.verdict == INVALID and report.exit_code == 1
+    by_path = {issue.path: issue for issue in report.issues}
+    assert set(by_path) == {"/sr:Request/sr:Header/sr:RequestID", "/sr:Request/sr:Header",
+                            "/sr:Request/sr:Body/sr:ActivateFirmware/sr:FirmwareHash"}
+    rid = by_path["/sr:Request/sr:Header/sr:RequestID"]
+    assert rid.line == 4 and "pattern" in rid.reason and "01001" in rid.found
+    order = by_path["/sr:Request/sr:Header"]
+    assert order.expected == "sr:CommandVariant" and order.found == "<sr:ServiceReference>"
+    digest = by_path["/sr:Request/sr:Body/sr:ActivateFirmware/sr:FirmwareHash"]
+    assert digest.line == 11 and digest.found.startswith("'ZZ")
+    text = report.render()
+    assert "3 problems" in text and "expected:" in text and "found:" in text
+
+
+def test_not_covered_points_to_the_official_schema(bundled_schema):
+    data = good_request().replace(b">11.3<", b">4.1.1<")
+    report = validate(data, bundled_schema)
+    assert report.verdict == NOT_COVERED
+    assert "--schema-dir" in report.issues[0].reason
+    assert "DUIS_SCHEMA_DIR" in report.issues[0].reason
+
+
+def test_unusable_input_is_a_verdict_not_an_exception(bundled_schema):
+    report = validate(b"<a><b>", bundled_schema)
+    assert report.verdict == UNUSABLE and report.exit_code == 2
+    assert "MalformedXML" in report.issues[0].reason
+
+
+@pytest.mark.reference
+def test_official_schema_directory_with_spaces_is_used_as_published(official_schema_dir):
+    schema = load_schema(official_schema_dir)
+    assert "DUIS Schema V5.4.xsd" == schema.main_file.name
+    assert schema.covered is None
+    report = validate(good_request().replace(b">11.3<", b">4.1.1<"), schema)
+    assert report.verdict == INVALID  # the official schema covers 4.1.1: judged, not refused
+    assert validate(good_request(), schema).valid
+
+
+def test_missing_schema_dir_is_a_clear_usage_error(tmp_path, capsys):
+    (tmp_path / "r.xml").write_bytes(good_request())
+    code = main(["validate", "--schema-dir", str(tmp_path / "nope"), str(tmp_path / "r.xml")])
+    assert code == 2
+    assert "schema directory not found" in capsys.readouterr().err
+
+
+# --- the CLI ----------------------------------------------------------------
+
+@pytest.fixture
+def batch(tmp_path):
+    files = {"good.xml": good_request(), "bad.xml": three_errors(),
+             "uncovered.xml": good_request().replace(b">11.3<", b">4.1.1<")}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    return tmp_path
+
+
+def test_cli_exit_codes(batch, capsys):
+    assert main(["validate", str(batch / "good.xml")]) == 0
+    assert main(["validate", str(batch / "bad.xml")]) == 1
+    assert main(["validate", str(batch / "uncovered.xml")]) == 1
+    (batch / "junk.xml").write_bytes(b"\x00\x01junk")
+    assert main(["validate", str(batch / "junk.xml")]) == 2
+    assert main(["validate", str(batch / "missing.xml")]) == 2
+
+
+def test_cli_summary_line_for_many_files(batch, capsys):
+    assert main(["validate", str(batch)]) == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == "3 files: 1 valid, 1 invalid, 1 not covered, 0 unusable"
+
+
+def test_cli_json_report(batch, capsys):
+    main(["validate", "--json", str(batch / "good.xml"), str(batch / "bad.xml")])
+    report = json.loads(capsys.readouterr().out)
+    assert report["summary"] == {"valid": 1, "invalid": 1, "not-covered": 0, "unusable": 0}
+    bad = next(r for r in report["results"] if r["source"].endswith("bad.xml"))
+    assert {"line", "path", "reason", "expected", "found"} <= set(bad["issues"][0])
+
+
+def test_cli_reads_stdin():
+    result = subprocess.run([sys.executable, "-m", "duis.cli", "validate", "-"],
+                            input=good_request(), capture_output=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert b"<stdin>: valid" in result.stdout
+
+
+def test_cli_progress_on_request(batch, capsys):
+    main(["validate", "--progress", str(batch)])
+    assert "3/3 files" in capsys.readouterr().err
+
+
+def test_inspect_summarises_who_what_whom(batch, capsys):
+    assert main(["inspect", str(batch / "good.xml")]) == 0
+    out = capsys.readouterr().out
+    assert f"from:            {SUPPLIER} (originator, a DCC user)" in out
+    assert f"to:              {ESME} (target)" in out
+    assert "service:         11.3 Activate Firmware" in out
+    assert "command variant: 4: critical request" in out
+    assert "schema:          valid (bundled)" in out
+
+
+def test_inspect_json(batch, capsys):
+    main(["inspect", "--json", str(batch / "good.xml")])
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["counter"] == 1001 and facts["kind"] == "critical device command"
