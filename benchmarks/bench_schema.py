@@ -54,7 +54,7 @@ print(json.dumps({"verdict": report.verdict, "peak_kb": peak, "before_kb": befor
 def image_request_file(folder: Path) -> Path:
     image = base64.b64encode(bytes(7_680_000)).decode()  # 10,240,000 base64 characters
     body = node("UpdateFirmware", leaf("FirmwareImage", image), leaf("FirmwareVersion", "2.0"),
-                node("DeviceIDList", leaf("DeviceID", ESME)))
+                leaf("DeviceIDList", ESME))
     path = folder / "update-firmware-10mb.xml"
     path.write_bytes(build(request(SUPPLIER, ESME, 1, "11.1", body)))
     return path

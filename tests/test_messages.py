@@ -28,7 +28,7 @@ def built_messages():
         "11.2 request": request(SUPPLIER, ESME, 7, "11.2", node("ReadFirmwareVersion")),
         "11.3 request": req,
         "8.2 request": request(SUPPLIER, DSP, 8, "8.2",
-                               node("ReadInventory", node("DeviceList", leaf("DeviceID", ESME)))),
+                               node("ReadInventory", leaf("DeviceID", ESME))),
         "I99 acknowledgement": response(rid, "I99", WHEN, response_message("11.3"),
                                         response_id=back),
         "I0 11.2 response": response(rid, "I0", WHEN,

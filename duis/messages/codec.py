@@ -41,26 +41,38 @@ def to_node(element: etree._Element) -> Node:
     return Node(qname.localname, text, children, qname.namespace or "", attrs)
 
 
-def _required(parent: etree._Element, name: str, source: str) -> etree._Element:
-    found = parent.find(f"{{{SR}}}{name}")
+class _Fields:
+    """The children of one element by tag, looked up once (the header is small)."""
+
+    def __init__(self, parent: etree._Element, source: str) -> None:
+        self.parent, self.source = parent, source
+        self.by_tag = {c.tag: c for c in parent if isinstance(c.tag, str)}
+
+    def required(self, name: str) -> str:
+        found = self.by_tag.get(f"{{{SR}}}{name}")
+        if found is None:
+            parent = self.parent
+            raise MessageError(f"missing sr:{name}", source=self.source, line=parent.sourceline,
+                               path=parent.getroottree().getpath(parent),
+                               expected=f"an sr:{name} element", found="none")
+        return (found.text or "").strip()
+
+    def optional(self, name: str) -> str | None:
+        found = self.by_tag.get(f"{{{SR}}}{name}")
+        return None if found is None else (found.text or "").strip()
+
+
+def _part(root: etree._Element, name: str, source: str) -> _Fields:
+    found = root.find(f"{{{SR}}}{name}")
     if found is None:
-        raise MessageError(f"missing sr:{name}", source=source, line=parent.sourceline,
-                           path=parent.getroottree().getpath(parent),
+        raise MessageError(f"missing sr:{name}", source=source, line=root.sourceline,
+                           path=root.getroottree().getpath(root),
                            expected=f"an sr:{name} element", found="none")
-    return found
-
-
-def _text(parent: etree._Element, name: str, source: str) -> str:
-    return (_required(parent, name, source).text or "").strip()
-
-
-def _optional_text(parent: etree._Element, name: str) -> str | None:
-    found = parent.find(f"{{{SR}}}{name}")
-    return None if found is None else (found.text or "").strip()
+    return _Fields(found, source)
 
 
 def _body_child(root: etree._Element, source: str) -> etree._Element:
-    body = _required(root, "Body", source)
+    body = _part(root, "Body", source).parent
     children = [c for c in body if isinstance(c.tag, str)]
     if len(children) != 1:
         raise MessageError("sr:Body must hold exactly one element", source=source,
@@ -96,33 +108,33 @@ def _signed(root: etree._Element) -> bool:
 
 
 def _request(root: etree._Element, source: str) -> Request:
-    head = _required(root, "Header", source)
+    head = _part(root, "Header", source)
     try:
-        variant = int(_text(head, "CommandVariant", source))
+        variant = int(head.required("CommandVariant"))
     except ValueError:
         raise MessageError("CommandVariant is not an integer", source=source,
                            path="/sr:Request/sr:Header/sr:CommandVariant",
-                           expected="1-9", found=_optional_text(head, "CommandVariant")) from None
-    first = _optional_text(head, "FirstInSequence")
+                           expected="1-9", found=head.optional("CommandVariant")) from None
+    first = head.optional("FirstInSequence")
     header = RequestHeader(
-        request_id=_message_id(_text(head, "RequestID", source), source, "RequestID"),
+        request_id=_message_id(head.required("RequestID"), source, "RequestID"),
         command_variant=variant,
-        service_reference=_text(head, "ServiceReference", source),
-        service_reference_variant=_text(head, "ServiceReferenceVariant", source),
+        service_reference=head.required("ServiceReference"),
+        service_reference_variant=head.required("ServiceReferenceVariant"),
         first_in_sequence=None if first is None else first in ("true", "1"),
-        preceding_request_id=_message_id(_optional_text(head, "PrecedingServiceRequestID"),
+        preceding_request_id=_message_id(head.optional("PrecedingServiceRequestID"),
                                          source, "PrecedingServiceRequestID"))
     return Request(header, to_node(_body_child(root, source)),
                    root.get("schemaVersion", ""), _signed(root))
 
 
 def _response(root: etree._Element, source: str) -> Response:
-    head = _required(root, "Header", source)
+    head = _part(root, "Header", source)
     header = ResponseHeader(
-        response_code=_text(head, "ResponseCode", source),
-        response_datetime=_text(head, "ResponseDateTime", source),
-        request_id=_message_id(_optional_text(head, "RequestID"), source, "RequestID"),
-        response_id=_message_id(_optional_text(head, "ResponseID"), source, "ResponseID"))
+        response_code=head.required("ResponseCode"),
+        response_datetime=head.required("ResponseDateTime"),
+        request_id=_message_id(head.optional("RequestID"), source, "RequestID"),
+        response_id=_message_id(head.optional("ResponseID"), source, "ResponseID"))
     return Response(header, to_node(_body_child(root, source)),
                     root.get("schemaVersion", ""), _signed(root))
 

@@ -1,0 +1,61 @@
+"""The byte forms the DUIS profile signs, and the one whitespace rule.
+
+See :mod:`duis.signatures.profile` for why the document is canonicalised
+inclusively and SignedInfo exclusively.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+
+def signed_info_octets(signed_info: etree._Element) -> bytes:
+    """Exclusive C14N 1.0 (no comments) of ``ds:SignedInfo``: the signed input."""
+    return etree.tostring(signed_info, method="c14n", exclusive=True, with_comments=False)
+
+
+def document_octets(tree: etree._ElementTree, signature: etree._Element) -> bytes:
+    """Inclusive C14N 1.0 (no comments) of the document without ``signature``.
+
+    This is the enveloped-signature transform followed by XML-DSig's default
+    node-set-to-octets conversion.  ``signature`` is detached from ``tree``
+    (the caller owns the tree); the text after it stays where it was.
+    """
+    detach(signature)
+    return etree.tostring(tree, method="c14n", exclusive=False, with_comments=False)
+
+
+def detach(element: etree._Element) -> None:
+    """Remove ``element`` but keep its tail text in the document.
+
+    lxml stores the text that follows an element as that element's ``tail``
+    and would drop it with the element; the enveloped-signature transform
+    removes the element node only.
+    """
+    parent = element.getparent()
+    tail = element.tail
+    if tail:
+        previous = element.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+    element.tail = None
+    parent.remove(element)
+
+
+def strip_ignorable_whitespace(root: etree._Element) -> None:
+    """Drop whitespace-only text between elements (element-only content).
+
+    The DCC's signing tool parses with a schema and discards such whitespace
+    before it digests, so it only accepts documents signed without it.  Text
+    of leaf elements is data and is never touched.
+    """
+    for element in root.iter(etree.Element):
+        if not any(isinstance(child.tag, str) for child in element):
+            continue
+        if element.text is not None and not element.text.strip():
+            element.text = None
+        for child in element:
+            if child.tail is not None and not child.tail.strip():
+                child.tail = None

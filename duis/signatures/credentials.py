@@ -1,0 +1,366 @@
+"""The credential store: a directory of certificates and private keys.
+
+Any file in the directory (not its sub-directories) that holds a
+certificate or an EC private key is loaded: PEM or DER, keys as PKCS#8 or
+SEC1, several PEM blocks per file allowed.  Keys are matched to certificates
+by public key, never by file name.  Other files are ignored, except
+``roles.toml``.
+
+Certificates are indexed three ways:
+
+* by issuer and serial — what a ``ds:X509IssuerSerial`` names;
+* by EUI-64 — the ``x500UniqueIdentifier`` in the subject (ZAZ1 shape);
+* by function — the SMKI remote-party role code in the subject OU:
+  ``87`` user XML signing, ``89`` DSP XML signing (``135``/``137`` are the
+  decimal spellings of older certificates), ``01``–``06`` digital-signing
+  ("ds") certificates, ``07`` the issuing authority.
+
+**Where a signer's DUIS user roles come from.**  ZAZ1 certificates carry
+no user role (IS, ES, GS, RSA, ED, GT, OU): in the DCC a user ID is
+registered for its roles, which is configuration, not certificate content.
+So the store reads an optional ``roles.toml`` mapping EUI-64 to role codes::
+
+    [roles]
+    "90-B3-D5-1F-30-01-00-00" = ["IS"]
+
+When ``roles.toml`` has no entry for an EUI-64, roles are taken from any
+subject OU value that is a DUIS role code (the project's test PKI writes
+one, e.g. ``OU=87, OU=IS``).  ``roles.toml`` wins when both exist.
+
+**Trust.**  The store is the trust anchor: a certificate is trusted because
+the operator put it in the directory.  When the issuing CA certificate is in
+the store too, each certificate it issued must verify against it; one that
+does not is left out and listed in :attr:`CredentialStore.rejected`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from ..clock import UTC
+from ..messages.ids import EUI64
+from .errors import CredentialError, NoSigningCredential
+from .profile import (DSP_XML_SIGN_OU, ISSUING_AUTHORITY_OU, LEGACY_OU, USER_ROLES,
+                      USER_XML_SIGN_OU)
+
+ROLES_FILE = "roles.toml"
+#: files larger than this are not credentials and are not read
+_MAX_FILE = 256 * 1024
+
+USER_XML_SIGN = "xml-sign"
+DSP_XML_SIGN = "dsp-xml-sign"
+DIGITAL_SIGNING = "ds"
+KEY_AGREEMENT = "ka"
+AUTHORITY = "ca"
+
+
+@dataclass(frozen=True, eq=False)
+class Credential:
+    """One certificate, what the store knows about it, and its key if held."""
+
+    certificate: x509.Certificate
+    path: Path
+    eui: EUI64 | None
+    function: str
+    """``xml-sign``, ``dsp-xml-sign``, ``ds``, ``ka`` or ``ca``."""
+    organisational_units: tuple[str, ...]
+    roles: frozenset[str]
+    public_key: ec.EllipticCurvePublicKey
+    private_key: ec.EllipticCurvePrivateKey | None = None
+    legacy: bool = False
+    """An older certificate spelling its role code in decimal (OU=137)."""
+
+    @property
+    def serial(self) -> int:
+        return self.certificate.serial_number
+
+    @property
+    def issuer(self) -> str:
+        """The issuer as XML-DSig writes it (RFC 4514, e.g. ``CN=Z1,OU=07``)."""
+        return self.certificate.issuer.rfc4514_string()
+
+    @property
+    def not_before(self) -> _dt.datetime:
+        return self.certificate.not_valid_before_utc
+
+    @property
+    def not_after(self) -> _dt.datetime:
+        return self.certificate.not_valid_after_utc
+
+    def valid_at(self, when: _dt.datetime) -> bool:
+        return self.not_before <= when <= self.not_after
+
+    def describe(self) -> dict:
+        return {"path": str(self.path), "eui": str(self.eui) if self.eui else None,
+                "function": self.function, "issuer": self.issuer, "serial": str(self.serial),
+                "subject": self.certificate.subject.rfc4514_string(),
+                "not_before": self.not_before.isoformat(),
+                "not_after": self.not_after.isoformat(), "roles": sorted(self.roles),
+                "has_private_key": self.private_key is not None}
+
+
+class CredentialStore:
+    """Certificates and keys from one directory, indexed for signing and verifying.
+
+    ``credentials`` lists what was loaded; ``rejected`` the files or
+    certificates left out, with the reason; ``role_table`` the roles file.
+    Parsed certificates and public keys are kept, so lookups cost a dict access.
+    """
+
+    def __init__(self, directory: str | os.PathLike,
+                 roles: Mapping[str, Iterable[str]] | None = None) -> None:
+        """Load ``directory``; ``roles`` (EUI-64 → role codes) overrides ``roles.toml``."""
+        self.directory = Path(directory)
+        if not self.directory.is_dir():
+            raise CredentialError("credential store not found", source=str(directory),
+                                  expected="a directory of certificates and keys",
+                                  found="no such directory")
+        self.rejected = []
+        certificates, keys = _read_directory(self.directory, self.rejected)
+        table = _read_roles_file(self.directory) if roles is None else _role_table(roles, "roles")
+        self.role_table = table
+        self.credentials = _build(certificates, keys, table, self.rejected)
+        self._by_issuer_serial = {(normalise_dn(c.issuer), c.serial): c for c in self.credentials}
+        self._by_eui: dict[EUI64, list[Credential]] = {}
+        for credential in self.credentials:
+            if credential.eui is not None:
+                self._by_eui.setdefault(credential.eui, []).append(credential)
+
+    # --- verifying -----------------------------------------------------------
+
+    def by_issuer_serial(self, issuer: str, serial: int) -> Credential | None:
+        """The certificate a ``ds:X509IssuerSerial`` names, or ``None``."""
+        return self._by_issuer_serial.get((normalise_dn(issuer), serial))
+
+    def for_eui(self, eui: EUI64 | str, function: str | None = None) -> list[Credential]:
+        """Every credential for ``eui`` (optionally of one function)."""
+        found = self._by_eui.get(EUI64.parse(eui), [])
+        return [c for c in found if function is None or c.function == function]
+
+    def roles_of(self, eui: EUI64 | str) -> frozenset[str]:
+        """The DUIS user roles on record for ``eui`` (see the module docstring)."""
+        eui = EUI64.parse(eui)
+        if eui in self.role_table:
+            return self.role_table[eui]
+        roles: set[str] = set()
+        for credential in self._by_eui.get(eui, []):
+            roles |= credential.roles
+        return frozenset(roles)
+
+    # --- signing -------------------------------------------------------------
+
+    def signing_credential(self, eui: EUI64 | str, function: str = USER_XML_SIGN,
+                           now: _dt.datetime | None = None) -> Credential:
+        """The certificate and key ``eui`` signs with, preferring one valid ``now``,
+        a current (not legacy) role code, and the latest start date."""
+        eui = EUI64.parse(eui)
+        held = [c for c in self.for_eui(eui, function) if c.private_key is not None]
+        if not held:
+            raise NoSigningCredential(
+                "no signing credential for this originator", source=str(self.directory),
+                expected=f"a {function} certificate and its private key for {eui}",
+                found=_summary(self.for_eui(eui)))
+        when = now or _dt.datetime.now(UTC)
+        return max(held, key=lambda c: (c.valid_at(when), not c.legacy, c.not_before))
+
+    def dsp_signing_credential(self, now: _dt.datetime | None = None) -> Credential:
+        """The DSP's XML-signing certificate and key (for signing Responses)."""
+        held = [c for c in self.credentials
+                if c.function == DSP_XML_SIGN and c.private_key is not None and c.eui]
+        if not held:
+            raise NoSigningCredential("no DSP signing credential", source=str(self.directory),
+                                      expected="a DSP xml-sign certificate (OU=89) and its key",
+                                      found="none")
+        when = now or _dt.datetime.now(UTC)
+        best = max(held, key=lambda c: (c.valid_at(when), not c.legacy, c.not_before))
+        return best
+
+    def __iter__(self):
+        return iter(self.credentials)
+
+    def __len__(self) -> int:
+        return len(self.credentials)
+
+
+# --- loading -------------------------------------------------------------------
+
+def _read_directory(directory: Path, rejected: list) -> tuple[list, list]:
+    certificates: list[tuple[Path, x509.Certificate]] = []
+    keys: list[ec.EllipticCurvePrivateKey] = []
+    for path in sorted(directory.iterdir()):
+        if not path.is_file() or path.name == ROLES_FILE:
+            continue
+        try:
+            if path.stat().st_size > _MAX_FILE:
+                continue
+            data = path.read_bytes()
+        except OSError as exc:
+            rejected.append((path, f"unreadable: {exc.strerror}"))
+            continue
+        found_certs, found_keys = _parse_file(data)
+        certificates += [(path, c) for c in found_certs]
+        for key in found_keys:
+            if isinstance(key, ec.EllipticCurvePrivateKey):
+                keys.append(key)
+            else:
+                rejected.append((path, f"not an EC key: {type(key).__name__}"))
+    return certificates, keys
+
+
+def _parse_file(data: bytes) -> tuple[list[x509.Certificate], list]:
+    """Certificates and private keys in one file's bytes (PEM or DER)."""
+    if b"-----BEGIN" in data:
+        certs, keys = [], []
+        for match in re.finditer(rb"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----", data, re.S):
+            label, pem = match.group(1), match.group(0)
+            try:
+                if label == b"CERTIFICATE":
+                    certs.append(x509.load_pem_x509_certificate(pem))
+                elif label.endswith(b"PRIVATE KEY"):
+                    keys.append(serialization.load_pem_private_key(pem, password=None))
+            except (ValueError, TypeError):
+                continue
+        return certs, keys
+    for loader in (lambda: ([x509.load_der_x509_certificate(data)], []),
+                   lambda: ([], [serialization.load_der_private_key(data, password=None)])):
+        try:
+            return loader()
+        except (ValueError, TypeError):
+            continue
+    return [], []
+
+
+def _read_roles_file(directory: Path) -> dict[EUI64, frozenset[str]]:
+    path = directory / ROLES_FILE
+    if not path.is_file():
+        return {}
+    try:
+        table = tomllib.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise CredentialError(f"unreadable roles file: {exc}", source=str(path),
+                              expected='[roles] "EUI-64" = ["IS", ...]',
+                              found=type(exc).__name__) from None
+    return _role_table(table.get("roles", {}), str(path))
+
+
+def _role_table(entries: Mapping[str, Iterable[str]], source: str) -> dict[EUI64, frozenset[str]]:
+    table = {}
+    for eui, roles in entries.items():
+        codes = frozenset([roles] if isinstance(roles, str) else roles)
+        unknown = codes - USER_ROLES
+        if unknown:
+            raise CredentialError("unknown user role", source=source, path=f"roles.{eui}",
+                                  expected=f"codes from {sorted(USER_ROLES)}",
+                                  found=", ".join(sorted(unknown)))
+        table[EUI64.parse(eui)] = codes
+    return table
+
+
+def _build(certificates, keys, role_table, rejected) -> list[Credential]:
+    keys_by_point = {_point(k.public_key()): k for k in keys}
+    authorities = {c.subject.rfc4514_string(): c for _, c in certificates if _is_authority(c)}
+    credentials = []
+    for path, cert in certificates:
+        public_key = cert.public_key()
+        if not isinstance(public_key, ec.EllipticCurvePublicKey):
+            rejected.append((path, "not an EC certificate"))
+            continue
+        issuer = authorities.get(cert.issuer.rfc4514_string())
+        if issuer is not None and issuer is not cert and not _issued_by(cert, issuer):
+            rejected.append((path, f"not signed by its issuer {cert.issuer.rfc4514_string()}"))
+            continue
+        units = tuple(a.value for a in cert.subject.get_attributes_for_oid(
+            NameOID.ORGANIZATIONAL_UNIT_NAME) if isinstance(a.value, str))
+        credentials.append(Credential(
+            certificate=cert, path=path, eui=certificate_eui(cert),
+            function=_function(cert, units), organisational_units=units,
+            roles=frozenset(u for u in units if u in USER_ROLES),
+            public_key=public_key, private_key=keys_by_point.get(_point(public_key)),
+            legacy=bool(set(units) & LEGACY_OU)))
+    return credentials
+
+
+def _point(public_key) -> tuple:
+    numbers = public_key.public_numbers()
+    return (numbers.curve.name, numbers.x, numbers.y)
+
+
+def _is_authority(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+        return True
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+
+
+def _function(cert: x509.Certificate, units: tuple[str, ...]) -> str:
+    if _is_authority(cert) or ISSUING_AUTHORITY_OU in units and certificate_eui(cert) is None:
+        return AUTHORITY
+    if set(units) & USER_XML_SIGN_OU:
+        return USER_XML_SIGN
+    if set(units) & DSP_XML_SIGN_OU:
+        return DSP_XML_SIGN
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        if usage.key_agreement and not usage.digital_signature:
+            return KEY_AGREEMENT
+    except x509.ExtensionNotFound:
+        pass
+    return DIGITAL_SIGNING
+
+
+def certificate_eui(cert: x509.Certificate) -> EUI64 | None:
+    """The EUI-64 in the subject's ``x500UniqueIdentifier`` (a BIT STRING), if any."""
+    for attribute in cert.subject.get_attributes_for_oid(NameOID.X500_UNIQUE_IDENTIFIER):
+        value = attribute.value
+        if isinstance(value, bytes):
+            if len(value) == 9 and value[0] == 0:  # unused-bits octet, then 8 bytes
+                value = value[1:]
+            if len(value) == 8:
+                return EUI64.parse(value.hex())
+    return None
+
+
+def _summary(credentials: list[Credential]) -> str:
+    if not credentials:
+        return "no certificate for this EUI-64"
+    return "; ".join(f"{c.function} {c.path.name}"
+                     + ("" if c.private_key else " (no private key)") for c in credentials)
+
+
+_DN_SPLIT = re.compile(r"(?<!\\),")
+_ATTRIBUTE_NAMES = {"2.5.4.3": "CN", "2.5.4.11": "OU", "2.5.4.10": "O", "2.5.4.6": "C",
+                    "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.45": "X500UNIQUEIDENTIFIER"}
+
+
+def normalise_dn(text: str) -> tuple[tuple[str, str], ...]:
+    """A distinguished name as comparable data: ``CN=Z1, OU=07`` equals ``cn=Z1,OU=07``.
+
+    RDN order is kept (it is significant); spaces around separators and the
+    case of attribute types and values are not.
+    """
+    parts = []
+    for rdn in _DN_SPLIT.split(text):
+        name, _, value = rdn.partition("=")
+        name = name.strip().upper()
+        parts.append((_ATTRIBUTE_NAMES.get(name, name), value.strip().casefold()))
+    return tuple(parts)

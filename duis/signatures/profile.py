@@ -1,0 +1,112 @@
+"""The DUIS signature profile, as data.
+
+One enveloped ``ds:Signature``, last child of the root ``sr:Request`` /
+``sr:Response``; exactly this SignedInfo; KeyInfo naming the signer's
+certificate by issuer and serial.  Nothing else is "tried": the verifier
+compares against these values and refuses anything different.
+
+Canonicalisation, precisely (this is what the DCC's own tool and every
+XML-DSig implementation do, and what interoperability needs):
+
+* ``SignedInfo`` is canonicalised with **exclusive** C14N 1.0 (the
+  ``CanonicalizationMethod``) before it is signed.
+* The document (``URI=""``: the whole document, comments excluded) minus the
+  Signature element goes through the enveloped-signature transform, whose
+  output is a node-set; XML-DSig then converts it to octets with **inclusive**
+  Canonical XML 1.0 without comments.  That is what is digested, and those
+  octets are the "signed bytes" the verifier hands back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SR = "http://www.dccinterface.co.uk/ServiceUserGateway"
+DS = "http://www.w3.org/2000/09/xmldsig#"
+
+EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+ECDSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
+ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
+
+#: P-256 coordinates are 32 bytes; the XML-DSig ECDSA value is raw r || s
+COORDINATE_BYTES = 32
+SIGNATURE_BYTES = 2 * COORDINATE_BYTES
+DIGEST_BYTES = 32
+
+
+def ds(name: str) -> str:
+    """Clark name of an xmldsig element."""
+    return f"{{{DS}}}{name}"
+
+
+def sr(name: str) -> str:
+    """Clark name of a DUIS element."""
+    return f"{{{SR}}}{name}"
+
+
+SIGNATURE = ds("Signature")
+ROOTS = frozenset({sr("Request"), sr("Response")})
+#: element children of the root, in order, around an enveloped signature
+ENVELOPE = (sr("Header"), sr("Body"), SIGNATURE)
+
+
+@dataclass(frozen=True)
+class Node:
+    """One element of the allowed Signature structure.
+
+    ``attributes`` maps each allowed attribute to its one allowed value
+    (``None``: any value); all listed attributes are required.  ``children``
+    are the element children in order; ``text`` says whether the element
+    carries character data (only leaves do).
+    """
+
+    name: str
+    attributes: tuple[tuple[str, str | None], ...] = ()
+    children: tuple["Node", ...] = ()
+    text: bool = False
+
+
+#: the one Signature shape the profile allows
+STRUCTURE = Node(SIGNATURE, children=(
+    Node(ds("SignedInfo"), children=(
+        Node(ds("CanonicalizationMethod"), (("Algorithm", EXC_C14N),)),
+        Node(ds("SignatureMethod"), (("Algorithm", ECDSA_SHA256),)),
+        Node(ds("Reference"), (("URI", ""),), children=(
+            Node(ds("Transforms"), children=(
+                Node(ds("Transform"), (("Algorithm", ENVELOPED),)),
+            )),
+            Node(ds("DigestMethod"), (("Algorithm", SHA256),)),
+            Node(ds("DigestValue"), text=True),
+        )),
+    )),
+    Node(ds("SignatureValue"), text=True),
+    Node(ds("KeyInfo"), children=(
+        Node(ds("X509Data"), children=(
+            Node(ds("X509IssuerSerial"), children=(
+                Node(ds("X509IssuerName"), text=True),
+                Node(ds("X509SerialNumber"), text=True),
+            )),
+        )),
+    )),
+))
+
+#: algorithm attributes, by element, with the one allowed value
+ALGORITHMS = {
+    ds("CanonicalizationMethod"): EXC_C14N,
+    ds("SignatureMethod"): ECDSA_SHA256,
+    ds("DigestMethod"): SHA256,
+}
+
+#: SMKI remote-party role codes (certificate OU) that mark an XML-signing
+#: certificate; ``137``/``135`` are the decimal spellings older certificates use
+USER_XML_SIGN_OU = frozenset({"87", "135"})
+DSP_XML_SIGN_OU = frozenset({"89", "137"})
+LEGACY_OU = frozenset({"135", "137"})
+ISSUING_AUTHORITY_OU = "07"
+
+#: DUIS user role codes (DUIS "User Role" values)
+USER_ROLES = frozenset({"IS", "ES", "GS", "RSA", "ED", "GT", "OU"})
+
+#: the DSP's EUI-64 in the DCC test environments
+DSP_EUI = "90-B3-D5-1F-30-00-00-02"

@@ -1,0 +1,108 @@
+"""Replay protection: each originator's RequestID counter must strictly increase.
+
+:class:`CounterStore` keeps the highest counter accepted per originator in
+an SQLite file, so the record survives a restart; each check-and-record is
+one ``BEGIN IMMEDIATE`` transaction, so two processes sharing the file
+cannot both accept the same counter.  Counters are unsigned 64-bit, wider
+than SQLite's signed integers, so they are stored as fixed-width decimal
+text that sorts like the number.
+
+:class:`MillisecondCounter` is the counter source for signing: milliseconds
+since the epoch, as the DCC's signing tool uses, but never repeating within
+one process even when two messages are signed in the same millisecond.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+from ..clock import UTC, Clock, SystemClock
+from ..messages.ids import MAX_COUNTER, EUI64
+from .errors import ReplayedCounter
+
+_WIDTH = len(str(MAX_COUNTER))
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = _dt.timedelta(milliseconds=1)
+_SCHEMA = """CREATE TABLE IF NOT EXISTS counters (
+    originator TEXT PRIMARY KEY,
+    counter TEXT NOT NULL
+)"""
+
+
+class CounterStore:
+    """Highest accepted counter per originator EUI-64, persistent when given a path."""
+
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        """``path``: the SQLite file (created if absent); ``None`` keeps it in memory."""
+        self.path = Path(path) if path is not None else None
+        target = str(self.path) if self.path is not None else ":memory:"
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(target, isolation_level=None, check_same_thread=False,
+                                   timeout=10.0)
+        if self.path is not None:
+            # WAL with NORMAL sync survives a process crash, which is what a restart is
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+
+    def last(self, originator: EUI64 | str) -> int | None:
+        """The highest counter accepted from ``originator``, or ``None``."""
+        row = self._db.execute("SELECT counter FROM counters WHERE originator = ?",
+                               (str(EUI64.parse(originator)),)).fetchone()
+        return int(row[0]) if row else None
+
+    def check_and_record(self, originator: EUI64 | str, counter: int, *,
+                         source: str | None = None) -> None:
+        """Accept ``counter`` if it is above every counter seen from ``originator``.
+
+        Raises :class:`ReplayedCounter` (and records nothing) otherwise.
+        """
+        if not 0 <= counter <= MAX_COUNTER:
+            raise ReplayedCounter("counter out of range", source=source,
+                                  expected=f"0 to {MAX_COUNTER}", found=str(counter))
+        key = str(EUI64.parse(originator))
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT counter FROM counters WHERE originator = ?",
+                                       (key,)).fetchone()
+                if row is not None and counter <= int(row[0]):
+                    raise ReplayedCounter(
+                        "repeated or lower RequestID counter (replay)", source=source,
+                        path="/sr:Request/sr:Header/sr:RequestID",
+                        expected=f"a counter above {int(row[0])} for {key}",
+                        found=str(counter))
+                self._db.execute(
+                    "INSERT INTO counters (originator, counter) VALUES (?, ?) "
+                    "ON CONFLICT(originator) DO UPDATE SET counter = excluded.counter",
+                    (key, str(counter).zfill(_WIDTH)))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "CounterStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class MillisecondCounter:
+    """Fresh RequestID counters: milliseconds since the epoch, strictly increasing."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or SystemClock()
+        self._last = -1
+
+    def __call__(self) -> int:
+        now = (self.clock.now() - _EPOCH) // _MILLISECOND
+        self._last = max(now, self._last + 1)
+        return self._last

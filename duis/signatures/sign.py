@@ -1,0 +1,153 @@
+"""Signing a DUIS Request or Response in the DUIS profile.
+
+The result is the message with one enveloped ``ds:Signature`` as the root's
+last child (any earlier signature is replaced).  ECDSA is deterministic
+(RFC 6979) by default, so the same message, key and counter always give the
+same bytes.
+
+By default whitespace-only text between elements is removed before signing,
+because the DCC's signing tool drops it when it parses (its parser is
+schema-aware) and would otherwise compute a different digest; the output is
+therefore compact, as the tool's is.  ``strip_whitespace=False`` signs the
+document as it is (still valid XML-DSig, but the DCC tool will refuse it).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime as _dt
+import hashlib
+from typing import Callable
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from lxml import etree
+
+from ..errors import MessageError, WrongRoot
+from ..messages.ids import MessageID
+from ..xmlparse import parse_bytes
+from . import profile as P
+from .c14n import signed_info_octets, strip_ignorable_whitespace
+from .credentials import Credential, CredentialStore
+from .errors import CredentialError
+from .replay import MillisecondCounter
+
+XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+_NSMAP = {"ds": P.DS}
+_REQUEST_ID = f"{P.sr('Header')}/{P.sr('RequestID')}"
+
+Message = bytes | etree._ElementTree | etree._Element
+
+
+def sign(message: Message, key: ec.EllipticCurvePrivateKey, certificate: x509.Certificate, *,
+         strip_whitespace: bool = True, deterministic: bool = True,
+         source: str = "<bytes>") -> bytes:
+    """Sign ``message`` (bytes, or a tree that is copied, never changed) with
+    ``key``, naming ``certificate`` by issuer and serial; return the signed bytes."""
+    _check_key(key, certificate)
+    tree = _own_tree(message, source)
+    return _sign_tree(tree, key, certificate, strip_whitespace, deterministic)
+
+
+def sign_with_store(message: Message, store: CredentialStore, *,
+                    preserve_counter: bool = False,
+                    counter: Callable[[], int] | None = None,
+                    now: _dt.datetime | None = None, strip_whitespace: bool = True,
+                    deterministic: bool = True, source: str = "<bytes>") -> bytes:
+    """Sign with the credential the store holds for the message's originator.
+
+    A Request is signed with the xml-sign key of its RequestID originator and,
+    unless ``preserve_counter``, gets a fresh counter from ``counter``
+    (default: milliseconds since the epoch, like the DCC tool).  A Response
+    is signed by the DSP; its IDs are never changed.
+    """
+    tree = _own_tree(message, source)
+    root = tree.getroot()
+    if root.tag == P.sr("Request"):
+        element, message_id = _request_id(root, source)
+        credential = store.signing_credential(message_id.originator, now=now)
+        if not preserve_counter:
+            element.text = str(message_id.with_counter((counter or MillisecondCounter())()))
+    else:
+        credential = store.dsp_signing_credential(now=now)
+    return _sign_tree(tree, credential.private_key, credential.certificate,
+                      strip_whitespace, deterministic, credential)
+
+
+def _sign_tree(tree: etree._ElementTree, key, certificate, strip_whitespace: bool,
+               deterministic: bool, credential: Credential | None = None) -> bytes:
+    root = tree.getroot()
+    for old in root.findall(P.SIGNATURE):
+        root.remove(old)
+    if strip_whitespace:
+        strip_ignorable_whitespace(root)
+    octets = etree.tostring(tree, method="c14n", exclusive=False, with_comments=False)
+    digest = base64.b64encode(hashlib.sha256(octets).digest()).decode("ascii")
+    signature, signed_info = _signature_element(root, digest)
+    der = key.sign(signed_info_octets(signed_info),
+                   ec.ECDSA(hashes.SHA256(), deterministic_signing=deterministic))
+    r, s = decode_dss_signature(der)
+    value = r.to_bytes(P.COORDINATE_BYTES, "big") + s.to_bytes(P.COORDINATE_BYTES, "big")
+    signature[1].text = base64.b64encode(value).decode("ascii")
+    issuer = credential.issuer if credential else certificate.issuer.rfc4514_string()
+    serial_element = signature[2][0][0]
+    serial_element[0].text = issuer
+    serial_element[1].text = str(certificate.serial_number)
+    return XML_DECLARATION + etree.tostring(tree, encoding="UTF-8")
+
+
+def _signature_element(root: etree._Element, digest: str):
+    """Append the profile's Signature skeleton to ``root``; fill in the digest."""
+    sub = etree.SubElement
+    signature = sub(root, P.SIGNATURE, nsmap=_NSMAP)
+    signed_info = sub(signature, P.ds("SignedInfo"))
+    sub(signed_info, P.ds("CanonicalizationMethod"), Algorithm=P.EXC_C14N)
+    sub(signed_info, P.ds("SignatureMethod"), Algorithm=P.ECDSA_SHA256)
+    reference = sub(signed_info, P.ds("Reference"), URI="")
+    sub(sub(reference, P.ds("Transforms")), P.ds("Transform"), Algorithm=P.ENVELOPED)
+    sub(reference, P.ds("DigestMethod"), Algorithm=P.SHA256)
+    sub(reference, P.ds("DigestValue")).text = digest
+    sub(signature, P.ds("SignatureValue"))
+    issuer_serial = sub(sub(sub(signature, P.ds("KeyInfo")), P.ds("X509Data")),
+                        P.ds("X509IssuerSerial"))
+    sub(issuer_serial, P.ds("X509IssuerName"))
+    sub(issuer_serial, P.ds("X509SerialNumber"))
+    return signature, signed_info
+
+
+def _own_tree(message: Message, source: str) -> etree._ElementTree:
+    """A tree this module may change: parsed from bytes, or a copy."""
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        tree = parse_bytes(bytes(message), source)
+    else:
+        root = message.getroot() if isinstance(message, etree._ElementTree) else message
+        tree = etree.ElementTree(copy.deepcopy(root))
+    root = tree.getroot()
+    if root.tag not in P.ROOTS:
+        raise WrongRoot("not a DUIS Request or Response", source=source, line=root.sourceline,
+                        expected="root sr:Request or sr:Response", found=root.tag)
+    return tree
+
+
+def _request_id(root: etree._Element, source: str) -> tuple[etree._Element, MessageID]:
+    element = root.find(_REQUEST_ID)
+    if element is None:
+        raise MessageError("no RequestID to find the signer from", source=source,
+                           path="/sr:Request/sr:Header/sr:RequestID",
+                           expected="originator:target:counter", found="none")
+    return element, MessageID.parse(element.text or "")
+
+
+def _check_key(key, certificate: x509.Certificate) -> None:
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+        raise CredentialError("signing key outside the DUIS profile",
+                              expected="an EC P-256 private key", found=type(key).__name__)
+    public = certificate.public_key()
+    if not isinstance(public, ec.EllipticCurvePublicKey) or \
+            public.public_numbers() != key.public_key().public_numbers():
+        raise CredentialError("private key does not match the certificate",
+                              expected=f"the key of certificate serial {certificate.serial_number}",
+                              found="a different key")
