@@ -1,0 +1,352 @@
+"""Verifying a DUIS signature: only the profile, in a fixed order, one error each.
+
+The checks, in order (the first failure wins):
+
+1. exactly one ``ds:Signature``, the last child of the root, inside an
+   envelope of exactly Header, Body, Signature — :class:`SignatureMissing`,
+   :class:`MultipleSignatures`, :class:`SignatureMisplaced`,
+   :class:`SignatureWrapping`;
+2. the Signature is exactly the profile's — :class:`AlgorithmNotAllowed`,
+   :class:`TransformNotAllowed`, :class:`ReferenceNotAllowed`,
+   :class:`KeyInfoNotAllowed`, :class:`ProfileViolation`;
+3. the certificate named by issuer and serial is in the store — :class:`UnknownCertificate`;
+4. it is valid at ``now`` — :class:`CertificateExpired`, :class:`CertificateNotYetValid`;
+5. it belongs to the originator: a Request's RequestID originator holds it
+   as its user xml-sign certificate; a Response is signed by the DSP — :class:`WrongSigner`;
+6. the signer holds a role allowed to send the request — :class:`RoleNotAllowed`;
+7. the digest — :class:`DigestMismatch`;
+8. the signature value — :class:`BadSignatureValue`;
+9. with a counter store, the RequestID counter strictly increases — :class:`ReplayedCounter`
+   (only once the message is known to be authentic, so forgeries cannot burn counters).
+
+The caller gets the document re-parsed from exactly the digested bytes, so
+nothing outside what was signed (a smuggled element, the signature itself)
+can reach it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as _dt
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Callable, Collection
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from lxml import etree
+
+from ..clock import UTC
+from ..errors import MessageError, WrongRoot
+from ..messages.ids import EUI64, MessageID
+from ..xmlparse import parse_bytes
+from . import errors as E
+from . import profile as P
+from .c14n import document_octets, signed_info_octets
+from .credentials import DSP_XML_SIGN, USER_XML_SIGN, Credential, CredentialStore
+from .replay import CounterStore
+
+_ECDSA = ec.ECDSA(hashes.SHA256())
+_WHITESPACE = b" \t\r\n"
+_REQUEST_ID = f"{P.sr('Header')}/{P.sr('RequestID')}"
+_SRV = f"{P.sr('Header')}/{P.sr('ServiceReferenceVariant')}"
+_KEYINFO = frozenset(P.ds(n) for n in ("KeyInfo", "X509Data", "X509IssuerSerial",
+                                       "X509IssuerName", "X509SerialNumber"))
+#: where the detached signature's parts were (paths are taken before the digest)
+_DIGEST_VALUE_PATH = "/ds:SignedInfo/ds:Reference/ds:DigestValue"
+_CLASS_BY_TAG = {P.ds("Reference"): E.ReferenceNotAllowed,
+                 P.ds("Transforms"): E.TransformNotAllowed,
+                 P.ds("Transform"): E.TransformNotAllowed,
+                 **{tag: E.KeyInfoNotAllowed for tag in _KEYINFO}}
+
+
+@dataclass(frozen=True)
+class VerifiedMessage:
+    """A message whose signature verified, as the signer signed it."""
+
+    signed_bytes: bytes
+    """The canonical bytes that were digested (the document without its signature)."""
+    tree: etree._ElementTree
+    """``signed_bytes`` parsed: the only document a caller should act on."""
+    certificate: x509.Certificate
+    signer_eui: EUI64
+    roles: frozenset[str]
+    """The signer's DUIS user roles on record in the store."""
+    kind: str
+    """``Request`` or ``Response``."""
+    message_id: MessageID | None
+    """A Request's RequestID (``None`` for a Response)."""
+    credential: Credential
+
+    @property
+    def root(self) -> etree._Element:
+        return self.tree.getroot()
+
+
+def verify(data: bytes, store: CredentialStore, *, now: _dt.datetime | None = None,
+           counters: CounterStore | None = None,
+           allowed_roles: Callable[[str], Collection[str]] | None = None,
+           source: str = "<bytes>") -> VerifiedMessage:
+    """Verify a signed DUIS message; return what was signed or raise a :class:`SignatureError`.
+
+    ``now=None`` means the current time.  ``allowed_roles(variant)`` gives the
+    user roles allowed for a service reference variant; ``None`` skips the role check.
+    """
+    tree = parse_bytes(data, source)
+    check = _Checker(tree, source)
+    signature = check.placement()
+    fields = check.profile(signature)
+    credential = check.certificate(store, fields)
+    check.validity(credential, now)
+    message_id = check.signer(credential)
+    roles = store.roles_of(credential.eui) if credential.eui else frozenset()
+    if allowed_roles is not None and message_id is not None:
+        check.roles(roles, allowed_roles)
+    signed_info = signed_info_octets(fields.signed_info)
+    octets = document_octets(tree, signature)
+    check.digest(octets, fields)
+    check.signature_value(credential, signed_info, fields)
+    if counters is not None and message_id is not None:
+        counters.check_and_record(message_id.originator, message_id.counter, source=source)
+    return VerifiedMessage(octets, parse_bytes(octets, source), credential.certificate,
+                           credential.eui, roles, etree.QName(check.root).localname,
+                           message_id, credential)
+
+
+@dataclass
+class _Fields:
+    signed_info: etree._Element
+    digest_value: etree._Element
+    signature_value: etree._Element
+    issuer: str
+    serial: int
+    digest: bytes = b""
+    value: bytes = b""
+
+
+class _Checker:
+    """The checks of :func:`verify`, each raising its own error with where and what."""
+
+    def __init__(self, tree: etree._ElementTree, source: str) -> None:
+        self.tree, self.source, self.root = tree, source, tree.getroot()
+        if self.root.tag not in P.ROOTS:
+            raise WrongRoot("not a DUIS Request or Response", source=source,
+                            line=self.root.sourceline, expected="root sr:Request or sr:Response",
+                            found=self.root.tag)
+
+    def fail(self, cls: type[E.SignatureError], message: str, element: etree._Element,
+             expected: str, found: str, path: str | None = None) -> E.SignatureError:
+        return cls(message, source=self.source, line=element.sourceline,
+                   path=path or self.tree.getpath(element), expected=expected, found=found)
+
+    # 1 ---------------------------------------------------------------------
+    def placement(self) -> etree._Element:
+        root = self.root
+        signatures = list(root.iter(P.SIGNATURE))
+        if not signatures:
+            raise self.fail(E.SignatureMissing, "message is not signed", root,
+                            "one ds:Signature as the last child of the root", "none")
+        if len(signatures) > 1:
+            raise self.fail(E.MultipleSignatures, "more than one signature", signatures[1],
+                            "exactly one ds:Signature", f"{len(signatures)}")
+        signature = signatures[0]
+        children = [c for c in root if isinstance(c.tag, str)]
+        if signature.getparent() is not root or children[-1] is not signature:
+            raise self.fail(E.SignatureMisplaced, "signature in the wrong place", signature,
+                            "ds:Signature as the last child of the root",
+                            self.tree.getpath(signature))
+        self.signature_path = self.tree.getpath(signature)
+        if tuple(c.tag for c in children) != P.ENVELOPE:
+            raise self.fail(E.SignatureWrapping, "unexpected envelope around the signature",
+                            root, "sr:Header, sr:Body, ds:Signature",
+                            ", ".join(_short(c) for c in children))
+        for element in signature.iter(etree.Element):
+            if not element.tag.startswith("{" + P.DS + "}"):
+                raise self.fail(E.SignatureWrapping, "foreign content inside the signature",
+                                element, "only xmldsig elements", _short(element))
+        return signature
+
+    # 2 ---------------------------------------------------------------------
+    def profile(self, signature: etree._Element) -> _Fields:
+        found: dict[str, etree._Element] = {}
+        self._walk(P.STRUCTURE, signature, found)
+        fields = _Fields(found[P.ds("SignedInfo")], found[P.ds("DigestValue")],
+                         found[P.ds("SignatureValue")],
+                         (found[P.ds("X509IssuerName")].text or "").strip(),
+                         self._serial(found[P.ds("X509SerialNumber")]))
+        fields.digest = self._base64(fields.digest_value, P.DIGEST_BYTES)
+        fields.value = self._base64(fields.signature_value, P.SIGNATURE_BYTES)
+        if not fields.issuer:
+            raise self.fail(E.KeyInfoNotAllowed, "empty issuer name",
+                            found[P.ds("X509IssuerName")], "the issuer's distinguished name",
+                            "nothing")
+        return fields
+
+    def _walk(self, spec: P.Node, element: etree._Element, found: dict) -> None:
+        found[spec.name] = element
+        self._attributes(spec, element)
+        if spec.text:
+            if len(element):
+                raise self.fail(_class_for(spec.name), "unexpected child nodes", element,
+                                "text only", _short(element[0]))
+            return
+        self._no_text(element)
+        children = [c for c in element if isinstance(c.tag, str)]
+        wanted = [c.name for c in spec.children]
+        if [c.tag for c in children] != wanted:
+            cls = _class_for(spec.name)
+            if spec.name == P.ds("SignedInfo") and \
+                    sum(c.tag == P.ds("Reference") for c in children) != 1:
+                cls = E.ReferenceNotAllowed
+            raise self.fail(cls, f"unexpected content in {_short(element)}", element,
+                            ", ".join(_short_tag(t) for t in wanted) or "no elements",
+                            ", ".join(_short(c) for c in children) or "no elements")
+        for child_spec, child in zip(spec.children, children):
+            self._walk(child_spec, child, found)
+
+    def _attributes(self, spec: P.Node, element: etree._Element) -> None:
+        attributes = element.attrib
+        for name, value in spec.attributes:
+            actual = attributes.get(name)
+            if actual is None or (value is not None and actual != value):
+                cls = E.AlgorithmNotAllowed if element.tag in P.ALGORITHMS \
+                    else _class_for(element.tag)
+                raise self.fail(cls, f"{name} not allowed by the DUIS profile", element,
+                                f'{name}="{value}"', "absent" if actual is None else repr(actual))
+        if len(attributes) != len(spec.attributes):
+            extra = sorted(set(attributes.keys()) - {name for name, _ in spec.attributes})
+            raise self.fail(_class_for(element.tag), "unexpected attribute", element,
+                            ", ".join(n for n, _ in spec.attributes) or "no attributes",
+                            ", ".join(extra))
+
+    def _no_text(self, element: etree._Element) -> None:
+        for text in (element.text, *(c.tail for c in element)):
+            if text and not text.isspace():
+                raise self.fail(E.ProfileViolation, "unexpected text", element,
+                                "only elements", repr(text.strip()[:40]))
+
+    def _base64(self, element: etree._Element, size: int) -> bytes:
+        text = (element.text or "").encode("ascii", "replace").translate(None, _WHITESPACE)
+        try:
+            value = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            value = None
+        if value is None or len(value) != size:
+            raise self.fail(E.ProfileViolation, "malformed value", element,
+                            f"base64 of {size} bytes", repr((element.text or "")[:60]))
+        return value
+
+    def _serial(self, element: etree._Element) -> int:
+        text = (element.text or "").strip()
+        if not text.isdigit() or not text.isascii():
+            raise self.fail(E.KeyInfoNotAllowed, "malformed serial number", element,
+                            "a decimal integer", repr(text[:60]))
+        return int(text)
+
+    # 3, 4 -------------------------------------------------------------------
+    def certificate(self, store: CredentialStore, fields: _Fields) -> Credential:
+        credential = store.by_issuer_serial(fields.issuer, fields.serial)
+        if credential is None:
+            element = fields.signed_info.getparent().find(P.ds("KeyInfo"))
+            raise self.fail(E.UnknownCertificate, "signer's certificate not in the store",
+                            element, f"a certificate in {store.directory}",
+                            f"issuer {fields.issuer!r}, serial {fields.serial}")
+        return credential
+
+    def validity(self, credential: Credential, now: _dt.datetime | None) -> None:
+        when = now or _dt.datetime.now(UTC)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        span = f"valid {credential.not_before.isoformat()} to {credential.not_after.isoformat()}"
+        if when < credential.not_before:
+            cls, message = E.CertificateNotYetValid, "signer's certificate not yet valid"
+        elif when > credential.not_after:
+            cls, message = E.CertificateExpired, "signer's certificate expired"
+        else:
+            return
+        raise cls(message, source=self.source, path=str(credential.path),
+                  expected=f"a certificate valid at {when.isoformat()}", found=span)
+
+    # 5, 6 -------------------------------------------------------------------
+    def signer(self, credential: Credential) -> MessageID | None:
+        if self.root.tag == P.sr("Response"):
+            if credential.function != DSP_XML_SIGN:
+                raise self._wrong_signer(credential, "the DSP's xml-sign certificate (OU=89)")
+            return None
+        element = self.root.find(_REQUEST_ID)
+        if element is None:
+            raise MessageError("no RequestID", source=self.source,
+                               path="/sr:Request/sr:Header/sr:RequestID",
+                               expected="originator:target:counter", found="none")
+        try:
+            message_id = MessageID.parse(element.text or "")
+        except MessageError as exc:
+            exc.source, exc.line, exc.path = self.source, element.sourceline, \
+                self.tree.getpath(element)
+            raise
+        if credential.function != USER_XML_SIGN or credential.eui != message_id.originator:
+            raise self._wrong_signer(
+                credential, f"the user xml-sign certificate (OU=87) of {message_id.originator}")
+        return message_id
+
+    def _wrong_signer(self, credential: Credential, expected: str) -> E.WrongSigner:
+        return E.WrongSigner("certificate does not belong to the message's originator",
+                             source=self.source, path=self.tree.getpath(self.root[0]),
+                             expected=expected,
+                             found=f"{credential.function} certificate of {credential.eui} "
+                                   f"(serial {credential.serial})")
+
+    def roles(self, roles: frozenset[str], allowed_roles: Callable) -> None:
+        element = self.root.find(_SRV)
+        variant = (element.text or "").strip() if element is not None else ""
+        allowed = frozenset(allowed_roles(variant))
+        if not roles & allowed:
+            raise E.RoleNotAllowed(
+                f"signer's roles may not send service request {variant}", source=self.source,
+                path="/sr:Request/sr:Header/sr:ServiceReferenceVariant",
+                expected="one of " + ", ".join(sorted(allowed)),
+                found=", ".join(sorted(roles)) or "no roles on record")
+
+    # 7, 8 -------------------------------------------------------------------
+    def digest(self, octets: bytes, fields: _Fields) -> None:
+        actual = hashlib.sha256(octets).digest()
+        if not hmac.compare_digest(actual, fields.digest):
+            raise self.fail(E.DigestMismatch, "signed content changed after signing",
+                            fields.digest_value, base64.b64encode(fields.digest).decode(),
+                            base64.b64encode(actual).decode(),
+                            path=self.signature_path + _DIGEST_VALUE_PATH)
+
+    def signature_value(self, credential: Credential, signed_info: bytes,
+                        fields: _Fields) -> None:
+        half = P.COORDINATE_BYTES
+        der = encode_dss_signature(int.from_bytes(fields.value[:half], "big"),
+                                   int.from_bytes(fields.value[half:], "big"))
+        try:
+            credential.public_key.verify(der, signed_info, _ECDSA)
+        except InvalidSignature:
+            raise self.fail(E.BadSignatureValue, "signature value does not verify",
+                            fields.signature_value,
+                            f"an ECDSA P-256 signature by serial {credential.serial}",
+                            "a value that does not verify",
+                            path=self.signature_path + "/ds:SignatureValue") from None
+
+
+def _class_for(tag: str) -> type[E.ProfileViolation]:
+    return _CLASS_BY_TAG.get(tag, E.ProfileViolation)
+
+
+def _short_tag(tag: str) -> str:
+    namespace, _, local = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
+    prefix = {P.DS: "ds:", P.SR: "sr:"}.get(namespace, f"{{{namespace}}}" if namespace else "")
+    return prefix + local
+
+
+def _short(element: etree._Element) -> str:
+    if not isinstance(element.tag, str):
+        return "a comment" if isinstance(element, etree._Comment) else "a processing instruction"
+    return _short_tag(element.tag)
