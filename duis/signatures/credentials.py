@@ -56,6 +56,8 @@ from .profile import (DSP_XML_SIGN_OU, ISSUING_AUTHORITY_OU, LEGACY_OU, USER_ROL
                       USER_XML_SIGN_OU)
 
 ROLES_FILE = "roles.toml"
+#: environment variable naming the default credential store directory
+STORE_ENV = "DUIS_PKI"
 #: files larger than this are not credentials and are not read
 _MAX_FILE = 256 * 1024
 
@@ -192,6 +194,42 @@ class CredentialStore:
 
     def __len__(self) -> int:
         return len(self.credentials)
+
+
+def default_store_directory() -> Path:
+    """``$DUIS_PKI`` if set, else the project's test PKI (``samples/pki``)."""
+    configured = os.environ.get(STORE_ENV)
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parents[2] / "samples" / "pki"
+
+
+def load_private_key(path: str | os.PathLike) -> ec.EllipticCurvePrivateKey:
+    """An EC private key from a PEM or DER file (PKCS#8 or SEC1)."""
+    keys = _parse_file(_read_credential_file(path))[1]
+    if len(keys) != 1 or not isinstance(keys[0], ec.EllipticCurvePrivateKey):
+        raise CredentialError("not an EC private key file", source=str(path),
+                              expected="one EC private key (PEM or DER, PKCS#8 or SEC1)",
+                              found=f"{len(keys)} usable keys")
+    return keys[0]
+
+
+def load_certificate(path: str | os.PathLike) -> x509.Certificate:
+    """A certificate from a PEM or DER file."""
+    certificates = _parse_file(_read_credential_file(path))[0]
+    if len(certificates) != 1:
+        raise CredentialError("not a certificate file", source=str(path),
+                              expected="one X.509 certificate (PEM or DER)",
+                              found=f"{len(certificates)} certificates")
+    return certificates[0]
+
+
+def _read_credential_file(path: str | os.PathLike) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise CredentialError(f"cannot read: {exc.strerror}", source=str(path),
+                              expected="a readable file", found=type(exc).__name__) from None
 
 
 # --- loading -------------------------------------------------------------------

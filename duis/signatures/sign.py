@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from lxml import etree
 
 from ..errors import MessageError, WrongRoot
-from ..messages.ids import MessageID
+from ..messages.ids import MAX_COUNTER, MessageID
 from ..xmlparse import parse_bytes
 from . import profile as P
 from .c14n import signed_info_octets, strip_ignorable_whitespace
@@ -43,12 +43,17 @@ Message = bytes | etree._ElementTree | etree._Element
 
 
 def sign(message: Message, key: ec.EllipticCurvePrivateKey, certificate: x509.Certificate, *,
-         strip_whitespace: bool = True, deterministic: bool = True,
+         counter: int | None = None, strip_whitespace: bool = True, deterministic: bool = True,
          source: str = "<bytes>") -> bytes:
     """Sign ``message`` (bytes, or a tree that is copied, never changed) with
-    ``key``, naming ``certificate`` by issuer and serial; return the signed bytes."""
+    ``key``, naming ``certificate`` by issuer and serial; return the signed bytes.
+
+    ``counter``, when given, replaces a Request's RequestID counter first.
+    """
     _check_key(key, certificate)
     tree = _own_tree(message, source)
+    if counter is not None and tree.getroot().tag == P.sr("Request"):
+        _set_counter(*_request_id(tree.getroot(), source), counter)
     return _sign_tree(tree, key, certificate, strip_whitespace, deterministic)
 
 
@@ -70,7 +75,7 @@ def sign_with_store(message: Message, store: CredentialStore, *,
         element, message_id = _request_id(root, source)
         credential = store.signing_credential(message_id.originator, now=now)
         if not preserve_counter:
-            element.text = str(message_id.with_counter((counter or MillisecondCounter())()))
+            _set_counter(element, message_id, (counter or MillisecondCounter())())
     else:
         credential = store.dsp_signing_credential(now=now)
     return _sign_tree(tree, credential.private_key, credential.certificate,
@@ -130,6 +135,13 @@ def _own_tree(message: Message, source: str) -> etree._ElementTree:
         raise WrongRoot("not a DUIS Request or Response", source=source, line=root.sourceline,
                         expected="root sr:Request or sr:Response", found=root.tag)
     return tree
+
+
+def _set_counter(element: etree._Element, message_id: MessageID, counter: int) -> None:
+    if not 0 <= counter <= MAX_COUNTER:
+        raise MessageError("counter out of range", expected=f"0 to {MAX_COUNTER}",
+                           found=str(counter))
+    element.text = str(message_id.with_counter(counter))
 
 
 def _request_id(root: etree._Element, source: str) -> tuple[etree._Element, MessageID]:
