@@ -2,10 +2,11 @@
 
 The checks, in order (the first failure wins):
 
-1. exactly one ``ds:Signature``, the last child of the root, inside an
-   envelope of exactly Header, Body, Signature — :class:`SignatureMissing`,
-   :class:`MultipleSignatures`, :class:`SignatureMisplaced`,
-   :class:`SignatureWrapping`;
+1. exactly one ``ds:Signature`` (:class:`SignatureMissing`,
+   :class:`MultipleSignatures`); the root holds exactly Header and Body
+   besides it and the signature holds only xmldsig elements
+   (:class:`SignatureWrapping`); it is the root's last child
+   (:class:`SignatureMisplaced`);
 2. the Signature is exactly the profile's — :class:`AlgorithmNotAllowed`,
    :class:`TransformNotAllowed`, :class:`ReferenceNotAllowed`,
    :class:`KeyInfoNotAllowed`, :class:`ProfileViolation`;
@@ -156,15 +157,16 @@ class _Checker:
                             "exactly one ds:Signature", f"{len(signatures)}")
         signature = signatures[0]
         children = [c for c in root if isinstance(c.tag, str)]
-        if signature.getparent() is not root or children[-1] is not signature:
+        content = [c for c in children if c is not signature]
+        if tuple(c.tag for c in content) != P.ENVELOPE[:-1]:
+            raise self.fail(E.SignatureWrapping, "unexpected envelope around the signature",
+                            root, "sr:Header, sr:Body, ds:Signature",
+                            ", ".join(_short(c) for c in children))
+        if children[-1] is not signature:
             raise self.fail(E.SignatureMisplaced, "signature in the wrong place", signature,
                             "ds:Signature as the last child of the root",
                             self.tree.getpath(signature))
         self.signature_path = self.tree.getpath(signature)
-        if tuple(c.tag for c in children) != P.ENVELOPE:
-            raise self.fail(E.SignatureWrapping, "unexpected envelope around the signature",
-                            root, "sr:Header, sr:Body, ds:Signature",
-                            ", ".join(_short(c) for c in children))
         for element in signature.iter(etree.Element):
             if not element.tag.startswith("{" + P.DS + "}"):
                 raise self.fail(E.SignatureWrapping, "foreign content inside the signature",
