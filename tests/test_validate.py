@@ -144,3 +144,11 @@ def test_inspect_json(batch, capsys):
     main(["inspect", "--json", str(batch / "good.xml")])
     facts = json.loads(capsys.readouterr().out)
     assert facts["counter"] == 1001 and facts["kind"] == "critical device command"
+
+
+def test_unknown_variant_is_invalid_not_uncovered(bundled_schema):
+    report = validate(good_request().replace(b">11.3</sr:ServiceReferenceVariant>",
+                                             b">11.3.1</sr:ServiceReferenceVariant>"),
+                      bundled_schema)
+    assert report.verdict == INVALID
+    assert report.issues[0].path == "/sr:Request/sr:Header/sr:ServiceReferenceVariant"

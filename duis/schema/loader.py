@@ -67,6 +67,8 @@ class SchemaSet:
     covered: frozenset[str] | None
     """Service reference variants whose request bodies this schema covers;
     ``None`` for the official schema, which covers everything."""
+    known: frozenset[str] = frozenset()
+    """Every service reference variant DUIS defines (the schema's enumeration)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @cached_property
@@ -100,11 +102,16 @@ def _load_with_encoded_imports(path: Path) -> etree._ElementTree:
     return doc
 
 
-def _coverage(main_file: Path) -> frozenset[str]:
+def _coverage(main_file: Path) -> tuple[frozenset[str], frozenset[str]]:
+    """(variants the request bodies cover, every variant the enumeration knows)."""
     doc = etree.parse(str(main_file), _schema_parser())
     texts = doc.getroot().xpath(
         "//xs:appinfo[@source=$src]/text()", namespaces={"xs": XS}, src=COVERAGE_SOURCE)
-    return frozenset(v for text in texts for v in text.split() if v != "*")
+    known = doc.getroot().xpath(
+        "//xs:simpleType[@name='ServiceReferenceVariant']//xs:enumeration/@value",
+        namespaces={"xs": XS})
+    return (frozenset(v for text in texts for v in text.split() if v != "*"),
+            frozenset(known))
 
 
 def load_schema(schema_dir: str | os.PathLike | None = None) -> SchemaSet:
@@ -121,7 +128,8 @@ def load_schema(schema_dir: str | os.PathLike | None = None) -> SchemaSet:
         if cached is None:
             if chosen is None:
                 main = _main_file(bundled_dir())
-                cached = SchemaSet(BUNDLED, main, _coverage(main))
+                covered, known = _coverage(main)
+                cached = SchemaSet(BUNDLED, main, covered, known)
             else:
                 directory = Path(chosen)
                 if not directory.is_dir():

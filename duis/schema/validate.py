@@ -50,7 +50,7 @@ def check_tree(tree: etree._ElementTree, schema: SchemaSet | None = None,
     except WrongRoot as exc:
         return _unusable(source, exc, schema)
     srv = _SRV_PATH(root) or None if root.tag == f"{{{SR}}}Request" else None
-    if srv and schema.covered is not None and srv not in schema.covered:
+    if srv and schema.covered is not None and srv not in schema.covered and srv in schema.known:
         return ValidationReport(source, NOT_COVERED, schema.name, root.tag, srv,
                                 (not_covered_issue(srv),))
     if schema.lxml_schema.validate(tree):
