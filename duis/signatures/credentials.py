@@ -165,8 +165,7 @@ class CredentialStore:
 
     def signing_credential(self, eui: EUI64 | str, function: str = USER_XML_SIGN,
                            now: _dt.datetime | None = None) -> Credential:
-        """The certificate and key ``eui`` signs with, preferring one valid ``now``,
-        a current (not legacy) role code, and the latest start date."""
+        """The certificate and key ``eui`` signs with (see :func:`_preference`)."""
         eui = EUI64.parse(eui)
         held = [c for c in self.for_eui(eui, function) if c.private_key is not None]
         if not held:
@@ -175,7 +174,7 @@ class CredentialStore:
                 expected=f"a {function} certificate and its private key for {eui}",
                 found=_summary(self.for_eui(eui)))
         when = now or _dt.datetime.now(UTC)
-        return max(held, key=lambda c: (c.valid_at(when), not c.legacy, c.not_before))
+        return max(held, key=_preference(when))
 
     def dsp_signing_credential(self, now: _dt.datetime | None = None) -> Credential:
         """The DSP's XML-signing certificate and key (for signing Responses)."""
@@ -186,8 +185,7 @@ class CredentialStore:
                                       expected="a DSP xml-sign certificate (OU=89) and its key",
                                       found="none")
         when = now or _dt.datetime.now(UTC)
-        best = max(held, key=lambda c: (c.valid_at(when), not c.legacy, c.not_before))
-        return best
+        return max(held, key=_preference(when))
 
     def __iter__(self):
         return iter(self.credentials)
@@ -376,6 +374,16 @@ def certificate_eui(cert: x509.Certificate) -> EUI64 | None:
             if len(value) == 8:
                 return EUI64.parse(value.hex())
     return None
+
+
+def _preference(when: _dt.datetime):
+    """Order signing candidates: valid at ``when`` first, then a current (not
+    legacy) role code, then the one valid longest, then the newest.
+
+    "Valid longest" keeps ZAZ1's long-lived DSP certificate (2018–2118, the one
+    the DCC tool signs with) ahead of the 2025–2035 one issued for the same key.
+    """
+    return lambda c: (c.valid_at(when), not c.legacy, c.not_after, c.not_before)
 
 
 def _summary(credentials: list[Credential]) -> str:
