@@ -1,0 +1,581 @@
+"""The SMI and CPL store: the :class:`Inventory` interface and its SQLite implementation.
+
+Rules every implementation keeps (see ``docs/smi.md``):
+
+- every state change runs in one transaction and writes one audit row per
+  changed field, stamped by the injected clock, with a reason and a cause;
+- :meth:`Inventory.transaction` groups several changes into one atomic unit;
+  nested use joins the outer transaction (an inner block that fails is undone
+  on its own, and nothing is committed before the outermost block ends);
+- a failure anywhere leaves the records and the audit log exactly as before.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from itertools import islice
+from operator import attrgetter
+from pathlib import Path
+from typing import Callable, ContextManager, Protocol
+
+from ..clock import Clock, SystemClock
+from ..errors import DuisError
+from ..messages.ids import EUI64
+from ..messages.model import format_datetime
+from . import tables as t
+from .errors import AmbiguousCplEntry, DuplicateKey, InvalidRecord, NotFound, SmiError
+from .model import (AUDIT_FIELDS, CPL_FIELDS, DEVICE_FIELDS, USER_FIELDS, AuditRecord, CplEntry,
+                    Device, User, _CANONICAL_EUI)
+
+WriteHook = Callable[[str], None]
+
+
+class Inventory(Protocol):
+    """What the DSP needs from the Smart Metering Inventory and the CPL.
+
+    Lookups return ``None`` when there is nothing; changes raise
+    :class:`NotFound` when there is nothing to change.  ``reason`` says why a
+    change is made, ``cause`` which message or step made it (a RequestID, a
+    scenario step, a world file); both go to the audit log.
+    """
+
+    def device(self, eui: str) -> Device | None: ...
+    def user(self, eui: str) -> User | None: ...
+    def cpl_entry(self, manufacturer: str, model: str, firmware_version: str,
+                  smets: str | None = None) -> CplEntry | None: ...
+    def cpl_entry_for(self, device: Device,
+                      firmware_version: str | None = None) -> CplEntry | None: ...
+    def system_smets(self, device: Device) -> str: ...
+    def devices(self, **filters: object) -> Iterator[Device]: ...
+    def users(self) -> Iterator[User]: ...
+    def cpl_entries(self, **filters: object) -> Iterator[CplEntry]: ...
+
+    def add_device(self, device: Device, *, reason: str = ..., cause: str = ...) -> Device: ...
+    def add_devices(self, devices: Iterable[Device], *, reason: str = ...,
+                    cause: str = ...) -> int: ...
+    def add_user(self, user: User, *, reason: str = ..., cause: str = ...) -> User: ...
+    def add_cpl_entry(self, entry: CplEntry, *, reason: str = ...,
+                      cause: str = ...) -> CplEntry: ...
+    def update_device(self, eui: str, *, reason: str, cause: str,
+                      **changes: object) -> Device: ...
+    def update_user(self, eui: str, *, reason: str, cause: str, **changes: object) -> User: ...
+    def set_cpl_status(self, manufacturer: str, model: str, firmware_version: str,
+                       smets: str | None = None, *, status: str, reason: str,
+                       cause: str) -> CplEntry: ...
+    def remove_cpl_entry(self, manufacturer: str, model: str, firmware_version: str,
+                         smets: str | None = None, *, reason: str,
+                         cause: str) -> list[str]: ...
+
+    def audit(self, since_seq: int = 0) -> Iterator[AuditRecord]: ...
+    def last_seq(self) -> int: ...
+    def transaction(self) -> ContextManager["Inventory"]: ...
+    def close(self) -> None: ...
+
+
+SCHEMA_VERSION = "1"
+_CHUNK = 10_000
+_new = object.__new__
+_device_tuple = attrgetter(*DEVICE_FIELDS)
+_cols = ", ".join
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS smi_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS device (
+    eui TEXT PRIMARY KEY, device_type TEXT NOT NULL, manufacturer TEXT NOT NULL,
+    model TEXT NOT NULL, smets TEXT NOT NULL, status TEXT NOT NULL,
+    status_before_suspension TEXT, firmware_version TEXT NOT NULL,
+    hub TEXT, supplier TEXT, network_operator TEXT, mpxn TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS device_by_firmware ON device (manufacturer, model, firmware_version);
+CREATE INDEX IF NOT EXISTS device_by_hub ON device (hub);
+CREATE TABLE IF NOT EXISTS dcc_user (
+    eui TEXT PRIMARY KEY, name TEXT NOT NULL, roles TEXT NOT NULL, status TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cpl (
+    manufacturer TEXT NOT NULL, model TEXT NOT NULL, firmware_version TEXT NOT NULL,
+    firmware_hash TEXT, smets TEXT NOT NULL, status TEXT NOT NULL,
+    PRIMARY KEY (manufacturer, model, firmware_version, smets)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY, at TEXT NOT NULL, entity TEXT NOT NULL, key TEXT NOT NULL,
+    field TEXT NOT NULL, old TEXT, new TEXT, reason TEXT NOT NULL, cause TEXT NOT NULL
+);
+INSERT OR IGNORE INTO smi_meta VALUES ('schema', '{SCHEMA_VERSION}');
+"""
+
+_SQL_DEVICE = f"SELECT {_cols(DEVICE_FIELDS)} FROM device WHERE eui = ?"
+_SQL_DEVICE_INSERT = f"INSERT INTO device ({_cols(DEVICE_FIELDS)}) VALUES ({_cols('?' * len(DEVICE_FIELDS))})"
+_SQL_USER = "SELECT eui, name, roles, status FROM dcc_user WHERE eui = ?"
+_SQL_CPL = f"SELECT {_cols(CPL_FIELDS)} FROM cpl"
+_SQL_AUDIT_INSERT = ("INSERT INTO audit (at, entity, key, field, old, new, reason, cause) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+
+# CPL removal, set-based: pick the devices, audit them, suspend them.  The
+# generation of a device's system is its comms hub's (MP202), else its own.
+_SQL_PICK = f"""
+INSERT INTO temp.smi_suspend (eui, status)
+SELECT d.eui, d.status FROM device AS d LEFT JOIN device AS h ON h.eui = d.hub
+WHERE d.manufacturer = ? AND d.model = ? AND d.firmware_version = ?
+  AND d.status NOT IN ({_cols(repr(s) for s in sorted(t.NOT_SUSPENDED_BY_CPL_REMOVAL))})
+  AND coalesce(h.smets, d.smets) = ?
+"""
+_SQL_AUDIT_SUSPENSION = f"""
+INSERT INTO audit (at, entity, key, field, old, new, reason, cause)
+SELECT ?, 'device', s.eui, f.field,
+       CASE f.field WHEN 'status' THEN s.status END,
+       CASE f.field WHEN 'status' THEN '{t.SUSPENDED}' ELSE s.status END, ?, ?
+FROM temp.smi_suspend AS s
+CROSS JOIN (SELECT 'status' AS field UNION ALL SELECT 'status_before_suspension') AS f
+ORDER BY s.eui, f.field
+"""
+_SQL_SUSPEND = f"""
+UPDATE device SET status_before_suspension = s.status, status = '{t.SUSPENDED}'
+FROM temp.smi_suspend AS s WHERE device.eui = s.eui
+"""
+
+
+def _device_from_row(row: tuple) -> Device:
+    """Build a Device from a stored row without re-validating it (the hot path)."""
+    device = _new(Device)
+    device.__dict__.update(zip(DEVICE_FIELDS, row))
+    return device
+
+
+def _user_from_row(row: tuple) -> User:
+    eui, name, roles, status = row
+    user = _new(User)
+    user.__dict__.update(eui=eui, name=name, roles=frozenset(roles.split()), status=status)
+    return user
+
+
+def _roles_text(roles: frozenset[str]) -> str:
+    return " ".join(sorted(roles))
+
+
+def _cpl_key(manufacturer: str, model: str, firmware_version: str, smets: str) -> str:
+    return f"{manufacturer}/{model}/{firmware_version}/{smets}"
+
+
+def _canonical(eui: object) -> str:
+    return eui if type(eui) is str and _CANONICAL_EUI.fullmatch(eui) else EUI64.parse(eui).text
+
+
+def _where(filters: dict[str, object], allowed: tuple[str, ...], what: str) -> tuple[str, list]:
+    clauses, params = [], []
+    for name, value in filters.items():
+        if name not in allowed:
+            raise InvalidRecord(f"unknown {what} field to filter on", path=name,
+                                expected="one of " + ", ".join(allowed), found=repr(name))
+        if value is None:
+            clauses.append(f"{name} IS NULL")
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            values = sorted(value)
+            clauses.append(f"{name} IN ({_cols('?' * len(values))})")
+            params.extend(values)
+        else:
+            clauses.append(f"{name} = ?")
+            params.append(value)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+class SqliteInventory:
+    """The :class:`Inventory` on the standard library's SQLite.
+
+    ``path`` is a database file (created if absent, reopened with its data
+    otherwise) or ``":memory:"``.  ``clock`` stamps audit rows.  ``write_hook``
+    is called with a label before every write (see :mod:`duis.smi.faults`).
+    Looked-up devices and users are cached (``cache_size`` devices, all
+    users); the cache assumes this object is the database's only writer.
+    """
+
+    def __init__(self, path: str | Path = ":memory:", *, clock: Clock | None = None,
+                 write_hook: WriteHook | None = None, cache_size: int = 65_536) -> None:
+        self.path = str(path)
+        self.clock: Clock = clock or SystemClock()
+        self.write_hook = write_hook
+        self.cache_size = cache_size
+        self._devices: dict[str, Device] = {}
+        self._users: dict[str, User] = {}
+        self._depth = 0
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._configure()
+
+    def _configure(self) -> None:
+        db = self._db
+        if self.path != ":memory:" and not self.path.startswith("file::memory:"):
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA cache_size = -65536")  # 64 MiB
+        db.execute("PRAGMA temp_store = MEMORY")
+        db.executescript(f"BEGIN; {_SCHEMA} COMMIT;")
+        version = db.execute("SELECT value FROM smi_meta WHERE key = 'schema'").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            db.close()
+            raise SmiError("SMI database has another schema version", source=self.path,
+                           expected=SCHEMA_VERSION, found=version)
+        db.execute("CREATE TEMP TABLE smi_suspend (eui TEXT PRIMARY KEY, status TEXT NOT NULL) "
+                   "WITHOUT ROWID")
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "SqliteInventory":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transactions ------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator["SqliteInventory"]:
+        """One atomic unit; nested blocks are savepoints inside the outer one."""
+        depth = self._depth
+        savepoint = f"smi_{depth}"
+        self._db.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {savepoint}")
+        self._depth = depth + 1
+        try:
+            yield self
+            if depth == 0:
+                self._db.execute("COMMIT")
+            else:
+                self._db.execute(f"RELEASE {savepoint}")
+        except BaseException:
+            self._forget()
+            if depth == 0:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+            elif self._db.in_transaction:
+                self._db.execute(f"ROLLBACK TO {savepoint}")
+                self._db.execute(f"RELEASE {savepoint}")
+            raise
+        finally:
+            self._depth = depth
+
+    def _forget(self) -> None:
+        self._devices.clear()
+        self._users.clear()
+
+    def _write(self, label: str, sql: str, params: Iterable = ()) -> sqlite3.Cursor:
+        if self.write_hook is not None:
+            self.write_hook(label)
+        return self._db.execute(sql, params)
+
+    def _write_many(self, label: str, sql: str, rows: Iterable) -> None:
+        if self.write_hook is not None:
+            self.write_hook(label)
+        self._db.executemany(sql, rows)
+
+    def _now(self) -> str:
+        return format_datetime(self.clock.now())
+
+    def _audit(self, rows: list[tuple]) -> None:
+        if rows:
+            self._write_many("audit.insert", _SQL_AUDIT_INSERT, rows)
+
+    # -- lookups -----------------------------------------------------------
+
+    def device(self, eui: str) -> Device | None:
+        """The device with this EUI-64, or None."""
+        found = self._devices.get(eui)
+        if found is not None:
+            return found
+        if type(eui) is not str:
+            eui = EUI64.parse(eui).text
+        row = self._db.execute(_SQL_DEVICE, (eui,)).fetchone()
+        if row is None:
+            if _CANONICAL_EUI.fullmatch(eui):
+                return None
+            try:
+                eui = _canonical(eui)
+            except DuisError:
+                return None
+            row = self._db.execute(_SQL_DEVICE, (eui,)).fetchone()
+            if row is None:
+                return None
+        found = _device_from_row(row)
+        if len(self._devices) >= self.cache_size:
+            self._devices.clear()
+        if self.cache_size:
+            self._devices[eui] = found
+        return found
+
+    def user(self, eui: str) -> User | None:
+        """The DCC User with this EUI-64, or None."""
+        found = self._users.get(eui)
+        if found is not None:
+            return found
+        try:
+            key = _canonical(eui)
+        except DuisError:
+            return None
+        row = self._db.execute(_SQL_USER, (key,)).fetchone()
+        if row is None:
+            return None
+        found = self._users[eui] = _user_from_row(row)
+        return found
+
+    def cpl_entry(self, manufacturer: str, model: str, firmware_version: str,
+                  smets: str | None = None) -> CplEntry | None:
+        """The CPL row for this model and version (and SMETS generation), or None.
+
+        Without ``smets`` the single matching row is returned; when a model
+        has one row per generation (MP202) that is ambiguous and raises
+        :class:`AmbiguousCplEntry`: use :meth:`cpl_entry_for` instead.
+        """
+        rows = self._cpl_rows(manufacturer, model, firmware_version, smets)
+        if len(rows) > 1:
+            raise AmbiguousCplEntry(
+                "several CPL rows match; the SMETS generation decides (MP202)",
+                path=_cpl_key(manufacturer, model, firmware_version, "*"),
+                expected="smets=" + " or ".join(r.smets for r in rows), found="smets=None")
+        return rows[0] if rows else None
+
+    def _cpl_rows(self, manufacturer: str, model: str, firmware_version: str,
+                  smets: str | None) -> list[CplEntry]:
+        sql = _SQL_CPL + " WHERE manufacturer = ? AND model = ? AND firmware_version = ?"
+        params = [manufacturer, model, firmware_version]
+        if smets is not None:
+            sql += " AND smets = ?"
+            params.append(smets)
+        return [CplEntry(*row) for row in self._db.execute(sql + " ORDER BY smets", params)]
+
+    def system_smets(self, device: Device) -> str:
+        """The SMETS generation of the device's system: its comms hub's, else its own (MP202)."""
+        hub = self.device(device.hub) if device.hub else None
+        return hub.smets if hub is not None else device.smets
+
+    def cpl_entry_for(self, device: Device,
+                      firmware_version: str | None = None) -> CplEntry | None:
+        """The CPL row that applies to ``device`` running ``firmware_version``.
+
+        ``firmware_version`` defaults to the SMI's.  The row is the one of the
+        device's manufacturer and model for its system's SMETS generation.
+        """
+        version = device.firmware_version if firmware_version is None else firmware_version
+        return self.cpl_entry(device.manufacturer, device.model, version,
+                              self.system_smets(device))
+
+    def devices(self, **filters: object) -> Iterator[Device]:
+        """Devices whose fields equal the filters (a collection means any of), by EUI-64."""
+        where, params = _where(filters, DEVICE_FIELDS, "device")
+        sql = f"SELECT {_cols(DEVICE_FIELDS)} FROM device{where} ORDER BY eui"
+        for row in self._db.execute(sql, params):
+            yield _device_from_row(row)
+
+    def users(self) -> Iterator[User]:
+        for row in self._db.execute("SELECT eui, name, roles, status FROM dcc_user ORDER BY eui"):
+            yield _user_from_row(row)
+
+    def cpl_entries(self, **filters: object) -> Iterator[CplEntry]:
+        where, params = _where(filters, CPL_FIELDS, "CPL")
+        order = " ORDER BY manufacturer, model, firmware_version, smets"
+        for row in self._db.execute(_SQL_CPL + where + order, params):
+            yield CplEntry(*row)
+
+    def audit(self, since_seq: int = 0) -> Iterator[AuditRecord]:
+        """Audit rows with a sequence number above ``since_seq``, oldest first."""
+        sql = f"SELECT {_cols(AUDIT_FIELDS)} FROM audit WHERE seq > ? ORDER BY seq"
+        for row in self._db.execute(sql, (since_seq,)):
+            yield AuditRecord(*row)
+
+    def last_seq(self) -> int:
+        """The sequence number of the newest audit row (0 when there is none)."""
+        return self._db.execute("SELECT coalesce(max(seq), 0) FROM audit").fetchone()[0]
+
+    # -- additions ---------------------------------------------------------
+
+    def add_device(self, device: Device, *, reason: str = "added",
+                   cause: str = "") -> Device:
+        self.add_devices((device,), reason=reason, cause=cause)
+        return device
+
+    def add_devices(self, devices: Iterable[Device], *, reason: str = "added",
+                    cause: str = "") -> int:
+        """Add many devices in one transaction (streamed in chunks); returns how many."""
+        count, at = 0, self._now()
+        iterator = iter(devices)
+        with self.transaction():
+            while chunk := list(islice(iterator, _CHUNK)):
+                rows = [self._device_row(device) for device in chunk]
+                self._insert_chunk(rows)
+                self._audit([(at, "device", row[0], "*", None, "created", reason, cause)
+                             for row in rows])
+                count += len(rows)
+        return count
+
+    @staticmethod
+    def _device_row(device: Device) -> tuple:
+        if not isinstance(device, Device):
+            raise InvalidRecord("not a Device", expected="a duis.smi.Device",
+                                found=type(device).__name__)
+        return _device_tuple(device)
+
+    def _insert_chunk(self, rows: list[tuple]) -> None:
+        self._db.execute("SAVEPOINT smi_chunk")
+        try:
+            self._write_many("device.insert", _SQL_DEVICE_INSERT, rows)
+        except sqlite3.IntegrityError:
+            self._db.execute("ROLLBACK TO smi_chunk")
+            self._db.execute("RELEASE smi_chunk")
+            raise self._duplicate(rows) from None
+        except BaseException:
+            self._db.execute("ROLLBACK TO smi_chunk")
+            self._db.execute("RELEASE smi_chunk")
+            raise
+        self._db.execute("RELEASE smi_chunk")
+
+    def _duplicate(self, rows: list[tuple]) -> DuplicateKey:
+        seen: set[str] = set()
+        for row in rows:
+            eui = row[0]
+            if eui in seen or self._db.execute(_SQL_DEVICE, (eui,)).fetchone():
+                return DuplicateKey("a device with this EUI-64 is already in the inventory",
+                                    path="eui", found=eui)
+            seen.add(eui)
+        return DuplicateKey("duplicate device")  # pragma: no cover - not reached
+
+    def add_user(self, user: User, *, reason: str = "added", cause: str = "") -> User:
+        if not isinstance(user, User):
+            raise InvalidRecord("not a User", expected="a duis.smi.User",
+                                found=type(user).__name__)
+        with self.transaction():
+            try:
+                self._write("user.insert", "INSERT INTO dcc_user VALUES (?, ?, ?, ?)",
+                            (user.eui, user.name, _roles_text(user.roles), user.status))
+            except sqlite3.IntegrityError:
+                raise DuplicateKey("a user with this EUI-64 is already in the inventory",
+                                   path="eui", found=user.eui) from None
+            self._audit([(self._now(), "user", user.eui, "*", None, "created", reason, cause)])
+        return user
+
+    def add_cpl_entry(self, entry: CplEntry, *, reason: str = "added",
+                      cause: str = "") -> CplEntry:
+        if not isinstance(entry, CplEntry):
+            raise InvalidRecord("not a CplEntry", expected="a duis.smi.CplEntry",
+                                found=type(entry).__name__)
+        key = _cpl_key(*entry.key)
+        with self.transaction():
+            try:
+                self._write("cpl.insert", f"INSERT INTO cpl ({_cols(CPL_FIELDS)}) "
+                            "VALUES (?, ?, ?, ?, ?, ?)",
+                            tuple(getattr(entry, name) for name in CPL_FIELDS))
+            except sqlite3.IntegrityError:
+                raise DuplicateKey("this CPL entry is already on the list", path=key,
+                                   found=key) from None
+            self._audit([(self._now(), "cpl", key, "*", None, "created", reason, cause)])
+        return entry
+
+    # -- changes -----------------------------------------------------------
+
+    def update_device(self, eui: str, *, reason: str, cause: str,
+                      **changes: object) -> Device:
+        """Change fields of a device; one audit row per field that changes."""
+        _check_fields(changes, DEVICE_FIELDS[1:], "device")
+        with self.transaction():
+            key = _canonical(eui)
+            current = self.device(key)
+            if current is None:
+                raise NotFound("no such device", path="eui", found=key)
+            updated = replace(current, **changes)
+            changed = [name for name in DEVICE_FIELDS
+                       if name in changes and getattr(updated, name) != getattr(current, name)]
+            if not changed:
+                return current
+            assignments = _cols(f"{name} = ?" for name in changed)
+            self._write("device.update", f"UPDATE device SET {assignments} WHERE eui = ?",
+                        [getattr(updated, name) for name in changed] + [key])
+            self._devices.pop(key, None)
+            at = self._now()
+            self._audit([(at, "device", key, name, getattr(current, name),
+                          getattr(updated, name), reason, cause) for name in changed])
+        return updated
+
+    def update_user(self, eui: str, *, reason: str, cause: str, **changes: object) -> User:
+        """Change fields of a DCC User (name, roles, status); audited per field."""
+        _check_fields(changes, USER_FIELDS[1:], "user")
+        with self.transaction():
+            key = _canonical(eui)
+            current = self.user(key)
+            if current is None:
+                raise NotFound("no such user", path="eui", found=key)
+            updated = replace(current, **changes)
+            changed = [name for name in USER_FIELDS
+                       if name in changes and getattr(updated, name) != getattr(current, name)]
+            if not changed:
+                return current
+            self._write("user.update", "UPDATE dcc_user SET name = ?, roles = ?, status = ? "
+                        "WHERE eui = ?", (updated.name, _roles_text(updated.roles),
+                                          updated.status, key))
+            self._users.clear()
+            text = {"roles": _roles_text}
+            at = self._now()
+            self._audit([(at, "user", key, name,
+                          text.get(name, str)(getattr(current, name)),
+                          text.get(name, str)(getattr(updated, name)), reason, cause)
+                         for name in changed])
+        return updated
+
+    def _resolve_cpl(self, manufacturer: str, model: str, firmware_version: str,
+                     smets: str | None) -> CplEntry:
+        entry = self.cpl_entry(manufacturer, model, firmware_version, smets)
+        if entry is None:
+            raise NotFound("no such CPL entry",
+                           path=_cpl_key(manufacturer, model, firmware_version, smets or "*"))
+        return entry
+
+    def set_cpl_status(self, manufacturer: str, model: str, firmware_version: str,
+                       smets: str | None = None, *, status: str, reason: str,
+                       cause: str) -> CplEntry:
+        """Set a CPL row's status and nothing else (no device is suspended or restored).
+
+        Removing an entry the way the DSP does is :meth:`remove_cpl_entry`.
+        """
+        with self.transaction():
+            entry = self._resolve_cpl(manufacturer, model, firmware_version, smets)
+            updated = replace(entry, status=status)
+            if updated != entry:
+                self._set_cpl_row_status(entry, status, reason, cause)
+        return updated
+
+    def _set_cpl_row_status(self, entry: CplEntry, status: str, reason: str, cause: str) -> None:
+        self._write("cpl.update", "UPDATE cpl SET status = ? WHERE manufacturer = ? AND "
+                    "model = ? AND firmware_version = ? AND smets = ?", (status, *entry.key))
+        self._audit([(self._now(), "cpl", _cpl_key(*entry.key), "status", entry.status, status,
+                      reason, cause)])
+
+    def remove_cpl_entry(self, manufacturer: str, model: str, firmware_version: str,
+                         smets: str | None = None, *, reason: str,
+                         cause: str) -> list[str]:
+        """Mark the entry Removed and suspend every device that runs it; all or nothing.
+
+        Suspends each device of that manufacturer and model, running that
+        version, whose system is of the entry's SMETS generation, unless it is
+        already Suspended, Decommissioned or Withdrawn; its status is kept in
+        ``status_before_suspension``.  Returns the suspended EUI-64s, sorted.
+        Calling it again for a Removed entry suspends only what is left.
+        """
+        with self.transaction():
+            entry = self._resolve_cpl(manufacturer, model, firmware_version, smets)
+            if entry.status != "Removed":
+                self._set_cpl_row_status(entry, "Removed", reason, cause)
+            self._devices.clear()
+            self._write("removal.pick", _SQL_PICK, (*entry.key,))
+            self._write("removal.audit", _SQL_AUDIT_SUSPENSION, (self._now(), reason, cause))
+            self._write("removal.suspend", _SQL_SUSPEND)
+            suspended = [row[0] for row in
+                         self._db.execute("SELECT eui FROM temp.smi_suspend ORDER BY eui")]
+            self._write("removal.done", "DELETE FROM temp.smi_suspend")
+        return suspended
+
+
+def _check_fields(changes: dict, allowed: tuple[str, ...], what: str) -> None:
+    for name in changes:
+        if name not in allowed:
+            raise InvalidRecord(f"unknown or unchangeable {what} field", path=name,
+                                expected="one of " + ", ".join(allowed), found=repr(name))

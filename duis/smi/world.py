@@ -1,0 +1,349 @@
+"""World files: TOML that seeds DCC Users, the CPL and devices into an inventory.
+
+The format is documented field by field in ``samples/worlds/README.md``.
+Every problem is reported with the file, the line and the field
+(``devices[3].hub``, items counted from 1), what was expected and what was
+found; :class:`WorldError` carries all of them in ``errors``.  ``tomllib``
+gives no positions, so :class:`_Lines` finds them by scanning the text.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..clock import Clock
+from . import tables as t
+from .errors import InvalidRecord, WorldError
+from .model import CplEntry, Device, User
+from .repository import Inventory, SqliteInventory
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class _Spec:
+    record: type
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    lists: frozenset[str] = frozenset()
+
+
+_SPECS: dict[str, _Spec] = {
+    "users": _Spec(User, ("eui", "name", "roles"), ("status",), frozenset({"roles"})),
+    "cpl": _Spec(CplEntry, ("manufacturer", "model", "firmware_version", "smets"),
+                 ("firmware_hash", "status")),
+    "devices": _Spec(Device, ("eui", "device_type", "manufacturer", "model", "smets", "status",
+                              "firmware_version"),
+                     ("status_before_suspension", "hub", "supplier", "network_operator", "mpxn")),
+}
+_WORLD_KEYS = ("format", "description")
+_TOP_LEVEL = ("world", *_SPECS)
+
+
+@dataclass(frozen=True)
+class World:
+    """A validated world file: what to seed, in the order to seed it."""
+
+    source: str
+    users: tuple[User, ...] = ()
+    cpl: tuple[CplEntry, ...] = ()
+    devices: tuple[Device, ...] = ()
+    description: str = ""
+
+    def seed(self, inventory: Inventory, *, cause: str | None = None) -> Inventory:
+        """Add everything to ``inventory`` in one transaction, audited as caused by the file."""
+        cause = cause or f"world:{Path(self.source).name}"
+        reason = "seeded from world file"
+        with inventory.transaction():
+            for user in self.users:
+                inventory.add_user(user, reason=reason, cause=cause)
+            for entry in self.cpl:
+                inventory.add_cpl_entry(entry, reason=reason, cause=cause)
+            inventory.add_devices(self.devices, reason=reason, cause=cause)
+        return inventory
+
+
+def load_world(path: str | Path, inventory: Inventory | None = None, *,
+               clock: Clock | None = None) -> Inventory:
+    """Read, validate and seed a world file; a new in-memory inventory unless one is given.
+
+    References (hub, supplier, network operator) may point at records already
+    in ``inventory``; an EUI-64 already there is a duplicate.
+    """
+    inventory = inventory if inventory is not None else SqliteInventory(clock=clock)
+    return read_world(path, known=inventory).seed(inventory)
+
+
+def read_world(path: str | Path, *, known: Inventory | None = None) -> World:
+    """Parse and validate a world file; raises :class:`WorldError` listing every problem."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorldError("cannot read world file", source=source,
+                         found=type(exc).__name__ + ": " + str(exc)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message, line = _decode_error(str(exc))
+        raise WorldError(f"not valid TOML: {message}", source=source, line=line) from None
+    return _Reader(source, text, data, known).world()
+
+
+def _decode_error(text: str) -> tuple[str, int | None]:
+    match = re.search(r"\s*\(at line (\d+), column \d+\)$", text)
+    if not match:
+        return text, None
+    return text[:match.start()], int(match.group(1))
+
+
+class _Lines:
+    """Where each table and key starts in the TOML text (1-based line numbers).
+
+    ``item[(table, index)]`` is the line of the index-th ``[[table]]`` header
+    (or of ``[table]``, index 0), ``key[(table, index, key)]`` the line of a
+    key inside it; top-level keys live under table ``""``.  Lines inside
+    multi-line strings and arrays are skipped.
+    """
+
+    _ARRAY = re.compile(r"\s*\[\[\s*([^\]]+?)\s*\]\]")
+    _TABLE = re.compile(r"\s*\[\s*([^\]]+?)\s*\]")
+    _KEY = re.compile(r"""\s*("(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+)\s*[.=]""")
+
+    def __init__(self, text: str) -> None:
+        self.item: dict[tuple[str, int], int] = {}
+        self.key: dict[tuple[str, int, str], int] = {}
+        counts: dict[str, int] = {}
+        current = ("", 0)
+        for number, line in self._top_level(text.split("\n")):
+            if match := self._ARRAY.match(line):
+                name = match.group(1).strip("\"'")
+                current = (name, counts.get(name, 0))
+                counts[name] = current[1] + 1
+                self.item[current] = number
+            elif match := self._TABLE.match(line):
+                current = (match.group(1).strip("\"'"), 0)
+                self.item.setdefault(current, number)
+            elif match := self._KEY.match(line):
+                self.key.setdefault((*current, match.group(1).strip("\"'")), number)
+
+    @staticmethod
+    def _top_level(lines: list[str]):
+        """Yield (line number, line) for lines that start outside any value."""
+        depth, open_string = 0, None
+        for number, line in enumerate(lines, start=1):
+            if depth == 0 and open_string is None:
+                yield number, line
+            depth, open_string = _scan(line, depth, open_string)
+
+    def line(self, table: str, index: int, key: str | None = None) -> int | None:
+        if key is not None and (table, index, key) in self.key:
+            return self.key[(table, index, key)]
+        return self.item.get((table, index)) or self.key.get(("", 0, table))
+
+
+def _scan(line: str, depth: int, open_string: str | None) -> tuple[int, str | None]:
+    """Bracket depth and open multi-line string after ``line`` (strings and comments skipped)."""
+    i, end = 0, len(line)
+    while i < end:
+        if open_string:
+            close = line.find(open_string, i)
+            if close < 0:
+                return depth, open_string
+            i, open_string = close + 3, None
+            continue
+        char = line[i]
+        if char == "#":
+            break
+        if line.startswith('"""', i) or line.startswith("'''", i):
+            open_string, i = line[i:i + 3], i + 3
+        elif char == '"':
+            i += 1
+            while i < end and line[i] != '"':
+                i += 2 if line[i] == "\\" else 1
+            i += 1
+        elif char == "'":
+            close = line.find("'", i + 1)
+            i = close + 1 if close >= 0 else end
+        else:
+            if char in "[{":
+                depth += 1
+            elif char in "]}":
+                depth = max(0, depth - 1)
+            i += 1
+    return depth, open_string
+
+
+@dataclass
+class _Reader:
+    source: str
+    text: str
+    data: dict
+    known: Inventory | None
+    errors: list[WorldError] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.lines = _Lines(self.text)
+
+    def error(self, message: str, table: str, index: int | None, key: str | None = None,
+              **kw: object) -> None:
+        line = self.lines.line(table, index or 0, key)
+        path = table if index is None else f"{table}[{index + 1}]"
+        if key is not None:
+            path += f".{key}"
+        self.errors.append(WorldError(message, source=self.source, line=line, path=path, **kw))
+
+    def world(self) -> World:
+        for name in self.data:
+            if name not in _TOP_LEVEL:
+                self.error("unknown table", name, None, expected="one of " + ", ".join(_TOP_LEVEL),
+                           found=repr(name))
+        description = self.header()
+        records = {name: self.records(name) for name in _SPECS}
+        users, cpl, devices = records["users"], records["cpl"], records["devices"]
+        self.check_unique(users, devices, cpl)
+        self.check_references(users, devices)
+        if self.errors:
+            self.errors.sort(key=lambda e: (e.line or 0))
+            first = self.errors[0]
+            first.errors = self.errors
+            raise first
+        return World(self.source, tuple(u for _, u in users), tuple(c for _, c in cpl),
+                     tuple(d for _, d in devices), description)
+
+    def header(self) -> str:
+        world = self.data.get("world", {})
+        if not isinstance(world, dict):
+            self.error("not a table", "world", None, expected="[world]", found=repr(world))
+            return ""
+        for key in world:
+            if key not in _WORLD_KEYS:
+                self.error("unknown field", "world", 0, key,
+                           expected="one of " + ", ".join(_WORLD_KEYS), found=repr(key))
+        if world.get("format", FORMAT) != FORMAT:
+            self.error("unsupported world file format", "world", 0, "format",
+                       expected=str(FORMAT), found=repr(world["format"]))
+        description = world.get("description", "")
+        if not isinstance(description, str):
+            self.error("bad description", "world", 0, "description", expected="a string",
+                       found=repr(description))
+            return ""
+        return description
+
+    def records(self, table: str) -> list[tuple[int, object]]:
+        """(index, record) for every item of ``table`` that makes a valid record."""
+        items = self.data.get(table, [])
+        if not isinstance(items, list):
+            self.error("not an array of tables", table, None, expected=f"[[{table}]] entries",
+                       found=type(items).__name__)
+            return []
+        spec = _SPECS[table]
+        out = []
+        for index, item in enumerate(items):
+            record = self.record(table, index, item, spec)
+            if record is not None:
+                out.append((index, record))
+        return out
+
+    def record(self, table: str, index: int, item: object, spec: _Spec) -> object | None:
+        if not isinstance(item, dict):
+            self.error("not a table", table, index, expected=f"a [[{table}]] entry",
+                       found=repr(item))
+            return None
+        before = len(self.errors)
+        known = (*spec.required, *spec.optional)
+        for key, value in item.items():
+            if key not in known:
+                self.error("unknown field", table, index, key,
+                           expected="one of " + ", ".join(known), found=repr(key))
+            elif key in spec.lists:
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    self.error(f"bad {key}", table, index, key, expected="a list of strings",
+                               found=repr(value))
+            elif not isinstance(value, str):
+                self.error(f"bad {key.replace('_', ' ')}", table, index, key,
+                           expected="a string", found=repr(value))
+        for key in spec.required:
+            if key not in item:
+                self.error("missing required field", table, index, key, expected=f"a {key} field",
+                           found="nothing")
+        if len(self.errors) > before:
+            return None
+        values = {key: value for key, value in item.items()}
+        if spec.record is Device:
+            values.setdefault("status_before_suspension", None)
+        try:
+            return spec.record(**values)
+        except InvalidRecord as exc:
+            self.error(exc.message, table, index, exc.path, expected=exc.expected,
+                       found=exc.found)
+            return None
+
+    def check_unique(self, users: list, devices: list, cpl: list) -> None:
+        first: dict[str, tuple[str, int]] = {}
+        for table, records in (("users", users), ("devices", devices)):
+            for index, record in records:
+                if record.eui in first:
+                    other = first[record.eui]
+                    where = self.lines.line(other[0], other[1], "eui")
+                    self.error(f"duplicate EUI-64 (first used at line {where}, "
+                               f"{other[0]}[{other[1] + 1}])", table, index, "eui",
+                               expected="an EUI-64 not used before", found=record.eui)
+                    continue
+                first[record.eui] = (table, index)
+                if self.known is not None and (self.known.device(record.eui)
+                                               or self.known.user(record.eui)):
+                    self.error("duplicate EUI-64: already in the inventory", table, index,
+                               "eui", expected="an EUI-64 not used before", found=record.eui)
+        keys: dict[tuple, int] = {}
+        for index, entry in cpl:
+            if entry.key in keys:
+                self.error(f"duplicate CPL entry (first at cpl[{keys[entry.key] + 1}])", "cpl",
+                           index, None, expected="one entry per manufacturer, model, "
+                           "firmware version and SMETS generation", found="/".join(entry.key))
+            else:
+                keys[entry.key] = index
+            if self.known is not None and self.known.cpl_entry(*entry.key) is not None:
+                self.error("duplicate CPL entry: already in the inventory", "cpl", index, None,
+                           found="/".join(entry.key))
+
+    def check_references(self, users: list, devices: list) -> None:
+        by_user = {user.eui: user for _, user in users}
+        by_device = {device.eui: device for _, device in devices}
+        for index, device in devices:
+            self.check_hub(index, device, by_device)
+            for key, roles, what in (("supplier", t.SUPPLIER_ROLES, "supplier"),
+                                     ("network_operator", t.NETWORK_OPERATOR_ROLES,
+                                      "network operator")):
+                eui = getattr(device, key)
+                if eui is None:
+                    continue
+                user = by_user.get(eui) or (self.known.user(eui) if self.known else None)
+                if user is None:
+                    self.error(f"{what} is not a user of this world", "devices", index, key,
+                               expected="the EUI-64 of a [[users]] entry", found=eui)
+                elif not user.roles & roles:
+                    self.error(f"{what} has no {what} role", "devices", index, key,
+                               expected="a user with role " + " or ".join(sorted(roles)),
+                               found=f"{eui} with roles {' '.join(sorted(user.roles))}")
+
+    def check_hub(self, index: int, device: Device, by_device: dict[str, Device]) -> None:
+        if device.hub is None:
+            return
+        if device.device_type == "CHF":
+            self.error("a comms hub has no hub", "devices", index, "hub", expected="nothing",
+                       found=device.hub)
+            return
+        hub = by_device.get(device.hub) or (self.known.device(device.hub) if self.known else None)
+        if hub is None:
+            self.error("hub is not a device of this world", "devices", index, "hub",
+                       expected="the EUI-64 of a CHF [[devices]] entry", found=device.hub)
+        elif hub.device_type != "CHF":
+            self.error("hub is not a comms hub", "devices", index, "hub",
+                       expected="a device of type CHF", found=f"{hub.eui} of type {hub.device_type}")
+
+
+__all__ = ["FORMAT", "World", "load_world", "read_world"]
