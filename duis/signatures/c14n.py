@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from lxml import etree
 
+#: the four characters XML calls white space
+XML_SPACE = " \t\r\n"
+
 
 def signed_info_octets(signed_info: etree._Element) -> bytes:
     """Exclusive C14N 1.0 (no comments) of ``ds:SignedInfo``: the signed input."""
@@ -44,18 +47,22 @@ def detach(element: etree._Element) -> None:
     parent.remove(element)
 
 
+#: elements with at least one element child: their content is element-only
+_PARENTS = etree.XPath("descendant-or-self::*[*]")
+
+
 def strip_ignorable_whitespace(root: etree._Element) -> None:
     """Drop whitespace-only text between elements (element-only content).
 
     The DCC's signing tool parses with a schema and discards such whitespace
     before it digests, so it only accepts documents signed without it.  Text
-    of leaf elements is data and is never touched.
+    of leaf elements (no element child) is data and is never touched.
     """
-    for element in root.iter(etree.Element):
-        if not any(isinstance(child.tag, str) for child in element):
-            continue
-        if element.text is not None and not element.text.strip():
-            element.text = None
-        for child in element:
-            if child.tail is not None and not child.tail.strip():
+    for parent in _PARENTS(root):
+        text = parent.text
+        if text is not None and not text.strip(XML_SPACE):
+            parent.text = None
+        for child in parent:
+            tail = child.tail
+            if tail is not None and not tail.strip(XML_SPACE):
                 child.tail = None

@@ -40,6 +40,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -88,10 +89,10 @@ class Credential:
     def serial(self) -> int:
         return self.certificate.serial_number
 
-    @property
+    @cached_property
     def issuer(self) -> str:
         """The issuer as XML-DSig writes it (RFC 4514, e.g. ``CN=Z1,OU=07``)."""
-        return self.certificate.issuer.rfc4514_string()
+        return issuer_text(self.certificate)
 
     @property
     def not_before(self) -> _dt.datetime:
@@ -136,9 +137,17 @@ class CredentialStore:
         self.credentials = _build(certificates, keys, table, self.rejected)
         self._by_issuer_serial = {(normalise_dn(c.issuer), c.serial): c for c in self.credentials}
         self._by_eui: dict[EUI64, list[Credential]] = {}
-        for credential in self.credentials:
-            if credential.eui is not None:
-                self._by_eui.setdefault(credential.eui, []).append(credential)
+        #: signing candidates with a private key, best first (see :func:`_pick`)
+        self._signers: dict = {}
+        for credential in sorted(self.credentials, key=_rank, reverse=True):
+            if credential.eui is None:
+                continue
+            self._by_eui.setdefault(credential.eui, []).append(credential)
+            if credential.private_key is not None:
+                self._signers.setdefault((credential.eui, credential.function), []) \
+                    .append(credential)
+                if credential.function == DSP_XML_SIGN:
+                    self._signers.setdefault(DSP_XML_SIGN, []).append(credential)
 
     # --- verifying -----------------------------------------------------------
 
@@ -165,27 +174,24 @@ class CredentialStore:
 
     def signing_credential(self, eui: EUI64 | str, function: str = USER_XML_SIGN,
                            now: _dt.datetime | None = None) -> Credential:
-        """The certificate and key ``eui`` signs with (see :func:`_preference`)."""
+        """The certificate and key ``eui`` signs with (see :func:`_pick`)."""
         eui = EUI64.parse(eui)
-        held = [c for c in self.for_eui(eui, function) if c.private_key is not None]
+        held = self._signers.get((eui, function))
         if not held:
             raise NoSigningCredential(
                 "no signing credential for this originator", source=str(self.directory),
                 expected=f"a {function} certificate and its private key for {eui}",
                 found=_summary(self.for_eui(eui)))
-        when = now or _dt.datetime.now(UTC)
-        return max(held, key=_preference(when))
+        return _pick(held, now)
 
     def dsp_signing_credential(self, now: _dt.datetime | None = None) -> Credential:
         """The DSP's XML-signing certificate and key (for signing Responses)."""
-        held = [c for c in self.credentials
-                if c.function == DSP_XML_SIGN and c.private_key is not None and c.eui]
+        held = self._signers.get(DSP_XML_SIGN)
         if not held:
             raise NoSigningCredential("no DSP signing credential", source=str(self.directory),
                                       expected="a DSP xml-sign certificate (OU=89) and its key",
                                       found="none")
-        when = now or _dt.datetime.now(UTC)
-        return max(held, key=_preference(when))
+        return _pick(held, now)
 
     def __iter__(self):
         return iter(self.credentials)
@@ -376,14 +382,23 @@ def certificate_eui(cert: x509.Certificate) -> EUI64 | None:
     return None
 
 
-def _preference(when: _dt.datetime):
-    """Order signing candidates: valid at ``when`` first, then a current (not
-    legacy) role code, then the one valid longest, then the newest.
+def _rank(credential: Credential) -> tuple:
+    return (not credential.legacy, credential.not_after, credential.not_before)
+
+
+def _pick(ranked: list[Credential], now: _dt.datetime | None) -> Credential:
+    """The signing candidate to use: the best-ranked one valid at ``now``, else the
+    best-ranked one.  Rank: a current (not legacy) role code, then the one valid
+    longest, then the newest.
 
     "Valid longest" keeps ZAZ1's long-lived DSP certificate (2018–2118, the one
     the DCC tool signs with) ahead of the 2025–2035 one issued for the same key.
     """
-    return lambda c: (c.valid_at(when), not c.legacy, c.not_after, c.not_before)
+    when = now or _dt.datetime.now(UTC)
+    for credential in ranked:
+        if credential.valid_at(when):
+            return credential
+    return ranked[0]
 
 
 def _summary(credentials: list[Credential]) -> str:
@@ -398,6 +413,13 @@ _ATTRIBUTE_NAMES = {"2.5.4.3": "CN", "2.5.4.11": "OU", "2.5.4.10": "O", "2.5.4.6
                     "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.45": "X500UNIQUEIDENTIFIER"}
 
 
+@lru_cache(maxsize=256)
+def issuer_text(certificate: x509.Certificate) -> str:
+    """A certificate's issuer as XML-DSig and the DCC tool write it: RFC 4514."""
+    return certificate.issuer.rfc4514_string()
+
+
+@lru_cache(maxsize=1024)
 def normalise_dn(text: str) -> tuple[tuple[str, str], ...]:
     """A distinguished name as comparable data: ``CN=Z1, OU=07`` equals ``cn=Z1,OU=07``.
 

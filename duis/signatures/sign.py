@@ -31,13 +31,12 @@ from ..messages.ids import MAX_COUNTER, MessageID
 from ..xmlparse import parse_bytes
 from . import profile as P
 from .c14n import signed_info_octets, strip_ignorable_whitespace
-from .credentials import Credential, CredentialStore
+from .credentials import Credential, CredentialStore, issuer_text
 from .errors import CredentialError
 from .replay import MillisecondCounter
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
-_NSMAP = {"ds": P.DS}
-_REQUEST_ID = f"{P.sr('Header')}/{P.sr('RequestID')}"
+_HEADER, _REQUEST_ID = P.sr("Header"), P.sr("RequestID")
 
 Message = bytes | etree._ElementTree | etree._Element
 
@@ -97,29 +96,31 @@ def _sign_tree(tree: etree._ElementTree, key, certificate, strip_whitespace: boo
     r, s = decode_dss_signature(der)
     value = r.to_bytes(P.COORDINATE_BYTES, "big") + s.to_bytes(P.COORDINATE_BYTES, "big")
     signature[1].text = base64.b64encode(value).decode("ascii")
-    issuer = credential.issuer if credential else certificate.issuer.rfc4514_string()
+    issuer = credential.issuer if credential else issuer_text(certificate)
     serial_element = signature[2][0][0]
     serial_element[0].text = issuer
     serial_element[1].text = str(certificate.serial_number)
     return XML_DECLARATION + etree.tostring(tree, encoding="UTF-8")
 
 
+#: the profile's Signature with empty values, parsed once and copied per signature
+_TEMPLATE = etree.fromstring(
+    f'<ds:Signature xmlns:ds="{P.DS}"><ds:SignedInfo>'
+    f'<ds:CanonicalizationMethod Algorithm="{P.EXC_C14N}"/>'
+    f'<ds:SignatureMethod Algorithm="{P.ECDSA_SHA256}"/>'
+    f'<ds:Reference URI=""><ds:Transforms><ds:Transform Algorithm="{P.ENVELOPED}"/>'
+    f'</ds:Transforms><ds:DigestMethod Algorithm="{P.SHA256}"/><ds:DigestValue/>'
+    f'</ds:Reference></ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data>'
+    f'<ds:X509IssuerSerial><ds:X509IssuerName/><ds:X509SerialNumber/></ds:X509IssuerSerial>'
+    f'</ds:X509Data></ds:KeyInfo></ds:Signature>')
+
+
 def _signature_element(root: etree._Element, digest: str):
     """Append the profile's Signature skeleton to ``root``; fill in the digest."""
-    sub = etree.SubElement
-    signature = sub(root, P.SIGNATURE, nsmap=_NSMAP)
-    signed_info = sub(signature, P.ds("SignedInfo"))
-    sub(signed_info, P.ds("CanonicalizationMethod"), Algorithm=P.EXC_C14N)
-    sub(signed_info, P.ds("SignatureMethod"), Algorithm=P.ECDSA_SHA256)
-    reference = sub(signed_info, P.ds("Reference"), URI="")
-    sub(sub(reference, P.ds("Transforms")), P.ds("Transform"), Algorithm=P.ENVELOPED)
-    sub(reference, P.ds("DigestMethod"), Algorithm=P.SHA256)
-    sub(reference, P.ds("DigestValue")).text = digest
-    sub(signature, P.ds("SignatureValue"))
-    issuer_serial = sub(sub(sub(signature, P.ds("KeyInfo")), P.ds("X509Data")),
-                        P.ds("X509IssuerSerial"))
-    sub(issuer_serial, P.ds("X509IssuerName"))
-    sub(issuer_serial, P.ds("X509SerialNumber"))
+    signature = copy.deepcopy(_TEMPLATE)
+    signed_info = signature[0]
+    signed_info[2][2].text = digest
+    root.append(signature)
     return signature, signed_info
 
 
@@ -145,7 +146,8 @@ def _set_counter(element: etree._Element, message_id: MessageID, counter: int) -
 
 
 def _request_id(root: etree._Element, source: str) -> tuple[etree._Element, MessageID]:
-    element = root.find(_REQUEST_ID)
+    header = root.find(_HEADER)
+    element = header.find(_REQUEST_ID) if header is not None else None
     if element is None:
         raise MessageError("no RequestID to find the signer from", source=source,
                            path="/sr:Request/sr:Header/sr:RequestID",

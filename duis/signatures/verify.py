@@ -48,14 +48,14 @@ from ..messages.ids import EUI64, MessageID
 from ..xmlparse import parse_bytes
 from . import errors as E
 from . import profile as P
-from .c14n import document_octets, signed_info_octets
+from .c14n import XML_SPACE, document_octets, signed_info_octets
 from .credentials import DSP_XML_SIGN, USER_XML_SIGN, Credential, CredentialStore
 from .replay import CounterStore
 
 _ECDSA = ec.ECDSA(hashes.SHA256())
 _WHITESPACE = b" \t\r\n"
-_REQUEST_ID = f"{P.sr('Header')}/{P.sr('RequestID')}"
-_SRV = f"{P.sr('Header')}/{P.sr('ServiceReferenceVariant')}"
+_REQUEST_ID = P.sr("RequestID")
+_SRV = P.sr("ServiceReferenceVariant")
 _KEYINFO = frozenset(P.ds(n) for n in ("KeyInfo", "X509Data", "X509IssuerSerial",
                                        "X509IssuerName", "X509SerialNumber"))
 #: where the detached signature's parts were (paths are taken before the digest)
@@ -167,26 +167,32 @@ class _Checker:
                             "ds:Signature as the last child of the root",
                             self.tree.getpath(signature))
         self.signature_path = self.tree.getpath(signature)
+        self.header = content[0]
+        return signature
+
+    def foreign_content(self, signature: etree._Element) -> None:
         for element in signature.iter(etree.Element):
             if not element.tag.startswith("{" + P.DS + "}"):
                 raise self.fail(E.SignatureWrapping, "foreign content inside the signature",
                                 element, "only xmldsig elements", _short(element))
-        return signature
 
     # 2 ---------------------------------------------------------------------
     def profile(self, signature: etree._Element) -> _Fields:
-        found: dict[str, etree._Element] = {}
-        self._walk(P.STRUCTURE, signature, found)
-        fields = _Fields(found[P.ds("SignedInfo")], found[P.ds("DigestValue")],
-                         found[P.ds("SignatureValue")],
-                         (found[P.ds("X509IssuerName")].text or "").strip(),
-                         self._serial(found[P.ds("X509SerialNumber")]))
+        elements = _exact_shape(signature)
+        if elements is not None:  # the common case, checked in one pass
+            found = {name: elements[index] for name, index in _VALUES.items()}
+        else:  # find and name the first difference
+            self.foreign_content(signature)
+            found = {}
+            self._walk(P.STRUCTURE, signature, found)
+        issuer = found[_ISSUER]
+        fields = _Fields(found[_SIGNED_INFO], found[_DIGEST], found[_VALUE],
+                         (issuer.text or "").strip(), self._serial(found[_SERIAL]))
+        if not fields.issuer:
+            raise self.fail(E.KeyInfoNotAllowed, "empty issuer name", issuer,
+                            "the issuer's distinguished name", "nothing")
         fields.digest = self._base64(fields.digest_value, P.DIGEST_BYTES)
         fields.value = self._base64(fields.signature_value, P.SIGNATURE_BYTES)
-        if not fields.issuer:
-            raise self.fail(E.KeyInfoNotAllowed, "empty issuer name",
-                            found[P.ds("X509IssuerName")], "the issuer's distinguished name",
-                            "nothing")
         return fields
 
     def _walk(self, spec: P.Node, element: etree._Element, found: dict) -> None:
@@ -228,14 +234,14 @@ class _Checker:
 
     def _no_text(self, element: etree._Element) -> None:
         for text in (element.text, *(c.tail for c in element)):
-            if text and not text.isspace():
+            if text and text.strip(XML_SPACE):
                 raise self.fail(E.ProfileViolation, "unexpected text", element,
                                 "only elements", repr(text.strip()[:40]))
 
     def _base64(self, element: etree._Element, size: int) -> bytes:
         text = (element.text or "").encode("ascii", "replace").translate(None, _WHITESPACE)
         try:
-            value = base64.b64decode(text, validate=True)
+            value = binascii.a2b_base64(text, strict_mode=True)
         except (binascii.Error, ValueError):
             value = None
         if value is None or len(value) != size:
@@ -264,13 +270,13 @@ class _Checker:
         when = now or _dt.datetime.now(UTC)
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        span = f"valid {credential.not_before.isoformat()} to {credential.not_after.isoformat()}"
         if when < credential.not_before:
             cls, message = E.CertificateNotYetValid, "signer's certificate not yet valid"
         elif when > credential.not_after:
             cls, message = E.CertificateExpired, "signer's certificate expired"
         else:
             return
+        span = f"valid {credential.not_before.isoformat()} to {credential.not_after.isoformat()}"
         raise cls(message, source=self.source, path=str(credential.path),
                   expected=f"a certificate valid at {when.isoformat()}", found=span)
 
@@ -280,7 +286,7 @@ class _Checker:
             if credential.function != DSP_XML_SIGN:
                 raise self._wrong_signer(credential, "the DSP's xml-sign certificate (OU=89)")
             return None
-        element = self.root.find(_REQUEST_ID)
+        element = self.header.find(_REQUEST_ID)
         if element is None:
             raise MessageError("no RequestID", source=self.source,
                                path="/sr:Request/sr:Header/sr:RequestID",
@@ -304,7 +310,7 @@ class _Checker:
                                    f"(serial {credential.serial})")
 
     def roles(self, roles: frozenset[str], allowed_roles: Callable) -> None:
-        element = self.root.find(_SRV)
+        element = self.header.find(_SRV)
         variant = (element.text or "").strip() if element is not None else ""
         allowed = frozenset(allowed_roles(variant))
         if not roles & allowed:
@@ -336,6 +342,42 @@ class _Checker:
                             f"an ECDSA P-256 signature by serial {credential.serial}",
                             "a value that does not verify",
                             path=self.signature_path + "/ds:SignatureValue") from None
+
+
+def _preorder(node: P.Node):
+    yield node
+    for child in node.children:
+        yield from _preorder(child)
+
+
+#: the profile's Signature in document order: tag, element children, attributes
+_SHAPE = tuple((node.name, len(node.children), node.attributes)
+               for node in _preorder(P.STRUCTURE))
+_SIGNED_INFO, _DIGEST, _VALUE, _ISSUER, _SERIAL = (P.ds(name) for name in (
+    "SignedInfo", "DigestValue", "SignatureValue", "X509IssuerName", "X509SerialNumber"))
+#: where the elements :func:`verify` reads sit in the profile's document order
+_VALUES = {node.name: index for index, node in enumerate(_preorder(P.STRUCTURE))
+           if node.name in (_SIGNED_INFO, _DIGEST, _VALUE, _ISSUER, _SERIAL)}
+assert all(value is not None for _, _, attributes in _SHAPE for _, value in attributes), \
+    "the one-pass check compares attribute values; give every profile attribute one"
+
+
+def _exact_shape(signature: etree._Element) -> list | None:
+    """The Signature's elements in document order if it is exactly the profile's
+    shape (no comments, no stray text), else ``None``.  Accepts only what
+    :meth:`_Checker._walk` accepts; it just does it in one pass."""
+    elements = list(signature.iter())
+    if len(elements) != len(_SHAPE):
+        return None
+    for element, (tag, children, attributes) in zip(elements, _SHAPE):
+        if element.tag != tag or len(element) != children \
+                or tuple(element.attrib.items()) != attributes:
+            return None  # a comment or PI has a non-string tag and fails here too
+        if children and element.text and element.text.strip(XML_SPACE):
+            return None
+        if element.tail and element is not signature and element.tail.strip(XML_SPACE):
+            return None
+    return elements
 
 
 def _class_for(tag: str) -> type[E.ProfileViolation]:
