@@ -9,6 +9,7 @@ the ZAZ1 credentials bundled in the jar, extracted for duis.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -121,7 +122,6 @@ def test_tool_refuses_what_duis_refuses(jar, store):
 def test_corpus_ecs17b_signed_by_the_tool_verifies(jar, store):
     """The corpus's "signed" ECS17b request carries placeholder values; once the
     tool has signed it for real, duis verifies it."""
-    from pathlib import Path
     corpus = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "corpus"
     path = corpus / "signed" / "ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS-signed.XML"
     if not path.is_file():
