@@ -24,6 +24,7 @@ _HASH = re.compile(r"[0-9A-F]{%d}" % (2 * t.FIRMWARE_HASH_OCTETS))
 _DEVICE_TYPES = frozenset(t.DEVICE_TYPES)
 _DEVICE_STATUSES = frozenset(t.DEVICE_STATUSES)
 _SMETS = frozenset(t.SMETS_GENERATIONS)
+_NOT_SUSPENDED = _DEVICE_STATUSES - {t.SUSPENDED}
 
 
 def _bad(record: str, field: str, message: str, expected: str, found: object) -> InvalidRecord:
@@ -70,6 +71,25 @@ def _firmware_version(record: str, value: object) -> None:
                    f"a DUIS FirmwareVersion: a string of {low} to {high} characters", value)
 
 
+def _plainly_valid(d: "Device") -> bool:
+    """Fast path for bulk loads (millions of devices): every field valid and canonical."""
+    eui, text = _CANONICAL_EUI.fullmatch, str
+    man, mod, ver, mpxn = t.MANUFACTURER_LENGTH, t.MODEL_LENGTH, t.FIRMWARE_VERSION_LENGTH, \
+        t.MPXN_LENGTH
+    return bool(
+        type(d.eui) is text and eui(d.eui)
+        and d.device_type in _DEVICE_TYPES and d.smets in _SMETS
+        and d.status in _NOT_SUSPENDED and d.status_before_suspension is None
+        and type(d.manufacturer) is text and man[0] <= len(d.manufacturer) <= man[1]
+        and type(d.model) is text and mod[0] <= len(d.model) <= mod[1]
+        and type(d.firmware_version) is text and ver[0] <= len(d.firmware_version) <= ver[1]
+        and (d.hub is None or type(d.hub) is text and eui(d.hub))
+        and (d.supplier is None or type(d.supplier) is text and eui(d.supplier))
+        and (d.network_operator is None
+             or type(d.network_operator) is text and eui(d.network_operator))
+        and (d.mpxn is None or type(d.mpxn) is text and mpxn[0] <= len(d.mpxn) <= mpxn[1]))
+
+
 @dataclass(frozen=True)
 class Device:
     """One device in the Smart Metering Inventory."""
@@ -98,6 +118,10 @@ class Device:
     """Import MPAN (ESME) or MPRN (GSME), 1 to 13 characters."""
 
     def __post_init__(self) -> None:
+        if not _plainly_valid(self):
+            self._validate()
+
+    def _validate(self) -> None:
         name = "Device"
         _eui(self, "eui", self.eui)
         _one_of(name, "device_type", self.device_type, _DEVICE_TYPES, t.DEVICE_TYPES)

@@ -59,9 +59,9 @@ class Inventory(Protocol):
     def add_user(self, user: User, *, reason: str = ..., cause: str = ...) -> User: ...
     def add_cpl_entry(self, entry: CplEntry, *, reason: str = ...,
                       cause: str = ...) -> CplEntry: ...
-    def update_device(self, eui: str, *, reason: str, cause: str,
+    def update_device(self, eui: str, /, *, reason: str, cause: str,
                       **changes: object) -> Device: ...
-    def update_user(self, eui: str, *, reason: str, cause: str, **changes: object) -> User: ...
+    def update_user(self, eui: str, /, *, reason: str, cause: str, **changes: object) -> User: ...
     def set_cpl_status(self, manufacturer: str, model: str, firmware_version: str,
                        smets: str | None = None, *, status: str, reason: str,
                        cause: str) -> CplEntry: ...
@@ -132,8 +132,8 @@ CROSS JOIN (SELECT 'status' AS field UNION ALL SELECT 'status_before_suspension'
 ORDER BY s.eui, f.field
 """
 _SQL_SUSPEND = f"""
-UPDATE device SET status_before_suspension = s.status, status = '{t.SUSPENDED}'
-FROM temp.smi_suspend AS s WHERE device.eui = s.eui
+UPDATE device SET status_before_suspension = status, status = '{t.SUSPENDED}'
+WHERE eui IN (SELECT eui FROM temp.smi_suspend)
 """
 
 
@@ -209,7 +209,6 @@ class SqliteInventory:
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("PRAGMA cache_size = -65536")  # 64 MiB
-        db.execute("PRAGMA temp_store = MEMORY")
         db.executescript(f"BEGIN; {_SCHEMA} COMMIT;")
         version = db.execute("SELECT value FROM smi_meta WHERE key = 'schema'").fetchone()[0]
         if version != SCHEMA_VERSION:
@@ -473,7 +472,7 @@ class SqliteInventory:
 
     # -- changes -----------------------------------------------------------
 
-    def update_device(self, eui: str, *, reason: str, cause: str,
+    def update_device(self, eui: str, /, *, reason: str, cause: str,
                       **changes: object) -> Device:
         """Change fields of a device; one audit row per field that changes."""
         _check_fields(changes, DEVICE_FIELDS[1:], "device")
@@ -496,7 +495,7 @@ class SqliteInventory:
                           getattr(updated, name), reason, cause) for name in changed])
         return updated
 
-    def update_user(self, eui: str, *, reason: str, cause: str, **changes: object) -> User:
+    def update_user(self, eui: str, /, *, reason: str, cause: str, **changes: object) -> User:
         """Change fields of a DCC User (name, roles, status); audited per field."""
         _check_fields(changes, USER_FIELDS[1:], "user")
         with self.transaction():
