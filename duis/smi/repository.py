@@ -241,6 +241,8 @@ class SqliteInventory:
         try:
             yield self
             if depth == 0:
+                if self.write_hook is not None:
+                    self.write_hook("commit")
                 self._db.execute("COMMIT")
             else:
                 self._db.execute(f"RELEASE {savepoint}")
