@@ -390,3 +390,11 @@ def test_another_schema_version_is_refused(tmp_path: Path):
     db.close()
     with pytest.raises(SmiError, match="schema version"):
         SqliteInventory(path)
+
+
+def test_a_file_that_is_not_an_smi_database_is_refused(tmp_path: Path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a database, " * 100)
+    with pytest.raises(SmiError, match="not an SMI database") as caught:
+        SqliteInventory(path)
+    assert caught.value.source == str(path)

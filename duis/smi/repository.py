@@ -107,7 +107,8 @@ INSERT OR IGNORE INTO smi_meta VALUES ('schema', '{SCHEMA_VERSION}');
 """
 
 _SQL_DEVICE = f"SELECT {_cols(DEVICE_FIELDS)} FROM device WHERE eui = ?"
-_SQL_DEVICE_INSERT = f"INSERT INTO device ({_cols(DEVICE_FIELDS)}) VALUES ({_cols('?' * len(DEVICE_FIELDS))})"
+_SQL_DEVICE_INSERT = (f"INSERT INTO device ({_cols(DEVICE_FIELDS)}) "
+                      f"VALUES ({_cols('?' * len(DEVICE_FIELDS))})")
 _SQL_USER = "SELECT eui, name, roles, status FROM dcc_user WHERE eui = ?"
 _SQL_CPL = f"SELECT {_cols(CPL_FIELDS)} FROM cpl"
 _SQL_AUDIT_INSERT = ("INSERT INTO audit (at, entity, key, field, old, new, reason, cause) "
@@ -205,16 +206,23 @@ class SqliteInventory:
 
     def _configure(self) -> None:
         db = self._db
-        if self.path != ":memory:" and not self.path.startswith("file::memory:"):
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            db.execute("PRAGMA cache_size = -65536")  # 64 MiB
-        db.executescript(f"BEGIN; {_SCHEMA} COMMIT;")
-        version = db.execute("SELECT value FROM smi_meta WHERE key = 'schema'").fetchone()[0]
+        try:
+            if self.path != ":memory:" and not self.path.startswith("file::memory:"):
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = NORMAL")
+                db.execute("PRAGMA cache_size = -65536")  # 64 MiB
+            db.executescript(f"BEGIN; {_SCHEMA} COMMIT;")
+            version = db.execute("SELECT value FROM smi_meta WHERE key = 'schema'").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise SmiError("not an SMI database", source=self.path,
+                           expected="an SQLite file written by duis.smi", found=str(exc)) from None
         if version != SCHEMA_VERSION:
             db.close()
             raise SmiError("SMI database has another schema version", source=self.path,
                            expected=SCHEMA_VERSION, found=version)
+        # Statement journals and this table go to temporary files, not memory:
+        # a 100,000-device removal would otherwise hold ~170 MB of journal.
         db.execute("CREATE TEMP TABLE smi_suspend (eui TEXT PRIMARY KEY, status TEXT NOT NULL) "
                    "WITHOUT ROWID")
 

@@ -20,7 +20,8 @@ DEVICE_STATUSES: tuple[str, ...] = (
 SUSPENDED = "Suspended"
 
 #: Statuses a CPL removal leaves alone: already suspended, or out of service.
-NOT_SUSPENDED_BY_CPL_REMOVAL: frozenset[str] = frozenset({"Suspended", "Decommissioned", "Withdrawn"})
+NOT_SUSPENDED_BY_CPL_REMOVAL: frozenset[str] = frozenset(
+    {"Suspended", "Decommissioned", "Withdrawn"})
 
 #: SMETS generation of a device (and of a CPL row, after MP202).
 SMETS_GENERATIONS: tuple[str, ...] = ("SMETS1", "SMETS2")

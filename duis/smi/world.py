@@ -343,7 +343,8 @@ class _Reader:
                        expected="the EUI-64 of a CHF [[devices]] entry", found=device.hub)
         elif hub.device_type != "CHF":
             self.error("hub is not a comms hub", "devices", index, "hub",
-                       expected="a device of type CHF", found=f"{hub.eui} of type {hub.device_type}")
+                       expected="a device of type CHF",
+                       found=f"{hub.eui} of type {hub.device_type}")
 
 
 __all__ = ["FORMAT", "World", "load_world", "read_world"]
