@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench samples clean
+.PHONY: demo test bench pki interop clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,9 +12,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+DEMO_REQ := samples/messages/valid/CS06_11.3_future_dated_request.xml
+
 demo: $(STAMP)
-	$(BIN)/duis validate samples/messages/valid/*.xml
-	$(BIN)/duis inspect samples/messages/valid/CS06_11.3_future_dated_request.xml
+	@echo "== Validate the bundled sample messages (bundled DUIS 5.4 schema)"
+	$(BIN)/duis validate -q samples/messages/valid/
+	@echo "== An invalid message gets a report naming line, XPath, expected and found"
+	-$(BIN)/duis validate samples/messages/invalid/11.3_header_out_of_order_request.xml
+	@echo "== Inspect a request: who sends what to whom"
+	$(BIN)/duis inspect $(DEMO_REQ)
+	@echo "== Sign it with the test PKI (key found from the RequestID) and verify it"
+	$(BIN)/duis sign --preserve-counter $(DEMO_REQ) -o .demo-signed.xml
+	$(BIN)/duis verify --json .demo-signed.xml
+	@rm -f .demo-signed.xml
 
 test: $(STAMP)
 	$(BIN)/python tools/validate_samples.py
@@ -22,6 +32,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+pki: $(STAMP)
+	$(BIN)/python tools/make_test_pki.py
+
+interop: $(STAMP)
+	$(BIN)/python -m pytest -q -m interop
 
 clean:
 	rm -rf $(VENV) .pytest_cache

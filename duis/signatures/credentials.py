@@ -201,11 +201,14 @@ class CredentialStore:
 
 
 def default_store_directory() -> Path:
-    """``$DUIS_PKI`` if set, else the project's test PKI (``samples/pki``)."""
+    """``$DUIS_PKI`` if set, else the project's test PKI (``samples/pki`` in a
+    checkout, ``duis/pki`` in an installed wheel)."""
     configured = os.environ.get(STORE_ENV)
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[2] / "samples" / "pki"
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "pki"
+    return installed if installed.is_dir() else package.parent / "samples" / "pki"
 
 
 def load_private_key(path: str | os.PathLike) -> ec.EllipticCurvePrivateKey:
