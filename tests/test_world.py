@@ -120,6 +120,7 @@ def test_duplicate_eui(tmp_path: Path):
     assert (error.line, error.path) == (second, "devices[2].eui")
     assert f"world.toml:{second}: duplicate EUI-64 (first used at line {first}" in str(error)
     assert "00-DB-12-34-56-78-90-A1" in str(error)
+    assert len(error.errors) == 1  # the duplicate is not also checked as a hub
 
 
 def test_bad_firmware_version(tmp_path: Path):

@@ -311,8 +311,12 @@ class _Reader:
                            found="/".join(entry.key))
 
     def check_references(self, users: list, devices: list) -> None:
-        by_user = {user.eui: user for _, user in users}
-        by_device = {device.eui: device for _, device in devices}
+        by_user: dict[str, User] = {}
+        by_device: dict[str, Device] = {}
+        for _, user in users:
+            by_user.setdefault(user.eui, user)  # a duplicate is reported once, not used
+        for _, device in devices:
+            by_device.setdefault(device.eui, device)
         for index, device in devices:
             self.check_hub(index, device, by_device)
             for key, roles, what in (("supplier", t.SUPPLIER_ROLES, "supplier"),
