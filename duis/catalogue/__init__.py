@@ -17,11 +17,15 @@ from ..errors import DuisError
 
 #: Command variants by kind of request (DUIS "Command Variant" table):
 #: non-critical device SRs go as 1 (WAN), 2 (local delivery) or 3 (both);
+#: (whether local delivery is allowed at all is a per-request fact, checked as E17)
 #: critical ones are transformed (4) then sent signed (5, 6 local, 7 both);
 #: non-device SRs are answered by the DCC (8).
 NON_CRITICAL_VARIANTS = frozenset({1, 2, 3})
 CRITICAL_VARIANTS = frozenset({4, 5, 6, 7})
 NON_DEVICE_VARIANTS = frozenset({8})
+LOCAL_VARIANTS = frozenset({2, 3, 6, 7})
+#: which command variants each DUIS web service accepts (E13)
+WEB_SERVICES = {"S": frozenset({1, 3, 5, 7}), "T": frozenset({4}), "D": frozenset({2, 6, 8})}
 
 
 class UnknownServiceRequest(DuisError):
@@ -44,6 +48,10 @@ class ServiceRequest:
     dcc_scheduled: bool
     roles: frozenset[str]
     """User roles eligible to send it (IS, ES, GS, ED, GT, RSA, OU)."""
+    device_types: frozenset[str] = frozenset()
+    """Device types a device request may target; empty where not recorded (E11 not checked)."""
+    local_delivery: bool = False
+    """May be returned for local delivery (command variants 2, 3, 6, 7)."""
 
     @property
     def command_variants(self) -> frozenset[int]:
@@ -70,7 +78,9 @@ def catalogue() -> dict[str, ServiceRequest]:
                                     on_demand=row["on_demand"],
                                     future_dated=row["future_dated"],
                                     dcc_scheduled=row["dcc_scheduled"],
-                                    roles=frozenset(row["roles"]))
+                                    roles=frozenset(row["roles"]),
+                                    device_types=frozenset(row.get("device_types", ())),
+                                    local_delivery=row.get("local_delivery", False))
             for variant, row in table.items()}
 
 

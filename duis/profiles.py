@@ -1,0 +1,73 @@
+"""Behaviour profiles: ``baseline``, ``mp105-option1`` and ``mp105-option2``.
+
+A profile is one frozen object, loaded from ``catalogue/profiles.toml``, that
+the authorisation checks and the response processing read.  The differences
+between profiles live in that table, never in conditions on a profile's name.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from .errors import DuisError
+
+DEFAULT_PROFILE = "mp105-option2"
+ACTIVATION_SUCCESS_ONLY, ACTIVATION_ANY = "success", "any"
+
+
+class UnknownProfile(DuisError):
+    """The named behaviour profile does not exist."""
+
+
+@dataclass(frozen=True)
+class BehaviourProfile:
+    name: str
+    description: str
+    suspended_exceptions: frozenset[str]
+    """Non-critical service reference variants a Suspended device may still receive."""
+    suspended_local_exceptions: frozenset[str]
+    """Variants a Suspended SMETS1 device may receive for local delivery (command variant 2)."""
+    read_firmware_version_processed: bool
+    """Whether an 11.2 response's firmware version is processed by the CPL rules
+    (MP105 Requirement 1)."""
+    activation_processed_on: str
+    """Which 11.3 responses and future-dated activation alerts are processed by
+    the CPL rules: ``success`` (ActivateImageResponseCode success / alert 0x8F66
+    only) or ``any`` (MP105 Requirement 2: whatever the outcome, provided a
+    firmware version is present)."""
+
+    def allows_while_suspended(self, variant: str, command_variant: int, smets: str) -> bool:
+        """E5 exception list for a Suspended device."""
+        if variant in self.suspended_exceptions:
+            return True
+        return (command_variant == 2 and smets == "SMETS1"
+                and variant in self.suspended_local_exceptions)
+
+    def processes_activation(self, successful: bool) -> bool:
+        """Whether an activation outcome (11.3 response or 0x8F66/0x8F67 alert) is processed."""
+        return successful or self.activation_processed_on == ACTIVATION_ANY
+
+
+@lru_cache(maxsize=1)
+def profiles() -> dict[str, BehaviourProfile]:
+    """Every profile, by name, in table order."""
+    text = resources.files("duis.catalogue").joinpath("profiles.toml").read_text("utf-8")
+    table = tomllib.loads(text)
+    return {name: BehaviourProfile(
+        name=name, description=row["description"],
+        suspended_exceptions=frozenset(row["suspended_exceptions"]),
+        suspended_local_exceptions=frozenset(row["suspended_local_exceptions"]),
+        read_firmware_version_processed=row["read_firmware_version_processed"],
+        activation_processed_on=row["activation_processed_on"]) for name, row in table.items()}
+
+
+def profile(name: str = DEFAULT_PROFILE) -> BehaviourProfile:
+    """The profile called ``name``; the default is the DCC's behaviour today."""
+    try:
+        return profiles()[name]
+    except KeyError:
+        raise UnknownProfile("unknown behaviour profile", expected=" or ".join(profiles()),
+                             found=repr(name)) from None
