@@ -12,7 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-DEMO_REQ := samples/messages/valid/CS06_11.3_future_dated_request.xml
+DEMO_REQ  := samples/messages/valid/CS06_11.3_future_dated_request.xml
+DEMO_READ := samples/messages/valid/ECS52_11.2_read_firmware_version_request.xml
+DEMO_NOW  := 2026-03-01T00:00:00Z
 
 demo: $(STAMP)
 	@echo "== Validate the bundled sample messages (bundled DUIS 5.4 schema)"
@@ -25,6 +27,12 @@ demo: $(STAMP)
 	$(BIN)/duis sign --preserve-counter $(DEMO_REQ) -o .demo-signed.xml
 	$(BIN)/duis verify --json .demo-signed.xml
 	@rm -f .demo-signed.xml
+	@echo "== The emulated DSP on the default world: an 11.2 from the responsible supplier gets I99,"
+	@echo "   the same from a supplier not responsible for the meter gets E4"
+	$(BIN)/duis world check samples/worlds/default.toml
+	$(BIN)/duis sign --preserve-counter $(DEMO_READ) | $(BIN)/duis submit --now $(DEMO_NOW) - > /dev/null
+	sed 's/90-B3-D5-1F-30-01-00-00:/90-B3-D5-1F-30-02-00-00:/' $(DEMO_READ) | $(BIN)/duis sign --preserve-counter - \
+	  | $(BIN)/duis submit --now $(DEMO_NOW) - > /dev/null || true
 
 test: $(STAMP)
 	$(BIN)/python tools/validate_samples.py

@@ -150,5 +150,5 @@ def decide(ctx: AuthorisationContext) -> Decision:
     """Run the checks in order; the first that fails decides."""
     for code, what, check in CHECKS:
         if not check(ctx):
-            return Decision(code, f"failed: {what}")
+            return Decision(code, f"check failed: {what}")
     return Decision(None, "every authorisation check passed")
