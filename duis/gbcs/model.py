@@ -1,0 +1,133 @@
+"""The GBCS-like messages that travel between the DSP and the emulated devices.
+
+A :class:`GbcsMessage` is a command (DSP -> device), a response (device ->
+DSP) or an alert (device -> DSP, unsolicited).  Its header names originator
+and target (EUI-64), a transaction counter and the GBCS message code; its
+payload is one of the small typed records below, chosen by the use case.
+The byte layout is :mod:`duis.gbcs.codec` (documented in ``docs/gbcs.md``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from enum import IntEnum
+
+from ..messages.ids import EUI64
+
+
+class Kind(IntEnum):
+    """What a message is, carried in its header."""
+
+    COMMAND = 1
+    RESPONSE = 2
+    ALERT = 3
+
+
+#: Outcome names a device reports (MMC ``ASN1Status`` values) and their numeric
+#: codes, which are their positions in that enumeration (the MMC ``ResponseCode``)
+STATUSES: dict[str, int] = {
+    "success": 0, "notKnown": 1, "other": 6, "otherFailure": 33, "noImageHeld": 35,
+    "hashMismatch": 36, "activationFailure": 37,
+}
+
+
+# --- payloads -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReadFirmwareVersion:
+    """Command: report the firmware version (11.2: ECS52, GCS38, CS08)."""
+
+
+@dataclass(frozen=True)
+class FirmwareVersionReport:
+    """Response to ReadFirmwareVersion: the version the device (or a GPF's copy) holds."""
+
+    firmware_version: str
+
+
+@dataclass(frozen=True)
+class ActivateFirmware:
+    """Command (11.3, CS06, critical): activate the held image whose hash is ``firmware_hash``,
+    now or at ``execution`` (future dated)."""
+
+    firmware_hash: bytes
+    execution: _dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class ActivationResult:
+    """Response to ActivateFirmware.  ``status`` is None when a future-dated
+    activation was only scheduled; ``firmware_version`` may be absent (a SMETS1
+    retry)."""
+
+    status: str | None
+    firmware_version: str | None = None
+
+
+@dataclass(frozen=True)
+class FirmwareActivationAlert:
+    """Alert 0x8F66 (success) / 0x8F67 (failure): the outcome of a future-dated
+    activation (message code 0x00CA)."""
+
+    status: str
+    firmware_version: str | None
+    execution: _dt.datetime
+    command_counter: int
+    """The transaction counter of the ActivateFirmware command it answers."""
+
+
+@dataclass(frozen=True)
+class DistributeImage:
+    """Command (11.1, via the comms hub): an image to hold and verify for a later activation."""
+
+    image: bytes
+    firmware_version: str
+
+
+@dataclass(frozen=True)
+class ImageDistributionResult:
+    """Response to DistributeImage: whether the image was received and verified."""
+
+    verified: bool
+    firmware_hash: bytes
+    """SHA-256 of the image as received."""
+
+
+@dataclass(frozen=True)
+class TopUp:
+    """Command (2.2): apply a UTRN."""
+
+    utrn: str
+
+
+@dataclass(frozen=True)
+class UpdateSecurityCredentials:
+    """Command (6.23): replace the supplier's credentials (certificate bytes)."""
+
+    certificate: bytes
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    """Response carrying only an outcome (2.2, 6.23)."""
+
+    status: str
+
+
+Payload = (ReadFirmwareVersion | FirmwareVersionReport | ActivateFirmware | ActivationResult
+           | FirmwareActivationAlert | DistributeImage | ImageDistributionResult | TopUp
+           | UpdateSecurityCredentials | CommandOutcome)
+
+
+@dataclass(frozen=True)
+class GbcsMessage:
+    kind: Kind
+    originator: EUI64
+    target: EUI64
+    transaction: int
+    """Unsigned 64-bit counter; a response and its command share it."""
+    message_code: int
+    """The GBCS message code (16 bits), e.g. 0x00CA for CS06; an alert carries its
+    alert code (0x8F66 / 0x8F67) here."""
+    payload: Payload
