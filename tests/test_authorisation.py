@@ -49,6 +49,17 @@ PROXY = "00-DB-12-34-56-78-90-A3"            # a GPF
 IHD = "00-DB-12-34-56-78-90-A4"              # an IHD
 ABSENT = "00-DB-12-34-56-78-90-FF"           # no such device
 
+NAMES = {DSP_EUI: "dcc", SUPPLIER: "supplier", OTHER_SUPPLIER: "other-supplier",
+         NETWORK: "network", OTHER_NETWORK: "other-network", EXPORT: "es", AGENT: "rsa",
+         OTHER_USER: "ou", SUSPENDED_USER: "suspended-user", UNKNOWN_USER: "unknown-user",
+         METER: "meter", GAS: "gas", HUB: "hub", PROXY: "proxy", IHD: "ihd", ABSENT: "absent"}
+
+
+def ids(value) -> str:
+    """Readable test IDs: users and devices by role, not by EUI-64."""
+    return NAMES.get(value, str(value))
+
+
 PROFILES = ("baseline", "mp105-option1", "mp105-option2")
 STATUSES = ("Pending", "Whitelisted", "InstalledNotCommissioned", "Commissioned",
             "Decommissioned", "Withdrawn", "Suspended", "Recovery", "Recovered")
@@ -250,7 +261,7 @@ def test_e1_unknown_user_for_non_device_request():
     (EXPORT, "11.3", 4),
     (AGENT, "11.3", 4),
     (OTHER_USER, "2.2", 1),
-], ids=lambda v: str(v))
+], ids=ids)
 def test_e2_role_not_eligible(originator, variant, cv):
     inv = world(device())
     assert code(inv, req(variant, cv, originator=originator)) == "E2"
@@ -290,7 +301,7 @@ def test_e3_suspended_user_non_device():
     (AGENT, "11.2", 1, None),                 # open role
     (OTHER_USER, "11.2", 1, None),            # open role
     (OTHER_SUPPLIER, "8.2", 8, None),         # non-device: no device eligibility
-], ids=lambda v: str(v))
+], ids=ids)
 def test_e4_eligibility(originator, variant, cv, expected):
     inv = world(device())
     assert code(inv, req(variant, cv, originator=originator)) == expected
@@ -323,7 +334,7 @@ def test_e4_device_without_responsible_supplier():
     ("6.23", "CHF", "E11"), ("6.23", "GSME", None),
     ("11.2", "IHD", "E11"), ("11.2", "CHF", None), ("11.2", "HCALCS", None),
     ("11.3", "IHD", "E11"), ("11.3", "GPF", None),
-], ids=lambda v: str(v))
+], ids=ids)
 def test_e11_device_type(variant, device_type, expected):
     inv = world(device(device_type=device_type))
     assert code(inv, req(variant, 4 if variant == "11.3" else 1)) == expected
@@ -336,7 +347,7 @@ def test_e11_device_type(variant, device_type, expected):
     ("2.2", 4, "E12"), ("2.2", 8, "E12"), ("2.2", 3, None),
     ("8.2", 1, "E12"), ("8.2", 4, "E12"), ("8.2", 5, "E12"),
     ("12.1", 1, "E12"),
-], ids=lambda v: str(v))
+], ids=ids)
 def test_e12_command_variant(variant, cv, expected):
     inv = world(device())
     assert code(inv, req(variant, cv)) == expected
@@ -352,7 +363,7 @@ def test_e12_command_variant(variant, cv, expected):
     ("S", "2.2", 2, "E13"), ("D", "2.2", 2, None),
     ("S", "2.2", 3, None), ("D", "2.2", 3, "E13"),
     (None, "11.2", 1, None), (None, "8.2", 8, None), (None, "11.3", 4, None),
-], ids=lambda v: str(v))
+], ids=ids)
 def test_e13_web_service(web_service, variant, cv, expected):
     inv = world(device())
     assert code(inv, req(variant, cv), web_service=web_service) == expected
@@ -367,7 +378,7 @@ def test_e13_web_service(web_service, variant, cv, expected):
     ("6.23", 2, "E17"),
     ("11.3", 6, "E17"), ("11.3", 7, "E17"),   # neither is 11.3
     ("2.2", 2, None), ("2.2", 3, None),
-], ids=lambda v: str(v))
+], ids=ids)
 def test_e17_service_request_without_local_delivery(variant, cv, expected):
     inv = world(device())
     assert code(inv, req(variant, cv)) == expected
@@ -592,17 +603,17 @@ def test_facade_read_firmware_version_commissioned_gives_i99(store, schema):
     check_signed_response(store, schema, submit(dsp, store, r).response, r, "I99")
 
 
-@pytest.mark.parametrize("name,originator,target,variant,cv,web_service,expected", [
-    ("unknown-user", "gas-supplier-absent", METER, "11.2", 1, None, "E1"),
-    ("role-not-allowed", PKI_NETWORK, METER, "11.3", 5, None, "E2"),
-    ("not-responsible", PKI_GAS_SUPPLIER, METER, "11.2", 1, None, "E4"),
-    ("wrong-type", PKI_SUPPLIER, HUB, "2.2", 1, None, "E11"),
-    ("wrong-web-service", PKI_SUPPLIER, HUB, "11.2", 1, "T", "E13"),
-    ("no-local-delivery", PKI_SUPPLIER, HUB, "11.2", 2, None, "E17"),
-    ("absent-device", PKI_SUPPLIER, ABSENT, "11.2", 1, None, "E19"),
-    ("non-device-not-to-dcc", PKI_SUPPLIER, METER, "8.2", 8, None, "E19"),
-], ids=lambda v: v if isinstance(v, str) and not v.startswith(("90", "00")) else "")
-def test_facade_refusals(store, schema, name, originator, target, variant, cv, web_service,
+@pytest.mark.parametrize("originator,target,variant,cv,web_service,expected", [
+    pytest.param("gas-supplier-absent", METER, "11.2", 1, None, "E1", id="E1-unknown-user"),
+    pytest.param(PKI_NETWORK, METER, "11.3", 5, None, "E2", id="E2-role-not-allowed"),
+    pytest.param(PKI_GAS_SUPPLIER, METER, "11.2", 1, None, "E4", id="E4-not-responsible"),
+    pytest.param(PKI_SUPPLIER, HUB, "2.2", 1, None, "E11", id="E11-wrong-device-type"),
+    pytest.param(PKI_SUPPLIER, HUB, "11.2", 1, "T", "E13", id="E13-wrong-web-service"),
+    pytest.param(PKI_SUPPLIER, HUB, "11.2", 2, None, "E17", id="E17-no-local-delivery"),
+    pytest.param(PKI_SUPPLIER, ABSENT, "11.2", 1, None, "E19", id="E19-absent-device"),
+    pytest.param(PKI_SUPPLIER, METER, "8.2", 8, None, "E19", id="E19-non-device-not-to-dcc"),
+])
+def test_facade_refusals(store, schema, originator, target, variant, cv, web_service,
                          expected):
     inv = facade_world(with_gas_supplier=(originator != "gas-supplier-absent"))
     if originator == "gas-supplier-absent":
