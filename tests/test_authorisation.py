@@ -438,6 +438,11 @@ def test_e19_device_absent(variant, cv):
     assert code(inv, req(variant, cv, target=ABSENT)) == "E19"
 
 
+def test_e19_device_request_addressed_to_the_dcc():
+    inv = world(device())
+    assert code(inv, req("11.2", 1, target=DSP_EUI)) == "E19"
+
+
 @pytest.mark.parametrize("variant", ["8.2", "12.1"])
 @pytest.mark.parametrize("target", [METER, ABSENT, "90-B3-D5-1F-30-00-00-03"])
 def test_e19_non_device_request_not_addressed_to_the_dcc(variant, target):
@@ -622,6 +627,16 @@ def test_facade_refusals(store, schema, originator, target, variant, cv, web_ser
     r = request(originator, target, 5000, variant, _BODIES[variant](cv), command_variant=cv)
     sub = submit(dsp, store, r, web_service)
     assert sub.decision.code == expected
+    check_signed_response(store, schema, sub.response, r, expected)
+
+
+@pytest.mark.parametrize("meter_status,expected", [
+    ("Suspended", "I99"), ("Decommissioned", "I99"), ("Recovery", "E5")])
+def test_facade_signed_precommand(store, schema, meter_status, expected):
+    """Critical SRs are exempt from E5, except signed pre-commands to a Recovery device."""
+    dsp = facade(facade_world(meter_status=meter_status), store, schema, "baseline")
+    r = request(PKI_SUPPLIER, METER, 5100, "11.3", _BODIES["11.3"](5), command_variant=5)
+    sub = submit(dsp, store, r, web_service="S")
     check_signed_response(store, schema, sub.response, r, expected)
 
 
