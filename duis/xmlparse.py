@@ -8,11 +8,9 @@ element nesting depth, and names what it refused.
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 from lxml import etree

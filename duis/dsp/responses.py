@@ -7,7 +7,6 @@ answer; DCC alerts carry a ResponseID ``DSP:recipient:counter``.
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass
 
 from ..clock import Clock

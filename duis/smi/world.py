@@ -4,17 +4,17 @@ The format is documented field by field in ``samples/worlds/README.md``.
 Every problem is reported with the file, the line and the field
 (``devices[3].hub``, items counted from 1), what was expected and what was
 found; :class:`WorldError` carries all of them in ``errors``.  ``tomllib``
-gives no positions, so :class:`_Lines` finds them by scanning the text.
+gives no positions, so :class:`duis.tomlfile.TomlLines` finds them by scanning the text.
 """
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..clock import Clock
+from ..tomlfile import TomlLines, decode_error_position
 from . import tables as t
 from .errors import InvalidRecord, WorldError
 from .model import CplEntry, Device, User
@@ -88,93 +88,9 @@ def read_world(path: str | Path, *, known: Inventory | None = None) -> World:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        message, line = _decode_error(str(exc))
+        message, line = decode_error_position(str(exc))
         raise WorldError(f"not valid TOML: {message}", source=source, line=line) from None
     return _Reader(source, text, data, known).world()
-
-
-def _decode_error(text: str) -> tuple[str, int | None]:
-    match = re.search(r"\s*\(at line (\d+), column \d+\)$", text)
-    if not match:
-        return text, None
-    return text[:match.start()], int(match.group(1))
-
-
-class _Lines:
-    """Where each table and key starts in the TOML text (1-based line numbers).
-
-    ``item[(table, index)]`` is the line of the index-th ``[[table]]`` header
-    (or of ``[table]``, index 0), ``key[(table, index, key)]`` the line of a
-    key inside it; top-level keys live under table ``""``.  Lines inside
-    multi-line strings and arrays are skipped.
-    """
-
-    _ARRAY = re.compile(r"\s*\[\[\s*([^\]]+?)\s*\]\]")
-    _TABLE = re.compile(r"\s*\[\s*([^\]]+?)\s*\]")
-    _KEY = re.compile(r"""\s*("(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+)\s*[.=]""")
-
-    def __init__(self, text: str) -> None:
-        self.item: dict[tuple[str, int], int] = {}
-        self.key: dict[tuple[str, int, str], int] = {}
-        counts: dict[str, int] = {}
-        current = ("", 0)
-        for number, line in self._top_level(text.split("\n")):
-            if match := self._ARRAY.match(line):
-                name = match.group(1).strip("\"'")
-                current = (name, counts.get(name, 0))
-                counts[name] = current[1] + 1
-                self.item[current] = number
-            elif match := self._TABLE.match(line):
-                current = (match.group(1).strip("\"'"), 0)
-                self.item.setdefault(current, number)
-            elif match := self._KEY.match(line):
-                self.key.setdefault((*current, match.group(1).strip("\"'")), number)
-
-    @staticmethod
-    def _top_level(lines: list[str]):
-        """Yield (line number, line) for lines that start outside any value."""
-        depth, open_string = 0, None
-        for number, line in enumerate(lines, start=1):
-            if depth == 0 and open_string is None:
-                yield number, line
-            depth, open_string = _scan(line, depth, open_string)
-
-    def line(self, table: str, index: int, key: str | None = None) -> int | None:
-        if key is not None and (table, index, key) in self.key:
-            return self.key[(table, index, key)]
-        return self.item.get((table, index)) or self.key.get(("", 0, table))
-
-
-def _scan(line: str, depth: int, open_string: str | None) -> tuple[int, str | None]:
-    """Bracket depth and open multi-line string after ``line`` (strings and comments skipped)."""
-    i, end = 0, len(line)
-    while i < end:
-        if open_string:
-            close = line.find(open_string, i)
-            if close < 0:
-                return depth, open_string
-            i, open_string = close + 3, None
-            continue
-        char = line[i]
-        if char == "#":
-            break
-        if line.startswith('"""', i) or line.startswith("'''", i):
-            open_string, i = line[i:i + 3], i + 3
-        elif char == '"':
-            i += 1
-            while i < end and line[i] != '"':
-                i += 2 if line[i] == "\\" else 1
-            i += 1
-        elif char == "'":
-            close = line.find("'", i + 1)
-            i = close + 1 if close >= 0 else end
-        else:
-            if char in "[{":
-                depth += 1
-            elif char in "]}":
-                depth = max(0, depth - 1)
-            i += 1
-    return depth, open_string
 
 
 @dataclass
@@ -186,7 +102,7 @@ class _Reader:
     errors: list[WorldError] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.lines = _Lines(self.text)
+        self.lines = TomlLines(self.text)
 
     def error(self, message: str, table: str, index: int | None, key: str | None = None,
               **kw: object) -> None:
