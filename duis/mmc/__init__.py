@@ -1,0 +1,16 @@
+"""Step 4 of the pipeline: the Message Mapping Catalogue layer.
+
+Requests become GBCS commands (``translate``), device responses and alerts
+become MMC output documents (``output``), following the table in
+``mapping.toml`` (read by ``mapping``).
+"""
+
+from .describe import describe, render
+from .errors import MappingInvalid, TranslationError
+from .mapping import AlertMeaning, Mapping, UseCase, load_mapping, mapping, use_case_for
+from .output import instant, mmc_document, mmc_for_payload
+from .translate import command_for, signed_command
+
+__all__ = ["AlertMeaning", "Mapping", "MappingInvalid", "TranslationError", "UseCase",
+           "command_for", "describe", "instant", "load_mapping", "mapping", "mmc_document",
+           "mmc_for_payload", "render", "signed_command", "use_case_for"]
