@@ -9,7 +9,6 @@ import pytest
 from duis.catalogue import (CRITICAL_VARIANTS, NON_CRITICAL_VARIANTS, NON_DEVICE_VARIANTS,
                             UnknownServiceRequest, catalogue, lookup)
 from duis.profiles import UnknownProfile, profile, profiles
-from duis.schema import load_schema
 
 
 def test_every_variant_the_bundled_schema_covers_is_in_the_catalogue(bundled_schema):
