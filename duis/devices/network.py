@@ -1,0 +1,243 @@
+"""The network behind the DSP: it carries a command to a device, and the answer back.
+
+``deliver`` walks a command along its route (the device's comms hub first:
+the CHF relays everything, images included, to the devices of its system),
+lets the device act, and brings the response back -- unless a fault of the
+:class:`~duis.devices.faults.FaultPlan` gets in the way.  ``tick`` performs
+the future-dated activations that are due and returns their alerts.
+
+The network also keeps each GPF's copy of its GSME's firmware version: a
+GSME that activates new firmware leaves the copy stale; a GSME that answers
+a firmware version read (GCS38, which travels through the GPF) refreshes it,
+as does :meth:`Network.refresh_gpf`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import random as _random
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..clock import Clock, seeded_random
+from ..gbcs.model import DistributeImage, GbcsMessage, Kind, Payload, ReadFirmwareVersion
+from ..messages.ids import EUI64
+from ..smi import Inventory
+from .device import EmulatedDevice, Surroundings
+from .errors import UnknownDevice, UnsupportedCommand
+from .faults import Fault, FaultPlan
+from .firmware import Event, GsmeCopy, Outcome, Stimulus
+from .images import ImageLibrary
+
+ANSWERED, LOST, NO_RESPONSE, UNREACHABLE = "answered", "lost", "no-response", "unreachable"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What came of delivering a command."""
+
+    outcome: str
+    """``answered``; ``lost`` (the device acted, its response was lost);
+    ``no-response`` (the device did not act; DSP: E21); ``unreachable`` (nothing
+    reached the device; DSP: E20)."""
+    response: GbcsMessage | None = None
+    """The device's response, when ``answered``."""
+
+    @property
+    def acted(self) -> bool:
+        """Whether the device acted on the command (its state may have changed)."""
+        return self.outcome in (ANSWERED, LOST)
+
+
+class Network:
+    """The emulated devices, reachable through their comms hubs, with injected faults."""
+
+    def __init__(self, devices: Iterable[EmulatedDevice], *, clock: Clock,
+                 random: _random.Random | None = None, faults: FaultPlan | None = None,
+                 images: ImageLibrary | None = None) -> None:
+        self.clock = clock
+        self.random = random if random is not None else seeded_random(0)
+        self.faults = faults if faults is not None else FaultPlan()
+        self.images = images if images is not None else ImageLibrary()
+        self._devices: dict[EUI64, EmulatedDevice] = {d.eui: d for d in devices}
+        self._systems: dict[EUI64, list[EmulatedDevice]] = {}
+        for device in sorted(self._devices.values(), key=lambda d: d.eui):
+            if device.hub is not None:
+                self._systems.setdefault(device.hub, []).append(device)
+        self._pair_gpfs()
+        self._scheduled: set[EUI64] = {d.eui for d in self._devices.values() if d.schedule}
+        self._alert_counter = 0
+
+    @classmethod
+    def from_inventory(cls, inventory: Inventory, *, clock: Clock,
+                       images: ImageLibrary | None = None, random: _random.Random | None = None,
+                       faults: FaultPlan | None = None) -> "Network":
+        """One emulated device per SMI device, running the SMI's firmware version.
+
+        The active image's hash is the firmware hash of the CPL entry that applies
+        (the device's model and version, for its system's SMETS generation), if
+        any.  ``images`` defaults to every CPL image (:meth:`ImageLibrary.from_cpl`).
+        A GPF copies the SMI version of the GSME of its system.
+        """
+        entries = list(inventory.cpl_entries())
+        images = images if images is not None else ImageLibrary.from_cpl(entries)
+        hashes = {e.key: bytes.fromhex(e.firmware_hash) for e in entries if e.firmware_hash}
+        records = list(inventory.devices())
+        smets_of = {r.eui: r.smets for r in records}
+        devices = []
+        for r in records:
+            system_smets = smets_of.get(r.hub, r.smets) if r.hub else r.smets
+            digest = hashes.get((r.manufacturer, r.model, r.firmware_version, system_smets))
+            devices.append(EmulatedDevice(r.eui, r.device_type, smets=r.smets,
+                                          manufacturer=r.manufacturer, model=r.model,
+                                          firmware_version=r.firmware_version,
+                                          firmware_hash=digest, hub=r.hub))
+        return cls(devices, clock=clock, random=random, faults=faults, images=images)
+
+    # --- looking ------------------------------------------------------------------
+
+    def device(self, eui: EUI64 | str) -> EmulatedDevice:
+        key = EUI64.parse(eui)
+        try:
+            return self._devices[key]
+        except KeyError:
+            raise UnknownDevice("no such device in the network", found=str(key)) from None
+
+    def devices(self) -> list[EmulatedDevice]:
+        """Every device, by EUI-64."""
+        return [self._devices[k] for k in sorted(self._devices)]
+
+    def gsme_of(self, gpf: EUI64 | str) -> EmulatedDevice | None:
+        """The GSME in a device's system (the first by EUI-64), if any."""
+        hub = self.device(gpf).hub
+        return next((d for d in self._systems.get(hub, ()) if d.device_type == "GSME"), None)
+
+    def gpf_is_stale(self, gpf: EUI64 | str) -> bool:
+        """Whether a GPF's copy differs from its GSME's active version."""
+        device, gsme = self.device(gpf), self.gsme_of(gpf)
+        return device.copy is not None and gsme is not None \
+            and device.copy.version != gsme.firmware_version
+
+    # --- changing the world ---------------------------------------------------------
+
+    def power_off(self, eui: EUI64 | str) -> None:
+        """A sustained outage: the device (a hub: its whole system) is unreachable and
+        its schedule waits until power returns and the next ``tick``."""
+        self.device(eui).powered = False
+
+    def power_on(self, eui: EUI64 | str) -> None:
+        self.device(eui).powered = True
+
+    def refresh_gpf(self, gpf: EUI64 | str) -> None:
+        """Tell a GPF to copy its GSME's current version."""
+        device, gsme = self.device(gpf), self.gsme_of(gpf)
+        if device.copy is not None and gsme is not None:
+            device.on_copy(Stimulus(Event.REFRESH, version=gsme.firmware_version))
+
+    # --- delivering -------------------------------------------------------------------
+
+    def deliver(self, command: GbcsMessage) -> Delivery:
+        """Carry ``command`` to its target and the response back, faults permitting."""
+        if command.kind is not Kind.COMMAND:
+            raise UnsupportedCommand("only commands can be delivered", expected="Kind.COMMAND",
+                                     found=str(command.kind))
+        device = self.device(command.target)
+        code = command.message_code
+        if not self._reachable(device, code):
+            return Delivery(UNREACHABLE)
+        if self._strikes(Fault.NO_RESPONSE, device, code):
+            return Delivery(NO_RESPONSE)
+        payload = command.payload
+        if isinstance(payload, DistributeImage) and self._strikes(Fault.CORRUPT_IMAGE, device,
+                                                                  code):
+            payload = corrupted(payload)
+        before = device.firmware_version
+        outcome = device.receive(payload, command.originator, command.transaction, code,
+                                 self._surroundings(device, code))
+        self._after(device, before, payload)
+        response = GbcsMessage(Kind.RESPONSE, device.eui, command.originator,
+                               command.transaction, code, outcome.reply)
+        if self._strikes(Fault.LOSE_RESPONSE, device, code):
+            return Delivery(LOST)
+        return Delivery(ANSWERED, response)
+
+    def tick(self, now: _dt.datetime | None = None) -> list[GbcsMessage]:
+        """Perform every scheduled activation due at ``now`` (default: the clock's
+        time) on a powered device, by EUI-64; return their alerts."""
+        now = now if now is not None else self.clock.now()
+        alerts = []
+        for eui in sorted(self._scheduled):
+            device = self._devices[eui]
+            schedule = device.schedule
+            if schedule is None:
+                self._scheduled.discard(eui)
+                continue
+            if not device.powered or schedule.at > now:
+                continue
+            before = device.firmware_version
+            outcome = device.fire(self._surroundings(device, schedule.message_code, now))
+            self._after(device, before, None)
+            alerts.append(self._alert(device, outcome))
+        return alerts
+
+    # --- inside -------------------------------------------------------------------------
+
+    def _route(self, device: EmulatedDevice) -> list[EmulatedDevice | None]:
+        hub = [self._devices.get(device.hub)] if device.hub is not None else []
+        return hub + [device]
+
+    def _reachable(self, device: EmulatedDevice, code: int) -> bool:
+        for hop in self._route(device):
+            if hop is None or not hop.powered:
+                return False
+            if self.faults.strikes(Fault.UNREACHABLE, hop.eui, hop.device_type, code,
+                                   self.random, draw=hop is device):
+                return False
+        return True
+
+    def _strikes(self, fault: Fault, device: EmulatedDevice, code: int | None) -> bool:
+        return self.faults.strikes(fault, device.eui, device.device_type, code, self.random)
+
+    def _surroundings(self, device: EmulatedDevice, code: int | None,
+                      now: _dt.datetime | None = None) -> Surroundings:
+        return Surroundings(now if now is not None else self.clock.now(), self.images,
+                            lambda: self._strikes(Fault.POWER_LOSS, device, code))
+
+    def _after(self, device: EmulatedDevice, version_before: str, payload: Payload | None) -> None:
+        """Bookkeeping after a device acted: schedules, and GPF copies of a GSME."""
+        if device.schedule is not None:
+            self._scheduled.add(device.eui)
+        else:
+            self._scheduled.discard(device.eui)
+        if device.device_type != "GSME":
+            return
+        if isinstance(payload, ReadFirmwareVersion):
+            stimulus = Stimulus(Event.GSME_VERSION_READ, version=device.firmware_version)
+        elif device.firmware_version != version_before:
+            stimulus = Stimulus(Event.GSME_ACTIVATED)
+        else:
+            return
+        for gpf in self._gpfs_of(device):
+            gpf.on_copy(stimulus)
+
+    def _gpfs_of(self, gsme: EmulatedDevice) -> list[EmulatedDevice]:
+        return [d for d in self._systems.get(gsme.hub, ())
+                if d.device_type == "GPF" and d.copy is not None]
+
+    def _pair_gpfs(self) -> None:
+        for device in self._devices.values():
+            if device.device_type == "GPF" and device.copy is None and device.hub is not None:
+                gsme = self.gsme_of(device.eui)
+                if gsme is not None:
+                    device.copy = GsmeCopy(gsme.firmware_version)
+
+    def _alert(self, device: EmulatedDevice, outcome: Outcome) -> GbcsMessage:
+        self._alert_counter += 1
+        return GbcsMessage(Kind.ALERT, device.eui, outcome.alert_to, self._alert_counter,
+                           outcome.alert_code, outcome.alert)
+
+
+def corrupted(payload: DistributeImage) -> DistributeImage:
+    """The image as a corrupting transfer delivers it: its last byte flipped."""
+    image = payload.image or b"\x00"
+    return DistributeImage(image[:-1] + bytes([image[-1] ^ 0xFF]), payload.firmware_version)
