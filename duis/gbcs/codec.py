@@ -45,7 +45,8 @@ STATUS_NAMES: dict[int, str] = {code: name for name, code in STATUSES.items()}
 
 _UTC = _dt.timezone.utc
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
-_MAX_SECONDS = (_dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=_UTC) - _EPOCH) // _dt.timedelta(seconds=1)
+_SECOND = _dt.timedelta(seconds=1)
+_MAX_SECONDS = (_dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=_UTC) - _EPOCH) // _SECOND
 _UTRN = re.compile(r"[0-9]{20}", re.ASCII)
 
 
@@ -195,7 +196,7 @@ def _write_instant(value: Any) -> bytes:
         raise _problem("a timezone-aware datetime", repr(value))
     if value.microsecond:
         raise _problem("a datetime in whole seconds", value.isoformat())
-    seconds = (value - _EPOCH) // _dt.timedelta(seconds=1)
+    seconds = (value - _EPOCH) // _SECOND
     if not 0 <= seconds <= _MAX_SECONDS:
         raise _problem("a datetime from 1970-01-01T00:00:00Z on", value.isoformat())
     return seconds.to_bytes(8, "big")

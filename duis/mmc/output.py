@@ -108,7 +108,8 @@ def _response_case(message: GbcsMessage, variant: str | None) -> UseCase:
                                expected="a variant such as 11.2", found="none")
     case = mapping().by_message_code(message.message_code)
     if case is None or case.variant != variant:
-        served = ", ".join(f"{c.code} 0x{c.message_code_hex}" for c in mapping().for_variant(variant))
+        served = ", ".join(f"{c.code} 0x{c.message_code_hex}"
+                           for c in mapping().for_variant(variant))
         raise TranslationError(f"message code 0x{message.message_code:04X} does not answer "
                                f"service request {variant}", path="message code",
                                expected=served or "a variant with a device command",

@@ -32,7 +32,8 @@ class DeviceReply:
     service_reference_variant: str | None
     alert_code: str | None
     path: str
-    """Where the GBCSPayload was, e.g. ``/sr:Response/sr:Body/sr:DeviceAlertMessage/sr:GBCSPayload``."""
+    """Where the GBCSPayload was, e.g.
+    ``/sr:Response/sr:Body/sr:DeviceAlertMessage/sr:GBCSPayload``."""
 
 
 def _xpath(body: Node, path: str) -> str:

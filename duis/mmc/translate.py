@@ -150,6 +150,16 @@ def _mismatch(what: str, expected: object, found: object) -> TranslationError:
                             expected=str(expected), found=str(found))
 
 
+def _shown(value: object, case: UseCase) -> str:
+    if isinstance(value, Kind):
+        return value.name.lower()
+    if isinstance(value, type):
+        return value.__name__
+    if isinstance(value, int):
+        return f"0x{value:04X}" + (f" ({case.code})" if value == case.message_code else "")
+    return str(value)
+
+
 def signed_command(request: Request, case: UseCase) -> GbcsMessage:
     """The command inside a SignedPreCommand: base64, split off the GBCS
     signature trailer (not verified here), decode, check it fits the request."""
@@ -162,15 +172,14 @@ def signed_command(request: Request, case: UseCase) -> GbcsMessage:
                                path=_path(request.body, "GBCSPayload"),
                                expected=exc.expected, found=exc.found) from None
     message = decode(command, source)
-    checks = (("kind", Kind.COMMAND.name, message.kind.name),
-              ("message code", f"0x{case.message_code:04X} ({case.code})",
-               f"0x{message.message_code:04X}"),
-              ("payload", case.command.__name__, type(message.payload).__name__),
+    checks = (("kind", Kind.COMMAND, message.kind),
+              ("message code", case.message_code, message.message_code),
+              ("payload", case.command, type(message.payload)),
               ("originator", request.originator, message.originator),
               ("target", request.target, message.target))
     for what, expected, found in checks:
-        if str(expected) != str(found):
-            raise _mismatch(what, expected, found)
+        if expected != found:
+            raise _mismatch(what, _shown(expected, case), _shown(found, case))
     return message
 
 
