@@ -234,7 +234,7 @@ def _hold_image(state: FirmwareState, s: Stimulus) -> Outcome:
                    ImageDistributionResult(True, s.received_hash))
 
 
-@_action("drop the held image (its slot was overwritten); answer not verified")
+@_action("hold nothing (the image slot was overwritten); answer not verified")
 def _drop_image(state: FirmwareState, s: Stimulus) -> Outcome:
     return Outcome(_keep_schedule(state, active=state.active, image=None),
                    ImageDistributionResult(False, s.received_hash))
@@ -299,7 +299,7 @@ def _fire_failure(status: str, *, keep_image: bool) -> Action:
         image = state.image if keep_image else None
         return Outcome(ImageHeld(state.active, image) if image else Running(state.active),
                        alert=alert, alert_to=to)
-    kept = "keep the held image" if keep_image else "nothing held"
+    kept = "keep the held image" if keep_image else "hold nothing"
     return Action(f"{kept}; alert 0x8F67 {status} + current version", run)
 
 
