@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         raise
     raw = encode(message)
     facts = {"source": name, "service_reference_variant": request.service_reference_variant,
-             "device_type": args.device_type.upper() if args.device_type else "any", **describe(message)}
+             "device_type": args.device_type.upper() if args.device_type else "any",
+             **describe(message)}
     if args.json:
         json.dump({**facts, "hex": raw.hex().upper(), "base64": to_base64(raw)},
                   sys.stdout, indent=2)
