@@ -28,7 +28,8 @@ from .mapping import UseCase, use_case_for
 
 
 def _path(body: Node, field: str | None = None) -> str:
-    return f"/sr:Request/sr:Body/sr:{body.name}" + (f"/sr:{field}" if field else "")
+    steps = [body.name, *(field.split("/") if field else ())]
+    return "/sr:Request/sr:Body/" + "/".join(f"sr:{step}" for step in steps)
 
 
 def _text(body: Node, field: str, *, required: bool = True) -> str | None:
@@ -36,8 +37,9 @@ def _text(body: Node, field: str, *, required: bool = True) -> str | None:
     if value is None or not value.strip():
         if not required:
             return None
-        raise TranslationError(f"the request has no {field}", path=_path(body, field),
-                               expected=f"sr:{field}", found="none")
+        raise TranslationError(f"the request has no {field.split('/')[-1]}",
+                               path=_path(body, field), expected="an element with a value",
+                               found="none")
     return value.strip()
 
 
@@ -77,12 +79,9 @@ def _distribute(body: Node) -> DistributeImage:
 
 
 def _credentials(body: Node) -> UpdateSecurityCredentials:
-    certificates = body.child("SupplierReplacementCertificates")
-    if certificates is None:
-        raise TranslationError("the request has no SupplierReplacementCertificates",
-                               path=_path(body, "SupplierReplacementCertificates"),
-                               expected="sr:SupplierReplacementCertificates", found="none")
-    return UpdateSecurityCredentials(_base64(certificates, "DigitalSigningCertificate"))
+    """The supplier's replacement digital-signing certificate (the one certificate carried)."""
+    return UpdateSecurityCredentials(
+        _base64(body, "SupplierReplacementCertificates/DigitalSigningCertificate"))
 
 
 #: command payload class -> how to build it from the request body
