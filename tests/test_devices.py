@@ -19,7 +19,7 @@ import pytest
 
 from duis.devices import (ALERT_ACTIVATION_FAILED as FAILED,
                           ALERT_ACTIVATION_SUCCEEDED as SUCCEEDED, MACHINES, ActivationScheduled,
-                          Event, FaultPlan, ImageHeld, NoTransition, Running, Transition)
+                          Event, ImageHeld, NoTransition, Running, Transition)
 from duis.devices.firmware import SMETS2_FIRMWARE, Machine, Stimulus, render
 from duis.gbcs.model import (ActivationResult, DistributeImage, FirmwareVersionReport,
                              GbcsMessage, ImageDistributionResult, Kind)
@@ -358,6 +358,16 @@ def test_transition(machine: Machine, transition: Transition):
 
 
 # --- the tables themselves -------------------------------------------------------------
+
+def test_every_status_a_device_reports_is_a_gbcs_status():
+    from duis.devices import firmware
+    from duis.gbcs.model import STATUSES
+    for name in ("ALREADY_ACTIVE_STATUS", "POWER_LOSS_STATUS", "NO_IMAGE_STATUS",
+                 "MISMATCH_STATUS"):
+        assert getattr(firmware, name) in STATUSES, name
+    assert firmware.SMETS1_RETRY_ANSWER.status in STATUSES
+    assert firmware.SMETS1_RETRY_ANSWER.firmware_version is None
+
 
 def test_tables_are_in_the_docs():
     text = DOCS.read_text(encoding="utf-8")

@@ -9,15 +9,18 @@ A :class:`FaultPlan` holds two kinds of fault:
   decided by the network's seeded ``random.Random``, so the same seed and the
   same commands give the same outcomes.
 
-The faults, and what each does to a delivery:
+The faults, where each is looked at, and what it does:
 
-| fault | when it is looked at | effect |
-| --- | --- | --- |
-| UNREACHABLE | every hop of the route (comms hub, then device) | nothing reaches the device; outcome ``unreachable`` (DSP: E20) |
-| NO_RESPONSE | the target, once reached | the device does not act nor answer; outcome ``no-response`` (DSP: E21) |
-| CORRUPT_IMAGE | a DistributeImage, before the device sees it | a byte is flipped in transit: the image fails verification |
-| POWER_LOSS | an activation that would succeed (now or when a schedule fires) | the activation fails; the device restarts on its old firmware |
-| LOSE_RESPONSE | after the device acted | the device changed, the DSP gets nothing; outcome ``lost`` |
+* UNREACHABLE -- at every hop of the route (comms hub, then device): nothing
+  reaches the device; outcome ``unreachable`` (DSP: E20).
+* NO_RESPONSE -- at the target, once reached: the device neither acts nor
+  answers; outcome ``no-response`` (DSP: E21).
+* CORRUPT_IMAGE -- on a DistributeImage, before the device sees it: a byte is
+  flipped in transit, so the image fails verification.
+* POWER_LOSS -- on an activation that would succeed (now, or when a schedule
+  fires): the activation fails; the device restarts on its old firmware.
+* LOSE_RESPONSE -- after the device acted: the device changed, the DSP gets
+  nothing; outcome ``lost``.
 
 A targeted fault is used up by the commands it applies to (``times``; None:
 until :meth:`FaultPlan.clear`).  A probabilistic fault draws one number from

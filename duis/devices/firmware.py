@@ -377,6 +377,11 @@ E = Event
 _MISMATCH = _refuse_activation(MISMATCH_STATUS)
 _NO_IMAGE = _refuse_activation(NO_IMAGE_STATUS)
 _POWER_LOSS = _refuse_activation(POWER_LOSS_STATUS)
+_DUE_MISMATCH = _fire_failure(MISMATCH_STATUS, keep_image=True)
+_DUE_NO_IMAGE = _fire_failure(NO_IMAGE_STATUS, keep_image=False)
+_DUE_ALREADY_ACTIVE = _fire_failure(ALREADY_ACTIVE_STATUS, keep_image=False)
+_DUE_POWER_LOSS_KEEP = _fire_failure(POWER_LOSS_STATUS, keep_image=True)
+_DUE_POWER_LOSS = _fire_failure(POWER_LOSS_STATUS, keep_image=False)
 
 #: SMETS2 two-step firmware update: ESME, GSME, CHF, GPF (own firmware), PPMID, HCALCS.
 SMETS2_FIRMWARE = Machine("SMETS2", (
@@ -406,13 +411,10 @@ SMETS2_FIRMWARE = Machine("SMETS2", (
     (ActivationScheduled, E.ACTIVATE_FUTURE, ActivationScheduled, _schedule),
     (ActivationScheduled, E.READ_VERSION, ActivationScheduled, _report_version),
     (ActivationScheduled, E.DUE_MATCH, Running, _fire_activate),
-    (ActivationScheduled, E.DUE_MISMATCH, ImageHeld,
-     _fire_failure(MISMATCH_STATUS, keep_image=True)),
-    (ActivationScheduled, E.DUE_NO_IMAGE, Running, _fire_failure(NO_IMAGE_STATUS, keep_image=False)),
-    (ActivationScheduled, E.DUE_ALREADY_ACTIVE, Running,
-     _fire_failure(ALREADY_ACTIVE_STATUS, keep_image=False)),
-    (ActivationScheduled, E.DUE_POWER_LOSS, ImageHeld,
-     _fire_failure(POWER_LOSS_STATUS, keep_image=True)),
+    (ActivationScheduled, E.DUE_MISMATCH, ImageHeld, _DUE_MISMATCH),
+    (ActivationScheduled, E.DUE_NO_IMAGE, Running, _DUE_NO_IMAGE),
+    (ActivationScheduled, E.DUE_ALREADY_ACTIVE, Running, _DUE_ALREADY_ACTIVE),
+    (ActivationScheduled, E.DUE_POWER_LOSS, ImageHeld, _DUE_POWER_LOSS_KEEP),
 ))
 
 #: SMETS1 one-step firmware update: 11.3 alone makes the image available and activates it.
@@ -435,10 +437,9 @@ SMETS1_FIRMWARE = Machine("SMETS1", (
     (ActivationScheduled, E.ACTIVATE_FUTURE, ActivationScheduled, _schedule),
     (ActivationScheduled, E.READ_VERSION, ActivationScheduled, _report_version),
     (ActivationScheduled, E.DUE_MATCH, Running, _fire_activate),
-    (ActivationScheduled, E.DUE_NO_IMAGE, Running, _fire_failure(NO_IMAGE_STATUS, keep_image=False)),
+    (ActivationScheduled, E.DUE_NO_IMAGE, Running, _DUE_NO_IMAGE),
     (ActivationScheduled, E.DUE_ALREADY_ACTIVE, Running, _fire_smets1_retry),
-    (ActivationScheduled, E.DUE_POWER_LOSS, Running,
-     _fire_failure(POWER_LOSS_STATUS, keep_image=False)),
+    (ActivationScheduled, E.DUE_POWER_LOSS, Running, _DUE_POWER_LOSS),
 ))
 
 #: A GPF's copy of its GSME's firmware version.

@@ -18,6 +18,7 @@ import datetime as _dt
 import random as _random
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from ..clock import Clock, seeded_random
 from ..gbcs.model import DistributeImage, GbcsMessage, Kind, Payload, ReadFirmwareVersion
@@ -30,13 +31,14 @@ from .firmware import Event, GsmeCopy, Outcome, Stimulus
 from .images import ImageLibrary
 
 ANSWERED, LOST, NO_RESPONSE, UNREACHABLE = "answered", "lost", "no-response", "unreachable"
+DeliveryOutcome = Literal["answered", "lost", "no-response", "unreachable"]
 
 
 @dataclass(frozen=True)
 class Delivery:
     """What came of delivering a command."""
 
-    outcome: str
+    outcome: DeliveryOutcome
     """``answered``; ``lost`` (the device acted, its response was lost);
     ``no-response`` (the device did not act; DSP: E21); ``unreachable`` (nothing
     reached the device; DSP: E20)."""
