@@ -303,7 +303,8 @@ def _fire_failure(status: str, *, keep_image: bool) -> Action:
     return Action(f"{kept}; alert 0x8F67 {status} + current version", run)
 
 
-@_action(f"alert 0x8F66 {SMETS1_RETRY_ANSWER.status}, no version (SMETS1 retry rule)")
+@_action(f"alert 0x{0x8F66 if SMETS1_RETRY_ANSWER.status == 'success' else 0x8F67:X} "
+         f"{SMETS1_RETRY_ANSWER.status}, no version (SMETS1 retry rule)")
 def _fire_smets1_retry(state: ActivationScheduled, s: Stimulus) -> Outcome:
     alert, to = _alert(state, SMETS1_RETRY_ANSWER.status, SMETS1_RETRY_ANSWER.firmware_version)
     return Outcome(Running(state.active), alert=alert, alert_to=to)
