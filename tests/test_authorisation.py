@@ -11,6 +11,7 @@ Each case builds a small in-memory SMI so it controls every status.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from duis.messages import build, leaf, node, request
 from duis.profiles import profile
 from duis.schema import VALID, check_tree
 from duis.signatures import CredentialStore, sign_with_store, verify
+from duis.signatures.gbcs import sign_command
 from duis.smi import CplEntry, Device, SqliteInventory, User
 
 PKI = Path(__file__).resolve().parents[1] / "samples" / "pki"
@@ -635,7 +637,16 @@ def test_facade_refusals(store, schema, originator, target, variant, cv, web_ser
 def test_facade_signed_precommand(store, schema, meter_status, expected):
     """Critical SRs are exempt from E5, except signed pre-commands to a Recovery device."""
     dsp = facade(facade_world(meter_status=meter_status), store, schema, "baseline")
-    r = request(PKI_SUPPLIER, METER, 5100, "11.3", _BODIES["11.3"](5), command_variant=5)
+    cv4 = request(PKI_SUPPLIER, METER, 5100, "11.3", _BODIES["11.3"](4), command_variant=4)
+    pre = submit(dsp, store, cv4, web_service="T")
+    root = check_signed_response(store, schema, pre.response, cv4, "I0")
+    ns = {"sr": "http://www.dccinterface.co.uk/ServiceUserGateway"}
+    command = base64.b64decode(root.findtext(
+        "sr:Body/sr:ResponseMessage/sr:PreCommand/sr:GBCSPayload", namespaces=ns))
+    key = store.for_eui(PKI_SUPPLIER, "ds")[0].private_key
+    signed = base64.b64encode(sign_command(command, key)).decode()
+    r = request(PKI_SUPPLIER, METER, 5101, "11.3",
+                node("SignedPreCommand", leaf("GBCSPayload", signed)), command_variant=5)
     sub = submit(dsp, store, r, web_service="S")
     check_signed_response(store, schema, sub.response, r, expected)
 

@@ -108,3 +108,26 @@ def _alert(code: str, recipients: tuple[str | None, ...], device: Device,
            report: FirmwareReport) -> AlertIntent:
     unique = tuple(dict.fromkeys(r for r in recipients if r))
     return AlertIntent(code, unique, device, device.firmware_version, report.version)
+
+
+def report_from(message, sender: str, cause: str = "") -> FirmwareReport | None:
+    """The firmware report a device reply or alert carries, if any.
+
+    ``message`` is a :class:`duis.gbcs.GbcsMessage`: a FirmwareVersionReport
+    (11.2), an ActivationResult with an outcome (11.3; a merely scheduled
+    activation reports nothing yet) or a FirmwareActivationAlert.
+    """
+    from ..gbcs import ActivationResult, FirmwareActivationAlert, FirmwareVersionReport
+    payload, device = message.payload, str(message.originator)
+    if isinstance(payload, FirmwareVersionReport):
+        return FirmwareReport(device, READ_FIRMWARE, payload.firmware_version, sender=sender,
+                              cause=cause)
+    if isinstance(payload, ActivationResult) and payload.status is not None:
+        return FirmwareReport(device, ACTIVATE_FIRMWARE, payload.firmware_version,
+                              successful=payload.status == "success", sender=sender, cause=cause)
+    if isinstance(payload, FirmwareActivationAlert):
+        return FirmwareReport(device, ACTIVATION_ALERT, payload.firmware_version,
+                              successful=ACTIVATION_ALERT_CODES.get(
+                                  f"{message.message_code:04X}", False),
+                              sender=sender, cause=cause)
+    return None

@@ -10,10 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..clock import Clock
+from ..gbcs import GbcsMessage, encode, to_base64
 from ..messages import EUI64, MessageID, Node, Request, build, leaf, node, response, \
     response_message
 from ..signatures import CredentialStore, sign_with_store
 from .firmware import AlertIntent
+
+#: the GBCS version a PreCommand names (the DUIS 5.4 schema is aligned with GBCS 4.3)
+GBCS_VERSION = "4.3"
 
 
 class AlertCounter:
@@ -35,13 +39,17 @@ class Outgoing:
     """A signed message the DSP sends, and to whom."""
 
     kind: str
-    """``response`` (synchronous answer), ``dcc-alert`` or ``device-alert``."""
+    """``response`` (an answer from the DSP), ``device-response`` (the device's
+    reply), ``dcc-alert`` or ``device-alert``."""
     recipient: str
     """EUI-64 of the DCC user it is for."""
     code: str
     """Response code, or alert code for alerts."""
     xml: bytes
     """The signed DUIS message."""
+    gbcs: GbcsMessage | None = None
+    """The device message it carries (device responses and alerts), for MMC output."""
+    service_reference_variant: str | None = None
 
 
 class Responder:
@@ -60,6 +68,31 @@ class Responder:
         body = response_message(request.service_reference_variant, *payload)
         message = response(request.request_id, code, self.clock.now(), body)
         return Outgoing("response", str(request.originator), code, self._sign(message))
+
+    def precommand(self, request: Request, command: bytes) -> Outgoing:
+        """The I0 answer to a critical request (CV 4): the GBCS command to sign."""
+        payload = node("PreCommand", leaf("GBCSVersion", GBCS_VERSION),
+                       leaf("GBCSPayload", to_base64(command)))
+        return self.answer(request, "I0", payload)
+
+    def device_response(self, request: Request, reply: GbcsMessage) -> Outgoing:
+        """The device's reply to ``request``, carried base64 in a ResponseMessage."""
+        body = response_message(request.service_reference_variant,
+                                leaf("GBCSPayload", to_base64(encode(reply))))
+        response_id = MessageID(reply.originator, reply.target, reply.transaction)
+        message = response(request.request_id, "I0", self.clock.now(), body,
+                           response_id=response_id)
+        return Outgoing("device-response", str(request.originator), "I0", self._sign(message),
+                        reply, request.service_reference_variant)
+
+    def device_alert(self, alert: GbcsMessage) -> Outgoing:
+        """A device alert (e.g. 0x8F66) for the user the device addresses it to."""
+        code = f"{alert.message_code:04X}"
+        body = node("DeviceAlertMessage", leaf("AlertCode", code),
+                    leaf("GBCSPayload", to_base64(encode(alert))))
+        response_id = MessageID(alert.originator, alert.target, self.counter())
+        message = response(None, "I0", self.clock.now(), body, response_id=response_id)
+        return Outgoing("device-alert", str(alert.target), code, self._sign(message), alert)
 
     def dcc_alert(self, intent: AlertIntent) -> list[Outgoing]:
         """One signed DCC alert per recipient of ``intent``."""

@@ -1,9 +1,15 @@
 """The emulated DSP: a request walks parse and validate, verify, authorise,
-then is answered (I99 for device requests, I0 and a payload for non-device
-requests the DSP answers itself) or refused with the failing check's code.
+translate, execute on a device, update the SMI, respond and alert.
 
-Device replies come back through :meth:`DSP.process_firmware_report`, which
-updates the SMI by the behaviour profile's rules and sends DCC alerts.
+- refused by a check: a Response with that code;
+- non-device requests (CV 8): answered by the DSP (8.2 inventory, 11.1 image
+  distribution);
+- critical requests: CV 4 gets a PreCommand; CV 5-7 (the SignedPreCommand) is
+  checked against it and its GBCS signature, then goes to the device;
+- other device requests (CV 1-3): I99, then the device's reply (or E20 / E21),
+  and the DCC alerts the reply causes.
+
+Device alerts come out of :meth:`DSP.tick`, which lets the devices' clocks run.
 """
 
 from __future__ import annotations
@@ -14,16 +20,24 @@ from typing import Callable
 from ..authorise import Decision, authorise
 from ..catalogue import lookup
 from ..clock import Clock, SystemClock
+from ..devices import Network
 from ..errors import DuisError
+from ..gbcs import GbcsMessage
 from ..messages import Node, Request, from_tree
+from ..mmc import command_for
 from ..profiles import BehaviourProfile, profile as named_profile
 from ..schema import SchemaSet, ensure_valid, load_schema
 from ..signatures import CounterStore, CredentialStore, verify
 from ..smi import Inventory
 from ..xmlparse import parse_bytes
-from .firmware import FirmwareReport, process_firmware_report
+from .critical import PreCommandBook
+from .distribution import plan_distribution
+from .firmware import FirmwareReport, process_firmware_report, report_from
 from .inventory import read_inventory
 from .responses import Outgoing, Responder
+
+#: what the DSP answers when a device cannot be reached / does not answer
+DELIVERY_CODES = {"unreachable": "E20", "no-response": "E21"}
 
 
 class NotEmulated(DuisError):
@@ -32,81 +46,148 @@ class NotEmulated(DuisError):
     exit_code = 1
 
 
-#: non-device service requests the DSP answers itself: variant -> payload builder
+#: non-device service requests the DSP answers from the SMI alone: variant -> payload
 NonDeviceHandler = Callable[[Inventory, Request], tuple[Node, ...]]
 NON_DEVICE_HANDLERS: dict[str, NonDeviceHandler] = {"8.2": read_inventory}
 
 
 @dataclass
 class Submission:
-    """What one submitted request produced."""
+    """What one submitted request produced, in the order it was sent."""
 
     request: Request
     decision: Decision
     outgoing: list[Outgoing] = field(default_factory=list)
+    delivery: str | None = None
+    """What came of delivering the device command: answered, lost, no-response, unreachable."""
 
     @property
     def response(self) -> Outgoing:
-        """The synchronous answer."""
+        """The DSP's synchronous answer."""
         return self.outgoing[0]
 
 
 class DSP:
-    """The DCC's Data Service Provider, emulated over an SMI and a credential store."""
+    """The DCC's Data Service Provider, emulated over an SMI, a credential store
+    and (optionally) a network of emulated devices."""
 
     def __init__(self, inventory: Inventory, store: CredentialStore, *,
                  profile: BehaviourProfile | None = None, clock: Clock | None = None,
                  counters: CounterStore | None = None, schema: SchemaSet | None = None,
-                 check_certificate_roles: bool = False) -> None:
+                 network: Network | None = None, check_certificate_roles: bool = False) -> None:
         self.inventory = inventory
         self.store = store
         self.profile = profile or named_profile()
         self.clock = clock or SystemClock()
         self.counters = counters
         self.schema = schema or load_schema()
+        self.network = network
         self.check_certificate_roles = check_certificate_roles
         self.dsp_eui = str(store.dsp_signing_credential(now=self.clock.now()).eui)
         self.responder = Responder(store, self.dsp_eui, self.clock)
+        self.precommands = PreCommandBook()
+
+    # --- the request path ----------------------------------------------------------
 
     def submit(self, data: bytes, *, web_service: str | None = None,
                source: str = "<request>") -> Submission:
-        """Validate, verify, authorise and answer one signed request.
+        """Validate, verify, authorise and act on one signed request.
 
         Raises the schema or signature error when the request is not valid or
-        not verified; every authorisation failure is answered with its code.
+        not verified, and the GBCS signature error or :class:`PreCommandMismatch`
+        for a SignedPreCommand that is refused; every authorisation failure is
+        answered with its code.
         """
-        ensure_valid(parse_bytes(data, source), self.schema, source)
-        verified = verify(data, self.store, now=self.clock.now(), counters=self.counters,
-                          allowed_roles=_catalogue_roles if self.check_certificate_roles
-                          else None, source=source)
-        request = from_tree(verified.tree, source)
+        request = self.verified_request(data, source)
         decision = authorise(request, self.inventory, self.profile, self.dsp_eui,
                              web_service=web_service)
         submission = Submission(request, decision)
         if not decision.accepted:
             submission.outgoing.append(self.responder.answer(request, decision.code))
-            return submission
-        submission.outgoing.append(self._accept(request))
+        else:
+            self._act(request, submission, source)
         return submission
 
-    def _accept(self, request: Request) -> Outgoing:
+    def verified_request(self, data: bytes, source: str = "<request>") -> Request:
+        """Steps 1 and 2: the schema, then the signature; the request as it was signed."""
+        ensure_valid(parse_bytes(data, source), self.schema, source)
+        verified = verify(data, self.store, now=self.clock.now(), counters=self.counters,
+                          allowed_roles=_catalogue_roles if self.check_certificate_roles
+                          else None, source=source)
+        return from_tree(verified.tree, source)
+
+    def _act(self, request: Request, submission: Submission, source: str) -> None:
         service = lookup(request.service_reference_variant)
+        out = submission.outgoing
         if service.non_device:
-            handler = NON_DEVICE_HANDLERS.get(service.variant)
-            if handler is None:
-                raise NotEmulated(f"service request {service.variant} ({service.name}) is "
-                                  f"authorised but not emulated by this DSP",
-                                  expected="one of " + ", ".join(NON_DEVICE_HANDLERS),
-                                  found=service.variant)
-            return self.responder.answer(request, "I0", *handler(self.inventory, request))
+            out.extend(self._non_device(request))
+            return
+        device = self.inventory.device(str(request.target))
         if request.command_variant == 4:
-            raise NotEmulated("critical request (command variant 4): PreCommands are not "
-                              "emulated by this DSP", expected="command variant 1, 3, 5 or 7",
-                              found="4")
-        return self.responder.answer(request, "I99")
+            command = command_for(request, device.device_type)
+            out.append(self.responder.precommand(request, self.precommands.issue(command)))
+            return
+        if request.command_variant in (5, 6, 7):
+            command = self.precommands.redeem(request, self.store, self.clock.now(), source)
+        else:
+            command = command_for(request, device.device_type)
+        out.append(self.responder.answer(request, "I99"))
+        submission.delivery = self._to_device(request, command, out)
+
+    def _non_device(self, request: Request) -> list[Outgoing]:
+        variant = request.service_reference_variant
+        if variant == "11.1":
+            return [self._update_firmware(request)]
+        handler = NON_DEVICE_HANDLERS.get(variant)
+        if handler is None:
+            raise NotEmulated(f"service request {variant} ({lookup(variant).name}) is "
+                              f"authorised but not emulated by this DSP",
+                              expected="one of 8.2, 11.1", found=variant)
+        return [self.responder.answer(request, "I0", *handler(self.inventory, request))]
+
+    def _update_firmware(self, request: Request) -> Outgoing:
+        plan = plan_distribution(self.inventory, request)
+        if self.network is not None:
+            for eui, device_type in plan.targets:
+                self.network.deliver(command_for(request, device_type, target=eui))
+        return self.responder.answer(request, "I0", *plan.warning())
+
+    def _to_device(self, request: Request, command: GbcsMessage,
+                   out: list[Outgoing]) -> str | None:
+        """Steps 5-7: execute on the device, respond, update the SMI, alert."""
+        if self.network is None:
+            return None
+        delivery = self.network.deliver(command)
+        if delivery.outcome in DELIVERY_CODES:
+            out.append(self.responder.answer(request, DELIVERY_CODES[delivery.outcome]))
+        elif delivery.response is not None:
+            out.append(self.responder.device_response(request, delivery.response))
+            out.extend(self._process(report_from(delivery.response, str(request.originator),
+                                                 cause=str(request.request_id))))
+        return delivery.outcome
+
+    # --- the device side -----------------------------------------------------------
+
+    def tick(self) -> list[Outgoing]:
+        """Let the devices reach the DSP's clock: future-dated activations fire and
+        their alerts go out, with the DCC alerts they cause."""
+        if self.network is None:
+            return []
+        out: list[Outgoing] = []
+        for alert in self.network.tick(self.clock.now()):
+            out.append(self.responder.device_alert(alert))
+            out.extend(self._process(report_from(alert, str(alert.target),
+                                                 cause=f"alert {alert.message_code:04X} from "
+                                                       f"{alert.originator}")))
+        return out
 
     def process_firmware_report(self, report: FirmwareReport) -> list[Outgoing]:
         """Apply a device's firmware report to the SMI; return the signed DCC alerts."""
+        return self._process(report)
+
+    def _process(self, report: FirmwareReport | None) -> list[Outgoing]:
+        if report is None:
+            return []
         alerts = process_firmware_report(self.inventory, self.profile, report)
         return [message for intent in alerts for message in self.responder.dcc_alert(intent)]
 
