@@ -189,9 +189,15 @@ def test_two_step_update_round_trip(rig, store, schemas, device_type):
     assert dsp.inventory.device(DEVICES[device_type][0]).firmware_version == NEW
 
 
+COS_BODY = parse_message(
+    SAMPLES / "messages/valid/CS02b_6.23_update_security_credentials_cos_request.xml").body
+
+
 @pytest.mark.parametrize("variant, device_type, body", [
     ("2.2", "ESME", node("TopUpDevice", leaf("UTRN", "73018450291736450182"))),
     ("2.2", "GSME", node("TopUpDevice", leaf("UTRN", "73018450291736450182"))),
+    ("6.23", "ESME", COS_BODY),
+    ("6.23", "GSME", COS_BODY),
 ])
 def test_other_device_requests_round_trip(rig, store, schemas, variant, device_type, body):
     dsp, _, _ = rig
