@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from ..clock import Clock
 from ..gbcs import GbcsMessage, encode, to_base64
-from ..messages import EUI64, MessageID, Node, Request, build, leaf, node, response, \
+from ..messages import EUI64, MessageID, Node, Request, build_element, leaf, node, response, \
     response_message
-from ..signatures import CredentialStore, sign_with_store
+from ..signatures import CredentialStore, sign_built
 from .firmware import AlertIntent
 
 #: the GBCS version a PreCommand names (the DUIS 5.4 schema is aligned with GBCS 4.3)
@@ -61,7 +61,9 @@ class Responder:
         self.counter = counter or AlertCounter(clock)
 
     def _sign(self, message) -> bytes:
-        return sign_with_store(build(message), self.store, now=self.clock.now())
+        """Build (validated against the schema) and sign with the DSP's credential."""
+        credential = self.store.dsp_signing_credential(now=self.clock.now())
+        return sign_built(build_element(message), credential)
 
     def answer(self, request: Request, code: str, *payload: Node) -> Outgoing:
         """The synchronous Response to ``request`` with ``code`` and an optional payload."""

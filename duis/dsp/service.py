@@ -110,10 +110,10 @@ class DSP:
 
     def verified_request(self, data: bytes, source: str = "<request>") -> Request:
         """Steps 1 and 2: the schema, then the signature; the request as it was signed."""
-        ensure_valid(parse_bytes(data, source), self.schema, source)
+        tree = ensure_valid(parse_bytes(data, source), self.schema, source)
         verified = verify(data, self.store, now=self.clock.now(), counters=self.counters,
                           allowed_roles=_catalogue_roles if self.check_certificate_roles
-                          else None, source=source)
+                          else None, source=source, tree=tree)
         return from_tree(verified.tree, source)
 
     def _act(self, request: Request, submission: Submission, source: str) -> None:

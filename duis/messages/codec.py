@@ -24,6 +24,7 @@ from .model import (RA, SR, MMCDocument, Message, Node, Request, RequestHeader, 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 PREFIXES = {SR: "sr", RA: "ra", DS: "ds", XSI: "xsi"}
+NSMAP = {prefix: ns for ns, prefix in PREFIXES.items()}
 _SIG = f"{{{DS}}}Signature"
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
@@ -152,17 +153,10 @@ def parse_message(source: str | os.PathLike | BinaryIO | bytes, *, validate: boo
 
 # --- objects -> XML ------------------------------------------------------------
 
-def _namespaces(nodes) -> dict[str, str]:
-    used = {}
-    for n in nodes:
-        for item in n.walk():
-            if item.ns:
-                used[PREFIXES.get(item.ns, f"ns{len(used)}")] = item.ns
-            for key, _ in item.attrs:
-                if key.startswith("{"):
-                    ns = key[1:].split("}")[0]
-                    used[PREFIXES.get(ns, f"ns{len(used)}")] = ns
-    return dict(sorted(used.items()))
+def _declared(root: etree._Element) -> etree._Element:
+    """Drop namespace declarations nothing uses (the root declares every known prefix)."""
+    etree.cleanup_namespaces(root)
+    return root
 
 
 def _append(parent: etree._Element, item: Node) -> None:
@@ -206,17 +200,15 @@ def to_element(message: Message) -> etree._Element:
     """The message as a fresh lxml element (unsigned)."""
     if isinstance(message, MMCDocument):
         root_node = message.root
-        root = etree.Element(f"{{{root_node.ns}}}{root_node.name}",
-                             nsmap=_namespaces([root_node]))
+        root = etree.Element(f"{{{root_node.ns}}}{root_node.name}", nsmap=NSMAP)
         _fill(root, root_node)
-        return root
+        return _declared(root)
     tag = "Request" if isinstance(message, Request) else "Response"
-    parts = [_header_nodes(message), Node("Body", None, (message.body,))]
-    root = etree.Element(f"{{{SR}}}{tag}", nsmap=_namespaces(parts))
+    root = etree.Element(f"{{{SR}}}{tag}", nsmap=NSMAP)
     root.set("schemaVersion", message.schema_version)
-    for part in parts:
-        _append(root, part)
-    return root
+    _append(root, _header_nodes(message))
+    _append(root, Node("Body", None, (message.body,)))
+    return _declared(root)
 
 
 def serialize(root: etree._Element) -> bytes:
@@ -225,13 +217,19 @@ def serialize(root: etree._Element) -> bytes:
     return XML_DECLARATION + etree.tostring(root, encoding="UTF-8", pretty_print=True)
 
 
-def build(message: Message, *, validate: bool = True, schema: SchemaSet | None = None) -> bytes:
-    """Canonical XML for ``message``; raises :class:`SchemaInvalid` if it would not validate."""
+def build_element(message: Message, *, validate: bool = True,
+                  schema: SchemaSet | None = None) -> etree._Element:
+    """``message`` as a fresh element, checked against the schema (unless told not to)."""
     root = to_element(message)
     if validate:
         ensure_valid(root.getroottree(), schema or load_schema(), "<built message>")
-    return serialize(root)
+    return root
 
 
-__all__ = ["build", "from_tree", "parse_message", "serialize", "to_element", "to_node",
+def build(message: Message, *, validate: bool = True, schema: SchemaSet | None = None) -> bytes:
+    """Canonical XML for ``message``; raises :class:`SchemaInvalid` if it would not validate."""
+    return serialize(build_element(message, validate=validate, schema=schema))
+
+
+__all__ = ["build", "build_element", "from_tree", "parse_message", "serialize", "to_element", "to_node",
            "check_tree"]

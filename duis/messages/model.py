@@ -72,8 +72,9 @@ def node(name: str, *children: Node, ns: str = SR) -> Node:
 
 def format_datetime(value: _dt.datetime) -> str:
     """Canonical xs:dateTime: UTC, milliseconds, ``Z``."""
-    value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    v = value.astimezone(UTC) if value.tzinfo else value
+    return (f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:"
+            f"{v.second:02d}.{v.microsecond // 1000:03d}Z")
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ See ``docs/signatures.md``.
 from . import errors
 from .credentials import Credential, CredentialStore
 from .replay import CounterStore, MillisecondCounter
-from .sign import sign, sign_with_store
+from .sign import sign, sign_built, sign_with_store
 from .testpki import generate_test_pki
 from .verify import VerifiedMessage, verify
 
-__all__ = ["sign", "sign_with_store", "verify", "VerifiedMessage", "CredentialStore",
+__all__ = ["sign", "sign_built", "sign_with_store", "verify", "VerifiedMessage", "CredentialStore",
            "Credential", "CounterStore", "MillisecondCounter", "generate_test_pki", "errors"]

@@ -92,13 +92,15 @@ class VerifiedMessage:
 def verify(data: bytes, store: CredentialStore, *, now: _dt.datetime | None = None,
            counters: CounterStore | None = None,
            allowed_roles: Callable[[str], Collection[str]] | None = None,
-           source: str = "<bytes>") -> VerifiedMessage:
+           source: str = "<bytes>", tree: etree._ElementTree | None = None) -> VerifiedMessage:
     """Verify a signed DUIS message; return what was signed or raise a :class:`SignatureError`.
 
     ``now=None`` means the current time.  ``allowed_roles(variant)`` gives the
     user roles allowed for a service reference variant; ``None`` skips the role check.
+    ``tree``, when the caller already parsed ``data`` (with :mod:`duis.xmlparse`),
+    saves parsing it again; it is consumed (verification detaches the signature).
     """
-    tree = parse_bytes(data, source)
+    tree = tree if tree is not None else parse_bytes(data, source)
     check = _Checker(tree, source)
     signature = check.placement()
     fields = check.profile(signature)

@@ -1,0 +1,99 @@
+"""Full round trip for a signed 11.2 to an ESME, and the split per stage.
+
+verify, validate, authorise, translate, execute on the emulated ESME, respond
+(the I99 and the device's response, both signed), update the SMI, MMC output.
+Target (issue 5): 2,000 or more round trips per second on one core (median).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import time
+from pathlib import Path
+
+from duis.authorise import authorise
+from duis.clock import FixedClock
+from duis.devices import Network
+from duis.dsp import DSP
+from duis.dsp.firmware import report_from
+from duis.messages import build, from_tree, node, request
+from duis.mmc import command_for, mmc_document
+from duis.schema import ensure_valid
+from duis.signatures import CredentialStore, sign_with_store, verify
+from duis.smi import load_world
+from duis.xmlparse import parse_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
+SUPPLIER, ESME = "90-B3-D5-1F-30-01-00-00", "00-DB-12-34-56-78-90-A0"
+N = 3000
+
+
+def rig():
+    clock = FixedClock(NOW)
+    inventory = load_world(ROOT / "samples/worlds/default.toml", clock=clock)
+    store = CredentialStore(ROOT / "samples/pki")
+    network = Network.from_inventory(inventory, clock=clock)
+    dsp = DSP(inventory, store, clock=clock, network=network)
+    signed = sign_with_store(build(request(SUPPLIER, ESME, 1, "11.2", node("ReadFirmwareVersion"))),
+                             store, preserve_counter=True, now=NOW)
+    return dsp, signed
+
+
+def stage_medians(dsp: DSP, signed: bytes) -> dict[str, float]:
+    timings: dict[str, list[int]] = {}
+    clock = time.perf_counter_ns
+
+    def timed(name, func, *args, **kw):
+        start = clock()
+        result = func(*args, **kw)
+        timings.setdefault(name, []).append(clock() - start)
+        return result
+
+    for _ in range(N):
+        tree = timed("validate (parse + schema)",
+                     lambda: ensure_valid(parse_bytes(signed), dsp.schema))
+        verified = timed("verify signature", verify, signed, dsp.store, now=NOW)
+        message = timed("typed request", from_tree, verified.tree)
+        timed("authorise (E1..E19)", authorise, message, dsp.inventory, dsp.profile,
+              dsp.dsp_eui)
+        command = timed("translate (MMC -> GBCS)", command_for, message, "ESME")
+        delivery = timed("execute on the device", dsp.network.deliver, command)
+        timed("respond: I99, signed", dsp.responder.answer, message, "I99")
+        reply = timed("respond: device response, signed", dsp.responder.device_response,
+                      message, delivery.response)
+        timed("update the SMI (firmware report)", dsp.process_firmware_report,
+              report_from(delivery.response, SUPPLIER))
+        timed("MMC output", lambda: build(mmc_document(reply.gbcs,
+                                                       service_reference_variant="11.2",
+                                                       when=NOW)))
+        del tree
+    return {name: statistics.median(values) / 1000 for name, values in timings.items()}
+
+
+def main() -> None:
+    dsp, signed = rig()
+    for _ in range(300):  # warm up
+        dsp.submit(signed)
+    stages = stage_medians(dsp, signed)
+    clock = time.perf_counter_ns
+    samples = []
+    for _ in range(N):
+        start = clock()
+        submission = dsp.submit(signed)
+        reply = submission.outgoing[1]
+        build(mmc_document(reply.gbcs, service_reference_variant="11.2", when=NOW))
+        samples.append(clock() - start)
+    median_us = statistics.median(samples) / 1000
+    print(f"signed 11.2 to an ESME, full round trip (DSP.submit + MMC output), median over {N}:")
+    print(f"  {median_us:7.1f} us per round trip = {1e6 / median_us:7.0f} per second on one core"
+          f"   target >= 2000 per second")
+    print("  split per stage (medians, measured separately):")
+    for name, value in stages.items():
+        print(f"    {name:<36} {value:7.1f} us")
+    print(f"    {'sum of stages':<36} {sum(stages.values()):7.1f} us")
+
+
+if __name__ == "__main__":
+    main()
