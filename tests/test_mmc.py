@@ -259,8 +259,19 @@ def test_a_signed_precommand_must_fit_the_request():
 
 
 def test_a_signed_precommand_without_trailer_is_refused():
+    command = encode(command_for(_sample("CS06_11.3_immediate_request.xml"), "ESME"))
+    unsigned = request(USER, ESME, 2006, "11.3",
+                       node("SignedPreCommand", leaf("GBCSPayload", to_base64(command))),
+                       command_variant=5)
     with pytest.raises(TranslationError, match="no GBCS signature trailer"):
-        command_for(_sample("CS06_11.3_signed_precommand_request.xml"), "ESME")
+        command_for(unsigned, "ESME")
+
+
+def test_the_sample_signed_precommand_carries_the_sample_precommand():
+    signed = command_for(_sample("CS06_11.3_signed_precommand_request.xml"), "ESME")
+    issued = decode(from_base64(_sample("CS06_11.3_precommand_response.xml")
+                                .payload.text_at("GBCSPayload")))
+    assert signed == issued
 
 
 # --- device replies -> MMC output -----------------------------------------------------------------
@@ -500,7 +511,6 @@ def test_cli_mmc_json_stdin_and_output_file(cli, capsys, tmp_path):
 @pytest.mark.parametrize("name, code, text", [
     ("ECS52_11.2_acknowledgement_I99_response.xml", 1, "carries no device reply"),
     ("CS06_11.3_precommand_response.xml", 1, "a PreCommand"),
-    ("8F66_device_alert_response.xml", 1, "not a message of this layout"),
     ("AD1_power_outage_dcc_alert.xml", 1, "carries no device reply"),
     ("ECS52_11.2_read_firmware_version_request.xml", 2, "reads a DUIS Response"),
 ])
@@ -515,3 +525,12 @@ def test_cli_mmc_refuses_a_reply_without_mmc_output(cli, capsys, tmp_path):
                                    "response", "2.2"))
     assert cli("mmc", str(path)) == 1
     assert "no element for CS01a" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, element", [
+    ("8F66_device_alert_response.xml", "FirmwareActivationDeviceAlert"),
+    ("ECS52_11.2_read_firmware_version_I0_response.xml", "ReadFirmwareVersionRsp"),
+])
+def test_cli_mmc_reads_the_sample_device_replies(cli, capsys, name, element):
+    assert cli("mmc", str(VALID / name)) == 0
+    assert f"<ra:{element}" in capsys.readouterr().out
