@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..clock import FixedClock, SystemClock, parse_instant
+from ..devices import Network
 from ..dsp import DSP
 from ..profiles import DEFAULT_PROFILE, profiles
 from ..signatures import CounterStore, CredentialStore
@@ -30,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "submit", help="send a signed request to an emulated DSP and print its response",
         description="Validate, verify and authorise a signed DUIS request against an emulated "
                     "DSP (SMI seeded from a world file, or kept in an SQLite file between "
-                    "runs) and print the signed response and any DCC alerts. Exit status: "
+                    "runs) with emulated devices, and print the DSP's signed answer (the "
+                    "device's response and any alerts follow with --json). Exit status: "
                     "0 answered with I0/I99, 1 refused with an error code or invalid, 2 "
                     "unusable input.",
         epilog="examples:\n  duis sign request.xml | duis submit -\n"
@@ -51,6 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="the DUIS web service the request came through (checks E13)")
     parser.add_argument("--counters", default=None, metavar="DB",
                         help="refuse replayed RequestID counters, remembered in this file")
+    parser.add_argument("--no-devices", action="store_true",
+                        help="answer device requests with I99 only, without emulated devices")
     parser.add_argument("--json", action="store_true",
                         help="print the decision and messages as JSON")
     parser.add_argument("-o", "--output", default=None, metavar="OUT",
@@ -77,8 +81,9 @@ def run(args: argparse.Namespace) -> int:
     counters = CounterStore(args.counters) if args.counters else None
     inventory = _inventory(args, clock)
     try:
+        network = None if args.no_devices else Network.from_inventory(inventory, clock=clock)
         dsp = DSP(inventory, store, profile=profiles()[args.profile], clock=clock,
-                  counters=counters)
+                  counters=counters, network=network)
         submission = dsp.submit(data, web_service=args.web_service, source=name)
     finally:
         inventory.close()
@@ -92,5 +97,7 @@ def run(args: argparse.Namespace) -> int:
         print()
     else:
         print(f"{name}: {code} ({submission.decision.reason})", file=sys.stderr)
+        for later in submission.outgoing[1:]:
+            print(f"  then {later.kind} {later.code} to {later.recipient}", file=sys.stderr)
         write_output(submission.response.xml, args.output)
     return 0 if code in ("I0", "I99") else 1
