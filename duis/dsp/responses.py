@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lxml import etree
+
 from ..clock import Clock
 from ..gbcs import GbcsMessage, encode, to_base64
 from ..messages import EUI64, MessageID, Node, Request, build_element, leaf, node, response, \
@@ -16,6 +18,7 @@ from ..messages import EUI64, MessageID, Node, Request, build_element, leaf, nod
 from ..signatures import CredentialStore, sign_built
 from .firmware import AlertIntent
 
+XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 #: the GBCS version a PreCommand names (the DUIS 5.4 schema is aligned with GBCS 4.3)
 GBCS_VERSION = "4.3"
 
@@ -56,14 +59,19 @@ class Responder:
     """Builds and signs what the DSP sends."""
 
     def __init__(self, store: CredentialStore, dsp_eui: str, clock: Clock,
-                 counter: AlertCounter | None = None) -> None:
+                 counter: AlertCounter | None = None, *, sign: bool = True) -> None:
         self.store, self.dsp_eui, self.clock = store, dsp_eui, clock
         self.counter = counter or AlertCounter(clock)
+        self.sign = sign
 
     def _sign(self, message) -> bytes:
-        """Build (validated against the schema) and sign with the DSP's credential."""
+        """Build (validated against the schema) and sign with the DSP's credential;
+        unsigned (compact, no ds:Signature) when signing is off."""
+        element = build_element(message)
+        if not self.sign:
+            return XML_DECLARATION + etree.tostring(element, encoding="UTF-8")
         credential = self.store.dsp_signing_credential(now=self.clock.now())
-        return sign_built(build_element(message), credential)
+        return sign_built(element, credential)
 
     def answer(self, request: Request, code: str, *payload: Node) -> Outgoing:
         """The synchronous Response to ``request`` with ``code`` and an optional payload."""
