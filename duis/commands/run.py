@@ -1,0 +1,66 @@
+"""``duis run SCENARIO``: run a scenario and write its transcript."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..profiles import profiles
+from ..scenario import ScenarioError, read_scenario, run_scenario
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "run", help="run a scenario against the emulated DCC and write its transcript",
+        description="Run a scenario file (world, profile, clock, steps; see docs/scenarios.md) "
+                    "under each of its behaviour profiles, or the one given, and write the "
+                    "transcript: every message in and out as numbered signed XML files, the "
+                    "MMC XML of device replies, summary.txt and smi-changes.txt. Exit status: "
+                    "0 every expectation met, 1 some not met, 2 unusable scenario.",
+        epilog="examples:\n  duis run samples/scenarios/mp105-esme-recovery-by-read.toml\n"
+               "  duis run --profile baseline -o out/ SCENARIO.toml",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenario", metavar="SCENARIO", help="a scenario file (TOML)")
+    parser.add_argument("--profile", choices=list(profiles()), default=None,
+                        help="run under this profile only (default: the scenario's profiles)")
+    parser.add_argument("-o", "--output", metavar="DIR", default=None,
+                        help="write transcripts to DIR/<profile>/ (default: "
+                             "./transcripts/<scenario name>/)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print one line per profile instead of the summaries")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        scenario = read_scenario(args.scenario)
+    except ScenarioError as exc:
+        for problem in exc.errors:
+            print(f"duis run: {problem}", file=sys.stderr)
+        return exc.exit_code
+    chosen = [args.profile] if args.profile else list(scenario.profiles)
+    base = Path(args.output) if args.output else Path("transcripts") / scenario.name
+    results = []
+    for name in chosen:
+        transcript = run_scenario(scenario, name)
+        folder = transcript.write(base / name)
+        results.append({"profile": name, "passed": transcript.passed,
+                        "messages": sum(1 for f, _ in transcript.files
+                                        if not f.endswith(".mmc.xml")),
+                        "failures": [f"step {c.step}: {c.what}: expected {c.expected!r}, "
+                                     f"found {c.found!r}" for c in transcript.failures],
+                        "transcript": str(folder)})
+        if not args.json:
+            if args.quiet:
+                state = "passed" if transcript.passed else "FAILED"
+                print(f"{scenario.name} [{name}]: {state} -> {folder}")
+            else:
+                print(transcript.summary())
+                print(f"transcript: {folder}\n")
+    if args.json:
+        json.dump({"scenario": scenario.name, "results": results}, sys.stdout, indent=2)
+        print()
+    return 0 if all(r["passed"] for r in results) else 1

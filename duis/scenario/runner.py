@@ -1,0 +1,229 @@
+"""Run a scenario under one behaviour profile and keep its transcript.
+
+Everything is deterministic: the clock starts at the scenario's ``start`` and
+moves only on ``advance`` steps; RequestID counters are numbered from 1000 per
+originator; the devices' faults draw from the scenario's seed; signatures are
+deterministic.  Two runs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..catalogue import lookup
+from ..clock import FixedClock, seeded_random
+from ..devices import FaultPlan, Network
+from ..dsp import DSP, Outgoing
+from ..errors import DuisError
+from ..messages import Request, build, parse_message, request, to_node
+from ..mmc import mmc_document
+from ..profiles import profile as named_profile
+from ..signatures import CounterStore, CredentialStore, sign_with_store
+from ..signatures.credentials import default_store_directory
+from ..signatures.gbcs import sign_command
+from ..smi import CplEntry, load_world
+from ..xmlparse import parse_bytes
+from .format import Scenario, Step, for_profile
+from .transcript import Transcript
+
+FIRST_COUNTER = 1000
+SR_NS = "http://www.dccinterface.co.uk/ServiceUserGateway"
+DEFAULT_SENDER = "90-B3-D5-1F-30-01-00-00"
+
+
+class StepFailed(DuisError):
+    """A step could not be carried out (not an unmet expectation: those are reported)."""
+
+    exit_code = 2
+
+
+@dataclass
+class _Rig:
+    clock: FixedClock
+    dsp: DSP
+    store: CredentialStore
+    faults: FaultPlan
+    base: Path
+    """The scenario's folder: request files are relative to it."""
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def next_counter(self, originator: str) -> int:
+        self.counters[originator] = self.counters.get(originator, FIRST_COUNTER - 1) + 1
+        return self.counters[originator]
+
+
+def run_scenario(scenario: Scenario, profile_name: str, *,
+                 store: CredentialStore | None = None) -> Transcript:
+    """Execute every step under ``profile_name``; unmet expectations are recorded,
+    not raised."""
+    rig = _rig(scenario, profile_name, store)
+    transcript = Transcript(scenario.name, profile_name, scenario.start)
+    first_audit = rig.dsp.inventory.last_seq()
+    for step in scenario.steps:
+        transcript.begin(step, rig.clock.now())
+        try:
+            _STEPS[step.do](rig, step, transcript)
+        except DuisError as exc:
+            raise StepFailed(f"step {step.index} ({step.do}) failed: {exc.message}",
+                             source=str(scenario.source), line=step.line,
+                             path=f"step[{step.index}]", expected=exc.expected,
+                             found=exc.found) from exc
+    transcript.smi_changes = list(rig.dsp.inventory.audit(since_seq=first_audit))
+    return transcript
+
+
+def _rig(scenario: Scenario, profile_name: str, store: CredentialStore | None) -> _Rig:
+    clock = FixedClock(scenario.start)
+    inventory = load_world(scenario.world, clock=clock)
+    store = store or CredentialStore(default_store_directory())
+    faults = FaultPlan()
+    network = Network.from_inventory(inventory, clock=clock, random=seeded_random(scenario.seed),
+                                     faults=faults)
+    dsp = DSP(inventory, store, profile=named_profile(profile_name), clock=clock,
+              counters=CounterStore(None), network=network)
+    return _Rig(clock, dsp, store, faults, scenario.source.parent)
+
+
+# --- steps -------------------------------------------------------------------------
+
+def _send(rig: _Rig, step: Step, transcript: Transcript) -> None:
+    message = _request_of(rig, step, transcript.profile)
+    service = lookup(message.service_reference_variant)
+    if service.critical and step.get("command_variant") is None:
+        pre = _submit(rig, message, transcript)
+        if pre.response.code != "I0":
+            return _check_send(step, transcript, pre, [pre])
+        command = base64.b64decode(parse_message(pre.response.xml, validate=False)
+                                   .payload.text_at("GBCSPayload"))
+        key = rig.store.for_eui(message.originator, "ds")[0].private_key
+        signed = base64.b64encode(sign_command(command, key)).decode("ascii")
+        body = to_node(parse_bytes(
+            f'<SignedPreCommand xmlns="{SR_NS}"><GBCSPayload>{signed}</GBCSPayload>'
+            f'</SignedPreCommand>'.encode()).getroot())
+        second = request(message.originator, message.target,
+                         rig.next_counter(str(message.originator)),
+                         message.service_reference_variant, body, command_variant=5)
+        final = _submit(rig, second, transcript)
+        return _check_send(step, transcript, final, [pre, final])
+    submission = _submit(rig, message, transcript)
+    _check_send(step, transcript, submission, [submission])
+
+
+def _request_of(rig: _Rig, step: Step, profile: str) -> Request:
+    sender = step.get("from", DEFAULT_SENDER)
+    counter = rig.next_counter(sender)
+    variant = str(step.get("service"))
+    if step.get("file"):
+        body = parse_message(rig.base / step.get("file"), validate=False).body
+    else:
+        text = step.get("body") or f"<{_default_body(variant)}/>"
+        body = to_node(parse_bytes(
+            f'<Body xmlns="{SR_NS}">{text}</Body>'.encode()).getroot()[0])
+    return request(sender, step.get("to"), counter, variant, body,
+                   command_variant=step.get("command_variant"))
+
+
+def _default_body(variant: str) -> str:
+    defaults = {"11.2": "ReadFirmwareVersion"}
+    if variant not in defaults:
+        raise StepFailed(f"service {variant} needs a body", expected="body or file",
+                         found="neither")
+    return defaults[variant]
+
+
+def _submit(rig: _Rig, message: Request, transcript: Transcript):
+    signed = sign_with_store(build(message), rig.store, preserve_counter=True,
+                             now=rig.clock.now())
+    transcript.record_in(signed, message)
+    submission = rig.dsp.submit(signed, source=f"step {transcript.step.index}")
+    for out in submission.outgoing:
+        transcript.record_out(out, _mmc(out, rig))
+    return submission
+
+
+def _mmc(out: Outgoing, rig: _Rig) -> bytes | None:
+    if out.gbcs is None:
+        return None
+    return build(mmc_document(out.gbcs, service_reference_variant=out.service_reference_variant,
+                              when=rig.clock.now()))
+
+
+def _check_send(step: Step, transcript: Transcript, final, submissions) -> None:
+    expect = step.get("expect") or {}
+    profile = transcript.profile
+    if "code" in expect:
+        transcript.check("response code", for_profile(expect["code"], profile),
+                         final.response.code)
+    if "device_response" in expect:
+        transcript.check("device response", for_profile(expect["device_response"], profile),
+                         final.delivery or "none")
+    if "alerts" in expect:
+        sent = [o.code for s in submissions for o in s.outgoing
+                if o.kind in ("dcc-alert", "device-alert")]
+        transcript.check("alerts", list(for_profile(expect["alerts"], profile)), sent)
+
+
+def _advance(rig: _Rig, step: Step, transcript: Transcript) -> None:
+    delta = _dt.timedelta(seconds=step.get("seconds", 0), minutes=step.get("minutes", 0),
+                          hours=step.get("hours", 0), days=step.get("days", 0))
+    rig.clock.advance(seconds=delta.total_seconds())
+    outgoing = rig.dsp.tick()
+    for out in outgoing:
+        transcript.record_out(out, _mmc(out, rig))
+    expect = step.get("expect") or {}
+    if "alerts" in expect:
+        transcript.check("alerts", list(for_profile(expect["alerts"], transcript.profile)),
+                         [o.code for o in outgoing])
+
+
+def _remove_cpl(rig: _Rig, step: Step, transcript: Transcript) -> None:
+    suspended = rig.dsp.inventory.remove_cpl_entry(
+        step.get("manufacturer"), step.get("model"), step.get("firmware_version"),
+        step.get("smets"), reason="CPL entry removed", cause=f"scenario step {step.index}")
+    transcript.note(f"CPL entry removed; suspended: {', '.join(suspended) or 'none'}")
+
+
+def _add_cpl(rig: _Rig, step: Step, transcript: Transcript) -> None:
+    entry = CplEntry(step.get("manufacturer"), step.get("model"), step.get("firmware_version"),
+                     step.get("firmware_hash"), step.get("smets"), step.get("status", "Current"))
+    rig.dsp.inventory.add_cpl_entry(entry, reason="CPL entry added",
+                                    cause=f"scenario step {step.index}")
+    transcript.note(f"CPL entry added: {entry.model} {entry.firmware_version} ({entry.status})")
+
+
+def _fault(rig: _Rig, step: Step, transcript: Transcript) -> None:
+    kind, device = step.get("kind"), step.get("device")
+    plan = rig.faults
+    actions = {
+        "lose-next-response": lambda: plan.lose_next_response(device),
+        "no-response": lambda: plan.no_response(device),
+        "unreachable": lambda: plan.unreachable(device),
+        "corrupt-image": lambda: plan.corrupt_next_image(device),
+        "power-loss": lambda: plan.power_loss_on_next_activation(device),
+        "lose-share": lambda: plan.lose_responses(step.get("share"), message_code=0x00CA),
+        "clear": lambda: plan.clear(device),
+    }
+    actions[kind]()
+    transcript.note(f"fault: {kind}" + (f" on {device}" if device else ""))
+
+
+def _expect(rig: _Rig, step: Step, transcript: Transcript) -> None:
+    profile = transcript.profile
+    device = rig.dsp.inventory.device(step.get("device")) if step.get("device") else None
+    for key in ("status", "firmware_version", "status_before_suspension"):
+        if key in step.fields:
+            found = getattr(device, key) if device else "no such device"
+            transcript.check(f"{step.get('device')} {key}",
+                             for_profile(step.get(key), profile), found)
+    if "gpf_copy" in step.fields:
+        copy = rig.dsp.network.device(step.get("device")).copy
+        transcript.check(f"{step.get('device')} GSME copy",
+                         for_profile(step.get("gpf_copy"), profile),
+                         copy.version if copy else None)
+
+
+_STEPS = {"send": _send, "advance": _advance, "remove-cpl": _remove_cpl,
+          "add-cpl": _add_cpl, "fault": _fault, "expect": _expect}
