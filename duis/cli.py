@@ -16,7 +16,7 @@ from . import __version__
 from .errors import DuisError
 
 #: sub-command modules, in the order ``--help`` lists them
-COMMANDS = ("validate", "inspect", "sign", "verify", "translate", "mmc", "world", "submit", "run")
+COMMANDS = ("validate", "inspect", "sign", "verify", "translate", "mmc", "world", "submit", "run", "golden")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,58 @@
+"""pytest plugin: golden-file checks of duis scenarios in your own test suite.
+
+Installed with duis (entry point ``pytest11``).  In a test::
+
+    def test_my_adaptor_story(duis_golden):
+        duis_golden.check("scenarios/my-story.toml")            # every profile it declares
+        duis_golden.check("scenarios/my-story.toml", profile="baseline")
+
+fails with a unified diff when a produced file differs from its golden (or an
+expectation of the scenario is not met); ``pytest --update-goldens`` rewrites
+the goldens instead.  Goldens live in ``<scenario folder>/golden/`` unless a
+``golden_dir`` is given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .scenario import read_scenario
+from .scenario.golden import GoldenResult, check_scenario, update_scenario
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("duis")
+    group.addoption("--update-goldens", action="store_true", default=False,
+                    help="rewrite duis scenario goldens instead of comparing with them")
+
+
+class GoldenChecker:
+    """What the ``duis_golden`` fixture gives a test."""
+
+    def __init__(self, update: bool) -> None:
+        self.update = update
+
+    def check(self, scenario: str | Path, *, profile: str | None = None,
+              golden_dir: str | Path | None = None) -> list[GoldenResult]:
+        parsed = read_scenario(scenario)
+        root = Path(golden_dir) if golden_dir is not None else None
+        chosen = [profile] if profile else list(parsed.profiles)
+        if self.update:
+            for name in chosen:
+                update_scenario(parsed, name, root)
+            return []
+        results = [check_scenario(parsed, name, root) for name in chosen]
+        failed = [r for r in results if not r.passed]
+        if failed:
+            pytest.fail("\n\n".join(r.report() for r in failed)
+                        + "\n\n(run pytest --update-goldens to accept the new transcripts)",
+                        pytrace=False)
+        return results
+
+
+@pytest.fixture
+def duis_golden(request: pytest.FixtureRequest) -> GoldenChecker:
+    """Run a scenario and compare its transcript with the stored goldens."""
+    return GoldenChecker(request.config.getoption("--update-goldens"))
