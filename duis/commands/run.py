@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="print one line per profile instead of the summaries")
+    parser.add_argument("--story", action="store_true",
+                        help="print one line per step (what was answered, what the SMI says)")
     parser.set_defaults(run=run)
 
 
@@ -54,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
                                      f"found {c.found!r}" for c in transcript.failures],
                         "transcript": str(folder)})
         if not args.json:
-            if args.quiet:
+            if args.story:
+                print(transcript.story())
+            elif args.quiet:
                 state = "passed" if transcript.passed else "FAILED"
                 print(f"{scenario.name} [{name}]: {state} -> {folder}")
             else:

@@ -98,6 +98,22 @@ class Transcript:
                 f"({len(self.checks)} checked, {self._number} messages)", ""]
         return "\n".join(head + self.lines) + "\n"
 
+    def story(self) -> str:
+        """One line per step, for a quick read (``duis run --story``, ``make demo``)."""
+        lines, current = [], None
+        for line in self.lines:
+            if line.startswith("step "):
+                current = line.split(": ", 1)[1]
+                lines.append(f"  {current}")
+            elif line.startswith("  <- "):
+                parts = line.split()
+                lines[-1] += f" | {parts[2]} {parts[3]}"
+            elif line.startswith("  expect ") and "FAILED" in line:
+                lines[-1] += " | " + line.strip()
+            elif line.startswith("  expect ") and current and current.startswith("expect"):
+                lines[-1] += " | " + line.strip()[len("expect "):].replace(": ok", "")
+        return f"{self.scenario} [{self.profile}]\n" + "\n".join(lines) + "\n"
+
     def smi_text(self) -> str:
         rows = [f"{r.seq:>4} {r.at} {r.entity} {r.key} {r.field}: {r.old!r} -> {r.new!r}"
                 f"  ({r.reason}; {r.cause})" for r in self.smi_changes]

@@ -1,0 +1,175 @@
+"""The world a fleet simulation runs in: users, a CPL and N devices in systems.
+
+Every device belongs to a *system*: a comms hub (CHF) and the devices behind
+it.  The mix, drawn from a seeded random source so the same spec always gives
+the same world:
+
+| system | members | share |
+| --- | --- | --- |
+| SMETS2 dual fuel | CHF, GPF, ESME, GSME, and a PPMID in some | ``dual_fuel_share`` of SMETS2 systems |
+| SMETS2 electricity only | CHF, ESME, and a PPMID in some | the other SMETS2 systems |
+| SMETS1 | CHF, ESME, and a GSME in some | ``smets1_share`` of systems |
+
+Every meter (ESME, GSME) runs :data:`OLD_VERSION` of its model, the firmware
+the campaign removes from the CPL; :data:`NEW_VERSION`, its replacement, is
+on the CPL as Current.  Comms hubs, GPFs and PPMIDs run firmware that stays
+Current and are not part of the campaign.  The CPL hashes are SHA-256 of
+:func:`duis.devices.images.sample_image`, so the supplier can distribute the
+real bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import random as _random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..clock import Clock, seeded_random
+from ..devices.images import sample_image
+from ..smi import CplEntry, Device, SqliteInventory, User
+
+SUPPLIER = "90-B3-D5-1F-30-01-00-00"
+"""The supplier that runs the campaign (IS and GS; its keys are in ``samples/pki``)."""
+NETWORK_OPERATOR = "90-B3-D5-1F-30-05-00-00"
+"""The network operator of every device (ED and GT); N29 alerts go to it too."""
+
+OLD_VERSION, NEW_VERSION = "1.0", "1.1"
+"""The firmware removed from the CPL, and the replacement rolled out."""
+
+#: First EUI-64 of the fleet: devices are numbered from here, in build order.
+FIRST_EUI = 0x00DB_0000_0000_0000
+
+
+@dataclass(frozen=True)
+class Model:
+    """A device model of the fleet and the firmware it runs."""
+
+    device_type: str
+    smets: str
+    manufacturer: str
+    model: str
+    version: str
+    """The version the fleet's devices of this model run at the start."""
+
+    @property
+    def affected(self) -> bool:
+        """Whether the campaign replaces this model's firmware."""
+        return self.version == OLD_VERSION
+
+
+#: The models, by (SMETS generation, device type).  A GPF runs its comms hub's firmware.
+MODELS: dict[tuple[str, str], Model] = {(m.smets, m.device_type): m for m in (
+    Model("CHF", "SMETS2", "Northwind Comms", "NW-CH2", "2.1.0"),
+    Model("GPF", "SMETS2", "Northwind Comms", "NW-CH2", "2.1.0"),
+    Model("ESME", "SMETS2", "Acme Meters", "AM-E2", OLD_VERSION),
+    Model("GSME", "SMETS2", "Gasworks", "GW-G2", OLD_VERSION),
+    Model("PPMID", "SMETS2", "Keypad Co", "KP-P2", "1.3"),
+    Model("CHF", "SMETS1", "Legacy Comms", "LC-S1H", "4.0"),
+    Model("ESME", "SMETS1", "Legacy Meters", "LM-S1E", OLD_VERSION),
+    Model("GSME", "SMETS1", "Legacy Gas", "LG-S1G", OLD_VERSION),
+)}
+
+
+@dataclass(frozen=True)
+class FleetSpec:
+    """What world to build.  The defaults give a mix close to the GB estate's."""
+
+    devices: int = 10_000
+    """How many devices, in all (the last system may be cut short to hit it exactly)."""
+    seed: int = 1
+    """Seeds the mix of systems (and, in a campaign, the network's faults)."""
+    smets1_share: float = 0.1
+    """Share of systems that are SMETS1."""
+    dual_fuel_share: float = 0.6
+    """Share of SMETS2 systems with gas (GPF and GSME); of SMETS1 systems with a GSME."""
+    ppmid_share: float = 0.3
+    """Share of SMETS2 systems with a PPMID."""
+
+    def __post_init__(self) -> None:
+        if self.devices < 1:
+            raise ValueError(f"a fleet needs at least one device, found {self.devices}")
+        for name in ("smets1_share", "dual_fuel_share", "ppmid_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be within 0..1, found {getattr(self, name)!r}")
+
+
+def eui_text(number: int) -> str:
+    """The canonical EUI-64 text of a 64-bit number."""
+    text = f"{number:016X}"
+    return "-".join(text[i:i + 2] for i in range(0, 16, 2))
+
+
+def image_of(model: Model, version: str) -> bytes:
+    """The image bytes of a model's firmware version (what the CPL hash is the SHA-256 of)."""
+    return sample_image(model.manufacturer, model.model, version)
+
+
+def firmware_hash(model: Model, version: str) -> str:
+    return hashlib.sha256(image_of(model, version)).hexdigest().upper()
+
+
+def cpl_entries() -> Iterator[CplEntry]:
+    """Every model's running version, and the new version of the affected ones (all Current)."""
+    seen = set()
+    for model in MODELS.values():
+        versions = (OLD_VERSION, NEW_VERSION) if model.affected else (model.version,)
+        for version in versions:
+            key = (model.manufacturer, model.model, version, model.smets)
+            if key not in seen:
+                seen.add(key)
+                yield CplEntry(model.manufacturer, model.model, version,
+                               firmware_hash(model, version), model.smets)
+
+
+def system_members(spec: FleetSpec, rng: _random.Random) -> tuple[str, tuple[str, ...]]:
+    """(SMETS generation, device types after the hub) of the next system."""
+    if rng.random() < spec.smets1_share:
+        return "SMETS1", ("ESME", "GSME") if rng.random() < spec.dual_fuel_share else ("ESME",)
+    members = ("GPF", "ESME", "GSME") if rng.random() < spec.dual_fuel_share else ("ESME",)
+    if rng.random() < spec.ppmid_share:
+        members += ("PPMID",)
+    return "SMETS2", members
+
+
+def fleet_devices(spec: FleetSpec) -> Iterator[Device]:
+    """The devices of the fleet, system by system (hub first), exactly ``spec.devices``."""
+    rng = seeded_random(spec.seed)
+    number = FIRST_EUI
+    made = 0
+    while made < spec.devices:
+        smets, members = system_members(spec, rng)
+        hub = eui_text(number)
+        for device_type in ("CHF",) + members:
+            if made == spec.devices:
+                return
+            model = MODELS[(smets, device_type)]
+            yield Device(eui_text(number), device_type, model.manufacturer, model.model, smets,
+                         "Commissioned", None, model.version,
+                         None if device_type == "CHF" else hub, SUPPLIER, NETWORK_OPERATOR)
+            number += 1
+            made += 1
+
+
+def build_inventory(spec: FleetSpec, clock: Clock, path: str = ":memory:") -> SqliteInventory:
+    """A fresh SMI holding the supplier, the network operator, the CPL and the fleet."""
+    inventory = SqliteInventory(path, clock=clock)
+    cause = f"fleet simulation, seed {spec.seed}"
+    with inventory.transaction():
+        inventory.add_user(User(SUPPLIER, "Supplier A", frozenset({"IS", "GS"})), cause=cause)
+        inventory.add_user(User(NETWORK_OPERATOR, "Network Operator", frozenset({"ED", "GT"})),
+                           cause=cause)
+        for entry in cpl_entries():
+            inventory.add_cpl_entry(entry, cause=cause)
+        inventory.add_devices(fleet_devices(spec), cause=cause)
+    return inventory
+
+
+def affected_models() -> list[Model]:
+    """The models whose firmware the campaign replaces, in table order."""
+    return [m for m in MODELS.values() if m.affected]
+
+
+START = _dt.datetime(2026, 3, 2, 8, 0, tzinfo=_dt.timezone.utc)
+"""Simulated time at which a campaign starts (a Monday morning)."""
