@@ -33,6 +33,10 @@ demo: $(STAMP)
 	$(BIN)/duis sign --preserve-counter $(DEMO_READ) | $(BIN)/duis submit --now $(DEMO_NOW) - > /dev/null
 	sed 's/90-B3-D5-1F-30-01-00-00:/90-B3-D5-1F-30-02-00-00:/' $(DEMO_READ) | $(BIN)/duis sign --preserve-counter - \
 	  | $(BIN)/duis submit --now $(DEMO_NOW) - > /dev/null || true
+	@echo "== MP105, the main story under each behaviour profile (transcripts in transcripts/)"
+	$(BIN)/duis run --story samples/scenarios/mp105-esme-recovery-by-read.toml
+	@echo "== Golden transcripts of every shipped scenario"
+	$(BIN)/duis golden check -q samples/scenarios
 
 test: $(STAMP)
 	$(BIN)/python tools/validate_samples.py
