@@ -1,0 +1,241 @@
+"""Bad scenario files are refused, every problem named by file, line and field.
+
+Each case starts from a scenario that reads cleanly and breaks one thing;
+``ScenarioError.errors`` lists every problem (sorted by line) and ``duis run``
+prints them and exits 2 without running anything.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from duis.cli import main
+from duis.scenario import ScenarioError, read_scenario, run_scenario
+from duis.signatures import CredentialStore
+
+ROOT = Path(__file__).resolve().parents[1]
+WORLD = ROOT / "samples" / "worlds" / "default.toml"
+REQUEST = ROOT / "samples" / "messages" / "valid" / "ECS52_11.2_read_firmware_version_request.xml"
+ESME = "00-DB-12-34-56-78-90-A0"
+
+HEAD = """\
+[scenario]
+name = "format-check"
+description = "a scenario the tests break one field at a time"
+world = "world.toml"
+start = "2026-03-01T09:00:00Z"
+seed = 7
+"""
+
+STEPS = f"""\
+
+[[step]]
+do = "expect"
+note = "the meter starts Commissioned"
+device = "{ESME}"
+status = "Commissioned"
+
+[[step]]
+do = "send"
+note = "read the firmware version from a request file"
+service = "11.2"
+to = "{ESME}"
+file = "read.xml"
+expect = {{ code = "I99", alerts = {{ baseline = [], default = [] }} }}
+"""
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A scenario folder with the default world and a request file beside it."""
+    shutil.copy(WORLD, tmp_path / "world.toml")
+    shutil.copy(REQUEST, tmp_path / "read.xml")
+    return tmp_path
+
+
+def write(folder: Path, text: str, name: str = "bad.toml") -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def line_of(text: str, fragment: str) -> int:
+    """1-based number of the first line containing ``fragment``."""
+    return next(number for number, line in enumerate(text.splitlines(), start=1)
+                if fragment in line)
+
+
+def problems(path: Path) -> list[ScenarioError]:
+    with pytest.raises(ScenarioError) as caught:
+        read_scenario(path)
+    errors = caught.value.errors
+    assert errors[0] is caught.value, "the first problem is the one raised"
+    assert [e.line or 0 for e in errors] == sorted(e.line or 0 for e in errors)
+    for error in errors:
+        assert error.source == str(path)
+        assert str(error).startswith(f"{path}:"), str(error)
+    return errors
+
+
+def only(path: Path) -> ScenarioError:
+    errors = problems(path)
+    assert len(errors) == 1, "\n".join(map(str, errors))
+    return errors[0]
+
+
+def assert_cli_refuses(path: Path, errors: list[ScenarioError], capsys,
+                       tmp_path: Path) -> None:
+    out = tmp_path / "transcripts"
+    assert main(["run", "-q", "-o", str(out), str(path)]) == 2
+    captured = capsys.readouterr()
+    printed = captured.err.splitlines()
+    assert printed == [f"duis run: {error}" for error in errors]
+    assert not out.exists(), "nothing is run when the scenario is refused"
+
+
+# --- the starting point -----------------------------------------------------------------
+
+def test_the_base_scenario_reads_and_runs(folder: Path):
+    scenario = read_scenario(write(folder, HEAD + STEPS, "good.toml"))
+    assert scenario.name == "format-check"
+    assert scenario.world == folder / "world.toml"
+    assert scenario.seed == 7
+    assert scenario.profiles == ("baseline", "mp105-option1", "mp105-option2")
+    assert [(s.index, s.do) for s in scenario.steps] == [(1, "expect"), (2, "send")]
+    assert scenario.steps[1].line == line_of(HEAD + STEPS, 'do = "send"') - 1
+    transcript = run_scenario(scenario, "baseline",
+                              store=CredentialStore(ROOT / "samples" / "pki"))
+    assert transcript.passed, transcript.summary()
+    assert [name for name, _ in transcript.files][:1] == ["001-in-request-11.2-cv1.xml"]
+
+
+# --- one problem each ---------------------------------------------------------------------
+
+def test_toml_syntax_error(folder: Path, capsys, tmp_path: Path):
+    text = HEAD + STEPS.replace('status = "Commissioned"', 'status = = "Commissioned"')
+    path = write(folder, text)
+    error = only(path)
+    assert error.message.startswith("not valid TOML")
+    assert error.line == line_of(text, "status = =")
+    assert_cli_refuses(path, [error], capsys, tmp_path)
+
+
+def test_unknown_step(folder: Path, capsys, tmp_path: Path):
+    text = HEAD + STEPS + '\n[[step]]\ndo = "jump"\nnote = "over the fence"\n'
+    path = write(folder, text)
+    error = only(path)
+    assert (error.message, error.path, error.line) == \
+        ("unknown step", "step[3].do", line_of(text, 'do = "jump"'))
+    assert error.found == "'jump'"
+    assert "send, advance, remove-cpl, add-cpl, fault, expect" in error.expected
+    assert_cli_refuses(path, [error], capsys, tmp_path)
+
+
+def test_missing_request_file(folder: Path, capsys, tmp_path: Path):
+    text = HEAD + STEPS.replace('file = "read.xml"', 'file = "requests/missing.xml"')
+    path = write(folder, text)
+    error = only(path)
+    assert (error.message, error.path, error.line) == \
+        ("request file not found", "step[2].file", line_of(text, "missing.xml"))
+    assert error.found == str(folder / "requests" / "missing.xml")
+    assert_cli_refuses(path, [error], capsys, tmp_path)
+
+
+def test_unknown_expectation_key(folder: Path, capsys, tmp_path: Path):
+    text = HEAD + STEPS.replace('expect = { code = "I99",',
+                                'expect = { colour = "red", code = "I99",')
+    path = write(folder, text)
+    error = only(path)
+    assert (error.message, error.path, error.line) == \
+        ("unknown expectation", "step[2].expect.colour", line_of(text, "colour"))
+    assert error.expected == "one of code, alerts, device_response"
+    assert_cli_refuses(path, [error], capsys, tmp_path)
+
+
+def test_unknown_profile_in_a_per_profile_table(folder: Path, capsys, tmp_path: Path):
+    text = HEAD + STEPS.replace("baseline = [],", '"mp105-option3" = ["N29"],')
+    path = write(folder, text)
+    error = only(path)
+    assert (error.message, error.path, error.line) == \
+        ("unknown profile in expectation", "step[2].expect.alerts.mp105-option3",
+         line_of(text, "mp105-option3"))
+    assert error.found == "'mp105-option3'"
+    assert_cli_refuses(path, [error], capsys, tmp_path)
+
+
+def test_unknown_profile_in_an_expect_step(folder: Path):
+    text = HEAD + STEPS.replace('status = "Commissioned"',
+                                'status = { basline = "Commissioned" }')
+    error = only(write(folder, text))
+    assert (error.message, error.path, error.line) == \
+        ("unknown profile in expectation", "step[1].status.basline", line_of(text, "basline"))
+
+
+def test_missing_world(folder: Path, capsys, tmp_path: Path):
+    text = HEAD.replace('world = "world.toml"', 'world = "../worlds/nowhere.toml"') + STEPS
+    path = write(folder, text)
+    error = only(path)
+    assert (error.message, error.path, error.line) == \
+        ("world file not found", "scenario.world", line_of(text, "nowhere.toml"))
+    assert error.found == str(folder / "../worlds/nowhere.toml")
+    assert_cli_refuses(path, [error], capsys, tmp_path)
+
+
+def test_bad_eui(folder: Path, capsys, tmp_path: Path):
+    text = HEAD + STEPS.replace(f'to = "{ESME}"', 'to = "00-DB-12-34-56-78-90"')
+    path = write(folder, text)
+    error = only(path)
+    assert (error.message, error.path, error.line) == \
+        ("not an EUI-64", "step[2].to", line_of(text, 'to = "00-DB'))
+    assert error.found == "'00-DB-12-34-56-78-90'"
+    assert_cli_refuses(path, [error], capsys, tmp_path)
+
+
+def test_bad_eui_in_an_expect_step(folder: Path):
+    text = HEAD + STEPS.replace(f'device = "{ESME}"', 'device = "meter"')
+    error = only(write(folder, text))
+    assert (error.message, error.path, error.line) == \
+        ("not an EUI-64", "step[1].device", line_of(text, 'device = "meter"'))
+
+
+def test_missing_required_field_names_the_step(folder: Path):
+    text = HEAD + STEPS.replace(f'to = "{ESME}"\n', "")
+    error = only(write(folder, text))
+    assert (error.message, error.path) == ("missing field", "step[2].to")
+    assert error.line == line_of(text, 'do = "send"') - 1, "the line of its [[step]]"
+
+
+def test_unknown_field_in_a_step(folder: Path):
+    text = HEAD + STEPS.replace('service = "11.2"', 'service = "11.2"\nretries = 3')
+    error = only(write(folder, text))
+    assert (error.message, error.path, error.line) == \
+        ("unknown field", "step[2].retries", line_of(text, "retries"))
+
+
+# --- several problems at once -------------------------------------------------------------
+
+def test_every_problem_is_reported_in_line_order(folder: Path, capsys, tmp_path: Path):
+    text = (HEAD.replace('world = "world.toml"', 'world = "missing-world.toml"')
+            + STEPS.replace(f'to = "{ESME}"', 'to = "not-an-eui"')
+                   .replace('file = "read.xml"', 'file = "gone.xml"')
+            + '\n[[step]]\ndo = "jump"\n')
+    path = write(folder, text)
+    errors = problems(path)
+    assert [(e.path, e.line) for e in errors] == [
+        ("scenario.world", line_of(text, "missing-world.toml")),
+        ("step[2].to", line_of(text, "not-an-eui")),
+        ("step[2].file", line_of(text, "gone.xml")),
+        ("step[3].do", line_of(text, 'do = "jump"')),
+    ]
+    assert_cli_refuses(path, errors, capsys, tmp_path)
+
+
+def test_unreadable_scenario_file(tmp_path: Path, capsys):
+    path = tmp_path / "absent.toml"
+    error = only(path)
+    assert error.message == "cannot read scenario file"
+    assert main(["run", str(path)]) == 2
+    assert f"duis run: {path}: cannot read scenario file" in capsys.readouterr().err
