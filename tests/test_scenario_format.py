@@ -239,3 +239,28 @@ def test_unreadable_scenario_file(tmp_path: Path, capsys):
     assert error.message == "cannot read scenario file"
     assert main(["run", str(path)]) == 2
     assert f"duis run: {path}: cannot read scenario file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("old, new, path, expected", [
+    ('alerts = { baseline = [], default = [] }', 'alerts = "N29"', "step[2].expect.alerts",
+     'a list of alert codes such as ["N29"]'),
+    ('code = "I99"', 'code = "I99", device_response = "losst"',
+     "step[2].expect.device_response", "one of answered, lost, no-response, unreachable, none"),
+    ('alerts = { baseline = [], default = [] }', 'alerts = { baseline = "N29", default = [] }',
+     "step[2].expect.alerts.baseline", 'a list of alert codes such as ["N29"]'),
+])
+def test_expectation_values_are_checked(folder: Path, old, new, path, expected):
+    text = HEAD + STEPS.replace(old, new)
+    error = only(write(folder, text))
+    assert (error.message, error.path, error.expected) == ("bad expectation value", path,
+                                                           expected)
+    assert error.line == line_of(text, "expect = ")
+
+
+def test_none_stands_for_no_value(folder: Path):
+    text = HEAD + STEPS.replace('status = "Commissioned"',
+                                'status = "Commissioned"\nstatus_before_suspension = "none"')
+    transcript = run_scenario(read_scenario(write(folder, text, "none.toml")), "baseline",
+                              store=CredentialStore(ROOT / "samples" / "pki"))
+    assert transcript.passed, transcript.summary()
+    assert "status_before_suspension = None: ok" in transcript.summary()

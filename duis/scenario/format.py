@@ -63,19 +63,28 @@ class Scenario:
 # What each step accepts: required keys, optional keys.
 _COMMON = ("do", "note")
 STEP_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "send": (("service", "to"), ("from", "command_variant", "body", "file", "expect",
-                                 "execute_at")),
+    "send": (("service", "to"), ("from", "command_variant", "body", "file", "expect")),
     "advance": ((), ("seconds", "minutes", "hours", "days", "expect")),
     "remove-cpl": (("manufacturer", "model", "firmware_version"), ("smets",)),
     "add-cpl": (("manufacturer", "model", "firmware_version", "smets"),
                 ("firmware_hash", "status")),
-    "fault": (("kind",), ("device", "share", "service")),
-    "expect": ((), ("device", "status", "firmware_version", "status_before_suspension",
-                    "alerts", "gpf_copy")),
+    "fault": (("kind",), ("device", "share")),
+    "expect": (("device",), ("status", "firmware_version", "status_before_suspension",
+                             "gpf_copy")),
 }
 FAULT_KINDS = ("lose-next-response", "no-response", "unreachable", "corrupt-image",
                "power-loss", "lose-share", "clear")
 EXPECT_KEYS = {"send": ("code", "alerts", "device_response"), "advance": ("alerts",)}
+DELIVERY_OUTCOMES = ("answered", "lost", "no-response", "unreachable", "none")
+#: how an expected value must look: a check and a description for the error
+_VALUE_RULES = {
+    "alerts": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+               "a list of alert codes such as [\"N29\"]"),
+    "device_response": (lambda v: v in DELIVERY_OUTCOMES, "one of " + ", ".join(DELIVERY_OUTCOMES)),
+    "code": (lambda v: isinstance(v, str), "a response code such as \"I99\""),
+}
+#: what an ``expect`` step writes for "no value" (TOML has no null)
+NONE = "none"
 
 
 def read_scenario(path: str | Path) -> Scenario:
@@ -280,6 +289,7 @@ class _Reader:
                 self.error("unknown expectation", STEP_TABLE, i, f"expect.{key}",
                            expected="one of " + ", ".join(EXPECT_KEYS[kind]), found=repr(key))
             self.check_per_profile(i, f"expect.{key}", value)
+            self.check_value(i, f"expect.{key}", key, value)
 
     def check_per_profile(self, i: int, key: str, value: Any) -> None:
         if isinstance(value, dict):
@@ -290,6 +300,17 @@ class _Reader:
                                f"{key}.{name}", expected="a profile name or 'default'",
                                found=repr(name))
 
+    def check_value(self, i: int, path: str, key: str, value: Any) -> None:
+        rule = _VALUE_RULES.get(key)
+        if rule is None:
+            return
+        values = value.items() if isinstance(value, dict) else [(None, value)]
+        for name, each in values:
+            if not rule[0](each):
+                self.error("bad expectation value", STEP_TABLE, i,
+                           f"{path}.{name}" if name else path, expected=rule[1],
+                           found=repr(each))
+
     def check_expect_step(self, i: int, item: dict) -> None:
         self.check_eui(i, item, "device")
         for key in ("status", "firmware_version", "status_before_suspension", "alerts",
@@ -299,7 +320,8 @@ class _Reader:
 
 
 def for_profile(value: Any, profile: str) -> Any:
-    """A per-profile value (a table keyed by profile names, with ``default``) resolved."""
+    """A per-profile value (a table keyed by profile names, with ``default``) resolved;
+    the string ``none`` stands for "no value"."""
     if isinstance(value, dict) and (set(value) & (set(profiles()) | {"default"})):
-        return value.get(profile, value.get("default"))
-    return value
+        value = value.get(profile, value.get("default"))
+    return None if value == NONE else value

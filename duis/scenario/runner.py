@@ -159,7 +159,7 @@ def _check_send(step: Step, transcript: Transcript, final, submissions) -> None:
                          final.response.code)
     if "device_response" in expect:
         transcript.check("device response", for_profile(expect["device_response"], profile),
-                         final.delivery or "none")
+                         final.delivery)
     if "alerts" in expect:
         sent = [o.code for s in submissions for o in s.outgoing
                 if o.kind in ("dcc-alert", "device-alert")]
