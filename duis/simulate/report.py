@@ -1,0 +1,177 @@
+"""What a fleet simulation reports: per profile, the devices left wrongly
+Suspended, the messages it took and how long, and the suspended devices over
+simulated time; as a readable table or as JSON."""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: the figures of a result that depend on the machine, not on the simulation
+MACHINE_FIGURES = ("wall_seconds", "messages_per_second", "peak_memory_kb")
+#: at most this many points of each timeline go into the JSON output
+JSON_TIMELINE_POINTS = 500
+
+
+class Timeline:
+    """Suspended devices over simulated time: a step function, kept compactly
+    (one point per change; 100,000 changes take under 2 MB)."""
+
+    def __init__(self) -> None:
+        self.seconds = array("d")
+        self.suspended = array("l")
+
+    def record(self, seconds: float, suspended: int) -> None:
+        """From ``seconds`` on, ``suspended`` devices are Suspended."""
+        if self.seconds and self.seconds[-1] == seconds:
+            self.suspended[-1] = suspended
+        elif not self.suspended or self.suspended[-1] != suspended:
+            self.seconds.append(seconds)
+            self.suspended.append(suspended)
+
+    def points(self) -> list[tuple[float, int]]:
+        return list(zip(self.seconds, self.suspended))
+
+    def sampled(self, limit: int = JSON_TIMELINE_POINTS) -> list[tuple[float, int]]:
+        """At most ``limit`` points: the first, the last, and evenly spaced ones between
+        (a step function read at those instants is exact there)."""
+        points = self.points()
+        if len(points) <= limit:
+            return points
+        step = (len(points) - 1) / (limit - 1)
+        return [points[round(i * step)] for i in range(limit)]
+
+    def __len__(self) -> int:
+        return len(self.seconds)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One step of the campaign, as simulated time and messages."""
+
+    name: str
+    start: float
+    """Simulated seconds since the campaign started."""
+    end: float
+    requests: int
+    """DUIS requests the supplier sent in this phase."""
+    devices: int
+    """Devices the phase addressed."""
+
+
+@dataclass
+class ProfileResult:
+    """The outcome of one campaign under one behaviour profile."""
+
+    profile: str
+    devices: int
+    """Devices in the fleet."""
+    suspended_by_removal: int
+    """Devices the CPL removal suspended (the meters running the removed firmware)."""
+    upgraded: int
+    """Of those, devices running the new firmware at the end (emulated devices' truth)."""
+    wrongly_suspended: int
+    """Devices Suspended in the SMI at the end although they run Current firmware."""
+    still_suspended: int
+    """Devices Suspended in the SMI at the end, whatever they run."""
+    lost_responses: int
+    """11.3 responses lost on the way back (first activations and retries)."""
+    requests: int
+    """DUIS requests the supplier sent."""
+    received: int
+    """DUIS messages the DSP sent to the supplier (responses, DCC alerts)."""
+    dsp_messages: int
+    """DUIS messages the DSP sent to anyone (with the network operator's N29 copies)."""
+    codes: dict[str, int]
+    """Messages the DSP sent, by response or alert code."""
+    simulated_seconds: float
+    wall_seconds: float
+    peak_memory_kb: int | None = None
+    """Peak resident memory of the process that ran the campaign, when it ended
+    (VmHWM; None where /proc is not available)."""
+    phases: list[Phase] = field(default_factory=list)
+    timeline: Timeline = field(default_factory=Timeline, repr=False)
+
+    @property
+    def messages(self) -> int:
+        """Every DUIS message across the interface: requests and what the DSP sent."""
+        return self.requests + self.dsp_messages
+
+    @property
+    def messages_per_second(self) -> float:
+        return self.messages / self.wall_seconds if self.wall_seconds else 0.0
+
+    @property
+    def wrongly_suspended_share(self) -> float:
+        """Wrongly Suspended devices as a share of the upgraded ones."""
+        return self.wrongly_suspended / self.upgraded if self.upgraded else 0.0
+
+    def to_dict(self, *, timeline_points: int = JSON_TIMELINE_POINTS) -> dict[str, Any]:
+        data = {name: value for name, value in asdict(self).items()
+                if name not in ("timeline", "phases")}
+        data.update(messages=self.messages, messages_per_second=round(self.messages_per_second, 1),
+                    wrongly_suspended_share=round(self.wrongly_suspended_share, 4),
+                    simulated_hours=round(self.simulated_seconds / 3600, 3),
+                    phases=[asdict(p) for p in self.phases],
+                    timeline=[[s, n] for s, n in self.timeline.sampled(timeline_points)])
+        data["codes"] = dict(sorted(self.codes.items()))
+        return data
+
+
+@dataclass
+class SimulationReport:
+    """Every profile's result, with the settings that produced them."""
+
+    settings: dict[str, Any]
+    results: list[ProfileResult]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"settings": self.settings,
+                "profiles": {r.profile: r.to_dict() for r in self.results}}
+
+    def without_machine_figures(self) -> dict[str, Any]:
+        """The report minus what depends on the machine (wall time, memory):
+        the same settings and seed always give the same."""
+        data = self.to_dict()
+        for result in data["profiles"].values():
+            for name in MACHINE_FIGURES:
+                del result[name]
+        return data
+
+    def render(self) -> str:
+        """A readable table, one column per profile."""
+        rows = [
+            ("devices in the fleet", lambda r: f"{r.devices:,}"),
+            ("suspended by the CPL removal", lambda r: f"{r.suspended_by_removal:,}"),
+            ("upgraded to the new firmware", lambda r: f"{r.upgraded:,}"),
+            ("11.3 responses lost", lambda r: f"{r.lost_responses:,}"),
+            ("wrongly Suspended at the end", lambda r: f"{r.wrongly_suspended:,} "
+                                                      f"({r.wrongly_suspended_share:.1%})"),
+            ("requests sent", lambda r: f"{r.requests:,}"),
+            ("messages from the DSP", lambda r: f"{r.dsp_messages:,}"),
+            ("messages in all", lambda r: f"{r.messages:,}"),
+            ("simulated duration", lambda r: _duration(r.simulated_seconds)),
+            ("wall time", lambda r: f"{r.wall_seconds:.1f} s"),
+            ("messages per second", lambda r: f"{r.messages_per_second:,.0f}"),
+            ("peak memory", lambda r: "?" if r.peak_memory_kb is None
+                else f"{r.peak_memory_kb / 1024:,.0f} MB"),
+        ]
+        names = [r.profile for r in self.results]
+        cells = [[label] + [fmt(r) for r in self.results] for label, fmt in rows]
+        widths = [max(len(row[i]) for row in cells + [[""] + names])
+                  for i in range(len(names) + 1)]
+        lines = ["  ".join([" " * widths[0]] + [n.rjust(w) for n, w in zip(names, widths[1:])])]
+        for row in cells:
+            lines.append("  ".join([row[0].ljust(widths[0])]
+                                   + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]))
+        lines.append("")
+        lines += [f"{r.profile}: " + ", ".join(f"{code} {count:,}" for code, count
+                                               in sorted(r.codes.items()))
+                  for r in self.results]
+        return "\n".join(lines) + "\n"
+
+
+def _duration(seconds: float) -> str:
+    hours, rest = divmod(round(seconds), 3600)
+    return f"{hours} h {rest // 60:02d} min"
