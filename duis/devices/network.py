@@ -70,6 +70,16 @@ class Network:
         self._scheduled: set[EUI64] = {d.eui for d in self._devices.values() if d.schedule}
         self._alert_counter = 0
 
+    def move(self, eui: EUI64 | str, hub: EUI64 | str) -> None:
+        """The device joins the system of comms hub ``hub`` (images reach it through that hub)."""
+        device = self.device(eui)
+        if device.hub is not None:
+            self._systems[device.hub].remove(device)
+        device.hub = EUI64.parse(hub)
+        members = self._systems.setdefault(device.hub, [])
+        members.append(device)
+        members.sort(key=lambda d: d.eui)
+
     @classmethod
     def from_inventory(cls, inventory: Inventory, *, clock: Clock,
                        images: ImageLibrary | None = None, random: _random.Random | None = None,

@@ -34,6 +34,8 @@ from .critical import PreCommandBook
 from .distribution import plan_distribution
 from .firmware import FirmwareReport, process_firmware_report, report_from
 from .inventory import read_inventory
+from .ppmid import (join_system, plan_ppmid_update, ppmid_image_command, ppmid_warning,
+                    prenotify)
 from .responses import Outgoing, Responder
 
 #: what the DSP answers when a device cannot be reached / does not answer
@@ -144,11 +146,16 @@ class DSP:
         variant = request.service_reference_variant
         if variant == "11.1":
             return [self._update_firmware(request)]
+        if variant == "11.4":
+            return [self._update_ppmid_firmware(request)]
+        if variant == "12.2":
+            code, payload = prenotify(self.inventory, request)
+            return [self.responder.answer(request, code, *payload)]
         handler = NON_DEVICE_HANDLERS.get(variant)
         if handler is None:
             raise NotEmulated(f"service request {variant} ({lookup(variant).name}) is "
                               f"authorised but not emulated by this DSP",
-                              expected="one of 8.2, 11.1", found=variant)
+                              expected="one of 8.2, 11.1, 11.4, 12.2", found=variant)
         return [self.responder.answer(request, "I0", *handler(self.inventory, request))]
 
     def _update_firmware(self, request: Request) -> Outgoing:
@@ -157,6 +164,21 @@ class DSP:
             for eui, device_type in plan.targets:
                 self.network.deliver(command_for(request, device_type, target=eui))
         return self.responder.answer(request, "I0", *plan.warning())
+
+    def _update_ppmid_firmware(self, request: Request) -> Outgoing:
+        plan = plan_ppmid_update(self.inventory, request)
+        if self.network is not None:
+            for eui, _ in plan.targets:
+                self.network.deliver(ppmid_image_command(request, eui))
+        code = "I0" if plan.targets else "E11"
+        return self.responder.answer(request, code, *ppmid_warning(plan))
+
+    def join_system(self, device: str, hub: str, *, cause: str = "") -> None:
+        """A device joins the system of comms hub ``hub`` (installation, a PPMID moving
+        home): the SMI follows, and for a dual-mode PPMID its generation too (MP202)."""
+        join_system(self.inventory, device, hub, cause=cause)
+        if self.network is not None:
+            self.network.move(device, hub)
 
     def _to_device(self, request: Request, command: GbcsMessage,
                    out: list[Outgoing]) -> str | None:
