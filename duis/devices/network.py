@@ -70,6 +70,14 @@ class Network:
         self._scheduled: set[EUI64] = {d.eui for d in self._devices.values() if d.schedule}
         self._alert_counter = 0
 
+    def add(self, device: EmulatedDevice) -> None:
+        """A new device (e.g. just pre-notified); it joins a system with :meth:`move`."""
+        if device.eui in self._devices:
+            raise ValueError(f"device {device.eui} is already in the network")
+        self._devices[device.eui] = device
+        if device.hub is not None:
+            self._systems.setdefault(device.hub, []).append(device)
+
     def move(self, eui: EUI64 | str, hub: EUI64 | str) -> None:
         """The device joins the system of comms hub ``hub`` (images reach it through that hub)."""
         device = self.device(eui)

@@ -20,7 +20,7 @@ from typing import Callable
 from ..authorise import Decision, authorise
 from ..catalogue import lookup
 from ..clock import Clock, SystemClock
-from ..devices import Network
+from ..devices import EmulatedDevice, Network
 from ..errors import DuisError
 from ..gbcs import GbcsMessage
 from ..messages import Node, Request, from_tree
@@ -149,8 +149,7 @@ class DSP:
         if variant == "11.4":
             return [self._update_ppmid_firmware(request)]
         if variant == "12.2":
-            code, payload = prenotify(self.inventory, request)
-            return [self.responder.answer(request, code, *payload)]
+            return [self._prenotify(request)]
         handler = NON_DEVICE_HANDLERS.get(variant)
         if handler is None:
             raise NotEmulated(f"service request {variant} ({lookup(variant).name}) is "
@@ -172,6 +171,17 @@ class DSP:
                 self.network.deliver(ppmid_image_command(request, eui))
         code = "I0" if plan.targets else "E11"
         return self.responder.answer(request, code, *ppmid_warning(plan))
+
+    def _prenotify(self, request: Request) -> Outgoing:
+        eui = request.body.text_at("DeviceID")
+        known = self.inventory.device(eui) is not None
+        code, payload = prenotify(self.inventory, request)
+        if self.network is not None and not known and code == "I0":
+            record = self.inventory.device(eui)
+            self.network.add(EmulatedDevice(record.eui, record.device_type, smets=record.smets,
+                                            manufacturer=record.manufacturer, model=record.model,
+                                            firmware_version=record.firmware_version))
+        return self.responder.answer(request, code, *payload)
 
     def join_system(self, device: str, hub: str, *, cause: str = "") -> None:
         """A device joins the system of comms hub ``hub`` (installation, a PPMID moving

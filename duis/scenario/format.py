@@ -69,8 +69,9 @@ STEP_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "add-cpl": (("manufacturer", "model", "firmware_version", "smets"),
                 ("firmware_hash", "status")),
     "fault": (("kind",), ("device", "share")),
+    "join": (("device", "hub"), ()),
     "expect": (("device",), ("status", "firmware_version", "status_before_suspension",
-                             "gpf_copy")),
+                             "smets", "hub", "gpf_copy")),
 }
 FAULT_KINDS = ("lose-next-response", "no-response", "unreachable", "corrupt-image",
                "power-loss", "lose-share", "clear")
@@ -222,7 +223,8 @@ class _Reader:
                            expected="one of " + ", ".join(required + optional),
                            found=repr(key))
         checks = {"send": self.check_send, "advance": self.check_advance,
-                  "fault": self.check_fault, "expect": self.check_expect_step}
+                  "fault": self.check_fault, "expect": self.check_expect_step,
+                  "join": self.check_join}
         if do in checks:
             checks[do](i, item)
         return Step(i + 1, do, item, self.lines.line(STEP_TABLE, i))
@@ -261,6 +263,10 @@ class _Reader:
                        expected="seconds, minutes, hours or days: a number >= 0",
                        found=repr({k: item[k] for k in amounts}) if amounts else "nothing")
         self.check_expectations(i, item, "advance")
+
+    def check_join(self, i: int, item: dict) -> None:
+        for key in ("device", "hub"):
+            self.check_eui(i, item, key)
 
     def check_fault(self, i: int, item: dict) -> None:
         if item.get("kind") not in FAULT_KINDS:
@@ -313,7 +319,7 @@ class _Reader:
 
     def check_expect_step(self, i: int, item: dict) -> None:
         self.check_eui(i, item, "device")
-        for key in ("status", "firmware_version", "status_before_suspension", "alerts",
+        for key in ("status", "firmware_version", "status_before_suspension", "smets", "hub",
                     "gpf_copy"):
             if key in item:
                 self.check_per_profile(i, key, item[key])

@@ -213,7 +213,7 @@ def _fault(rig: _Rig, step: Step, transcript: Transcript) -> None:
 def _expect(rig: _Rig, step: Step, transcript: Transcript) -> None:
     profile = transcript.profile
     device = rig.dsp.inventory.device(step.get("device")) if step.get("device") else None
-    for key in ("status", "firmware_version", "status_before_suspension"):
+    for key in ("status", "firmware_version", "status_before_suspension", "smets", "hub"):
         if key in step.fields:
             found = getattr(device, key) if device else "no such device"
             transcript.check(f"{step.get('device')} {key}",
@@ -225,5 +225,13 @@ def _expect(rig: _Rig, step: Step, transcript: Transcript) -> None:
                          copy.version if copy else None)
 
 
+def _join(rig: _Rig, step: Step, transcript: Transcript) -> None:
+    rig.dsp.join_system(step.get("device"), step.get("hub"),
+                        cause=f"scenario step {step.index}")
+    device = rig.dsp.inventory.device(step.get("device"))
+    transcript.note(f"{device.eui} joined the system of hub {step.get('hub')} "
+                    f"(SMI generation {device.smets})")
+
+
 _STEPS = {"send": _send, "advance": _advance, "remove-cpl": _remove_cpl,
-          "add-cpl": _add_cpl, "fault": _fault, "expect": _expect}
+          "add-cpl": _add_cpl, "fault": _fault, "expect": _expect, "join": _join}
