@@ -1,0 +1,273 @@
+"""A small client for ``duis serve`` (or any DUIS web service): ``duis send``.
+
+:meth:`Client.send` signs a request unless it is signed already, picks the
+web service from its command variant (CV 1, 3, 5, 7: Send Command; 4:
+Transform; 2, 6, 8: Non-Device), POSTs it, and verifies the DSP's signature
+on the reply.  For a critical request (CV 4) it can complete the round
+itself: sign the PreCommand's GBCS command with the sender's ``ds`` key and
+send it back as a SignedPreCommand (CV 5).  The admin helpers drive a
+``duis serve`` clock, CPL and faults for scenario tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import http.client
+import json
+import socket
+from dataclasses import dataclass, field
+from urllib.parse import urlencode, urlsplit
+
+from ..errors import DuisError, InputError
+from ..messages import Request, Response, build, format_datetime, from_tree, leaf, node, request
+from ..signatures import CredentialStore, MillisecondCounter, VerifiedMessage, sign_with_store, verify
+from ..signatures.credentials import default_store_directory
+from ..signatures.gbcs import sign_precommand
+from ..signatures.profile import SIGNATURE
+from ..xmlparse import parse_bytes
+from .config import SERVICE_PATHS, service_for
+
+
+class ServerUnreachable(InputError):
+    """The server cannot be reached (refused, timed out, not HTTP)."""
+
+
+@dataclass
+class Reply:
+    """One HTTP answer from a web service."""
+
+    status: int
+    content_type: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_xml(self) -> bool:
+        return self.status == 200 and self.content_type.startswith(("application/xml", "text/xml"))
+
+    @property
+    def message(self) -> Response | None:
+        """The DUIS Response it carries, typed (not validated), or None."""
+        if not self.is_xml:
+            return None
+        typed = from_tree(parse_bytes(self.body, "<reply>"), "<reply>")
+        return typed if isinstance(typed, Response) else None
+
+    @property
+    def code(self) -> str | None:
+        """The DUIS ResponseCode, or None when the server refused with an HTTP error."""
+        message = self.message
+        return message.response_code if message else None
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+@dataclass
+class Exchange:
+    """A request as sent, the web service it went to, and the reply."""
+
+    request: bytes
+    service: str
+    reply: Reply
+    verified: VerifiedMessage | None = None
+    """The reply's verified signature (when it is a DUIS Response and verification is on)."""
+
+    @property
+    def message(self) -> Request:
+        return from_tree(parse_bytes(self.request, "<request>"), "<request>")
+
+
+def is_signed(data: bytes) -> bool:
+    """Whether the document's root carries a ds:Signature child."""
+    return parse_bytes(data, "<request>").getroot().find(SIGNATURE) is not None
+
+
+class Client:
+    """HTTP/1.1 to one server, keep-alive, one request at a time."""
+
+    def __init__(self, url: str, store: CredentialStore | None = None, *,
+                 timeout: float = 30.0, now: _dt.datetime | None = None,
+                 verify_replies: bool = True) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InputError("bad server URL", expected="http://host:port", found=url)
+        self.url = url.rstrip("/")
+        self._parts = parts
+        self.store = store or CredentialStore(default_store_directory())
+        self.timeout = timeout
+        self.now = now
+        """The time signatures are made and checked at (default: the current time)."""
+        self.verify_replies = verify_replies
+        self._connection: http.client.HTTPConnection | None = None
+        self._counter = MillisecondCounter()
+
+    # --- HTTP ---------------------------------------------------------------------------
+
+    def _connect(self) -> http.client.HTTPConnection:
+        if self._connection is None:
+            cls = http.client.HTTPSConnection if self._parts.scheme == "https" \
+                else http.client.HTTPConnection
+            self._connection = cls(self._parts.hostname, self._parts.port, timeout=self.timeout)
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                content_type: str | None = None) -> Reply:
+        """One HTTP request (reconnecting once if a kept-alive connection was closed)."""
+        headers = {"Content-Type": content_type} if content_type else {}
+        prefix = self._parts.path.rstrip("/")
+        for attempt in (1, 2):
+            connection = self._connect()
+            try:
+                connection.request(method, prefix + path, body=body, headers=headers)
+                answer = connection.getresponse()
+                data = answer.read()
+                reply = Reply(answer.status, answer.getheader("Content-Type", ""), data,
+                              {k: v for k, v in answer.getheaders()})
+                if answer.will_close:
+                    self.close()
+                return reply
+            except (http.client.RemoteDisconnected, BrokenPipeError,
+                    ConnectionResetError) as exc:
+                self.close()
+                if attempt == 2:
+                    raise ServerUnreachable("the server closed the connection",
+                                            source=self.url, expected="an HTTP answer",
+                                            found=type(exc).__name__) from None
+            except (OSError, socket.timeout, http.client.HTTPException) as exc:
+                self.close()
+                raise ServerUnreachable("cannot reach the server", source=self.url,
+                                        expected="a DUIS web service", found=str(exc)) from None
+        raise AssertionError("unreachable")
+
+    def post(self, data: bytes, service: str) -> Reply:
+        """POST signed DUIS XML to a web service (``S``, ``T`` or ``D``)."""
+        return self.request("POST", SERVICE_PATHS[service], data, "application/xml")
+
+    # --- DUIS -------------------------------------------------------------------------
+
+    def sign(self, data: bytes, *, preserve_counter: bool = True) -> bytes:
+        """Sign with the originator's xml-sign key from the store."""
+        return sign_with_store(data, self.store, preserve_counter=preserve_counter,
+                               counter=self._counter, now=self.now, source="<request>")
+
+    def send(self, data: bytes, *, service: str | None = None, sign: bool | None = None,
+             preserve_counter: bool = False, complete: bool = False) -> list[Exchange]:
+        """Send one request; with ``complete``, finish a critical request's round.
+
+        ``sign=None`` signs only an unsigned request; ``preserve_counter`` keeps
+        its RequestID counter (else a fresh one, milliseconds since the epoch).
+        Returns one exchange, or two when the round was completed.
+        """
+        if sign or (sign is None and not is_signed(data)):
+            data = self.sign(data, preserve_counter=preserve_counter)
+        message = from_tree(parse_bytes(data, "<request>"), "<request>")
+        if not isinstance(message, Request):
+            raise InputError("not a DUIS request", expected="sr:Request",
+                             found=type(message).__name__)
+        exchange = self._exchange(data, service or service_for(message.command_variant))
+        exchanges = [exchange]
+        if complete and message.command_variant == 4 and exchange.reply.code == "I0":
+            second = self.signed_precommand(message, exchange.reply,
+                                            preserve_counter=preserve_counter)
+            exchanges.append(self._exchange(second, "S"))
+        return exchanges
+
+    def _exchange(self, data: bytes, service: str) -> Exchange:
+        reply = self.post(data, service)
+        verified = None
+        if self.verify_replies and reply.is_xml:
+            verified = verify(reply.body, self.store, now=self.now, source=f"reply from {self.url}")
+        return Exchange(data, service, reply, verified)
+
+    def signed_precommand(self, original: Request, reply: Reply, *,
+                          preserve_counter: bool = False) -> bytes:
+        """The CV 5 request returning the PreCommand of ``reply``, signed with the
+        sender's ds key; its counter follows the original's (or is fresh)."""
+        payload = reply.message.payload if reply.message else None
+        gbcs = payload.text_at("GBCSPayload") if payload is not None else None
+        if payload is None or payload.name != "PreCommand" or not gbcs:
+            raise InputError("the reply carries no PreCommand", source=self.url,
+                             expected="a ResponseMessage with PreCommand/GBCSPayload",
+                             found=payload.name if payload is not None else "no payload")
+        signed = sign_precommand(base64.b64decode(gbcs), self.store, original.originator,
+                                 now=self.now)
+        counter = original.counter + 1 if preserve_counter else self._counter()
+        second = request(original.originator, original.target, counter,
+                         original.service_reference_variant,
+                         node("SignedPreCommand",
+                              leaf("GBCSPayload", base64.b64encode(signed).decode("ascii"))),
+                         command_variant=5)
+        return self.sign(build(second), preserve_counter=True)
+
+    # --- operations and admin (duis serve only) -------------------------------------------
+
+    def _json(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        reply = self.request(method, path, data, "application/json" if data else None)
+        try:
+            result = json.loads(reply.body or b"null")
+        except ValueError:
+            result = {"message": reply.text}
+        if reply.status >= 400:
+            message = result.get("message") if isinstance(result, dict) else reply.text
+            raise AdminRefused(f"{method} {path}: HTTP {reply.status}", source=self.url,
+                               found=message)
+        return result
+
+    def health(self) -> dict:
+        return self._json("GET", "/health")
+
+    def advance(self, seconds: float) -> dict:
+        """Move a driven clock forward; the alerts that fire are queued for delivery."""
+        return self._json("POST", "/admin/clock", {"advance_seconds": seconds})
+
+    def set_clock(self, now: _dt.datetime) -> dict:
+        return self._json("POST", "/admin/clock", {"now": format_datetime(now)})
+
+    def remove_cpl(self, manufacturer: str, model: str, firmware_version: str,
+                   smets: str | None = None, *, cause: str | None = None) -> list[str]:
+        return self._json("POST", "/admin/cpl", {
+            "action": "remove", "manufacturer": manufacturer, "model": model,
+            "firmware_version": firmware_version, "smets": smets, "cause": cause})["suspended"]
+
+    def add_cpl(self, manufacturer: str, model: str, firmware_version: str, smets: str, *,
+                firmware_hash: str | None = None, status: str = "Current",
+                cause: str | None = None) -> None:
+        self._json("POST", "/admin/cpl", {
+            "action": "add", "manufacturer": manufacturer, "model": model,
+            "firmware_version": firmware_version, "smets": smets,
+            "firmware_hash": firmware_hash, "status": status, "cause": cause})
+
+    def fault(self, kind: str, device: str | None = None, share: float | None = None) -> None:
+        self._json("POST", "/admin/fault", {"kind": kind, "device": device, "share": share})
+
+    def device(self, eui: str) -> dict:
+        return self._json("GET", f"/admin/devices/{eui}")
+
+    def outbox(self, *, since: int = 0, pending: bool = False) -> dict:
+        query = urlencode({"since": since, "pending": int(pending)})
+        return self._json("GET", f"/admin/outbox?{query}")
+
+    def audit(self, since: int | None = None) -> list[dict]:
+        return self._json("GET", "/admin/audit" + (f"?since={since}" if since is not None
+                                                   else ""))
+
+
+class AdminRefused(DuisError):
+    """An admin or health request the server refused."""
+
+    exit_code = 1

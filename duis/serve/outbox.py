@@ -1,0 +1,187 @@
+"""The durable outbox: every asynchronous message the DSP sends, until delivered.
+
+Device responses, E20/E21 answers, device alerts and DCC alerts are written
+here (one transaction per request or clock tick) *before* the synchronous
+reply leaves, so a message the DSP produced is never lost, even when the
+server is killed the instant after.  The table lives in the SMI's SQLite file,
+beside the SMI's own tables, through a separate connection:
+
+- ``seq`` orders everything: per recipient, messages are delivered in ``seq``
+  order, one at a time (the next waits until the one before is delivered);
+- a row is marked delivered (``delivered_at``) only after the receiving
+  endpoint answered 2xx, and never offered again;
+- ``attempts`` and ``last_error`` say how delivery has gone so far.
+
+With WAL and ``synchronous=NORMAL`` (as the SMI uses) a commit survives a
+killed process, which is what a restart is; a power cut may lose the last
+commits.  One connection, guarded by a lock, serves the DSP's thread (adding)
+and the delivery's thread (marking).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from ..clock import UTC
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS serve_outbox (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    recipient    TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    code         TEXT NOT NULL,
+    cause        TEXT,
+    queued_at    TEXT NOT NULL,
+    body         BLOB NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    delivered_at TEXT
+);
+CREATE INDEX IF NOT EXISTS serve_outbox_pending
+    ON serve_outbox (recipient, seq) WHERE delivered_at IS NULL;
+"""
+_COLUMNS = "seq, recipient, kind, code, cause, queued_at, attempts, last_error, delivered_at"
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message to queue: what the DSP produced, and why."""
+
+    recipient: str
+    """EUI-64 of the DCC user it is for."""
+    kind: str
+    """``response``, ``device-response``, ``device-alert`` or ``dcc-alert``."""
+    code: str
+    body: bytes
+    """The signed DUIS XML, exactly as it will be POSTed."""
+    cause: str | None = None
+    """The RequestID it answers, or the clock tick that produced it."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A queued message, as the outbox holds it."""
+
+    seq: int
+    recipient: str
+    kind: str
+    code: str
+    cause: str | None
+    queued_at: str
+    attempts: int
+    last_error: str | None
+    delivered_at: str | None
+    body: bytes | None = None
+
+    def as_dict(self) -> dict:
+        return {"seq": self.seq, "recipient": self.recipient, "kind": self.kind,
+                "code": self.code, "cause": self.cause, "queued_at": self.queued_at,
+                "attempts": self.attempts, "last_error": self.last_error,
+                "delivered_at": self.delivered_at}
+
+
+def _now() -> str:
+    return _dt.datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Outbox:
+    """The ``serve_outbox`` table of an SQLite file (``None``: in memory, not durable)."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = Path(path) if path is not None else None
+        self.durable = self.path is not None
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path) if self.durable else ":memory:",
+                                   isolation_level=None, check_same_thread=False,
+                                   timeout=30.0)
+        if self.durable:
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+        with self._lock:
+            self._db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # --- writing --------------------------------------------------------------------
+
+    def add(self, messages: Iterable[Message]) -> list[int]:
+        """Queue ``messages`` in one transaction; return their sequence numbers."""
+        messages = list(messages)
+        if not messages:
+            return []
+        now = _now()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                seqs = [self._db.execute(
+                    "INSERT INTO serve_outbox (recipient, kind, code, cause, queued_at, body) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (m.recipient, m.kind, m.code, m.cause, now, m.body)).lastrowid
+                    for m in messages]
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return seqs
+
+    def delivered(self, seq: int) -> None:
+        """The receiver answered 2xx: never offer ``seq`` again."""
+        with self._lock:
+            self._db.execute("UPDATE serve_outbox SET delivered_at = ?, attempts = attempts + 1 "
+                             "WHERE seq = ? AND delivered_at IS NULL", (_now(), seq))
+
+    def failed(self, seq: int, error: str) -> int:
+        """An attempt failed; return how many attempts ``seq`` has had."""
+        with self._lock:
+            self._db.execute("UPDATE serve_outbox SET attempts = attempts + 1, last_error = ? "
+                             "WHERE seq = ?", (error[:500], seq))
+            return self._db.execute("SELECT attempts FROM serve_outbox WHERE seq = ?",
+                                    (seq,)).fetchone()[0]
+
+    # --- reading --------------------------------------------------------------------
+
+    def pending_recipients(self) -> list[str]:
+        """Recipients with undelivered messages."""
+        with self._lock:
+            rows = self._db.execute("SELECT DISTINCT recipient FROM serve_outbox "
+                                    "WHERE delivered_at IS NULL ORDER BY recipient").fetchall()
+        return [r[0] for r in rows]
+
+    def next_batch(self, recipient: str, limit: int = 64) -> list[Entry]:
+        """The oldest undelivered messages for ``recipient``, in order, with bodies."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS}, body FROM serve_outbox "
+                "WHERE recipient = ? AND delivered_at IS NULL ORDER BY seq LIMIT ?",
+                (recipient, limit)).fetchall()
+        return [Entry(*row) for row in rows]
+
+    def entries(self, *, since: int = 0, pending_only: bool = False,
+                limit: int = 1000) -> list[Entry]:
+        """Rows after ``since`` in order, without bodies (for ``GET /admin/outbox``)."""
+        where = "seq > ?" + (" AND delivered_at IS NULL" if pending_only else "")
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM serve_outbox WHERE {where} "
+                                    "ORDER BY seq LIMIT ?", (since, limit)).fetchall()
+        return [Entry(*row) for row in rows]
+
+    def body(self, seq: int) -> bytes | None:
+        with self._lock:
+            row = self._db.execute("SELECT body FROM serve_outbox WHERE seq = ?",
+                                   (seq,)).fetchone()
+        return row[0] if row else None
+
+    def counts(self) -> dict[str, int]:
+        """``queued`` (ever), ``pending`` and ``delivered``."""
+        with self._lock:
+            total, pending = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(delivered_at IS NULL), 0) "
+                "FROM serve_outbox").fetchone()
+        return {"queued": total, "pending": pending, "delivered": total - pending}
