@@ -1,0 +1,68 @@
+"""``duis receive``: a receiving endpoint that verifies and stores what a DSP delivers."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from ..clock import parse_instant
+from ..serve.logs import configure, event
+from ..serve.receiver import Inbox, build_receiver
+from ..signatures import CredentialStore
+from ..signatures.credentials import default_store_directory
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "receive", help="a DCC user's receiving endpoint: verify and store what duis serve "
+                        "delivers",
+        description="Accept the device responses and alerts a DSP POSTs (signed DUIS XML), "
+                    "verify the DSP's signature, store each message in DIR as "
+                    "NNNNNN-<kind>-<code>-to-<user>.xml with an index.jsonl, and answer 204. "
+                    "A repeat of a stored message is answered 204 and not stored again; a "
+                    "message that does not verify is answered 403 and kept in DIR/rejected/. "
+                    "GET /messages lists what was received. Ctrl-C stops it.",
+        epilog="example:\n  duis receive --port 8080 --dir received/ &\n"
+               "  duis serve --callback http://127.0.0.1:8080/",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, required=True, help="TCP port to listen on")
+    parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    parser.add_argument("--dir", default="received", metavar="DIR",
+                        help="folder for the messages (default ./received)")
+    parser.add_argument("--store", default=None, metavar="DIR",
+                        help="credential store (default: env DUIS_PKI, else samples/pki)")
+    parser.add_argument("--now", default=None, metavar="INSTANT",
+                        help="verify certificates at this time (default: the current time)")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="store without verifying signatures")
+    parser.add_argument("--log-format", choices=("json", "text"), default="text",
+                        help="log lines on stderr (default text)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    configure(args.log_format, logging.INFO)
+    store = None if args.no_verify else CredentialStore(args.store or default_store_directory())
+    inbox = Inbox(args.dir)
+    app = build_receiver(inbox, store, now=parse_instant(args.now) if args.now else None)
+    asyncio.run(_serve(app, args.host, args.port, inbox))
+    return 0
+
+
+async def _serve(app: web.Application, host: str, port: int, inbox: Inbox) -> None:
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
+    await runner.setup()
+    await web.TCPSite(runner, host, port, reuse_address=True).start()
+    url = f"http://{host}:{runner.addresses[0][1]}/"
+    event("receiving", url=url, folder=str(inbox.folder), stored=len(inbox.messages))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+    event("stopped", received=len(inbox.messages), duplicates=inbox.duplicates)

@@ -1,0 +1,98 @@
+"""``duis serve``: the DUIS web services over HTTP, a drop-in for DCC Boxed."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from pathlib import Path
+
+from ..clock import parse_instant
+from ..profiles import DEFAULT_PROFILE, profiles
+from ..serve.config import ServeConfig, Endpoints
+from ..serve.logs import configure
+from ..serve.server import serve_until_signalled
+from ..xmlparse import DEFAULT_MAX_BYTES
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "serve", help="serve the DUIS web services over HTTP (a drop-in for DCC Boxed)",
+        description="Serve the three DUIS web services at the paths DCC Boxed uses: POST "
+                    "/api/v1/serviceS (Send Command, CV 1, 3, 5, 7), /api/v1/serviceT "
+                    "(Transform, CV 4) and /api/v1/serviceD (Non-Device, CV 2, 6, 8), "
+                    "with signed DUIS XML (application/xml) in and out. Device responses "
+                    "and alerts are POSTed to the --callback endpoint, from a durable outbox "
+                    "in the SMI database, in order, retried with back-off. Logs are JSON "
+                    "lines on stderr. SIGTERM or Ctrl-C stops it gracefully. See docs/serve.md.",
+        epilog="examples:\n"
+               "  duis serve --smi state.sqlite --callback http://127.0.0.1:8080/duis\n"
+               "  duis serve --port 0 --clock driven --now 2026-03-01T09:00:00Z "
+               "--profile mp105-option1\n"
+               "  duis serve --callback 90-B3-D5-1F-30-01-00-00=http://127.0.0.1:9001/ "
+               "--callback http://127.0.0.1:9000/",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8079,
+                        help="TCP port (default 8079; 0 picks a free one, logged at start)")
+    parser.add_argument("--world", default=None, metavar="FILE",
+                        help="world file seeding the SMI (default: samples/worlds/default.toml)")
+    parser.add_argument("--smi", default=None, metavar="DB",
+                        help="SQLite file for the SMI, replay counters and outbox, kept between "
+                             "runs (seeded from --world when new); without it all three are "
+                             "in memory and lost when the server stops")
+    parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=list(profiles()),
+                        help=f"behaviour profile (default {DEFAULT_PROFILE})")
+    parser.add_argument("--store", default=None, metavar="DIR",
+                        help="credential store (default: env DUIS_PKI, else samples/pki)")
+    parser.add_argument("--callback", action="append", default=None, metavar="[EUI=]URL",
+                        help="where device responses and alerts are POSTed: a URL for every "
+                             "user, or EUI-64=URL for one user; repeatable")
+    parser.add_argument("--clock", choices=("real", "driven"), default="real",
+                        help="real: wall clock; driven: stands at --now until POST /admin/clock")
+    parser.add_argument("--now", default=None, metavar="INSTANT",
+                        help="start of the driven clock, ISO-8601")
+    parser.add_argument("--no-replay-check", action="store_true",
+                        help="accept RequestID counters that do not increase (load tests)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the devices' random faults (default 0)")
+    parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, metavar="N",
+                        help=f"largest request body (default {DEFAULT_MAX_BYTES}); larger: 413")
+    parser.add_argument("--retry-base", type=float, default=0.5, metavar="S",
+                        help="first delivery retry after S seconds, doubling (default 0.5)")
+    parser.add_argument("--retry-max", type=float, default=60.0, metavar="S",
+                        help="longest wait between delivery retries (default 60)")
+    parser.add_argument("--delivery-timeout", type=float, default=10.0, metavar="S",
+                        help="seconds a receiving endpoint has to answer (default 10)")
+    parser.add_argument("--shutdown-timeout", type=float, default=10.0, metavar="S",
+                        help="seconds in-flight work gets on shutdown (default 10)")
+    parser.add_argument("--log-format", choices=("json", "text"), default="json",
+                        help="log lines on stderr: json (default) or text")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                        default="info", help="'warning' logs only refusals and failures")
+    parser.set_defaults(run=run)
+
+
+def config_from(args: argparse.Namespace) -> ServeConfig:
+    return ServeConfig(
+        host=args.host, port=args.port, world=Path(args.world) if args.world else None,
+        smi=Path(args.smi) if args.smi else None, profile=args.profile,
+        store=Path(args.store) if args.store else None,
+        endpoints=Endpoints.parse(args.callback), clock=args.clock,
+        now=parse_instant(args.now) if args.now else None,
+        replay_check=not args.no_replay_check, seed=args.seed, max_bytes=args.max_bytes,
+        retry_base=args.retry_base, retry_max=args.retry_max,
+        delivery_timeout=args.delivery_timeout, shutdown_timeout=args.shutdown_timeout,
+        log_format=args.log_format)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    configure(config.log_format, getattr(logging, args.log_level.upper()))
+    try:
+        import uvloop  # optional: a faster event loop when installed
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(serve_until_signalled(config))
+    return 0
