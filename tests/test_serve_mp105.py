@@ -1,0 +1,158 @@
+"""The MP105 recovery story driven over HTTP against ``duis serve``.
+
+The shipped scenario ``mp105-esme-recovery-by-read`` is played step by step
+through the web services (``duis send`` logic: sign, pick the service,
+complete the critical round) and the admin endpoints (CPL, faults), with
+the server on a driven clock at the scenario's start and seed, and its
+deliveries going to a ``duis receive`` endpoint.  What comes back must be
+what the in-process run produced: the same requests, the same synchronous
+replies, the same device responses and DCC alerts (each to its recipient,
+in order) and the same SMI changes, byte for byte against the goldens.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from duis.catalogue import lookup
+from duis.messages import build, parse_message, request, to_node
+from duis.scenario import read_scenario
+from duis.scenario.format import for_profile
+from duis.scenario.transcript import Transcript
+from duis.serve import Client, Endpoints, ReceiverThread, ServeConfig, ServerThread
+from duis.smi import AuditRecord
+from duis.xmlparse import parse_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "samples/scenarios/mp105-esme-recovery-by-read.toml"
+GOLDEN = ROOT / "samples/scenarios/golden/mp105-esme-recovery-by-read"
+SR_NS = "http://www.dccinterface.co.uk/ServiceUserGateway"
+DEFAULT_SENDER = "90-B3-D5-1F-30-01-00-00"
+
+
+def wait_drained(client: Client, timeout: float = 10.0) -> None:
+    """Until the server's outbox has nothing pending."""
+    deadline = time.monotonic() + timeout
+    while client.outbox(pending=True)["counts"]["pending"]:
+        assert time.monotonic() < deadline, client.outbox(pending=True)
+        time.sleep(0.02)
+
+
+class RemoteRun:
+    """Plays a scenario's steps over HTTP; records messages as a transcript names them."""
+
+    def __init__(self, scenario, profile: str, client: Client, receiver: ReceiverThread) -> None:
+        self.scenario, self.profile = scenario, profile
+        self.client, self.receiver = client, receiver
+        self.counters: dict[str, int] = {}
+        self.files: list[tuple[str, bytes]] = []
+        self.checks: list[tuple[int, str, object, object]] = []
+        self._seen = 0
+
+    def _add(self, name: str, data: bytes) -> None:
+        self.files.append((f"{len(self.files) + 1:03d}-{name}.xml", data))
+
+    def next_counter(self, sender: str) -> int:
+        self.counters[sender] = self.counters.get(sender, 999) + 1
+        return self.counters[sender]
+
+    def play(self) -> None:
+        for step in self.scenario.steps:
+            getattr(self, "_" + step.do.replace("-", "_"))(step)
+            wait_drained(self.client)
+            self._collect_deliveries()
+
+    def _collect_deliveries(self) -> None:
+        new = self.receiver.inbox.messages[self._seen:]
+        self._seen += len(new)
+        for item in sorted(new, key=lambda m: int(m.delivery)):
+            data = (self.receiver.inbox.folder / item.file).read_bytes()
+            self._add(f"out-{item.kind}-{item.code}-to-{item.recipient.replace('-', '')}", data)
+
+    def _send(self, step) -> None:
+        sender = step.get("from", DEFAULT_SENDER)
+        variant = str(step.get("service"))
+        if step.get("file"):
+            body = parse_message(self.scenario.source.parent / step.get("file"),
+                                 validate=False).body
+        else:
+            text = step.get("body") or "<ReadFirmwareVersion/>"
+            body = to_node(parse_bytes(f'<Body xmlns="{SR_NS}">{text}</Body>'.encode())
+                           .getroot()[0])
+        message = request(sender, step.get("to"), self.next_counter(sender), variant, body,
+                          command_variant=step.get("command_variant"))
+        complete = lookup(variant).critical and step.get("command_variant") is None
+        exchanges = self.client.send(build(message), preserve_counter=True, complete=complete)
+        if len(exchanges) == 2:
+            self.next_counter(sender)
+        for exchange in exchanges:
+            sent = exchange.message
+            self._add(f"in-request-{sent.service_reference_variant}-cv{sent.command_variant}",
+                      exchange.request)
+            assert exchange.reply.status == 200, exchange.reply.text
+            assert exchange.verified is not None
+            reply = exchange.reply
+            self._add(f"out-response-{reply.code}-to-{sent.originator.compact}", reply.body)
+        expect = step.get("expect") or {}
+        if "code" in expect:
+            self.checks.append((step.index, "code", for_profile(expect["code"], self.profile),
+                                exchanges[-1].reply.code))
+
+    def _remove_cpl(self, step) -> None:
+        self.client.remove_cpl(step.get("manufacturer"), step.get("model"),
+                               step.get("firmware_version"), step.get("smets"),
+                               cause=f"scenario step {step.index}")
+
+    def _add_cpl(self, step) -> None:
+        self.client.add_cpl(step.get("manufacturer"), step.get("model"),
+                            step.get("firmware_version"), step.get("smets"),
+                            firmware_hash=step.get("firmware_hash"),
+                            status=step.get("status", "Current"),
+                            cause=f"scenario step {step.index}")
+
+    def _fault(self, step) -> None:
+        self.client.fault(step.get("kind"), step.get("device"), step.get("share"))
+
+    def _advance(self, step) -> None:
+        seconds = (step.get("seconds", 0) + 60 * step.get("minutes", 0)
+                   + 3600 * step.get("hours", 0) + 86400 * step.get("days", 0))
+        self.client.advance(seconds)
+
+    def _expect(self, step) -> None:
+        device = self.client.device(step.get("device"))
+        for key in ("status", "firmware_version", "status_before_suspension"):
+            if key in step.fields:
+                self.checks.append((step.index, key, for_profile(step.get(key), self.profile),
+                                    device[key]))
+
+
+def golden_files(profile: str) -> list[tuple[str, bytes]]:
+    folder = GOLDEN / profile
+    return [(p.name, p.read_bytes()) for p in sorted(folder.glob("*.xml"))
+            if not p.name.endswith(".mmc.xml")]
+
+
+@pytest.mark.parametrize("profile", ["baseline", "mp105-option1", "mp105-option2"])
+def test_mp105_story_over_http_matches_the_in_process_goldens(tmp_path, profile):
+    scenario = read_scenario(SCENARIO)
+    with ReceiverThread(tmp_path / "received") as receiver:
+        config = ServeConfig(port=0, world=scenario.world, smi=tmp_path / "smi.sqlite",
+                             profile=profile, clock="driven", now=scenario.start,
+                             seed=scenario.seed, endpoints=Endpoints.parse([receiver.url]))
+        with ServerThread(config) as server, Client(server.url, now=scenario.start) as client:
+            run = RemoteRun(scenario, profile, client, receiver)
+            run.play()
+            audit = [AuditRecord(**row) for row in client.audit()]
+        assert receiver.inbox.duplicates == 0
+
+    failed = [c for c in run.checks if c[2] != c[3]]
+    assert not failed, f"expectations not met over HTTP: {failed}"
+    expected = golden_files(profile)
+    assert [name for name, _ in run.files] == [name for name, _ in expected]
+    for (name, got), (_, want) in zip(run.files, expected):
+        assert got == want, f"{name} differs from the golden"
+    transcript = Transcript(scenario.name, profile, scenario.start, smi_changes=audit)
+    assert transcript.smi_text() == (GOLDEN / profile / "smi-changes.txt").read_text("utf-8")
