@@ -17,6 +17,7 @@ import http.client
 import json
 import socket
 from dataclasses import dataclass, field
+from typing import Callable
 from urllib.parse import urlencode, urlsplit
 
 from ..errors import DuisError, InputError
@@ -90,7 +91,7 @@ class Client:
 
     def __init__(self, url: str, store: CredentialStore | None = None, *,
                  timeout: float = 30.0, now: _dt.datetime | None = None,
-                 verify_replies: bool = True) -> None:
+                 verify_replies: bool = True, counter: Callable[[], int] | None = None) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InputError("bad server URL", expected="http://host:port", found=url)
@@ -102,7 +103,8 @@ class Client:
         """The time signatures are made and checked at (default: the current time)."""
         self.verify_replies = verify_replies
         self._connection: http.client.HTTPConnection | None = None
-        self._counter = MillisecondCounter()
+        self._counter = counter or MillisecondCounter()
+        """Fresh RequestID counters (default: milliseconds since the epoch, never repeating)."""
 
     # --- HTTP ---------------------------------------------------------------------------
 
