@@ -8,6 +8,9 @@ deliveries going to a ``duis receive`` endpoint.  What comes back must be
 what the in-process run produced: the same requests, the same synchronous
 replies, the same device responses and DCC alerts (each to its recipient,
 in order) and the same SMI changes, byte for byte against the goldens.
+The other shipped MP105 scenarios (``mp105-*.toml``: retries, the GSME and its
+GPF, N50, N51, future-dated activations moved on by ``POST /admin/clock``) are
+checked the same way under ``baseline`` and ``mp105-option2``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from duis.xmlparse import parse_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "samples/scenarios/mp105-esme-recovery-by-read.toml"
-GOLDEN = ROOT / "samples/scenarios/golden/mp105-esme-recovery-by-read"
 SR_NS = "http://www.dccinterface.co.uk/ServiceUserGateway"
 DEFAULT_SENDER = "90-B3-D5-1F-30-01-00-00"
 
@@ -129,15 +131,31 @@ class RemoteRun:
                                     device[key]))
 
 
-def golden_files(profile: str) -> list[tuple[str, bytes]]:
-    folder = GOLDEN / profile
+def golden_files(golden: Path, profile: str) -> list[tuple[str, bytes]]:
+    folder = golden / profile
     return [(p.name, p.read_bytes()) for p in sorted(folder.glob("*.xml"))
             if not p.name.endswith(".mmc.xml")]
 
 
 @pytest.mark.parametrize("profile", ["baseline", "mp105-option1", "mp105-option2"])
 def test_mp105_story_over_http_matches_the_in_process_goldens(tmp_path, profile):
-    scenario = read_scenario(SCENARIO)
+    check_over_http(tmp_path, SCENARIO, profile)
+
+
+OTHERS = sorted(p for p in SCENARIO.parent.glob("mp105-*.toml") if p != SCENARIO)
+
+
+@pytest.mark.parametrize("path", OTHERS, ids=[p.stem for p in OTHERS])
+def test_every_shipped_scenario_over_http_matches_its_goldens(tmp_path, path):
+    """The other MP105 stories (retries, GSME and GPF, N50, N51, future-dated
+    activations on the driven clock), under the profile where they differ most."""
+    check_over_http(tmp_path, path, "mp105-option2")
+    check_over_http(tmp_path / "baseline", path, "baseline")
+
+
+def check_over_http(tmp_path: Path, path: Path, profile: str) -> None:
+    scenario = read_scenario(path)
+    golden = path.parent / "golden" / scenario.name
     with ReceiverThread(tmp_path / "received") as receiver:
         config = ServeConfig(port=0, world=scenario.world, smi=tmp_path / "smi.sqlite",
                              profile=profile, clock="driven", now=scenario.start,
@@ -150,9 +168,9 @@ def test_mp105_story_over_http_matches_the_in_process_goldens(tmp_path, profile)
 
     failed = [c for c in run.checks if c[2] != c[3]]
     assert not failed, f"expectations not met over HTTP: {failed}"
-    expected = golden_files(profile)
+    expected = golden_files(golden, profile)
     assert [name for name, _ in run.files] == [name for name, _ in expected]
     for (name, got), (_, want) in zip(run.files, expected):
         assert got == want, f"{name} differs from the golden"
     transcript = Transcript(scenario.name, profile, scenario.start, smi_changes=audit)
-    assert transcript.smi_text() == (GOLDEN / profile / "smi-changes.txt").read_text("utf-8")
+    assert transcript.smi_text() == (golden / profile / "smi-changes.txt").read_text("utf-8")
