@@ -22,6 +22,7 @@ from duis.gbcs.model import (STATUSES, ActivateFirmware, ActivationResult, Comma
                              DistributeImage, FirmwareActivationAlert, FirmwareVersionReport,
                              GbcsMessage, ImageDistributionResult, Kind, ReadFirmwareVersion,
                              TopUp, UpdateSecurityCredentials)
+from duis.gbcs.model import POWER_OUTAGE_ALERT, PowerOutageAlert
 from duis.messages.ids import EUI64
 from duis.signatures.gbcs import sign_command, split_signed_command
 
@@ -57,6 +58,7 @@ PAYLOAD_STRATEGIES = {
     TopUp: st.builds(TopUp, st.text("0123456789", min_size=20, max_size=20)),
     UpdateSecurityCredentials: st.builds(UpdateSecurityCredentials, small_bytes),
     CommandOutcome: st.builds(CommandOutcome, statuses),
+    PowerOutageAlert: st.builds(PowerOutageAlert, instants, instants),
 }
 KIND_OF = {spec.cls: spec.kind for spec in PAYLOADS}
 
@@ -208,6 +210,17 @@ def test_golden_alert():
         "success", "2.0.1", dt.datetime(2026, 3, 9, 2, 30, tzinfo=UTC), 2006))
     assert encode(alert)[HEADER_BYTES:].hex().upper() == (
         "05" "00" "01" "05" "322E302E31" "0000000069AE30A8" "00000000000007D6")
+
+
+def test_golden_power_outage_alert():
+    """MP102B: a comms hub's power outage alert (0xF1A0), outage start then raise time."""
+    hub = EUI64.parse("00-DB-12-34-56-78-90-A1")
+    alert = GbcsMessage(Kind.ALERT, hub, hub, 1, POWER_OUTAGE_ALERT, PowerOutageAlert(
+        dt.datetime(2026, 3, 9, 2, 30, tzinfo=UTC), dt.datetime(2026, 3, 9, 2, 33, tzinfo=UTC)))
+    raw = encode(alert)
+    assert raw[26:28].hex().upper() == "F1A0"
+    assert raw[HEADER_BYTES:].hex().upper() == "0B" "0000000069AE30A8" "0000000069AE315C"
+    assert decode(raw) == alert
 
 
 # --- decode errors name the place ------------------------------------------------------------

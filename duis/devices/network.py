@@ -29,6 +29,7 @@ from .errors import UnknownDevice, UnsupportedCommand
 from .faults import Fault, FaultPlan
 from .firmware import Event, GsmeCopy, Outcome, Stimulus
 from .images import ImageLibrary
+from .power import HubPower
 
 ANSWERED, LOST, NO_RESPONSE, UNREACHABLE = "answered", "lost", "no-response", "unreachable"
 DeliveryOutcome = Literal["answered", "lost", "no-response", "unreachable"]
@@ -69,6 +70,8 @@ class Network:
         self._pair_gpfs()
         self._scheduled: set[EUI64] = {d.eui for d in self._devices.values() if d.schedule}
         self._alert_counter = 0
+        self.power = HubPower(self)
+        """Comms hub power: outages, power outage alerts, rebooting meters (MP102B)."""
 
     def add(self, device: EmulatedDevice) -> None:
         """A new device (e.g. just pre-notified); it joins a system with :meth:`move`."""
@@ -175,6 +178,7 @@ class Network:
         outcome = device.receive(payload, command.originator, command.transaction, code,
                                  self._surroundings(device, code))
         self._after(device, before, payload)
+        self.power.activated(device, before, self.clock.now())
         response = GbcsMessage(Kind.RESPONSE, device.eui, command.originator,
                                command.transaction, code, outcome.reply)
         if self._strikes(Fault.LOSE_RESPONSE, device, code):
@@ -183,7 +187,8 @@ class Network:
 
     def tick(self, now: _dt.datetime | None = None) -> list[GbcsMessage]:
         """Perform every scheduled activation due at ``now`` (default: the clock's
-        time) on a powered device, by EUI-64; return their alerts."""
+        time) on a powered device, by EUI-64; return their alerts, then the power
+        outage alerts of comms hubs due by then (:mod:`.power`)."""
         now = now if now is not None else self.clock.now()
         alerts = []
         for eui in sorted(self._scheduled):
@@ -197,8 +202,9 @@ class Network:
             before = device.firmware_version
             outcome = device.fire(self._surroundings(device, schedule.message_code, now))
             self._after(device, before, None)
+            self.power.activated(device, before, schedule.at)
             alerts.append(self._alert(device, outcome))
-        return alerts
+        return alerts + self.power.due(now)
 
     # --- inside -------------------------------------------------------------------------
 

@@ -110,6 +110,20 @@ class Responder:
                          self._sign(self._alert_message(intent, recipient)))
                 for recipient in intent.recipients]
 
+    def dcc_alert_of(self, code: str, recipients: tuple[str, ...],
+                     content: Node) -> list[Outgoing]:
+        """One signed DCC alert ``code`` per recipient, with ``content`` as its DCCAlert
+        choice (AD1 ``PowerOutageEvent``, the comms hub firmware alerts, ...)."""
+        return [Outgoing("dcc-alert", recipient, code,
+                         self._sign(self._dcc_alert_message(code, content, recipient)))
+                for recipient in recipients]
+
+    def _dcc_alert_message(self, code: str, content: Node, recipient: str):
+        response_id = MessageID(EUI64.parse(self.dsp_eui), EUI64.parse(recipient),
+                                self.counter())
+        body = node("DCCAlertMessage", leaf("DCCAlertCode", code), node("DCCAlert", content))
+        return response(None, "I0", self.clock.now(), body, response_id=response_id)
+
     def _alert_message(self, intent: AlertIntent, recipient: str):
         response_id = MessageID(EUI64.parse(self.dsp_eui), EUI64.parse(recipient),
                                 self.counter())

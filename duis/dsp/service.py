@@ -22,11 +22,12 @@ from ..catalogue import lookup
 from ..clock import Clock, SystemClock
 from ..devices import EmulatedDevice, Network
 from ..errors import DuisError
-from ..gbcs import GbcsMessage
+from ..gbcs import GbcsMessage, PowerOutageAlert
 from ..messages import Node, Request, from_tree
 from ..mmc import command_for
 from ..profiles import BehaviourProfile, profile as named_profile
 from ..schema import SchemaSet, ensure_valid, load_schema
+from ..settings import DEFAULT_SETTINGS, Settings
 from ..signatures import CounterStore, CredentialStore, verify
 from ..smi import Inventory
 from ..xmlparse import parse_bytes
@@ -36,7 +37,9 @@ from .firmware import FirmwareReport, process_firmware_report, report_from
 from .inventory import read_inventory
 from .ppmid import (join_system, plan_ppmid_update, ppmid_image_command, ppmid_warning,
                     prenotify)
+from .hub_firmware import HubFirmware
 from .responses import Outgoing, Responder
+from .suppression import AD1Suppression
 
 #: what the DSP answers when a device cannot be reached / does not answer
 DELIVERY_CODES = {"unreachable": "E20", "no-response": "E21"}
@@ -77,7 +80,7 @@ class DSP:
                  profile: BehaviourProfile | None = None, clock: Clock | None = None,
                  counters: CounterStore | None = None, schema: SchemaSet | None = None,
                  network: Network | None = None, check_certificate_roles: bool = False,
-                 signing: bool = True) -> None:
+                 signing: bool = True, settings: Settings | None = None) -> None:
         self.inventory = inventory
         self.store = store
         self.profile = profile or named_profile()
@@ -92,6 +95,17 @@ class DSP:
         self.dsp_eui = str(store.dsp_signing_credential(now=self.clock.now()).eui)
         self.responder = Responder(store, self.dsp_eui, self.clock, sign=signing)
         self.precommands = PreCommandBook()
+        self.settings = settings or DEFAULT_SETTINGS
+        """What the DCC configures (MP102B, SECMP0024) and how emulated meters reboot."""
+        if network is not None:
+            network.power.reboots(self.settings.rebooting_esme_manufacturers,
+                                  self.settings.esme_reboot_outage)
+        self.suppression = AD1Suppression(inventory, self.settings, self.clock, self.responder)
+        """MP102B: activation marks, the AD1 decision, the Suppression Log."""
+        self.hub_firmware = HubFirmware(inventory, self.settings, self.clock, self.responder,
+                                        network=network, dsp_eui=self.dsp_eui,
+                                        report=self._process)
+        """SECMP0024: comms hub firmware releases, their schedule and status."""
 
     # --- the request path ----------------------------------------------------------
 
@@ -141,6 +155,7 @@ class DSP:
             command = command_for(request, device.device_type)
         out.append(self.responder.answer(request, "I99"))
         submission.delivery = self._to_device(request, command, out)
+        self.suppression.note_request(request, command, submission.delivery)
 
     def _non_device(self, request: Request) -> list[Outgoing]:
         variant = request.service_reference_variant
@@ -208,11 +223,16 @@ class DSP:
 
     def tick(self) -> list[Outgoing]:
         """Let the devices reach the DSP's clock: future-dated activations fire and
-        their alerts go out, with the DCC alerts they cause."""
+        their alerts go out, with the DCC alerts they cause.  Comms hub firmware
+        deployments and activations due come first (SECMP0024); a hub's power outage
+        alert becomes AD1 or a Suppression Log entry (MP102B)."""
+        out: list[Outgoing] = self.hub_firmware.tick()
         if self.network is None:
-            return []
-        out: list[Outgoing] = []
+            return out
         for alert in self.network.tick(self.clock.now()):
+            if isinstance(alert.payload, PowerOutageAlert):
+                out.extend(self.suppression.power_outage(alert))
+                continue
             out.append(self.responder.device_alert(alert))
             out.extend(self._process(report_from(alert, str(alert.target),
                                                  cause=f"alert {alert.message_code:04X} from "

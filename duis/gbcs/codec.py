@@ -29,7 +29,7 @@ from ..errors import DuisError, MessageError
 from ..messages.ids import EUI64, MAX_COUNTER
 from .model import (STATUSES, ActivateFirmware, ActivationResult, CommandOutcome,
                     DistributeImage, FirmwareActivationAlert, FirmwareVersionReport, GbcsMessage,
-                    ImageDistributionResult, Kind, ReadFirmwareVersion, TopUp,
+                    ImageDistributionResult, Kind, PowerOutageAlert, ReadFirmwareVersion, TopUp,
                     UpdateSecurityCredentials)
 
 #: first octet of every message: this layout, version 1
@@ -290,6 +290,7 @@ PAYLOADS: tuple[PayloadSpec, ...] = (
     PayloadSpec(0x08, TopUp, Kind.COMMAND, (UTRN,)),
     PayloadSpec(0x09, UpdateSecurityCredentials, Kind.COMMAND, (CERTIFICATE,)),
     PayloadSpec(0x0A, CommandOutcome, Kind.RESPONSE, (STATUS,)),
+    PayloadSpec(0x0B, PowerOutageAlert, Kind.ALERT, (INSTANT, INSTANT)),
 )
 BY_TAG: dict[int, PayloadSpec] = {spec.tag: spec for spec in PAYLOADS}
 BY_CLASS: dict[type, PayloadSpec] = {spec.cls: spec for spec in PAYLOADS}

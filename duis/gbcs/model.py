@@ -115,9 +115,24 @@ class CommandOutcome:
     status: str
 
 
+#: Message code of a comms hub's power outage alert: this project's own code (docs/gbcs.md)
+POWER_OUTAGE_ALERT = 0xF1A0
+
+
+@dataclass(frozen=True)
+class PowerOutageAlert:
+    """Alert (comms hub -> DCC, message code :data:`POWER_OUTAGE_ALERT`): the hub has been
+    without power since ``start``; it raised the alert at ``raised``, once the outage had
+    lasted long enough.  The DSP turns it into the DCC alert AD1 (or, under MP102B, a
+    Suppression Log entry)."""
+
+    start: _dt.datetime
+    raised: _dt.datetime
+
+
 Payload = (ReadFirmwareVersion | FirmwareVersionReport | ActivateFirmware | ActivationResult
            | FirmwareActivationAlert | DistributeImage | ImageDistributionResult | TopUp
-           | UpdateSecurityCredentials | CommandOutcome)
+           | UpdateSecurityCredentials | CommandOutcome | PowerOutageAlert)
 
 
 @dataclass(frozen=True)

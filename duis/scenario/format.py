@@ -58,6 +58,8 @@ class Scenario:
     start: _dt.datetime
     seed: int
     steps: tuple[Step, ...]
+    settings: Path | None = None
+    """A DCC settings file (``duis.settings``), relative to the scenario; None: the defaults."""
 
 
 # What each step accepts: required keys, optional keys.
@@ -72,10 +74,19 @@ STEP_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "join": (("device", "hub"), ()),
     "expect": (("device",), ("status", "firmware_version", "status_before_suspension",
                              "smets", "hub", "gpf_copy")),
+    # MP102B and SECMP0024 (duis/scenario/hub_steps.py)
+    "power-outage": (("hub",), ("seconds", "minutes", "hours")),
+    "publish-hub-firmware": (("manufacturer", "model", "firmware_version", "deploy_at",
+                              "activate_at"), ("hubs", "expect")),
+    "query-hub-firmware": (("hub",), ("from", "expect")),
 }
 FAULT_KINDS = ("lose-next-response", "no-response", "unreachable", "corrupt-image",
                "power-loss", "lose-share", "clear")
-EXPECT_KEYS = {"send": ("code", "alerts", "device_response"), "advance": ("alerts",)}
+EXPECT_KEYS = {"send": ("code", "alerts", "device_response"), "advance": ("alerts", "suppressed"),
+               "publish-hub-firmware": ("outcome", "alerts"),
+               "query-hub-firmware": ("stage", "firmware_version", "running")}
+#: what a comms hub firmware status query may find (duis.dsp.hub_firmware.STAGES, or none)
+HUB_FIRMWARE_STAGES = ("not-deployed", "deployed-pending-activation", "active", "failed", "none")
 DELIVERY_OUTCOMES = ("answered", "lost", "no-response", "unreachable", "none")
 #: how an expected value must look: a check and a description for the error
 _VALUE_RULES = {
@@ -83,6 +94,12 @@ _VALUE_RULES = {
                "a list of alert codes such as [\"N29\"]"),
     "device_response": (lambda v: v in DELIVERY_OUTCOMES, "one of " + ", ".join(DELIVERY_OUTCOMES)),
     "code": (lambda v: isinstance(v, str), "a response code such as \"I99\""),
+    "suppressed": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+                   "the number of AD1s written to the Suppression Log, an integer >= 0"),
+    "outcome": (lambda v: v in ("published", "refused"), "published or refused"),
+    "stage": (lambda v: v in HUB_FIRMWARE_STAGES, "one of " + ", ".join(HUB_FIRMWARE_STAGES)),
+    "firmware_version": (lambda v: isinstance(v, str), "a firmware version"),
+    "running": (lambda v: isinstance(v, str), "a firmware version"),
 }
 #: what an ``expect`` step writes for "no value" (TOML has no null)
 NONE = "none"
@@ -143,7 +160,7 @@ class _Reader:
                        found=repr(seed))
         for key in head:
             if key not in ("name", "description", "world", "profiles", "start", "seed",
-                           "format"):
+                           "format", "settings"):
                 self.error("unknown field", "scenario", 0, key,
                            expected="name, description, world, profiles, start, seed",
                            found=repr(key))
@@ -151,6 +168,7 @@ class _Reader:
         if world and not world_path.is_file():
             self.error("world file not found", "scenario", 0, "world",
                        expected="a world file (relative to the scenario)", found=str(world_path))
+        settings = self.settings_path(head)
         steps = self.steps()
         if self.errors:
             self.errors.sort(key=lambda e: e.line or 0)
@@ -158,7 +176,18 @@ class _Reader:
             first.errors = self.errors
             raise first
         return Scenario(self.source, name, str(head.get("description", "")), world_path,
-                        chosen, start, seed, tuple(steps))
+                        chosen, start, seed, tuple(steps), settings)
+
+    def settings_path(self, head: dict) -> Path | None:
+        """``settings``: a DCC settings file relative to the scenario (MP102B, SECMP0024)."""
+        value = self.text(head, "settings")
+        if value is None:
+            return None
+        path = self.source.parent / value
+        if not path.is_file():
+            self.error("settings file not found", "scenario", 0, "settings",
+                       expected="a settings file (relative to the scenario)", found=str(path))
+        return path
 
     # --- header fields -----------------------------------------------------------
 
@@ -224,7 +253,9 @@ class _Reader:
                            found=repr(key))
         checks = {"send": self.check_send, "advance": self.check_advance,
                   "fault": self.check_fault, "expect": self.check_expect_step,
-                  "join": self.check_join}
+                  "join": self.check_join, "power-outage": self.check_power_outage,
+                  "publish-hub-firmware": self.check_publish,
+                  "query-hub-firmware": self.check_query}
         if do in checks:
             checks[do](i, item)
         return Step(i + 1, do, item, self.lines.line(STEP_TABLE, i))
@@ -263,6 +294,40 @@ class _Reader:
                        expected="seconds, minutes, hours or days: a number >= 0",
                        found=repr({k: item[k] for k in amounts}) if amounts else "nothing")
         self.check_expectations(i, item, "advance")
+
+    def check_power_outage(self, i: int, item: dict) -> None:
+        self.check_eui(i, item, "hub")
+        amounts = [k for k in ("seconds", "minutes", "hours") if k in item]
+        if not amounts or any(not isinstance(item[k], (int, float)) or item[k] < 0
+                              for k in amounts):
+            self.error("bad outage duration", STEP_TABLE, i, amounts[0] if amounts else None,
+                       expected="seconds, minutes or hours: a number >= 0",
+                       found=repr({k: item[k] for k in amounts}) if amounts else "nothing")
+
+    def check_publish(self, i: int, item: dict) -> None:
+        for key in ("deploy_at", "activate_at"):
+            if key in item and step_instant(item[key]) is None:
+                self.error("bad instant", STEP_TABLE, i, key,
+                           expected="an ISO-8601 instant such as 2026-03-09T02:00:00Z",
+                           found=repr(item[key]))
+        hubs = item.get("hubs", [])
+        if not isinstance(hubs, list):
+            self.error("bad hubs", STEP_TABLE, i, "hubs", expected="a list of EUI-64s",
+                       found=repr(hubs))
+        else:
+            for n, hub in enumerate(hubs):
+                try:
+                    EUI64.parse(hub)
+                except (DuisError, AttributeError, TypeError):
+                    self.error("not an EUI-64", STEP_TABLE, i, "hubs", path=f"step[{i + 1}]"
+                               f".hubs[{n}]", expected="8 hex byte pairs separated by '-'",
+                               found=repr(hub))
+        self.check_expectations(i, item, "publish-hub-firmware")
+
+    def check_query(self, i: int, item: dict) -> None:
+        for key in ("hub", "from"):
+            self.check_eui(i, item, key)
+        self.check_expectations(i, item, "query-hub-firmware")
 
     def check_join(self, i: int, item: dict) -> None:
         for key in ("device", "hub"):
@@ -323,6 +388,16 @@ class _Reader:
                     "gpf_copy"):
             if key in item:
                 self.check_per_profile(i, key, item[key])
+
+
+def step_instant(value: Any) -> _dt.datetime | None:
+    """An instant written in a step (a TOML datetime or ISO-8601 text; naive is UTC)."""
+    try:
+        if isinstance(value, _dt.datetime):
+            return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+        return parse_instant(value)
+    except (TypeError, ValueError, AttributeError):
+        return None
 
 
 def for_profile(value: Any, profile: str) -> Any:

@@ -21,11 +21,13 @@ from ..errors import DuisError
 from ..messages import Request, build, parse_message, request, to_node
 from ..mmc import mmc_document
 from ..profiles import profile as named_profile
+from ..settings import load_settings
 from ..signatures import CounterStore, CredentialStore, sign_with_store
 from ..signatures.credentials import default_store_directory
 from ..signatures.gbcs import sign_command
 from ..smi import CplEntry, load_world
 from ..xmlparse import parse_bytes
+from . import hub_steps
 from .format import Scenario, Step, for_profile
 from .transcript import Transcript
 
@@ -83,7 +85,8 @@ def _rig(scenario: Scenario, profile_name: str, store: CredentialStore | None) -
     network = Network.from_inventory(inventory, clock=clock, random=seeded_random(scenario.seed),
                                      faults=faults)
     dsp = DSP(inventory, store, profile=named_profile(profile_name), clock=clock,
-              counters=CounterStore(None), network=network)
+              counters=CounterStore(None), network=network,
+              settings=load_settings(scenario.settings) if scenario.settings else None)
     return _Rig(clock, dsp, store, faults, scenario.source.parent)
 
 
@@ -170,6 +173,7 @@ def _advance(rig: _Rig, step: Step, transcript: Transcript) -> None:
     delta = _dt.timedelta(seconds=step.get("seconds", 0), minutes=step.get("minutes", 0),
                           hours=step.get("hours", 0), days=step.get("days", 0))
     rig.clock.advance(seconds=delta.total_seconds())
+    logged = hub_steps.log_position(rig)
     outgoing = rig.dsp.tick()
     for out in outgoing:
         transcript.record_out(out, _mmc(out, rig))
@@ -177,6 +181,7 @@ def _advance(rig: _Rig, step: Step, transcript: Transcript) -> None:
     if "alerts" in expect:
         transcript.check("alerts", list(for_profile(expect["alerts"], transcript.profile)),
                          [o.code for o in outgoing])
+    hub_steps.record_suppressed(rig, transcript, logged, step)
 
 
 def _remove_cpl(rig: _Rig, step: Step, transcript: Transcript) -> None:
@@ -234,4 +239,5 @@ def _join(rig: _Rig, step: Step, transcript: Transcript) -> None:
 
 
 _STEPS = {"send": _send, "advance": _advance, "remove-cpl": _remove_cpl,
-          "add-cpl": _add_cpl, "fault": _fault, "expect": _expect, "join": _join}
+          "add-cpl": _add_cpl, "fault": _fault, "expect": _expect, "join": _join,
+          **hub_steps.HUB_STEPS}

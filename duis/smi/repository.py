@@ -231,6 +231,12 @@ class SqliteInventory:
     def close(self) -> None:
         self._db.close()
 
+    def connection(self) -> sqlite3.Connection:
+        """The database connection, for modules that keep their own tables beside the
+        SMI's (the MP102B Suppression Log, the SECMP0024 hub firmware schedule).  Their
+        writes join :meth:`transaction` like the SMI's own."""
+        return self._db
+
     def __enter__(self) -> "SqliteInventory":
         return self
 
