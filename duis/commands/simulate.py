@@ -12,7 +12,7 @@ from ..profiles import profiles
 from ..signatures import CredentialStore
 from ..signatures.credentials import default_store_directory
 from ..simulate import CampaignSettings, FleetSpec, simulate
-from ..simulate.run import DEFAULT_DISTRIBUTION_BATCH, MAX_DEVICE_ID_LIST
+from ..simulate.campaign import DEFAULT_DISTRIBUTION_BATCH, MAX_DEVICE_ID_LIST
 from ._io import write_output
 
 #: below this many devices a run is short: no progress bar unless asked for

@@ -11,7 +11,8 @@ how long.  See ``docs/simulate.md``.
 
 from .fleet import FleetSpec, build_inventory, fleet_devices
 from .report import Phase, ProfileResult, SimulationReport, Timeline
-from .run import STRATEGIES, Campaign, CampaignSettings, SimulationError, run_profile, simulate
+from .campaign import STRATEGIES, Campaign, CampaignSettings, SimulationError, run_profile
+from .run import simulate
 
 __all__ = ["STRATEGIES", "Campaign", "CampaignSettings", "FleetSpec", "Phase", "ProfileResult",
            "SimulationError", "SimulationReport", "Timeline", "build_inventory",

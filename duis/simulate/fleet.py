@@ -6,9 +6,12 @@ the same world:
 
 | system | members | share |
 | --- | --- | --- |
-| SMETS2 dual fuel | CHF, GPF, ESME, GSME, and a PPMID in some | ``dual_fuel_share`` of SMETS2 systems |
-| SMETS2 electricity only | CHF, ESME, and a PPMID in some | the other SMETS2 systems |
-| SMETS1 | CHF, ESME, and a GSME in some | ``smets1_share`` of systems |
+| SMETS2 dual fuel | CHF, GPF, ESME, GSME (+ PPMID) | ``dual_fuel_share`` of SMETS2 ones |
+| SMETS2 electricity | CHF, ESME (+ PPMID) | the other SMETS2 systems |
+| SMETS1 | CHF, ESME (+ GSME) | ``smets1_share`` of all systems |
+
+A PPMID joins ``ppmid_share`` of SMETS2 systems; a GSME ``dual_fuel_share`` of
+SMETS1 ones.
 
 Every meter (ESME, GSME) runs :data:`OLD_VERSION` of its model, the firmware
 the campaign removes from the CPL; :data:`NEW_VERSION`, its replacement, is

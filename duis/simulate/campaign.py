@@ -1,0 +1,294 @@
+"""A firmware campaign under one behaviour profile, through the real DSP and devices.
+
+For each profile, in a fresh world built from the same seed:
+
+1. **remove**: the DCC marks the old firmware of every meter model Removed on
+   the CPL; every device running it is Suspended.
+2. **distribute**: the supplier sends 11.1 (CV 8) with the new image to the
+   SMETS2 meters of each model (SMETS1 takes no 11.1), at most
+   ``distribution_batch`` devices per request.
+3. **activate**: 11.3 to every suspended meter, the critical flow (CV 4, the
+   PreCommand signed with the supplier's ds key, CV 5).  A seeded share of
+   11.3 responses is lost on the way back: the device runs the new firmware,
+   but the DSP never hears it and the device stays Suspended.
+4. **recover**: the supplier's recovery strategy for the profile
+   (:data:`STRATEGIES`), starting ``retry_after`` seconds after the last
+   activation (the time it takes to give up waiting for a response).
+
+Each request moves the simulated clock on by ``latency`` seconds: the
+supplier sends one request at a time.  Nothing is short-cut: every message is
+built, (signed,) validated, authorised, translated, executed on an emulated
+device and answered by :class:`duis.dsp.DSP` as in any other run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..clock import FixedClock, seeded_random
+from ..devices import FaultPlan, Network
+from ..dsp import DSP
+from ..profiles import profile as named_profile
+from ..signatures import CredentialStore
+from ..smi import SqliteInventory
+from .fleet import (NEW_VERSION, OLD_VERSION, START, SUPPLIER, FleetSpec, Model,
+                    affected_models, build_inventory, firmware_hash, image_of)
+from .report import Phase, ProfileResult, Timeline
+from .supplier import ANSWERED, LOST, SupplierAdaptor
+
+#: GBCS message code of 11.3 (CS06, ActivateFirmware): the responses that get lost
+ACTIVATE_FIRMWARE_CODE = 0x00CA
+#: the largest DeviceIDList the DUIS schema allows (1,199,999 characters)
+MAX_DEVICE_ID_LIST = 50_000
+#: Devices per 11.1 request by default.  Small, because translating an 11.1
+#: for one of its devices reads the whole DeviceIDList (duis.mmc), which makes
+#: a request's cost grow with the square of its list; 20 is the fastest here.
+DEFAULT_DISTRIBUTION_BATCH = 20
+
+RETRY, READ = "retry-11.3", "read-11.2"
+#: The supplier's recovery steps, in order, per behaviour profile.  The same
+#: steps under every profile: a supplier's automation does not change with
+#: the DCC's rules; what the DCC does with each step is what differs
+#: (``retry-11.3``: an automatic 11.3 retry to each device whose 11.3 response
+#: was lost, repeated while the retry's own response is lost, at most
+#: ``max_retries`` rounds; ``read-11.2``: 11.2 to each device the supplier
+#: upgraded and saw no N29 for).
+STRATEGIES: dict[str, tuple[str, ...]] = {
+    "baseline": (RETRY, READ),
+    "mp105-option1": (RETRY, READ),
+    "mp105-option2": (RETRY, READ),
+}
+
+#: progress callback: (profile, phase, done, total)
+Progress = Callable[[str, str, int, int], None]
+
+
+@dataclass(frozen=True)
+class CampaignSettings:
+    """How the campaign runs (the world is a :class:`~duis.simulate.fleet.FleetSpec`)."""
+
+    lost: float = 0.2
+    """Share of 11.3 responses lost on the way back (the figure suppliers gave for MP105)."""
+    signing: bool = True
+    """Sign and verify every DUIS message (off: ``DSP(signing=False)``, unsigned messages)."""
+    latency: float = 2.0
+    """Simulated seconds from sending one request to its answer; the supplier sends
+    one request at a time, so this is also the time between requests."""
+    retry_after: float = 3600.0
+    """Simulated seconds the supplier waits for a response before it counts as lost
+    (and before each retry round)."""
+    max_retries: int = 3
+    """Retry rounds at most for a device whose retry response is lost too."""
+    distribution_batch: int = DEFAULT_DISTRIBUTION_BATCH
+    """Devices per 11.1 request (at most :data:`MAX_DEVICE_ID_LIST`)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.lost <= 1.0:
+            raise ValueError(f"lost must be within 0..1, found {self.lost!r}")
+        if self.latency < 0 or self.retry_after < 0 or self.max_retries < 0:
+            raise ValueError("latency, retry_after and max_retries must not be negative")
+        if not 1 <= self.distribution_batch <= MAX_DEVICE_ID_LIST:
+            raise ValueError(f"distribution_batch must be within 1..{MAX_DEVICE_ID_LIST}")
+
+
+class Campaign:
+    """One profile's world (SMI, emulated devices, DSP) and the supplier driving it."""
+
+    def __init__(self, spec: FleetSpec, settings: CampaignSettings, profile_name: str,
+                 store: CredentialStore, progress: Progress | None = None) -> None:
+        self.spec, self.settings, self.profile = spec, settings, named_profile(profile_name)
+        self.progress = progress or (lambda *args: None)
+        self.clock = FixedClock(START)
+        self.inventory: SqliteInventory = build_inventory(spec, self.clock)
+        faults = FaultPlan().lose_responses(settings.lost, message_code=ACTIVATE_FIRMWARE_CODE)
+        self.network = Network.from_inventory(self.inventory, clock=self.clock,
+                                              random=seeded_random(spec.seed), faults=faults)
+        self.dsp = DSP(self.inventory, store, profile=self.profile, clock=self.clock,
+                       network=self.network, signing=settings.signing)
+        self.timeline = Timeline()
+        self.suspended: set[str] = set()
+        self.supplier = SupplierAdaptor(self.dsp, store, self.clock, SUPPLIER,
+                                        signing=settings.signing, latency=settings.latency,
+                                        on_restored=self._restored)
+        self.phases: list[Phase] = []
+        self.lost_responses = 0
+        self.model_of: dict[str, Model] = {}
+
+    # --- the timeline ---------------------------------------------------------------
+
+    def elapsed(self) -> float:
+        return (self.clock.now() - START).total_seconds()
+
+    def _restored(self, device: str) -> None:
+        """An N29 said ``device`` is no longer Suspended."""
+        self.suspended.discard(device)
+        self.timeline.record(self.elapsed(), len(self.suspended))
+
+    # --- the campaign -----------------------------------------------------------------
+
+    def run(self) -> ProfileResult:
+        started = time.perf_counter()
+        self.remove()
+        self.distribute()
+        lost = self.activate()
+        for step in STRATEGIES[self.profile.name]:
+            if step == RETRY:
+                lost = self.retry(lost)
+            elif step == READ:
+                self.read()
+        return self.result(time.perf_counter() - started)
+
+    def remove(self) -> None:
+        """Mark the old firmware Removed on the CPL: its devices are Suspended."""
+        for model in affected_models():
+            suspended = self.inventory.remove_cpl_entry(
+                model.manufacturer, model.model, OLD_VERSION, model.smets,
+                reason="firmware removed from the CPL", cause="fleet simulation")
+            self.suspended.update(suspended)
+            self.model_of.update((eui, model) for eui in suspended)
+        self.timeline.record(0.0, len(self.suspended))
+        self.phases.append(Phase("remove", 0.0, 0.0, 0, len(self.suspended)))
+
+    def distribute(self) -> None:
+        """11.1 with the new image to each SMETS2 model's suspended devices."""
+        batch = self.settings.distribution_batch
+        plan = [(model, sorted(e for e, m in self.model_of.items() if m is model))
+                for model in affected_models() if model.smets == "SMETS2"]
+        total = sum(len(devices) for _, devices in plan)
+        with self._phase("distribute") as phase:
+            for model, devices in plan:
+                image = image_of(model, NEW_VERSION)
+                for start in range(0, len(devices), batch):
+                    chunk = devices[start:start + batch]
+                    answer = self.supplier.update_firmware(image, NEW_VERSION, chunk)
+                    _expect(answer.response.code == "I0", f"11.1 answered {answer.response.code}")
+                    phase.devices += len(chunk)
+                    self._tick(phase.devices, total, "distribute", every=batch)
+
+    def activate(self) -> list[str]:
+        """11.3 to every suspended meter; returns those whose response was lost."""
+        with self._phase("activate") as phase:
+            lost = self._activate_all(sorted(self.suspended), "activate", phase)
+        return lost
+
+    def retry(self, lost: list[str]) -> list[str]:
+        """Automatic 11.3 retries, round after round, while responses are lost."""
+        for round_number in range(1, self.settings.max_retries + 1):
+            if not lost:
+                break
+            self.clock.advance(seconds=self.settings.retry_after)
+            name = f"retry {round_number}"
+            with self._phase(name) as phase:
+                lost = self._activate_all(lost, name, phase)
+        return lost
+
+    def read(self) -> None:
+        """11.2 to every device upgraded without an N29 to show for it."""
+        devices = sorted(set(self.model_of) - self.supplier.restored)
+        if devices:
+            self.clock.advance(seconds=self.settings.retry_after)
+        with self._phase("read") as phase:
+            for done, device in enumerate(devices, 1):
+                self.supplier.read_firmware_version(device)
+                phase.devices = done
+                self._tick(done, len(devices), "read")
+
+    def _activate_all(self, devices: list[str], name: str, phase: "_PhaseRecorder") -> list[str]:
+        lost = []
+        hashes = {model: firmware_hash(model, NEW_VERSION) for model in affected_models()}
+        for done, device in enumerate(devices, 1):
+            outcome = self.supplier.activate_firmware(device, hashes[self.model_of[device]])
+            if outcome == LOST:
+                lost.append(device)
+                self.lost_responses += 1
+            else:
+                _expect(outcome == ANSWERED, f"11.3 to {device}: {outcome}")
+            phase.devices = done
+            self._tick(done, len(devices), name)
+        return lost
+
+    def _tick(self, done: int, total: int, name: str, every: int = 1) -> None:
+        if done % 500 < every or done == total:
+            self.progress(self.profile.name, name, done, total)
+
+    def _phase(self, name: str) -> "_PhaseRecorder":
+        return _PhaseRecorder(self, name)
+
+    # --- the result --------------------------------------------------------------------
+
+    def result(self, wall_seconds: float) -> ProfileResult:
+        self.dsp.tick()
+        current = {(e.manufacturer, e.model, e.firmware_version, e.smets)
+                   for e in self.inventory.cpl_entries(status="Current")}
+        still, wrongly = 0, 0
+        for device in self.inventory.devices(status="Suspended"):
+            still += 1
+            running = self.network.device(device.eui).firmware_version
+            system = self.inventory.system_smets(device)
+            wrongly += (device.manufacturer, device.model, running, system) in current
+        upgraded = sum(self.network.device(eui).firmware_version == NEW_VERSION
+                       for eui in self.model_of)
+        _expect(still == len(self.suspended),
+                f"the SMI holds {still} Suspended devices, "
+                f"the N29 alerts say {len(self.suspended)}")
+        tally = self.supplier.tally
+        return ProfileResult(
+            profile=self.profile.name, devices=self.spec.devices,
+            suspended_by_removal=len(self.model_of), upgraded=upgraded,
+            wrongly_suspended=wrongly, still_suspended=still,
+            lost_responses=self.lost_responses, requests=tally.requests,
+            received=tally.received, dsp_messages=tally.dsp_messages, codes=dict(tally.codes),
+            simulated_seconds=self.elapsed(), wall_seconds=wall_seconds,
+            peak_memory_kb=peak_memory_kb(), phases=self.phases, timeline=self.timeline)
+
+
+class _PhaseRecorder:
+    """Context manager: records a :class:`Phase` (time, requests, devices)."""
+
+    def __init__(self, campaign: Campaign, name: str) -> None:
+        self.campaign, self.name, self.devices = campaign, name, 0
+
+    def __enter__(self) -> "_PhaseRecorder":
+        self.start = self.campaign.elapsed()
+        self.requests = self.campaign.supplier.tally.requests
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        campaign = self.campaign
+        campaign.phases.append(Phase(self.name, self.start, campaign.elapsed(),
+                                     campaign.supplier.tally.requests - self.requests,
+                                     self.devices))
+        campaign.timeline.record(campaign.elapsed(), len(campaign.suspended))
+
+
+class SimulationError(RuntimeError):
+    """The DSP or the devices did something the campaign cannot go on from."""
+
+
+def _expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise SimulationError(message)
+
+
+def run_profile(spec: FleetSpec, settings: CampaignSettings, profile_name: str,
+                store: CredentialStore, progress: Progress | None = None) -> ProfileResult:
+    """The campaign under one profile, in a fresh world."""
+    campaign = Campaign(spec, settings, profile_name, store, progress)
+    try:
+        return campaign.run()
+    finally:
+        campaign.inventory.close()
+
+
+def peak_memory_kb() -> int | None:
+    """This process's peak resident memory so far (VmHWM), or None without /proc."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
