@@ -222,13 +222,16 @@ class HubFirmware:
         if activate_at - now < notice:
             raise HubFirmwareRefused(
                 "the activation is too soon: users must be notified in advance",
-                path="activate_at", expected=f"an activation at least {notice} after the "
-                f"notification ({format_datetime(now)}), i.e. from {format_datetime(now + notice)}",
-                found=f"{format_datetime(activate_at)} ({activate_at - now} of notice)")
+                path="activate_at", expected=f"an activation at least {duration_text(notice)} "
+                f"after the notification ({format_datetime(now)}), i.e. from "
+                f"{format_datetime(now + notice)}",
+                found=f"{format_datetime(activate_at)} ({duration_text(activate_at - now)} "
+                      f"of notice)")
         if deploy_at - now < deployment:
             raise HubFirmwareRefused(
                 "the deployment is too soon", path="deploy_at",
-                expected=f"a deployment at least {deployment} after the notification",
+                expected=f"a deployment at least {duration_text(deployment)} after the "
+                         f"notification",
                 found=format_datetime(deploy_at))
         if deploy_at > activate_at:
             raise HubFirmwareRefused("the deployment comes after the activation",
@@ -356,7 +359,7 @@ class HubFirmware:
         image = self.db.execute("SELECT image FROM secmp0024_release WHERE release = ?",
                                 (release.number,)).fetchone()[0]
         outcome = self._send(hub, "11.1", DistributeImage(image, release.firmware_version))[hub]
-        delivered = isinstance(outcome, ImageDistributionResult) and outcome.verified
+        delivered = _succeeded(outcome)
         if delivered:
             self._set(release, hub, PENDING_ACTIVATION,
                       f"deployed; activation scheduled for {format_datetime(release.activate_at)}")
@@ -373,7 +376,7 @@ class HubFirmware:
     def _activate(self, release: Release, hub: str) -> list[Outgoing]:
         answers = self._send(hub, "11.3", ActivateFirmware(bytes.fromhex(release.firmware_hash)))
         outcome, device = answers[hub], self.inventory.device(hub)
-        if isinstance(outcome, ActivationResult) and outcome.status == "success":
+        if _succeeded(outcome):
             version, code = outcome.firmware_version or release.firmware_version, ACTIVATED
             self._set(release, hub, ACTIVE, f"activated {version}")
         else:
@@ -385,16 +388,17 @@ class HubFirmware:
         out = self.responder.dcc_alert_of(code, self.audience(hub), content)
         cause = f"comms hub firmware release {release.number}"
         for eui, answer in answers.items():
-            if isinstance(answer, ActivationResult) and answer.status == "success":
+            if _succeeded(answer):
                 out.extend(self.report(FirmwareReport(
                     eui, ACTIVATE_FIRMWARE, answer.firmware_version or release.firmware_version,
                     successful=True, cause=cause)))
         return out
 
     def _send(self, hub: str, variant: str, payload) -> dict[str, object]:
-        """Send ``payload`` (by the hub's use case for ``variant``: CS05a, CS06) to the hub
-        and the GPF of its system; each one's answer: a payload, or the delivery outcome
-        when none came back.  Without emulated devices every step succeeds."""
+        """Send ``payload`` (by the hub's use case for ``variant``: CS05a, CS06) to the hub,
+        then, when the hub succeeded, to the GPF of its system (one physical device: the
+        GPF follows the hub).  Each one's answer: a payload, or the delivery outcome when
+        none came back.  Without emulated devices every step succeeds."""
         answers: dict[str, object] = {}
         code = use_case_for(variant, HUB_TYPE).message_code
         for eui in self._physical_hub(hub):
@@ -407,6 +411,8 @@ class HubFirmware:
             delivery = self.network.deliver(command)
             answers[eui] = delivery.response.payload if delivery.response is not None \
                 else delivery.outcome
+            if not _succeeded(answers[hub]):
+                break
         return answers
 
     def _physical_hub(self, hub: str) -> list[str]:
@@ -445,6 +451,24 @@ class HubFirmware:
                 device = self.network.device(eui)
                 if isinstance(device.state, Running):
                     device.state = ImageHeld(device.active, Image(version, bytes.fromhex(digest)))
+
+
+def duration_text(span: _dt.timedelta) -> str:
+    """``7 days``, ``6 days 17 hours``, ``-1 hour 30 minutes``: for people."""
+    sign, seconds = ("-", -int(span.total_seconds())) if span < _dt.timedelta(0) \
+        else ("", int(span.total_seconds()))
+    parts = []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {unit}{'s' if count != 1 else ''}")
+    return sign + (" ".join(parts) or "0 seconds")
+
+
+def _succeeded(answer: object) -> bool:
+    if isinstance(answer, ImageDistributionResult):
+        return answer.verified
+    return isinstance(answer, ActivationResult) and answer.status == "success"
 
 
 def _describe(outcome: object) -> str:

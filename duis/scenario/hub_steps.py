@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import TYPE_CHECKING
 
-from ..dsp.hub_firmware import HubFirmwareRefused
+from ..dsp.hub_firmware import HubFirmwareRefused, duration_text
 from ..dsp.suppression import SuppressedAlert
 from ..messages import format_datetime
 from .format import Step, for_profile, step_instant
@@ -48,7 +48,8 @@ def _publish_hub_firmware(rig: "_Rig", step: Step, transcript: Transcript) -> No
                         f"{release.model} {release.firmware_version} for "
                         f"{', '.join(release.hubs)}; deployment "
                         f"{format_datetime(release.deploy_at)}, activation "
-                        f"{format_datetime(release.activate_at)} ({release.notice} of notice)")
+                        f"{format_datetime(release.activate_at)} "
+                        f"({duration_text(release.notice)} of notice)")
         outcome, outgoing = "published", publication.outgoing
     for out in outgoing:
         transcript.record_out(out, None)
@@ -68,9 +69,11 @@ def _query_hub_firmware(rig: "_Rig", step: Step, transcript: Transcript) -> None
     found = {"stage": status.stage if status else None,
              "firmware_version": status.firmware_version if status else None,
              "running": status.running if status else None}
-    for key in ("stage", "firmware_version", "running"):
+    labels = {"stage": "hub firmware stage", "firmware_version": "release version",
+              "running": "version running"}
+    for key, label in labels.items():
         if key in expect:
-            transcript.check(f"hub firmware {key.replace('_', ' ')}",
+            transcript.check(label,
                              for_profile(expect[key], transcript.profile), found[key])
 
 
