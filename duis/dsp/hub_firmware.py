@@ -181,6 +181,16 @@ class HubFirmware:
                 hubs: Iterable[str] | None = None, image: bytes | None = None) -> Publication:
         """Publish a release and notify the users; raises :class:`HubFirmwareRefused`
         (nothing stored, nothing sent) when the DCC cannot publish it."""
+        try:
+            return self._publish(manufacturer, model, firmware_version, deploy_at=deploy_at,
+                                 activate_at=activate_at, hubs=hubs, image=image)
+        except HubFirmwareRefused as exc:
+            exc.source = exc.source or f"release {manufacturer} {model} {firmware_version}"
+            raise
+
+    def _publish(self, manufacturer: str, model: str, firmware_version: str, *,
+                 deploy_at: _dt.datetime, activate_at: _dt.datetime,
+                 hubs: Iterable[str] | None, image: bytes | None) -> Publication:
         now = self.clock.now()
         deploy_at, activate_at = _utc(deploy_at), _utc(activate_at)
         self._check_schedule(now, deploy_at, activate_at)
@@ -306,20 +316,24 @@ class HubFirmware:
                 "SELECT hub FROM secmp0024_hub WHERE release = ? ORDER BY hub", (n,))))
                 for n, m, mo, v, h, *times in rows]
 
-    def status(self, hub: str, user: str | None = None) -> HubFirmwareStatus | None:
-        """The stage of the latest release covering ``hub`` (None: no release covers it).
+    def status(self, hub: str, user: str | None = None, *,
+               release: int | None = None) -> HubFirmwareStatus | None:
+        """The stage of the latest release covering ``hub``, or of ``release`` (None: no
+        release covers it).
 
         With ``user``, the user must be one who hears about the hub (a supplier of
         its system or an RSA); otherwise :class:`HubFirmwareRefused`."""
         eui = EUI64.parse(hub).text
         if user is not None and EUI64.parse(user).text not in self.audience(eui):
             raise HubFirmwareRefused("the user may not query this comms hub", path=eui,
+                                     source="comms hub firmware status query",
                                      expected="a supplier of a device in its system, or an RSA",
                                      found=EUI64.parse(user).text)
         row = self.db.execute(
             "SELECT h.release, r.firmware_version, h.stage, h.detail, h.updated, r.deploy_at, "
             "r.activate_at FROM secmp0024_hub AS h JOIN secmp0024_release AS r "
-            "USING (release) WHERE h.hub = ? ORDER BY h.release DESC LIMIT 1", (eui,)).fetchone()
+            "USING (release) WHERE h.hub = ? AND (? IS NULL OR h.release = ?) "
+            "ORDER BY h.release DESC LIMIT 1", (eui, release, release)).fetchone()
         if row is None:
             return None
         number, version, stage, detail, updated, deploy_at, activate_at = row

@@ -12,6 +12,7 @@ import base64
 import datetime as _dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from ..catalogue import lookup
 from ..clock import FixedClock, seeded_random
@@ -58,9 +59,11 @@ class _Rig:
 
 
 def run_scenario(scenario: Scenario, profile_name: str, *,
-                 store: CredentialStore | None = None) -> Transcript:
+                 store: CredentialStore | None = None,
+                 after: Callable[[DSP], None] | None = None) -> Transcript:
     """Execute every step under ``profile_name``; unmet expectations are recorded,
-    not raised."""
+    not raised.  ``after`` is called with the DSP once the steps are done, to read
+    its final state (the Suppression Log, comms hub firmware stages, ...)."""
     rig = _rig(scenario, profile_name, store)
     transcript = Transcript(scenario.name, profile_name, scenario.start)
     first_audit = rig.dsp.inventory.last_seq()
@@ -74,6 +77,8 @@ def run_scenario(scenario: Scenario, profile_name: str, *,
                              path=f"step[{step.index}]", expected=exc.expected,
                              found=exc.found) from exc
     transcript.smi_changes = list(rig.dsp.inventory.audit(since_seq=first_audit))
+    if after is not None:
+        after(rig.dsp)
     return transcript
 
 

@@ -1,0 +1,97 @@
+"""Where ``duis suppression-log`` and ``duis hub-firmware`` find the DCC's state: an SMI
+kept in an SQLite file between runs (``--smi``), or the end of a scenario run
+(``--scenario``), whose SMI lives only in memory."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from ..clock import FixedClock, SystemClock, parse_instant
+from ..devices import Network
+from ..dsp import DSP
+from ..errors import DuisError
+from ..messages.ids import EUI64
+from ..profiles import DEFAULT_PROFILE, profiles
+from ..scenario import read_scenario, run_scenario
+from ..settings import load_settings
+from ..signatures import CredentialStore
+from ..signatures.credentials import default_store_directory
+from ..smi import SqliteInventory, load_world
+from .submit import default_world
+
+T = TypeVar("T")
+
+
+class UsageError(DuisError):
+    """A command-line value that cannot be used (exit 2)."""
+
+
+def add_source_options(parser: argparse.ArgumentParser, *, scenario: bool = True) -> None:
+    group = parser.add_argument_group("where the DCC's state comes from")
+    sources = group.add_mutually_exclusive_group(required=True)
+    sources.add_argument("--smi", metavar="DB",
+                         help="an SMI kept in this SQLite file (created from --world when new)")
+    if scenario:
+        sources.add_argument("--scenario", metavar="FILE",
+                             help="run this scenario and look at the state it ends in")
+        group.add_argument("--profile", choices=list(profiles()), default=None,
+                           help="with --scenario: the profile to run it under (default: its "
+                                "first)")
+    group.add_argument("--world", metavar="FILE", default=None,
+                       help="with --smi, when the file is new: the world seeding it "
+                            "(default: samples/worlds/default.toml)")
+    group.add_argument("--settings", metavar="FILE", default=None,
+                       help="with --smi: the DCC settings (default: the built-in ones, "
+                            "samples/settings/default.toml)")
+    group.add_argument("--now", metavar="INSTANT", default=None,
+                       help="with --smi: the DSP's clock, ISO-8601 (default: the current time)")
+    group.add_argument("--store", metavar="DIR", default=None,
+                       help="credential store (default: env DUIS_PKI, else samples/pki)")
+
+
+def with_dsp(args: argparse.Namespace, read: Callable[[DSP], T]) -> T:
+    """``read`` applied to the DSP over the chosen state."""
+    if getattr(args, "scenario", None):
+        scenario = read_scenario(args.scenario)
+        results: list[T] = []
+        run_scenario(scenario, args.profile or scenario.profiles[0],
+                     after=lambda dsp: results.append(read(dsp)))
+        return results[0]
+    clock = FixedClock(instant(args.now, "--now")) if args.now else SystemClock()
+    fresh = not Path(args.smi).exists()
+    inventory = SqliteInventory(args.smi, clock=clock)
+    try:
+        if fresh:
+            load_world(args.world or str(default_world()), inventory)
+        store = CredentialStore(args.store or default_store_directory())
+        settings = load_settings(args.settings) if args.settings else None
+        network = Network.from_inventory(inventory, clock=clock)
+        dsp = DSP(inventory, store, profile=profiles()[DEFAULT_PROFILE], clock=clock,
+                  network=network, settings=settings)
+        return read(dsp)
+    finally:
+        inventory.close()
+
+
+def instant(text: str | None, option: str):
+    """An ISO-8601 instant given on the command line (naive: UTC), or None."""
+    if text is None:
+        return None
+    try:
+        return parse_instant(text)
+    except ValueError:
+        raise UsageError("not an instant", path=option,
+                         expected="ISO-8601, e.g. 2026-03-09T02:00:00Z", found=repr(text)) from None
+
+
+def eui(text: str | None, option: str) -> str | None:
+    """An EUI-64 given on the command line, canonical, or None."""
+    if text is None:
+        return None
+    try:
+        return EUI64.parse(text).text
+    except DuisError:
+        raise UsageError("not an EUI-64", path=option,
+                         expected="8 hex byte pairs separated by '-'", found=repr(text)) from None
