@@ -255,7 +255,7 @@ class HubFirmware:
             found = [d for d in self.inventory.devices(device_type=HUB_TYPE,
                                                        manufacturer=manufacturer, model=model)
                      if d.smets == "SMETS2" and d.status in RECEIVING_STATUSES
-                     and d.firmware_version != version]
+                     and d.firmware_version != version and not self._in_progress(d.eui)]
         else:
             found = []
             for eui in named:
