@@ -35,6 +35,12 @@ demo: $(STAMP)
 	  | $(BIN)/duis submit --now $(DEMO_NOW) - > /dev/null || true
 	@echo "== MP105, the main story under each behaviour profile (transcripts in transcripts/)"
 	$(BIN)/duis run --story samples/scenarios/mp105-esme-recovery-by-read.toml
+	@echo "== MP102B: a meter reboots on activation; its hub's AD1s for 30 minutes go to the Suppression Log"
+	$(BIN)/duis run --story --profile mp105-option2 samples/scenarios/mp102b-ad1-suppression.toml
+	$(BIN)/duis suppression-log --scenario samples/scenarios/mp102b-ad1-suppression.toml
+	@echo "== SECMP0024: comms hub firmware with 7 days' notice, deployed and activated on schedule; a hub's status"
+	$(BIN)/duis run --story --profile mp105-option2 samples/scenarios/secmp0024-hub-firmware-release.toml
+	$(BIN)/duis hub-firmware list --scenario samples/scenarios/secmp0024-hub-firmware-failures.toml
 	@echo "== Golden transcripts of every shipped scenario"
 	$(BIN)/duis golden check -q samples/scenarios
 
