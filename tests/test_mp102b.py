@@ -404,3 +404,16 @@ def test_cli_refuses_bad_filters_and_needs_a_source(capsys):
 def test_cli_on_a_new_smi_file_lists_nothing(tmp_path, capsys):
     assert main(["suppression-log", "--smi", str(tmp_path / "new.sqlite")]) == 0
     assert capsys.readouterr().out == "Suppression Log: 0 entries\n"
+
+
+def test_an_outage_cut_now_leaves_earlier_pending_events_alone(rig):
+    power = rig.network.power
+    power.cut(HUB, NOW, 5 * MINUTE)                       # its events wait for due()
+    rig.clock.set(NOW + 10 * MINUTE)
+    power.cut(S1_HUB, NOW + 10 * MINUTE, 5 * MINUTE)      # takes effect at once
+    assert rig.network.device(S1_HUB).powered is False
+    assert rig.network.device(HUB).powered is False       # its power-on is not processed yet
+    alerts = power.due(NOW + 20 * MINUTE)
+    assert [(str(a.originator), a.payload.raised) for a in alerts] == \
+        [(HUB, NOW + 3 * MINUTE), (S1_HUB, NOW + 13 * MINUTE)]
+    assert rig.network.device(HUB).powered and rig.network.device(S1_HUB).powered

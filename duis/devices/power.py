@@ -96,11 +96,13 @@ class HubPower:
         device = self.network.device(hub)
         outage = Outage(len(self.outages) + 1, device.eui, start, duration, cause)
         self.outages.append(outage)
-        for at, rank in ((start, _OFF), (start + OUTAGE_ALERT_AFTER, _ALERT),
-                         (outage.end, _ON)):
-            heapq.heappush(self._events, _Event(at, rank, outage.number, device.eui))
+        events = [(start + OUTAGE_ALERT_AFTER, _ALERT), (outage.end, _ON)]
         if start <= self.network.clock.now():
-            self._perform(heapq.heappop(self._events))  # the power-off, at once
+            self._perform(_Event(start, _OFF, outage.number, device.eui))  # at once
+        else:
+            events.append((start, _OFF))
+        for at, rank in events:
+            heapq.heappush(self._events, _Event(at, rank, outage.number, device.eui))
         return outage
 
     def activated(self, device: "EmulatedDevice", version_before: str,

@@ -53,6 +53,7 @@ from ..smi import Device, Inventory
 from .distribution import RECEIVING_STATUSES
 from .firmware import ACTIVATE_FIRMWARE, FirmwareReport
 from .responses import Outgoing, Responder
+from .suppression import create_tables
 
 NOT_DEPLOYED = "not-deployed"
 PENDING_ACTIVATION = "deployed-pending-activation"
@@ -156,7 +157,7 @@ def open_tables(inventory: Inventory) -> sqlite3.Connection:
     connect = getattr(inventory, "connection", None)
     db = connect() if connect is not None else sqlite3.connect(":memory:",
                                                                isolation_level=None)
-    db.executescript(_TABLES)
+    create_tables(db, _TABLES)
     return db
 
 

@@ -105,8 +105,16 @@ def _open_tables(inventory: Inventory) -> sqlite3.Connection:
     connect = getattr(inventory, "connection", None)
     db = connect() if connect is not None else sqlite3.connect(":memory:",
                                                                isolation_level=None)
-    db.executescript(_TABLES)
+    create_tables(db, _TABLES)
     return db
+
+
+def create_tables(db: sqlite3.Connection, script: str) -> None:
+    """Run ``CREATE ... IF NOT EXISTS`` statements one by one (``executescript`` would
+    commit a transaction the SMI has open)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
 
 
 class AD1Suppression:
@@ -202,6 +210,11 @@ class AD1Suppression:
 
     # --- the Suppression Log ---------------------------------------------------------
 
+    def last_seq(self) -> int:
+        """The number of the newest Suppression Log entry (0 when the log is empty)."""
+        return self.db.execute("SELECT coalesce(max(seq), 0) FROM mp102b_suppression_log"
+                               ).fetchone()[0]
+
     def log(self, *, network_operator: str | None = None, hub: str | None = None,
             since: _dt.datetime | None = None, until: _dt.datetime | None = None,
             after_seq: int = 0) -> list[SuppressedAlert]:
@@ -215,7 +228,6 @@ def read_log(db: sqlite3.Connection, *, network_operator: str | None = None,
              hub: str | None = None, since: _dt.datetime | None = None,
              until: _dt.datetime | None = None, after_seq: int = 0) -> list[SuppressedAlert]:
     """The Suppression Log of an SMI database (see :meth:`AD1Suppression.log`)."""
-    db.executescript(_TABLES)
     clauses, params = ["seq > ?"], [after_seq]
     for column, value in (("network_operator", network_operator), ("hub", hub)):
         if value is not None:

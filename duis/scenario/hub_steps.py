@@ -79,8 +79,7 @@ def _query_hub_firmware(rig: "_Rig", step: Step, transcript: Transcript) -> None
 
 def log_position(rig: "_Rig") -> int:
     """The newest Suppression Log entry's number, to find the entries a step adds."""
-    entries = rig.dsp.suppression.log()
-    return entries[-1].seq if entries else 0
+    return rig.dsp.suppression.last_seq()
 
 
 def record_suppressed(rig: "_Rig", transcript: Transcript, since_seq: int,
