@@ -366,3 +366,25 @@ def test_cli_status_at_the_end_of_a_scenario(capsys):
     assert main(["hub-firmware", "list", "--scenario", scenario]) == 0
     assert f"  {HUB_B}: failed (deployment failed: the hub was unreachable)" in \
         capsys.readouterr().out
+
+
+def test_scenario_steps_are_checked_when_read(tmp_path):
+    from duis.scenario import read_scenario
+    from duis.scenario.format import ScenarioError
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        f'[scenario]\nname = "x"\nworld = "{WORLD}"\nstart = "2026-03-02T09:00:00Z"\n\n'
+        '[[step]]\ndo = "publish-hub-firmware"\nmanufacturer = "M"\nmodel = "X"\n'
+        'firmware_version = "1"\ndeploy_at = "soon"\nactivate_at = 2026-03-10T02:00:00Z\n'
+        'hubs = ["nope"]\nexpect = { outcome = "maybe" }\n\n'
+        '[[step]]\ndo = "query-hub-firmware"\nhub = "00-DB"\nexpect = { stage = "done" }\n\n'
+        '[[step]]\ndo = "power-outage"\nhub = "00-DB-12-34-56-78-90-A1"\n')
+    with pytest.raises(ScenarioError) as caught:
+        read_scenario(bad)
+    problems = {(e.message, e.path) for e in caught.value.errors}
+    assert problems == {
+        ("bad instant", "step[1].deploy_at"), ("not an EUI-64", "step[1].hubs[0]"),
+        ("bad expectation value", "step[1].expect.outcome"),
+        ("not an EUI-64", "step[2].hub"), ("bad expectation value", "step[2].expect.stage"),
+        ("bad outage duration", "step[3]"),
+    }
