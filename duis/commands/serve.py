@@ -89,10 +89,5 @@ def config_from(args: argparse.Namespace) -> ServeConfig:
 def run(args: argparse.Namespace) -> int:
     config = config_from(args)
     configure(config.log_format, getattr(logging, args.log_level.upper()))
-    try:
-        import uvloop  # optional: a faster event loop when installed
-        uvloop.install()
-    except ImportError:
-        pass
     asyncio.run(serve_until_signalled(config))
     return 0

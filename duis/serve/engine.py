@@ -2,16 +2,22 @@
 
 The DSP, its SQLite SMI and the emulated devices are not thread-safe, so
 everything that touches them runs, one call at a time, on the engine's own
-thread; the HTTP side stays concurrent and awaits :meth:`Engine.call`.  Each
-call that produces asynchronous messages queues them in the outbox before it
-returns, so a reply never leaves before what follows it is safe on disk.
+thread; the HTTP side stays concurrent and awaits :meth:`Engine.call`.
+
+Calls are taken in small batches: the thread runs every call waiting (up to
+``max_batch``), then writes the asynchronous messages they produced to the
+outbox in one transaction (a group commit), and only then hands the results
+back.  So a reply never leaves before what follows it is safe on disk, and
+under load one commit and one wake-up of the event loop serve many requests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as _dt
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -38,14 +44,16 @@ class AdminError(InputError):
 
 @dataclass
 class Handled:
-    """What one request produced: the DSP's submission and the outbox rows queued."""
+    """What one request produced: the DSP's submission and its asynchronous messages."""
 
     submission: Submission
+    messages: list[Message] = field(default_factory=list)
     queued: list[int] = field(default_factory=list)
+    """Outbox sequence numbers of ``messages``, once written."""
 
     @property
     def recipients(self) -> set[str]:
-        return {o.recipient for o in self.submission.outgoing[1:]}
+        return {m.recipient for m in self.messages}
 
 
 @dataclass
@@ -54,7 +62,8 @@ class Ticked:
 
     now: _dt.datetime
     outgoing: list[Outgoing]
-    queued: list[int]
+    messages: list[Message] = field(default_factory=list)
+    queued: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"now": format_datetime(self.now),
@@ -68,13 +77,24 @@ def default_world() -> Path:
     return world()
 
 
+@dataclass
+class _Call:
+    func: Callable
+    args: tuple
+    future: asyncio.Future | Future
+    loop: asyncio.AbstractEventLoop | None = None
+    """The loop awaiting ``future``; None for a caller waiting on a thread."""
+
+
 class Engine:
     """Owns the DSP, the SMI, the devices and the outbox; one thread runs them."""
 
-    def __init__(self, config: ServeConfig) -> None:
+    def __init__(self, config: ServeConfig, *, max_batch: int = 16) -> None:
         self.config = config
         self.profile_name = config.profile or DEFAULT_PROFILE
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="duis-dsp")
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="duis-dsp", daemon=True)
         self.dsp: DSP | None = None
         self.outbox: Outbox | None = None
         self.faults = FaultPlan()
@@ -86,8 +106,10 @@ class Engine:
     # --- lifecycle --------------------------------------------------------------------
 
     def open(self) -> None:
-        """Build the DSP on the engine's thread (SQLite connections stay on it)."""
-        self._executor.submit(self._open).result()
+        """Start the engine's thread and build the DSP on it (SQLite connections
+        stay on the thread that opened them)."""
+        self._thread.start()
+        self._wait(self._open)
 
     def _open(self) -> None:
         config = self.config
@@ -111,20 +133,77 @@ class Engine:
         self.outbox = Outbox(config.smi)
 
     def close(self) -> None:
-        """Finish queued calls, then close the SMI and the outbox."""
-        def _close() -> None:
-            if self.dsp is not None:
-                self.dsp.inventory.close()
-                if self.dsp.counters is not None:
-                    self.dsp.counters.close()
-            if self.outbox is not None:
-                self.outbox.close()
-        self._executor.submit(_close).result()
-        self._executor.shutdown(wait=True)
+        """Finish the calls queued before, close the SMI and the outbox, end the thread."""
+        if not self._thread.is_alive():
+            return
+        self._wait(self._close)
+        self._queue.put(None)
+        self._thread.join()
+
+    def _close(self) -> None:
+        if self.dsp is not None:
+            self.dsp.inventory.close()
+            if self.dsp.counters is not None:
+                self.dsp.counters.close()
+        if self.outbox is not None:
+            self.outbox.close()
+
+    def _wait(self, func: Callable[..., T], *args) -> T:
+        """Run on the engine's thread and wait (for callers outside an event loop)."""
+        future: Future = Future()
+        self._queue.put(_Call(func, args, future))
+        return future.result()
 
     async def call(self, func: Callable[..., T], *args) -> T:
-        """Run ``func(*args)`` on the engine's thread, after the calls before it."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+        """Run ``func(*args)`` on the engine's thread, after the calls before it;
+        the messages it produced are in the outbox when this returns."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put(_Call(func, args, future, loop))
+        return await future
+
+    # --- the engine's thread ------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)                    # stop after this batch
+                    break
+                batch.append(item)
+            self._run(batch)
+
+    def _run(self, batch: list[_Call]) -> None:
+        outcomes: list[tuple[object, BaseException | None]] = []
+        for call in batch:
+            try:
+                outcomes.append((call.func(*call.args), None))
+            except BaseException as exc:  # handed to the caller, who maps it
+                outcomes.append((None, exc))
+        produced = [r for r, e in outcomes if isinstance(r, (Handled, Ticked)) and r.messages]
+        if produced:
+            try:
+                seqs = iter(self.outbox.add(m for r in produced for m in r.messages))
+                for result in produced:
+                    result.queued = [next(seqs) for _ in result.messages]
+            except BaseException as exc:
+                outcomes = [(None, exc) if r in produced else (r, e) for r, e in outcomes]
+        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+        for call, (result, error) in zip(batch, outcomes):
+            if call.loop is None:
+                _settle(call.future, result, error)
+            else:
+                by_loop.setdefault(call.loop, []).append((call.future, result, error))
+        for loop, settled in by_loop.items():                # one wake-up per loop and batch
+            loop.call_soon_threadsafe(_settle_all, settled)
 
     # --- on the engine's thread ---------------------------------------------------------
 
@@ -137,18 +216,17 @@ class Engine:
         return isinstance(self.dsp.clock, FixedClock)
 
     def submit(self, data: bytes, service: str, source: str) -> Handled:
-        """One request through the DSP; its asynchronous messages queued."""
+        """One request through the DSP (its asynchronous messages are queued after)."""
         submission = self.dsp.submit(data, web_service=service, source=source)
         cause = str(submission.request.request_id)
-        queued = self.outbox.add(_message(o, cause) for o in submission.outgoing[1:])
-        return Handled(submission, queued)
+        return Handled(submission, [_message(o, cause) for o in submission.outgoing[1:]])
 
     def tick(self) -> Ticked:
-        """Let the devices catch up with the clock; queue the alerts that fire."""
+        """Let the devices catch up with the clock (the alerts that fire are queued after)."""
         now = self.dsp.clock.now()
         outgoing = self.dsp.tick()
         cause = f"clock at {format_datetime(now)}"
-        return Ticked(now, outgoing, self.outbox.add(_message(o, cause) for o in outgoing))
+        return Ticked(now, outgoing, [_message(o, cause) for o in outgoing])
 
     def move_clock(self, *, advance_seconds: float | None = None,
                    now: _dt.datetime | None = None) -> Ticked:
@@ -212,6 +290,21 @@ class Engine:
                 "clock": "driven" if self.driven else "real",
                 "profile": self.profile_name, "outbox": self.outbox.counts(),
                 "smi_audit_start": self.audit_start}
+
+
+def _settle(future: asyncio.Future | Future, result: object,
+            error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+def _settle_all(settled: list) -> None:
+    for future, result, error in settled:
+        _settle(future, result, error)
 
 
 def _message(out: Outgoing, cause: str) -> Message:

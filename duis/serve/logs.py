@@ -20,10 +20,16 @@ LOGGER = logging.getLogger("duis.serve")
 
 
 def event(name: str, level: int = logging.INFO, **fields: object) -> None:
-    """Log event ``name`` with ``fields`` (None values are left out)."""
+    """Log event ``name`` with ``fields`` (None values are left out).
+
+    The record is made directly (no caller lookup: the event name says where
+    it comes from), which keeps a log line per request cheap under load.
+    """
     if LOGGER.isEnabledFor(level):
-        LOGGER.log(level, name, extra={"fields": {k: v for k, v in fields.items()
-                                                  if v is not None}})
+        record = LOGGER.makeRecord(LOGGER.name, level, "duis.serve", 0, name, None, None,
+                                   extra={"fields": {k: v for k, v in fields.items()
+                                                     if v is not None}})
+        LOGGER.handle(record)
 
 
 def _stamp(record: logging.LogRecord) -> str:

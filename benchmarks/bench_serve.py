@@ -1,0 +1,237 @@
+"""Load on ``duis serve``: 50 concurrent clients send signed 11.2 requests for 30 s.
+
+The server runs in its own process (``duis serve``, SMI and outbox in an
+SQLite file, JSON logs of every message to a file, no receiving endpoint: the
+device responses stay queued in the durable outbox).  The clients run in this
+process on one event loop (aiohttp, one keep-alive connection each).  The
+machine's cores (2 on the reference machine) are shared by both processes.
+
+Requests are signed beforehand, each with its own RequestID counter; the
+server runs with ``--no-replay-check`` because 50 clients sending for one
+supplier cannot keep its counters strictly increasing in arrival order (each
+request's signature is still verified in full).  Checked afterwards: every
+request answered exactly once, with its own RequestID, I99, and a device
+response queued in the outbox for each.
+
+Two runs: *closed loop* (each client sends its next request as soon as the
+last is answered: the throughput ceiling, latency is mostly queueing) and
+*paced* (the clients together offer 1,000 requests per second: the latency
+an adaptor sees at the target load).  Goal (issue 8): 1,000 requests per
+second or more, p99 under 50 ms.
+
+Environment: ``BENCH_SECONDS`` (default 30), ``BENCH_CLIENTS`` (default 50),
+``BENCH_RATE`` (paced run, default 1000 per second).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+READ = ROOT / "samples/messages/valid/ECS52_11.2_read_firmware_version_request.xml"
+SECONDS = float(os.environ.get("BENCH_SECONDS", 30))
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", 50))
+RATE = float(os.environ.get("BENCH_RATE", 1000))
+SERVE = ("import sys, duis.cli as c\n"
+         "c.COMMANDS = c.COMMANDS + tuple(n for n in ('serve',) if n not in c.COMMANDS)\n"
+         "sys.exit(c.main(sys.argv[1:]))")
+_REQUEST_ID = re.compile(rb"<sr:RequestID>([^<]+)</sr:RequestID>")
+_CODE = re.compile(rb"<sr:ResponseCode>([^<]+)</sr:ResponseCode>")
+
+
+# --- signed requests, made beforehand -------------------------------------------------------
+
+def _sign_range(first: int, count: int) -> list[bytes]:
+    from duis.signatures import CredentialStore, sign_with_store
+    store = CredentialStore(ROOT / "samples/pki")
+    template = READ.read_bytes()
+    counters = iter(range(first, first + count))
+    return [sign_with_store(template, store, counter=lambda: next(counters))
+            for _ in range(count)]
+
+
+def signed_requests(count: int) -> list[bytes]:
+    workers = os.cpu_count() or 1
+    share = -(-count // workers)
+    with ProcessPoolExecutor(workers) as pool:
+        parts = pool.map(_sign_range, [1_000_000 + i * share for i in range(workers)],
+                         [share] * workers)
+        return [data for part in parts for data in part][:count]
+
+
+# --- the server -----------------------------------------------------------------------------
+
+def start_server(folder: Path) -> tuple[subprocess.Popen, str, Path]:
+    log = folder / "serve.log"
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVE, "serve", "--port", "0", "--smi", str(folder / "smi.sqlite"),
+         "--no-replay-check"], stdout=subprocess.DEVNULL, stderr=open(log, "wb"), cwd=ROOT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"duis serve exited: {log.read_text()}")
+        for line in log.read_text().splitlines():
+            record = json.loads(line)
+            if record["event"] == "listening":
+                return process, record["url"], log
+        time.sleep(0.05)
+    process.kill()
+    raise SystemExit("duis serve did not start")
+
+
+# --- the load -------------------------------------------------------------------------------
+
+class Tally:
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.answers: dict[bytes, int] = {}
+        self.errors: list[str] = []
+        self.sent = 0
+
+
+async def _client(session: aiohttp.ClientSession, url: str, requests: list[bytes],
+                  tally: Tally, stop_at: float, interval: float | None, offset: float) -> None:
+    next_at = time.perf_counter() + offset
+    for data in requests:
+        if interval is not None:
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            next_at += interval
+        if time.perf_counter() >= stop_at:
+            return
+        tally.sent += 1
+        started = time.perf_counter()
+        try:
+            async with session.post(url, data=data,
+                                    headers={"Content-Type": "application/xml"}) as reply:
+                body = await reply.read()
+                status = reply.status
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            tally.errors.append(f"{type(exc).__name__}: {exc}")
+            continue
+        tally.latencies.append(time.perf_counter() - started)
+        found = _REQUEST_ID.search(body)
+        code = _CODE.search(body)
+        if status != 200 or not found or not code or code.group(1) != b"I99":
+            tally.errors.append(f"HTTP {status}: {body[:120]!r}")
+            continue
+        request_id = found.group(1)
+        if request_id not in _REQUEST_ID.search(data).group(1):
+            tally.errors.append(f"answer for another request: {request_id!r}")
+        tally.answers[request_id] = tally.answers.get(request_id, 0) + 1
+
+
+async def load(url: str, batches: list[list[bytes]], seconds: float,
+               rate: float | None) -> tuple[Tally, float]:
+    tally = Tally()
+    interval = len(batches) / rate if rate else None
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector,
+                                     timeout=aiohttp.ClientTimeout(total=30)) as session:
+        started = time.perf_counter()
+        stop_at = started + seconds
+        await asyncio.gather(*(_client(session, f"{url}/api/v1/serviceS", batch, tally, stop_at,
+                                       interval, (interval or 0) * i / len(batches))
+                               for i, batch in enumerate(batches)))
+        elapsed = time.perf_counter() - started
+    return tally, elapsed
+
+
+def report(name: str, tally: Tally, elapsed: float, requests: list[list[bytes]]) -> dict:
+    answered = sum(tally.answers.values())
+    duplicates = sum(n - 1 for n in tally.answers.values() if n > 1)
+    lost = tally.sent - answered - len(tally.errors)
+    ordered = sorted(tally.latencies)
+    pick = (lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000) \
+        if ordered else (lambda q: float("nan"))
+    figures = {"run": name, "sent": tally.sent, "answered": answered, "lost": lost,
+               "duplicates": duplicates, "errors": len(tally.errors),
+               "per_second": answered / elapsed, "p50_ms": pick(0.50), "p99_ms": pick(0.99),
+               "max_ms": ordered[-1] * 1000 if ordered else float("nan")}
+    print(f"  {name}: {answered} answered in {elapsed:.1f} s = {figures['per_second']:.0f} "
+          f"requests/s; latency p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, "
+          f"max {figures['max_ms']:.1f} ms; lost {lost}, answered twice {duplicates}, "
+          f"errors {len(tally.errors)}")
+    for error in tally.errors[:5]:
+        print(f"    error: {error}")
+    return figures
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU time of a process (this one by default), from /proc."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def outbox_counts(url: str) -> dict:
+    import urllib.request
+    with urllib.request.urlopen(f"{url}/admin/outbox?pending=1&since=999999999") as answer:
+        return json.load(answer)["counts"]
+
+
+def main() -> None:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"duis serve under load: {CLIENTS} concurrent clients, signed 11.2 requests, "
+          f"{SECONDS:.0f} s per run, {cores} cores shared by server and clients")
+    per_client = int(max(SECONDS * 2500, 2000) / CLIENTS) + 1
+    started = time.perf_counter()
+    signed = signed_requests(per_client * CLIENTS * 2)
+    print(f"  signed {len(signed)} distinct requests beforehand in "
+          f"{time.perf_counter() - started:.1f} s")
+    half = len(signed) // 2
+    runs = {"closed loop": (signed[:half], None), f"paced at {RATE:.0f}/s": (signed[half:], RATE)}
+    results = []
+    with tempfile.TemporaryDirectory() as folder:
+        process, url, log = start_server(Path(folder))
+        try:
+            queued_before = outbox_counts(url)["queued"]
+            for name, (batch, rate) in runs.items():
+                batches = [batch[i::CLIENTS] for i in range(CLIENTS)]
+                server_cpu, client_cpu = cpu_seconds(process.pid), cpu_seconds()
+                tally, elapsed = asyncio.run(load(url, batches, SECONDS, rate))
+                figures = report(name, tally, elapsed, batches)
+                answered = max(figures["answered"], 1)
+                server_cpu = cpu_seconds(process.pid) - server_cpu
+                client_cpu = cpu_seconds() - client_cpu
+                print(f"    CPU per request: server {server_cpu / answered * 1e6:.0f} us "
+                      f"({server_cpu / elapsed:.0%} of a core), clients "
+                      f"{client_cpu / answered * 1e6:.0f} us ({client_cpu / elapsed:.0%})")
+                results.append(figures)
+            queued = outbox_counts(url)["queued"] - queued_before
+            answered = sum(r["answered"] for r in results)
+            print(f"  outbox: {queued} device responses queued for {answered} requests answered "
+                  f"({'ok' if queued == answered else 'MISMATCH'})")
+        finally:
+            process.terminate()
+            process.wait(30)
+        lines = sum(1 for _ in open(log, "rb"))
+        print(f"  server log: {lines} JSON lines; exit status {process.returncode}")
+    best = results[0]
+    paced = results[1]
+    print(f"  goal: >= 1000 requests/s: {best['per_second']:.0f} "
+          f"({'met' if best['per_second'] >= 1000 else 'NOT met'}); p99 < 50 ms at "
+          f"{RATE:.0f}/s: {paced['p99_ms']:.1f} ms "
+          f"({'met' if paced['p99_ms'] < 50 and paced['per_second'] >= 0.95 * RATE else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
