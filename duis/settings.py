@@ -19,6 +19,9 @@ window_minutes = 30
 notice_days = 7
 deployment_notice_days = 0
 
+[dual_mode_ppmid]             # MP202
+ota_in_smets1_systems = false
+
 [emulation]                   # the emulated devices, not the DCC
 rebooting_esme_manufacturers = ["Landis+Gyr"]
 reboot_outage_minutes = 4
@@ -80,6 +83,11 @@ class Settings:
     """Emulation: how long a rebooting ESME cuts its hub's power.  The seed: "for more
     than three minutes", which is what makes the hub raise a power outage alert."""
 
+    dual_mode_ppmid_ota_in_smets1: bool = False
+    """MP202: whether 11.4 may update a dual-mode PPMID in a SMETS1 system.  The
+    requirement allows it in SMETS2+ systems only; a working group member asked to
+    keep SMETS1 OTA, so it is a setting, off as the requirement says."""
+
     source: str | None = field(default=None, compare=False)
     """The file the settings came from, if any (for messages)."""
 
@@ -105,6 +113,9 @@ _LAYOUT: dict[str, dict[str, tuple[str, str]]] = {
         "notice_days": ("hub_firmware_notice", "days"),
         "deployment_notice_days": ("hub_firmware_deployment_notice", "days"),
     },
+    "dual_mode_ppmid": {
+        "ota_in_smets1_systems": ("dual_mode_ppmid_ota_in_smets1", "flag"),
+    },
     "emulation": {
         "rebooting_esme_manufacturers": ("rebooting_esme_manufacturers", "names"),
         "reboot_outage_minutes": ("esme_reboot_outage", "minutes"),
@@ -112,7 +123,8 @@ _LAYOUT: dict[str, dict[str, tuple[str, str]]] = {
 }
 _EXPECTED = {"names": "a list of manufacturer names (1 to 30 characters)",
              "euis": "a list of EUI-64s",
-             "minutes": "a number of minutes >= 0", "days": "a number of days >= 0"}
+             "minutes": "a number of minutes >= 0", "days": "a number of days >= 0",
+             "flag": "true or false"}
 
 
 def load_settings(path: str | Path) -> Settings:
@@ -159,6 +171,8 @@ def settings_from_text(text: str, source: str = "<settings>") -> Settings:
 
 
 def _convert(kind: str, value: Any) -> Any:
+    if kind == "flag":
+        return value if isinstance(value, bool) else None
     if kind in ("minutes", "days"):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             return None

@@ -167,3 +167,14 @@ def test_a_smets1_only_version_is_not_on_the_cpl_for_a_smets2_ppmid(store, hub, 
                                                         cause="test"))
     assert [a.code for a in alerts] == expected_alert
     assert inv.device(PPMID).firmware_version == expected_version
+
+
+def test_the_setting_lets_11_4_reach_a_dual_mode_ppmid_in_a_smets1_system(store):
+    from duis.settings import settings_from_text
+    inv = world(ppmid_hub=HUB1, ppmid_smets="SMETS1")
+    clock = FixedClock(NOW)
+    dsp = DSP(inv, store, clock=clock, network=Network.from_inventory(inv, clock=clock),
+              settings=settings_from_text("[dual_mode_ppmid]\nota_in_smets1_systems = true\n"))
+    sub = submit(dsp, store, "11.4", ppmid_update_body("1.2", "SMETS1"), 2004)
+    assert sub.response.code == "I0"
+    assert b"DSPUpdatePPMIDFirmwareWarning" not in sub.response.xml

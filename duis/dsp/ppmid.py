@@ -34,7 +34,10 @@ def is_dual_mode(inventory: Inventory, device: Device) -> bool:
     return {SMETS1, SMETS2} <= generations
 
 
-def plan_ppmid_update(inventory: Inventory, request: Request) -> DistributionPlan:
+def plan_ppmid_update(inventory: Inventory, request: Request, *,
+                      smets1_allowed: bool = False) -> DistributionPlan:
+    """Which PPMIDs of an 11.4 take the image; ``smets1_allowed`` lets a dual-mode
+    PPMID in a SMETS1 system take it too (the MP202 setting)."""
     body = request.body
     image_hash = hashlib.sha256(base64.b64decode(body.text_at("FirmwareImage") or "",
                                                  validate=False)).hexdigest().upper()
@@ -46,7 +49,8 @@ def plan_ppmid_update(inventory: Inventory, request: Request) -> DistributionPla
             plan.invalid.append(eui)
         elif device.status not in RECEIVING_STATUSES:
             plan.not_commissioned.append(eui)
-        elif is_dual_mode(inventory, device) and inventory.system_smets(device) != SMETS2:
+        elif not smets1_allowed and is_dual_mode(inventory, device) \
+                and inventory.system_smets(device) != SMETS2:
             plan.not_applicable.append(eui)
         elif not _image_fits(inventory.cpl_entry_for(device, version), image_hash):
             plan.not_applicable.append(eui)

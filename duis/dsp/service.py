@@ -180,7 +180,8 @@ class DSP:
         return self.responder.answer(request, "I0", *plan.warning())
 
     def _update_ppmid_firmware(self, request: Request) -> Outgoing:
-        plan = plan_ppmid_update(self.inventory, request)
+        plan = plan_ppmid_update(self.inventory, request,
+                                 smets1_allowed=self.settings.dual_mode_ppmid_ota_in_smets1)
         if self.network is not None:
             for eui, _ in plan.targets:
                 self.network.deliver(ppmid_image_command(request, eui))
