@@ -34,7 +34,6 @@ import asyncio
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -160,7 +159,7 @@ async def load(url: str, batches: list[list[bytes]], seconds: float,
     return tally, elapsed
 
 
-def report(name: str, tally: Tally, elapsed: float, requests: list[list[bytes]]) -> dict:
+def report(name: str, tally: Tally, elapsed: float) -> dict:
     answered = sum(tally.answers.values())
     duplicates = sum(n - 1 for n in tally.answers.values() if n > 1)
     lost = tally.sent - answered - len(tally.errors)
@@ -218,7 +217,7 @@ def main() -> None:
                 batches = [batch[i::CLIENTS] for i in range(CLIENTS)]
                 server_cpu, client_cpu = cpu_seconds(process.pid), cpu_seconds()
                 tally, elapsed = asyncio.run(load(url, batches, SECONDS, rate))
-                figures = report(name, tally, elapsed, batches)
+                figures = report(name, tally, elapsed)
                 answered = max(figures["answered"], 1)
                 server_cpu = cpu_seconds(process.pid) - server_cpu
                 client_cpu = cpu_seconds() - client_cpu

@@ -212,3 +212,12 @@ def test_the_driven_clock_moves_only_forward(tmp_path):
                                "application/json")
         assert reply.status == 400 and b"does not go backwards" in reply.body
         assert client.health()["now"] == "2026-03-02T00:00:00.000Z"
+
+
+def test_serve_on_a_port_in_use_exits_2(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert duis.cli.main(["serve", "--port", str(port)]) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err

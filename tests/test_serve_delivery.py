@@ -4,7 +4,6 @@ a receiving endpoint that is down for a while, and a server killed and restarted
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess

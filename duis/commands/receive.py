@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 
 from aiohttp import web
 
@@ -49,7 +50,12 @@ def run(args: argparse.Namespace) -> int:
     store = None if args.no_verify else CredentialStore(args.store or default_store_directory())
     inbox = Inbox(args.dir)
     app = build_receiver(inbox, store, now=parse_instant(args.now) if args.now else None)
-    asyncio.run(_serve(app, args.host, args.port, inbox))
+    try:
+        asyncio.run(_serve(app, args.host, args.port, inbox))
+    except OSError as exc:
+        print(f"duis receive: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 2
     return 0
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 from pathlib import Path
 
 from ..clock import parse_instant
 from ..profiles import DEFAULT_PROFILE, profiles
-from ..serve.config import ServeConfig, Endpoints
+from ..serve.config import Endpoints, ServeConfig
 from ..serve.logs import configure
 from ..serve.server import serve_until_signalled
 from ..xmlparse import DEFAULT_MAX_BYTES
@@ -89,5 +90,10 @@ def config_from(args: argparse.Namespace) -> ServeConfig:
 def run(args: argparse.Namespace) -> int:
     config = config_from(args)
     configure(config.log_format, getattr(logging, args.log_level.upper()))
-    asyncio.run(serve_until_signalled(config))
+    try:
+        asyncio.run(serve_until_signalled(config))
+    except OSError as exc:
+        print(f"duis serve: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 2
     return 0

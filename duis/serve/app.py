@@ -214,7 +214,7 @@ async def _move_clock(request: web.Request) -> web.Response:
                              found=", ".join(body) or "{}")
         ticked = await engine.call(lambda: engine.move_clock(
             advance_seconds=float(seconds) if seconds is not None else None, now=now))
-    except (DuisError) as exc:
+    except DuisError as exc:
         return _admin_error(exc)
     except (ValueError, TypeError) as exc:
         return _admin_error(AdminError("bad clock request", expected="advance_seconds: number, "

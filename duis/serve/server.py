@@ -39,21 +39,29 @@ class Server:
         return f"http://{self.config.host}:{self.port}"
 
     async def start(self) -> None:
+        """Open the SMI, listen, start delivering; on failure, undo what was started."""
+        loop = asyncio.get_running_loop()
         config = self.config
-        await asyncio.get_running_loop().run_in_executor(None, self.engine.open)
-        self.deliverer = Deliverer(self.engine.outbox, config.endpoints,
-                                   retry_base=config.retry_base, retry_max=config.retry_max,
-                                   timeout=config.delivery_timeout)
-        app = build_app(self.engine, self.deliverer, config)
-        self._runner = web.AppRunner(app, access_log=None,
-                                     shutdown_timeout=config.shutdown_timeout)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, config.host, config.port, reuse_address=True)
-        await site.start()
+        await loop.run_in_executor(None, self.engine.open)
+        try:
+            self.deliverer = Deliverer(self.engine.outbox, config.endpoints,
+                                       retry_base=config.retry_base, retry_max=config.retry_max,
+                                       timeout=config.delivery_timeout)
+            app = build_app(self.engine, self.deliverer, config)
+            self._runner = web.AppRunner(app, access_log=None,
+                                         shutdown_timeout=config.shutdown_timeout)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, config.host, config.port, reuse_address=True)
+            await site.start()
+        except BaseException:
+            if self._runner is not None:
+                await self._runner.cleanup()
+            await loop.run_in_executor(None, self.engine.close)
+            raise
         self.port = self._runner.addresses[0][1]
         await self.deliverer.start()
         if not self.engine.driven:
-            self._ticker = asyncio.get_running_loop().create_task(self._tick())
+            self._ticker = loop.create_task(self._tick())
         await self._log_start()
 
     async def _log_start(self) -> None:
