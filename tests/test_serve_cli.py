@@ -114,8 +114,9 @@ def test_send_writes_the_reply_to_a_file(server, tmp_path, capsys):
 
 def spawn(tmp_path: Path, name: str, *args: str) -> tuple[subprocess.Popen, Path]:
     log = tmp_path / f"{name}.log"
-    process = subprocess.Popen([sys.executable, "-c", CLI, *args], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+    with open(log, "wb") as stderr:
+        process = subprocess.Popen([sys.executable, "-c", CLI, *args], cwd=ROOT,
+                                   stdout=subprocess.DEVNULL, stderr=stderr)
     return process, log
 
 
@@ -129,10 +130,10 @@ def test_receive_verifies_stores_and_stops_on_sigterm(tmp_path):
         with ServerThread(config) as server, Client(server.url) as client:
             client.send(READ.read_bytes())
             wait_for(lambda: client.outbox()["counts"]["delivered"] == 1, what="the delivery")
-            junk = Client(f"http://127.0.0.1:{port}")
-            assert junk.request("POST", "/", b"<x/>", "application/xml").status == 403
-            assert junk.request("POST", "/", b"<x/>", "text/plain").status == 415
-            listing = json.loads(junk.request("GET", "/messages").body)
+            with Client(f"http://127.0.0.1:{port}") as junk:
+                assert junk.request("POST", "/", b"<x/>", "application/xml").status == 403
+                assert junk.request("POST", "/", b"<x/>", "text/plain").status == 415
+                listing = json.loads(junk.request("GET", "/messages").body)
         receiver.send_signal(signal.SIGTERM)
         assert receiver.wait(15) == 0
     finally:

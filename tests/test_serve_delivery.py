@@ -156,8 +156,9 @@ SERVE = ("import sys, duis.cli as c\n"
 
 def start_server(tmp_path: Path, name: str, *args: str) -> tuple[subprocess.Popen, str, Path]:
     log = tmp_path / f"{name}.log"
-    process = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--port", "0", *args],
-                               stdout=subprocess.DEVNULL, stderr=open(log, "wb"), cwd=ROOT)
+    with open(log, "wb") as stderr:
+        process = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--port", "0", *args],
+                                   stdout=subprocess.DEVNULL, stderr=stderr, cwd=ROOT)
 
     def listening():
         if process.poll() is not None:

@@ -138,8 +138,8 @@ def test_bad_signatures_are_403(client):
     refused(unsigned, 403, "SignatureMissing")
     tampered = signed_read(client).replace(b"00-DB-12-34-56-78-90-A0", b"00-DB-12-34-56-78-90-A1")
     refused(client.post(tampered, "S"), 403, "DigestMismatch")
-    other = Client(client.url).sign(READ.replace(SUPPLIER.encode(), b"90-B3-D5-1F-30-02-00-00"),
-                                    preserve_counter=False)
+    other = client.sign(READ.replace(SUPPLIER.encode(), b"90-B3-D5-1F-30-02-00-00"),
+                        preserve_counter=False)
     swapped = other.replace(b"90-B3-D5-1F-30-02-00-00:", SUPPLIER.encode() + b":")
     refused(client.post(swapped, "S"), 403)
 
@@ -272,18 +272,18 @@ def test_graceful_shutdown_answers_every_request_in_flight(tmp_path):
     stopped = threading.Event()
 
     def worker() -> None:
-        own = Client(running.url, timeout=10, counter=lambda: next(counters))
-        while True:
-            try:
-                (exchange,) = own.send(READ)
-            except ServerUnreachable:
-                if not stopped.is_set():
-                    problems.append("unreachable before the stop")
-                return
-            if exchange.reply.code != "I99":
-                problems.append(exchange.reply.text)
-                return
-            answered.append(str(exchange.message.request_id))
+        with Client(running.url, timeout=10, counter=lambda: next(counters)) as own:
+            while True:
+                try:
+                    (exchange,) = own.send(READ)
+                except ServerUnreachable:
+                    if not stopped.is_set():
+                        problems.append("unreachable before the stop")
+                    return
+                if exchange.reply.code != "I99":
+                    problems.append(exchange.reply.text)
+                    return
+                answered.append(str(exchange.message.request_id))
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for t in threads:
