@@ -111,6 +111,11 @@ def test_not_xml_and_not_duis_are_400(client):
     refused(client.post(b"<html><body>hello</body></html>", "S"), 400)
 
 
+def test_a_signed_response_posted_as_a_request_is_400(client):
+    (exchange,) = client.send(READ)
+    refused(client.post(exchange.reply.body, "S"), 400, "WrongRoot")
+
+
 def test_a_schema_invalid_request_is_400_naming_line_and_xpath(client):
     data = (ROOT / "samples/messages/invalid/11.3_header_out_of_order_request.xml").read_bytes()
     reply = client.post(data, "S")

@@ -128,10 +128,12 @@ class Client:
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 content_type: str | None = None) -> Reply:
-        """One HTTP request (reconnecting once if a kept-alive connection was closed)."""
+        """One HTTP request; sent again once only when a kept-alive connection turned
+        out to be closed by the server before it took the request."""
         headers = {"Content-Type": content_type} if content_type else {}
         prefix = self._parts.path.rstrip("/")
         for attempt in (1, 2):
+            reused = self._connection is not None
             connection = self._connect()
             try:
                 connection.request(method, prefix + path, body=body, headers=headers)
@@ -145,7 +147,7 @@ class Client:
             except (http.client.RemoteDisconnected, BrokenPipeError,
                     ConnectionResetError) as exc:
                 self.close()
-                if attempt == 2:
+                if attempt == 2 or not reused:       # retry only a stale kept-alive connection
                     raise ServerUnreachable("the server closed the connection",
                                             source=self.url, expected="an HTTP answer",
                                             found=type(exc).__name__) from None

@@ -22,20 +22,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from lxml import etree
+
 from ..clock import FixedClock, SystemClock, seeded_random
 from ..devices import FaultPlan, Network
 from ..dsp import DSP, Outgoing
 from ..dsp.service import Submission
-from ..errors import InputError
+from ..errors import DuisError, InputError, WrongRoot
 from ..messages import format_datetime
 from ..profiles import DEFAULT_PROFILE, profile as named_profile
 from ..signatures import CounterStore, CredentialStore
 from ..signatures.credentials import default_store_directory
 from ..smi import CplEntry, SqliteInventory, load_world
+from ..xmlparse import parse_bytes
 from .config import ServeConfig
 from .outbox import Message, Outbox
 
 T = TypeVar("T")
+REQUEST_TAG = "{http://www.dccinterface.co.uk/ServiceUserGateway}Request"
 
 
 class AdminError(InputError):
@@ -217,7 +221,13 @@ class Engine:
 
     def submit(self, data: bytes, service: str, source: str) -> Handled:
         """One request through the DSP (its asynchronous messages are queued after)."""
-        submission = self.dsp.submit(data, web_service=service, source=source)
+        try:
+            submission = self.dsp.submit(data, web_service=service, source=source)
+        except DuisError:
+            raise
+        except Exception:
+            _ensure_request(data, source)      # a valid, signed Response posted by mistake
+            raise
         cause = str(submission.request.request_id)
         return Handled(submission, [_message(o, cause) for o in submission.outgoing[1:]])
 
@@ -290,6 +300,14 @@ class Engine:
                 "clock": "driven" if self.driven else "real",
                 "profile": self.profile_name, "outbox": self.outbox.counts(),
                 "smi_audit_start": self.audit_start}
+
+
+def _ensure_request(data: bytes, source: str) -> None:
+    """Raise :class:`WrongRoot` unless ``data`` is an ``sr:Request``."""
+    root = parse_bytes(data, source).getroot()
+    if root.tag != REQUEST_TAG:
+        raise WrongRoot("a web service takes a DUIS request", source=source, path="/",
+                        expected="sr:Request", found=etree.QName(root).localname)
 
 
 def _settle(future: asyncio.Future | Future, result: object,
