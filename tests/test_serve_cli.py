@@ -18,6 +18,7 @@ import duis.cli
 from duis.clock import parse_instant
 from duis.messages import format_datetime
 from duis.serve import Client, Endpoints, ReceiverThread, ServeConfig, ServerThread
+from duis.serve.logs import LOGGER
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID = ROOT / "samples/messages/valid"
@@ -47,8 +48,13 @@ CLI = ("import sys, duis.cli as c\n"
 
 @pytest.fixture(autouse=True)
 def commands(monkeypatch):
+    """The three commands, and the ``duis.serve`` logger as it was (``duis serve``
+    points it at the stderr of the moment)."""
     extra = tuple(n for n in ("serve", "send", "receive") if n not in duis.cli.COMMANDS)
     monkeypatch.setattr(duis.cli, "COMMANDS", duis.cli.COMMANDS + extra)
+    saved = LOGGER.handlers[:], LOGGER.level, LOGGER.propagate
+    yield
+    LOGGER.handlers[:], LOGGER.level, LOGGER.propagate = saved
 
 
 @pytest.fixture(scope="module")
