@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from ..clock import FixedClock, seeded_random
 from ..devices import FaultPlan, Network
 from ..dsp import DSP
+from ..errors import DuisError
 from ..profiles import profile as named_profile
 from ..signatures import CredentialStore
 from ..smi import SqliteInventory
@@ -163,7 +164,8 @@ class Campaign:
                 for start in range(0, len(devices), batch):
                     chunk = devices[start:start + batch]
                     answer = self.supplier.update_firmware(image, NEW_VERSION, chunk)
-                    _expect(answer.response.code == "I0", f"11.1 answered {answer.response.code}")
+                    _expect(answer.response.code == "I0", "11.1 refused", path=model.model,
+                            expected="I0", found=answer.response.code)
                     phase.devices += len(chunk)
                     self._tick(phase.devices, total, "distribute", every=batch)
 
@@ -204,7 +206,8 @@ class Campaign:
                 lost.append(device)
                 self.lost_responses += 1
             else:
-                _expect(outcome == ANSWERED, f"11.3 to {device}: {outcome}")
+                _expect(outcome == ANSWERED, "11.3 not delivered", path=device,
+                        expected="answered or lost", found=outcome)
             phase.devices = done
             self._tick(done, len(devices), name)
         return lost
@@ -230,9 +233,9 @@ class Campaign:
             wrongly += (device.manufacturer, device.model, running, system) in current
         upgraded = sum(self.network.device(eui).firmware_version == NEW_VERSION
                        for eui in self.model_of)
-        _expect(still == len(self.suspended),
-                f"the SMI holds {still} Suspended devices, "
-                f"the N29 alerts say {len(self.suspended)}")
+        _expect(still == len(self.suspended), "the N29 alerts and the SMI disagree",
+                path="Suspended devices", expected=f"{len(self.suspended)} (initial minus N29s)",
+                found=f"{still} in the SMI")
         tally = self.supplier.tally
         return ProfileResult(
             profile=self.profile.name, devices=self.spec.devices,
@@ -263,13 +266,15 @@ class _PhaseRecorder:
         campaign.timeline.record(campaign.elapsed(), len(campaign.suspended))
 
 
-class SimulationError(RuntimeError):
+class SimulationError(DuisError):
     """The DSP or the devices did something the campaign cannot go on from."""
 
+    exit_code = 1
 
-def _expect(condition: bool, message: str) -> None:
+
+def _expect(condition: bool, message: str, **where: str) -> None:
     if not condition:
-        raise SimulationError(message)
+        raise SimulationError(message, source="fleet simulation", **where)
 
 
 def run_profile(spec: FleetSpec, settings: CampaignSettings, profile_name: str,
