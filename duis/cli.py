@@ -16,8 +16,8 @@ from . import __version__
 from .errors import DuisError
 
 #: sub-command modules, in the order ``--help`` lists them
-COMMANDS = ("validate", "inspect", "sign", "verify", "translate", "mmc", "world", "submit", "run", "golden",
-            "suppression_log", "hub_firmware")
+COMMANDS = ("validate", "inspect", "sign", "verify", "translate", "mmc", "world", "submit",
+            "run", "golden", "simulate", "suppression_log", "hub_firmware")
 
 
 def build_parser() -> argparse.ArgumentParser:

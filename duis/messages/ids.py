@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..errors import MessageError
 
@@ -23,6 +24,15 @@ class EUI64:
         """Accept ``90-B3-...`` or compact ``90B3D5...`` (any case)."""
         if isinstance(value, EUI64):
             return value
+        if cls is EUI64 and isinstance(value, str):
+            return _parse_eui(value)
+        return cls._parse(value)
+
+    @classmethod
+    def _parse(cls, value: str) -> "EUI64":
+        if not isinstance(value, str):
+            raise MessageError("not an EUI-64", expected="8 hex byte pairs separated by '-'",
+                               found=repr(value))
         raw = value.strip()
         if _EUI_COMPACT_RE.match(raw):
             raw = "-".join(raw[i:i + 2] for i in range(0, 16, 2))
@@ -42,6 +52,12 @@ class EUI64:
 
     def __str__(self) -> str:
         return self.text
+
+
+@lru_cache(maxsize=65536)
+def _parse_eui(value: str) -> EUI64:
+    """Parsing is pure, and the same few identifiers recur in every message."""
+    return EUI64._parse(value)
 
 
 @dataclass(frozen=True)

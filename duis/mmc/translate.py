@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import binascii
 import datetime as _dt
+from functools import lru_cache
 from typing import Callable
 
 from ..clock import parse_instant
@@ -94,14 +95,25 @@ BUILDERS: dict[type, Callable[[Node], Payload]] = {
 }
 
 
-def _device_list(request: Request) -> list[EUI64]:
+def _device_list(request: Request) -> tuple[EUI64, ...]:
     text = _text(request.body, "DeviceIDList")
     try:
-        return [EUI64.parse(item) for item in text.split(",")]
+        return _parsed_list(text)
     except MessageError as exc:
         raise TranslationError("DeviceIDList holds something that is not an EUI-64",
                                path=_path(request.body, "DeviceIDList"),
                                expected=exc.expected, found=exc.found) from None
+
+
+@lru_cache(maxsize=8)
+def _parsed_list(text: str) -> tuple[EUI64, ...]:
+    """Parsed once per list: an 11.1 is translated once for each of its devices."""
+    return tuple(EUI64.parse(item) for item in text.split(","))
+
+
+@lru_cache(maxsize=8)
+def _members(text: str) -> frozenset[EUI64]:
+    return frozenset(_parsed_list(text))
 
 
 def _target(request: Request, case: UseCase, target: EUI64 | str | None) -> EUI64:
@@ -125,7 +137,7 @@ def _target(request: Request, case: UseCase, target: EUI64 | str | None) -> EUI6
         raise TranslationError(f"{case.variant} names {len(devices)} devices: say which one "
                                f"the command is for", path=_path(request.body, "DeviceIDList"),
                                expected="a target device", found="none given")
-    if wanted not in devices:
+    if wanted not in _members(_text(request.body, "DeviceIDList")):
         raise TranslationError("target is not in the request's DeviceIDList",
                                path=_path(request.body, "DeviceIDList"),
                                expected="one of " + ", ".join(map(str, devices)),
