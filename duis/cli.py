@@ -17,7 +17,8 @@ from .errors import DuisError
 
 #: sub-command modules, in the order ``--help`` lists them
 COMMANDS = ("validate", "inspect", "sign", "verify", "translate", "mmc", "world", "submit",
-            "run", "golden", "simulate", "suppression_log", "hub_firmware")
+            "run", "golden", "simulate", "suppression_log", "hub_firmware", "serve", "send",
+            "receive")
 
 
 def build_parser() -> argparse.ArgumentParser:
