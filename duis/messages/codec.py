@@ -197,7 +197,77 @@ def _header_nodes(message: Request | Response) -> Node:
 
 
 def to_element(message: Message) -> etree._Element:
-    """The message as a fresh lxml element (unsigned)."""
+    """The message as a fresh lxml element (unsigned).
+
+    The Node tree is written out as markup and parsed once by libxml2, which is
+    several times faster than creating the elements one by one from Python; a
+    namespace without a known prefix takes the element-by-element path.
+    """
+    if isinstance(message, MMCDocument):
+        root_node = message.root
+    else:
+        tag = "Request" if isinstance(message, Request) else "Response"
+        root_node = Node(tag, None, (_header_nodes(message), Node("Body", None, (message.body,))),
+                         SR, (("schemaVersion", message.schema_version),))
+    try:
+        return _from_markup(root_node)
+    except _UnknownNamespace:
+        return _element_by_element(message)
+
+
+class _UnknownNamespace(Exception):
+    """A namespace without one of the fixed prefixes."""
+
+
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+_ATTR_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
+                               "\r": "&#13;", "\n": "&#10;", "\t": "&#9;"})
+_TRUSTED = etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True,
+                           load_dtd=False)
+
+
+def _from_markup(root: Node) -> etree._Element:
+    used: set[str] = set()
+    parts: list[str] = []
+    _markup(root, parts, used)
+    declarations = "".join(f' xmlns:{prefix}="{ns}"' for ns, prefix in PREFIXES.items()
+                           if ns in used)
+    first = parts[0]
+    cut = first.index(" ") if " " in first else len(first) - (2 if first.endswith("/>") else 1)
+    parts[0] = first[:cut] + declarations + first[cut:]
+    return etree.fromstring("".join(parts).encode("utf-8"), _TRUSTED)
+
+
+def _qualified(ns: str, name: str, used: set[str]) -> str:
+    if not ns:
+        return name
+    prefix = PREFIXES.get(ns)
+    if prefix is None:
+        raise _UnknownNamespace(ns)
+    used.add(ns)
+    return f"{prefix}:{name}"
+
+
+def _markup(item: Node, parts: list[str], used: set[str]) -> None:
+    tag = _qualified(item.ns, item.name, used)
+    attrs = ""
+    for key, value in item.attrs:
+        if key.startswith("{"):
+            ns, local = key[1:].split("}", 1)
+            key = _qualified(ns, local, used)
+        attrs += f' {key}="{value.translate(_ATTR_ESCAPES)}"'
+    if item.children:
+        parts.append(f"<{tag}{attrs}>")
+        for child in item.children:
+            _markup(child, parts, used)
+        parts.append(f"</{tag}>")
+    elif item.text is not None:
+        parts.append(f"<{tag}{attrs}>{item.text.translate(_TEXT_ESCAPES)}</{tag}>")
+    else:
+        parts.append(f"<{tag}{attrs}/>")
+
+
+def _element_by_element(message: Message) -> etree._Element:
     if isinstance(message, MMCDocument):
         root_node = message.root
         root = etree.Element(f"{{{root_node.ns}}}{root_node.name}", nsmap=NSMAP)
