@@ -18,6 +18,7 @@ import datetime as _dt
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from ..clock import UTC, Clock, SystemClock
@@ -33,6 +34,20 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS counters (
 )"""
 
 
+def _switch_to_wal(db: sqlite3.Connection, attempts: int = 200) -> None:
+    """Switch to WAL, waiting for other openers: SQLite answers "locked" at once
+    (no busy wait) when two connections switch a new file at the same time."""
+    for _ in range(attempts):
+        try:
+            if db.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+        time.sleep(0.01)
+    db.execute("PRAGMA journal_mode=WAL")
+
+
 class CounterStore:
     """Highest accepted counter per originator EUI-64, persistent when given a path."""
 
@@ -45,7 +60,7 @@ class CounterStore:
                                    timeout=10.0)
         if self.path is not None:
             # WAL with NORMAL sync survives a process crash, which is what a restart is
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(self._db)
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
 
