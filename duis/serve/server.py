@@ -10,33 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 import threading
 from typing import Callable
 
 from aiohttp import web
 
+from ..runtime import tune_for_throughput
 from .app import build_app
 from .config import SERVICE_NAMES, SERVICE_PATHS, SERVICE_VARIANTS, ServeConfig
 from .delivery import Deliverer
 from .engine import Engine
 from .logs import event
-
-
-#: generation-0 threshold while serving: each request allocates a few thousand short-lived
-#: objects without cycles, so the default (700) would run the collector several times
-#: per request for nothing
-GC_GEN0_THRESHOLD = 50_000
-
-
-def _settle_memory() -> None:
-    """Move what startup built (schemas, SMI caches, devices) out of the collector's
-    way, and collect less often: lower latency under load, same memory behaviour."""
-    gc.collect()
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 class Server:
@@ -75,7 +60,7 @@ class Server:
             await loop.run_in_executor(None, self.engine.close)
             raise
         self.port = self._runner.addresses[0][1]
-        _settle_memory()
+        tune_for_throughput()
         await self.deliverer.start()
         if not self.engine.driven:
             self._ticker = loop.create_task(self._tick())
