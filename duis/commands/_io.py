@@ -78,3 +78,17 @@ def write_output(data: bytes, output: str | None) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def add_store_option(parser) -> None:
+    """``--store DIR``: the credential store (a parser or an argument group)."""
+    parser.add_argument("--store", metavar="DIR", default=None,
+                        help="credential store directory (default: env DUIS_PKI, "
+                             "else the test PKI in samples/pki)")
+
+
+def store_from(args: argparse.Namespace):
+    """The credential store ``--store`` names, or the default one."""
+    from ..signatures import CredentialStore
+    from ..signatures.credentials import default_store_directory
+    return CredentialStore(args.store or default_store_directory())

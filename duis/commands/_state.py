@@ -16,9 +16,8 @@ from ..messages.ids import EUI64
 from ..profiles import DEFAULT_PROFILE, profiles
 from ..scenario import read_scenario, run_scenario
 from ..settings import load_settings
-from ..signatures import CredentialStore
-from ..signatures.credentials import default_store_directory
 from ..smi import SqliteInventory, load_world
+from ._io import add_store_option, store_from
 from .submit import default_world
 
 T = TypeVar("T")
@@ -47,8 +46,7 @@ def add_source_options(parser: argparse.ArgumentParser, *, scenario: bool = True
                             "samples/settings/default.toml)")
     group.add_argument("--now", metavar="INSTANT", default=None,
                        help="with --smi: the DSP's clock, ISO-8601 (default: the current time)")
-    group.add_argument("--store", metavar="DIR", default=None,
-                       help="credential store (default: env DUIS_PKI, else samples/pki)")
+    add_store_option(group)
 
 
 def with_dsp(args: argparse.Namespace, read: Callable[[DSP], T]) -> T:
@@ -65,7 +63,7 @@ def with_dsp(args: argparse.Namespace, read: Callable[[DSP], T]) -> T:
     try:
         if fresh:
             load_world(args.world or str(default_world()), inventory)
-        store = CredentialStore(args.store or default_store_directory())
+        store = store_from(args)
         settings = load_settings(args.settings) if args.settings else None
         network = Network.from_inventory(inventory, clock=clock)
         dsp = DSP(inventory, store, profile=profiles()[DEFAULT_PROFILE], clock=clock,

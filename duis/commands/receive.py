@@ -13,8 +13,7 @@ from aiohttp import web
 from ..clock import parse_instant
 from ..serve.logs import configure, event
 from ..serve.receiver import Inbox, build_receiver
-from ..signatures import CredentialStore
-from ..signatures.credentials import default_store_directory
+from ._io import add_store_option, store_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,8 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     parser.add_argument("--dir", default="received", metavar="DIR",
                         help="folder for the messages (default ./received)")
-    parser.add_argument("--store", default=None, metavar="DIR",
-                        help="credential store (default: env DUIS_PKI, else samples/pki)")
+    add_store_option(parser)
     parser.add_argument("--now", default=None, metavar="INSTANT",
                         help="verify certificates at this time (default: the current time)")
     parser.add_argument("--no-verify", action="store_true",
@@ -47,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     configure(args.log_format, logging.INFO)
-    store = None if args.no_verify else CredentialStore(args.store or default_store_directory())
+    store = None if args.no_verify else store_from(args)
     inbox = Inbox(args.dir)
     app = build_receiver(inbox, store, now=parse_instant(args.now) if args.now else None)
     try:

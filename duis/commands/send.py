@@ -8,10 +8,8 @@ import sys
 
 from ..clock import parse_instant
 from ..serve.client import Client, Exchange
-from ..signatures import CredentialStore
-from ..signatures.credentials import default_store_directory
 from ..xmlparse import read_source
-from ._io import add_limit_options, limits_from, write_output
+from ._io import add_limit_options, add_store_option, limits_from, store_from, write_output
 
 ACCEPTED = ("I0", "I99")
 
@@ -38,8 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="the server, e.g. http://127.0.0.1:8079")
     parser.add_argument("--service", choices=("S", "T", "D"), default=None,
                         help="web service to use (default: from the command variant)")
-    parser.add_argument("--store", default=None, metavar="DIR",
-                        help="credential store (default: env DUIS_PKI, else samples/pki)")
+    add_store_option(parser)
     parser.add_argument("--preserve-counter", action="store_true",
                         help="keep the RequestID counter when signing (else a fresh one); "
                              "the SignedPreCommand of --complete then takes counter + 1")
@@ -65,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     data, name = read_source(args.file, limits_from(args))
-    store = CredentialStore(args.store or default_store_directory())
+    store = store_from(args)
     now = parse_instant(args.now) if args.now else None
     with Client(args.to, store, timeout=args.timeout, now=now,
                 verify_replies=not args.no_verify) as client:

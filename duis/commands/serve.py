@@ -14,6 +14,7 @@ from ..serve.config import Endpoints, ServeConfig
 from ..serve.logs import configure
 from ..serve.server import serve_until_signalled
 from ..xmlparse import DEFAULT_MAX_BYTES
+from ._io import add_store_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,8 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "in memory and lost when the server stops")
     parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=list(profiles()),
                         help=f"behaviour profile (default {DEFAULT_PROFILE})")
-    parser.add_argument("--store", default=None, metavar="DIR",
-                        help="credential store (default: env DUIS_PKI, else samples/pki)")
+    add_store_option(parser)
     parser.add_argument("--callback", action="append", default=None, metavar="[EUI=]URL",
                         help="where device responses and alerts are POSTed: a URL for every "
                              "user, or EUI-64=URL for one user; repeatable")

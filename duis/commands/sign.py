@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 
 from ..clock import SystemClock, parse_instant
-from ..signatures import CredentialStore, sign, sign_with_store
-from ..signatures.credentials import (STORE_ENV, default_store_directory, load_certificate,
-                                      load_private_key)
+from ..signatures import sign, sign_with_store
+from ..signatures.credentials import load_certificate, load_private_key
 from ..signatures.replay import MillisecondCounter
 from ..signatures.errors import CredentialError
 from ..xmlparse import parse_bytes, read_source
-from ._io import add_limit_options, limits_from, write_output
+from ._io import add_limit_options, add_store_option, limits_from, store_from, write_output
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,9 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     source = parser.add_argument_group("credentials (default: the credential store)")
     source.add_argument("--key", metavar="K", help="private key file (PEM/DER, PKCS#8/SEC1)")
     source.add_argument("--cert", metavar="C", help="certificate file for --key (PEM/DER)")
-    source.add_argument("--store", metavar="DIR", default=None,
-                        help=f"credential store directory (default: env {STORE_ENV}, "
-                             f"else samples/pki)")
+    add_store_option(source)
     counter = parser.add_mutually_exclusive_group()
     counter.add_argument("--preserve-counter", action="store_true",
                          help="keep the RequestID counter as it is")
@@ -64,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         signed = sign(_parse(data, name, args), load_private_key(args.key),
                       load_certificate(args.cert), counter=counter, **options)
     else:
-        store = CredentialStore(args.store or default_store_directory())
+        store = store_from(args)
         fixed = None if counter is None else (lambda: counter)
         signed = sign_with_store(_parse(data, name, args), store,
                                  preserve_counter=args.preserve_counter, counter=fixed,

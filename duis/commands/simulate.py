@@ -9,11 +9,9 @@ import sys
 import time
 
 from ..profiles import profiles
-from ..signatures import CredentialStore
-from ..signatures.credentials import default_store_directory
 from ..simulate import CampaignSettings, FleetSpec, simulate
 from ..simulate.campaign import DEFAULT_DISTRIBUTION_BATCH, MAX_DEVICE_ID_LIST
-from ._io import write_output
+from ._io import add_store_option, store_from, write_output
 
 #: below this many devices a run is short: no progress bar unless asked for
 PROGRESS_FROM = 2_000
@@ -57,8 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                              f"at most {MAX_DEVICE_ID_LIST})")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="run the profiles in N processes at once (default 1)")
-    parser.add_argument("--store", default=None, metavar="DIR",
-                        help="credential store (default: env DUIS_PKI, else samples/pki)")
+    add_store_option(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--plot", default=None, metavar="FILE.png",
                         help="write a PNG of Suspended devices over simulated time")
@@ -82,7 +79,7 @@ def _settings(args: argparse.Namespace) -> tuple[FleetSpec, CampaignSettings]:
 
 def run(args: argparse.Namespace) -> int:
     spec, settings = _settings(args)
-    store = CredentialStore(args.store or default_store_directory())
+    store = store_from(args)
     enabled = (sys.stderr.isatty() and spec.devices >= PROGRESS_FROM
                if args.progress is None else args.progress)
     bar = ProgressBar() if enabled else None

@@ -11,11 +11,10 @@ from ..clock import FixedClock, SystemClock, parse_instant
 from ..devices import Network
 from ..dsp import DSP
 from ..profiles import DEFAULT_PROFILE, profiles
-from ..signatures import CounterStore, CredentialStore
-from ..signatures.credentials import default_store_directory
+from ..signatures import CounterStore
 from ..smi import SqliteInventory, load_world
 from ..xmlparse import read_source
-from ._io import add_limit_options, limits_from, write_output
+from ._io import add_limit_options, add_store_option, limits_from, store_from, write_output
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -45,8 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="keep the SMI in this SQLite file (seeded from --world when new)")
     parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=list(profiles()),
                         help=f"behaviour profile (default {DEFAULT_PROFILE})")
-    parser.add_argument("--store", default=None, metavar="DIR",
-                        help="credential store (default: env DUIS_PKI, else samples/pki)")
+    add_store_option(parser)
     parser.add_argument("--now", default=None, metavar="INSTANT",
                         help="the DSP's clock, ISO-8601 (default: the current time)")
     parser.add_argument("--web-service", choices=("S", "T", "D"), default=None,
@@ -77,7 +75,7 @@ def _inventory(args: argparse.Namespace, clock) -> SqliteInventory:
 def run(args: argparse.Namespace) -> int:
     clock = FixedClock(parse_instant(args.now)) if args.now else SystemClock()
     data, name = read_source(args.file, limits_from(args))
-    store = CredentialStore(args.store or default_store_directory())
+    store = store_from(args)
     counters = CounterStore(args.counters) if args.counters else None
     inventory = _inventory(args, clock)
     try:

@@ -8,10 +8,9 @@ import sys
 
 from ..clock import parse_instant
 from ..errors import DuisError
-from ..signatures import CounterStore, CredentialStore, VerifiedMessage, verify
-from ..signatures.credentials import STORE_ENV, default_store_directory
+from ..signatures import CounterStore, VerifiedMessage, verify
 from ..xmlparse import read_source
-from ._io import add_limit_options, limits_from, write_output
+from ._io import add_limit_options, add_store_option, limits_from, store_from, write_output
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,9 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                "  duis verify --json --check-roles --counters counters.db - < signed.xml",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", metavar="FILE", help="the signed message; '-' reads stdin")
-    parser.add_argument("--store", metavar="DIR", default=None,
-                        help=f"credential store directory (default: env {STORE_ENV}, "
-                             f"else samples/pki)")
+    add_store_option(parser)
     parser.add_argument("--now", metavar="INSTANT", default=None,
                         help="check certificate validity at this ISO-8601 time "
                              "(default: the current time)")
@@ -67,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> VerifiedMessage:
     data, name = read_source(args.file, limits_from(args))
-    store = CredentialStore(args.store or default_store_directory())
+    store = store_from(args)
     roles = None
     if args.check_roles:
         from ..catalogue import allowed_roles as roles
