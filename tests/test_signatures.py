@@ -227,3 +227,52 @@ def test_errors_say_where_and_what(store):
     assert error.source == "msg.xml" and error.exit_code == 1
     assert error.path == "/sr:Request/ds:Signature/ds:SignedInfo/ds:Reference/ds:DigestValue"
     assert error.expected and error.found and error.line == 2  # line 1 is the declaration
+
+
+# --- the DSP's fast path for messages it has just built ---------------------------------
+
+def _built(data: bytes) -> etree._Element:
+    from duis.messages import build_element, parse_message
+    return build_element(parse_message(data))
+
+
+@pytest.mark.parametrize("data", [request(), RESPONSE], ids=["request", "response"])
+def test_sign_built_gives_the_bytes_sign_gives(store, data):
+    from duis.signatures import sign_built
+    credential = (store.signing_credential(IS_USER, now=NOW) if b"<sr:Response" not in data
+                  else store.dsp_signing_credential(now=NOW))
+    element = _built(data)
+    before = etree.tostring(element)
+    fast = sign_built(element, credential)
+    assert etree.tostring(element) == before  # the element is left as it was
+    assert fast == sign(element, credential.private_key, credential.certificate)
+    assert verify(fast, store, now=NOW).signed_bytes == etree.tostring(element, method="c14n")
+
+
+def test_sign_built_escapes_the_issuer_as_lxml_does(store):
+    import dataclasses
+    from duis.signatures import sign_built
+    credential = store.dsp_signing_credential(now=NOW)
+    odd = dataclasses.replace(credential)
+    odd.__dict__["issuer"] = "CN=A&B <x>,OU=07\r"  # the cached RFC 4514 text
+    element = _built(RESPONSE)
+    fast = sign_built(element, odd)
+    general = sign(element, credential.private_key, credential.certificate)
+    assert etree.fromstring(fast).findtext(f".//{{{DS}}}X509IssuerName") == "CN=A&B <x>,OU=07\r"
+    assert fast.replace(b"CN=A&amp;B &lt;x&gt;,OU=07&#13;", b"CN=DT1,OU=07") == general
+
+
+def test_signed_info_octets_do_not_depend_on_context(store):
+    """The precomputed SignedInfo octets equal exclusive C14N of the SignedInfo
+    in the signed document, whatever namespaces the document declares."""
+    from duis.signatures.c14n import signed_info_octets
+    from duis.signatures.sign import _SIGNED_INFO
+    decorated = request().replace(b'schemaVersion="5.4"',
+                                  f'schemaVersion="5.4" xmlns:ds="{DS}" xmlns:x="urn:x" '
+                                  'xml:lang="en"'.encode())
+    for data in (signed_request(store), sign_with_store(decorated, store, preserve_counter=True,
+                                                          now=NOW)):
+        signed_info = etree.fromstring(data).find(f".//{{{DS}}}SignedInfo")
+        digest = signed_info.findtext(f".//{{{DS}}}DigestValue").encode()
+        assert signed_info_octets(signed_info) == _SIGNED_INFO[0] + digest + _SIGNED_INFO[1]
+        verify(data, store, now=NOW)

@@ -83,13 +83,30 @@ def sign_with_store(message: Message, store: CredentialStore, *,
 
 def sign_built(root: etree._Element, credential: Credential, *,
                deterministic: bool = True) -> bytes:
-    """Sign, in place, a message the caller has just built and owns.
+    """Sign a message the caller has just built (:func:`duis.messages.build_element`).
 
-    For the DSP's own messages: no copy, no re-parse, and no whitespace to
-    strip (a freshly built element has none); otherwise as :func:`sign`.
+    For the DSP's own messages: no copy, no re-parse, no whitespace to strip
+    (a freshly built element has none) and no signature element to build: the
+    signature's markup is written straight after the serialized message, in
+    the very bytes :func:`sign` would give.  ``root`` is left as it was.
+    Anything but a fresh ``sr:`` Request or Response (no signature, no
+    ``ds`` prefix of its own) takes the general path.
     """
-    return _sign_tree(root.getroottree(), credential.private_key, credential.certificate,
-                      False, deterministic, credential)
+    if root.prefix != "sr" or root.nsmap.get("ds") is not None or len(root) != 2 \
+            or root.getnext() is not None or root.getprevious() is not None:
+        return _sign_tree(copy.deepcopy(root).getroottree(), credential.private_key,
+                          credential.certificate, False, deterministic, credential)
+    octets = etree.tostring(root, method="c14n", exclusive=False, with_comments=False)
+    digest = base64.b64encode(hashlib.sha256(octets).digest()).decode("ascii")
+    value = _signature_value(credential.private_key, digest, deterministic)
+    body = etree.tostring(root, encoding="UTF-8")
+    closing = f"</{root.prefix}:{etree.QName(root).localname}>".encode("ascii")
+    if not body.endswith(closing):  # an empty root element: the general path
+        return _sign_tree(copy.deepcopy(root).getroottree(), credential.private_key,
+                          credential.certificate, False, deterministic, credential)
+    return b"".join((XML_DECLARATION, body[:-len(closing)],
+                     _signature_markup(digest, value, credential.issuer,
+                                       credential.certificate.serial_number), closing))
 
 
 def _sign_tree(tree: etree._ElementTree, key, certificate, strip_whitespace: bool,
@@ -101,12 +118,10 @@ def _sign_tree(tree: etree._ElementTree, key, certificate, strip_whitespace: boo
         strip_ignorable_whitespace(root)
     octets = etree.tostring(tree, method="c14n", exclusive=False, with_comments=False)
     digest = base64.b64encode(hashlib.sha256(octets).digest()).decode("ascii")
-    signature, signed_info = _signature_element(root, digest)
-    der = key.sign(signed_info_octets(signed_info),
-                   ec.ECDSA(hashes.SHA256(), deterministic_signing=deterministic))
-    r, s = decode_dss_signature(der)
-    value = r.to_bytes(P.COORDINATE_BYTES, "big") + s.to_bytes(P.COORDINATE_BYTES, "big")
-    signature[1].text = base64.b64encode(value).decode("ascii")
+    signature = copy.deepcopy(_TEMPLATE)
+    signature[0][2][2].text = digest
+    root.append(signature)
+    signature[1].text = _signature_value(key, digest, deterministic)
     issuer = credential.issuer if credential else issuer_text(certificate)
     serial_element = signature[2][0][0]
     serial_element[0].text = issuer
@@ -124,15 +139,51 @@ _TEMPLATE = etree.fromstring(
     f'</ds:Reference></ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data>'
     f'<ds:X509IssuerSerial><ds:X509IssuerName/><ds:X509SerialNumber/></ds:X509IssuerSerial>'
     f'</ds:X509Data></ds:KeyInfo></ds:Signature>')
+_ECDSA = {flag: ec.ECDSA(hashes.SHA256(), deterministic_signing=flag) for flag in (True, False)}
+_MARK = "\x00"
+#: how lxml escapes element text
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
 
 
-def _signature_element(root: etree._Element, digest: str):
-    """Append the profile's Signature skeleton to ``root``; fill in the digest."""
-    signature = copy.deepcopy(_TEMPLATE)
-    signed_info = signature[0]
-    signed_info[2][2].text = digest
-    root.append(signature)
-    return signature, signed_info
+def _split(data: bytes, count: int) -> tuple[bytes, ...]:
+    parts = tuple(data.split(_MARK.encode("ascii")))
+    assert len(parts) == count + 1, parts
+    return parts
+
+
+def _template_with_marks() -> etree._Element:
+    """The template with a mark where each value goes: the digest, the
+    signature value, the issuer, the serial."""
+    marked = copy.deepcopy(_TEMPLATE)
+    for element in (marked[0][2][2], marked[1], marked[2][0][0][0], marked[2][0][0][1]):
+        element.text = "MARK"
+    return marked
+
+
+#: SignedInfo as exclusive C14N gives it, around the digest.  Exclusive C14N
+#: of an element does not depend on where the element sits (ancestors'
+#: namespaces are output only where the element uses them, and ds is declared
+#: on SignedInfo itself), so these are the signed octets of every signature.
+_SIGNED_INFO = _split(signed_info_octets(_template_with_marks()[0]).replace(b"MARK", b"\x00"), 1)
+#: the Signature as lxml serializes it, around digest, value, issuer and serial
+_MARKUP = _split(etree.tostring(_template_with_marks(), encoding="UTF-8")
+                 .replace(b"MARK", b"\x00"), 4)
+
+
+def _signature_value(key: ec.EllipticCurvePrivateKey, digest: str, deterministic: bool) -> str:
+    """Base64 of the raw r || s signature over the SignedInfo that names ``digest``."""
+    signed_info = _SIGNED_INFO[0] + digest.encode("ascii") + _SIGNED_INFO[1]
+    r, s = decode_dss_signature(key.sign(signed_info, _ECDSA[deterministic]))
+    value = r.to_bytes(P.COORDINATE_BYTES, "big") + s.to_bytes(P.COORDINATE_BYTES, "big")
+    return base64.b64encode(value).decode("ascii")
+
+
+def _signature_markup(digest: str, value: str, issuer: str, serial: int) -> bytes:
+    """The Signature element's bytes, as :func:`_sign_tree` would serialize it."""
+    issuer_xml = issuer.translate(_TEXT_ESCAPES)
+    return b"".join((_MARKUP[0], digest.encode("ascii"), _MARKUP[1], value.encode("ascii"),
+                     _MARKUP[2], issuer_xml.encode("utf-8"), _MARKUP[3],
+                     str(serial).encode("ascii"), _MARKUP[4]))
 
 
 def _own_tree(message: Message, source: str) -> etree._ElementTree:
