@@ -180,6 +180,21 @@ def text_smuggled_into_signature(root):
     root.find(ds("Signature")).text = "hello"
 
 
+def text_inside_an_empty_element(root):
+    root.find(f".//{ds('Transform')}").text = "hello"
+
+
+def comment_inside_signed_info(root):
+    root.find(f".//{ds('SignedInfo')}").insert(0, etree.Comment("hello"))
+
+
+def another_prefix_for_xmldsig(root):
+    signature = root.find(ds("Signature"))
+    renamed = etree.fromstring(etree.tostring(signature).replace(b"ds:", b"dsig:")
+                               .replace(b"xmlns:ds=", b"xmlns:dsig="))
+    root.replace(signature, renamed)
+
+
 ATTACKS = {
     "body changed after signing": (change_body, E.DigestMismatch),
     "SignedInfo changed (digest updated)": (change_body_and_digest, E.BadSignatureValue),
@@ -212,7 +227,23 @@ ATTACKS = {
     "unknown issuer": (unknown_issuer, E.UnknownCertificate),
     "malformed signature value": (malformed_signature_value, E.ProfileViolation),
     "text inside the signature": (text_smuggled_into_signature, E.ProfileViolation),
+    "text inside an empty element": (text_inside_an_empty_element, E.ProfileViolation),
 }
+
+
+def test_a_comment_inside_signed_info_is_not_signed_content(signed, store):
+    """Exclusive C14N without comments drops it, as every XML-DSig verifier does;
+    the element-by-element check takes over from the one-pass one and agrees."""
+    verified = verify(mutate(signed, comment_inside_signed_info), store, now=NOW)
+    assert verified.signed_bytes == verify(signed, store, now=NOW).signed_bytes
+
+
+def test_another_prefix_for_xmldsig_is_still_the_profile(signed, store):
+    """The one-pass shape check reads C14N with the ``ds`` prefix; any other
+    prefix takes the element-by-element check, with the same verdict (the
+    SignedInfo octets change with the prefix, so the value no longer verifies)."""
+    with pytest.raises(E.BadSignatureValue):
+        verify(mutate(signed, another_prefix_for_xmldsig), store, now=NOW)
 
 
 @pytest.mark.parametrize("name", list(ATTACKS))

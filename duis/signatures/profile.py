@@ -91,6 +91,13 @@ STRUCTURE = Node(SIGNATURE, children=(
     )),
 ))
 
+def preorder(node: Node):
+    """``node`` and its descendants in document order."""
+    yield node
+    for child in node.children:
+        yield from preorder(child)
+
+
 #: algorithm attributes, by element, with the one allowed value
 ALGORITHMS = {
     ds("CanonicalizationMethod"): EXC_C14N,

@@ -32,8 +32,10 @@ import binascii
 import datetime as _dt
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from typing import Callable, Collection
+from xml.sax.saxutils import escape
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -110,7 +112,7 @@ def verify(data: bytes, store: CredentialStore, *, now: _dt.datetime | None = No
     roles = store.roles_of(credential.eui) if credential.eui else frozenset()
     if allowed_roles is not None and message_id is not None:
         check.roles(roles, allowed_roles)
-    signed_info = signed_info_octets(fields.signed_info)
+    signed_info = fields.signed_info_octets or signed_info_octets(fields.signed_info)
     octets = document_octets(tree, signature)
     check.digest(octets, fields)
     check.signature_value(credential, signed_info, fields)
@@ -130,6 +132,8 @@ class _Fields:
     serial: int
     digest: bytes = b""
     value: bytes = b""
+    signed_info_octets: bytes | None = None
+    """Exclusive C14N of SignedInfo, when the shape check already has it."""
 
 
 class _Checker:
@@ -180,16 +184,19 @@ class _Checker:
 
     # 2 ---------------------------------------------------------------------
     def profile(self, signature: etree._Element) -> _Fields:
-        elements = _exact_shape(signature)
-        if elements is not None:  # the common case, checked in one pass
-            found = {name: elements[index] for name, index in _VALUES.items()}
+        octets = _canonical_signed_info(signature)
+        if octets is not None:  # the common case, checked in one pass
+            key_info = signature[2][0][0]
+            found = {_SIGNED_INFO: signature[0], _DIGEST: signature[0][2][2],
+                     _VALUE: signature[1], _ISSUER: key_info[0], _SERIAL: key_info[1]}
         else:  # find and name the first difference
             self.foreign_content(signature)
             found = {}
             self._walk(P.STRUCTURE, signature, found)
         issuer = found[_ISSUER]
         fields = _Fields(found[_SIGNED_INFO], found[_DIGEST], found[_VALUE],
-                         (issuer.text or "").strip(), self._serial(found[_SERIAL]))
+                         (issuer.text or "").strip(), self._serial(found[_SERIAL]),
+                         signed_info_octets=octets)
         if not fields.issuer:
             raise self.fail(E.KeyInfoNotAllowed, "empty issuer name", issuer,
                             "the issuer's distinguished name", "nothing")
@@ -346,40 +353,53 @@ class _Checker:
                             path=self.signature_path + "/ds:SignatureValue") from None
 
 
-def _preorder(node: P.Node):
-    yield node
-    for child in node.children:
-        yield from _preorder(child)
-
-
-#: the profile's Signature in document order: tag, element children, attributes
-_SHAPE = tuple((node.name, len(node.children), node.attributes)
-               for node in _preorder(P.STRUCTURE))
 _SIGNED_INFO, _DIGEST, _VALUE, _ISSUER, _SERIAL = (P.ds(name) for name in (
     "SignedInfo", "DigestValue", "SignatureValue", "X509IssuerName", "X509SerialNumber"))
-#: where the elements :func:`verify` reads sit in the profile's document order
-_VALUES = {node.name: index for index, node in enumerate(_preorder(P.STRUCTURE))
-           if node.name in (_SIGNED_INFO, _DIGEST, _VALUE, _ISSUER, _SERIAL)}
-assert all(value is not None for _, _, attributes in _SHAPE for _, value in attributes), \
-    "the one-pass check compares attribute values; give every profile attribute one"
+#: white space as exclusive C14N writes it (a carriage return becomes a reference)
+_C14N_SPACE = rb"(?:[ \t\n]|&#xD;)*"
 
 
-def _exact_shape(signature: etree._Element) -> list | None:
-    """The Signature's elements in document order if it is exactly the profile's
-    shape (no comments, no stray text), else ``None``.  Accepts only what
-    :meth:`_Checker._walk` accepts; it just does it in one pass."""
-    elements = list(signature.iter())
-    if len(elements) != len(_SHAPE):
+def _c14n_pattern(spec: P.Node, top: bool = False) -> bytes:
+    """A pattern for exclusive C14N (with comments) of exactly the profile's
+    Signature: these elements, attributes and values, white space only
+    between elements, any text without markup in the value elements."""
+    tag = b"ds:" + spec.name.partition("}")[2].encode("ascii")
+    declaration = f' xmlns:ds="{P.DS}"'.encode("ascii") if top else b""
+    attributes = b"".join(f' {name}="{value}"'.encode("ascii")
+                          for name, value in sorted(spec.attributes))
+    if spec.text:
+        inner = rb"[^<]*"
+    else:
+        inner = _C14N_SPACE + _C14N_SPACE.join(_c14n_pattern(c) for c in spec.children) \
+            + (_C14N_SPACE if spec.children else b"")
+    pattern = re.escape(b"<" + tag + declaration + attributes + b">") + inner \
+        + re.escape(b"</" + tag + b">")
+    return b"(?P<signed_info>" + pattern + b")" if spec.name == _SIGNED_INFO else pattern
+
+
+assert all(value is not None and value == escape(value, {'"': "&quot;"})
+           for node in P.preorder(P.STRUCTURE) for _, value in node.attributes), \
+    "the one-pass check compares attribute values literally; give every profile attribute one"
+_SHAPE = re.compile(_c14n_pattern(P.STRUCTURE, top=True))
+_SIGNED_INFO_START = b"<ds:SignedInfo"
+_SIGNED_INFO_DECLARED = _SIGNED_INFO_START + f' xmlns:ds="{P.DS}"'.encode("ascii")
+
+
+def _canonical_signed_info(signature: etree._Element) -> bytes | None:
+    """Exclusive C14N of SignedInfo if the Signature is exactly the profile's
+    shape (no comments, no processing instructions, no stray text, the ``ds``
+    prefix), else ``None``.  Accepts only what :meth:`_Checker._walk` accepts;
+    it just does it in one pass, in C.
+
+    Exclusive C14N of an element does not depend on its ancestors beyond the
+    namespaces it uses, so SignedInfo's octets are its part of the Signature's,
+    with the ``ds`` declaration the Signature carried moved onto it.
+    """
+    octets = etree.tostring(signature, method="c14n", exclusive=True, with_comments=True)
+    match = _SHAPE.fullmatch(octets)
+    if match is None:
         return None
-    for element, (tag, children, attributes) in zip(elements, _SHAPE):
-        if element.tag != tag or len(element) != children \
-                or tuple(element.attrib.items()) != attributes:
-            return None  # a comment or PI has a non-string tag and fails here too
-        if children and element.text and element.text.strip(XML_SPACE):
-            return None
-        if element.tail and element is not signature and element.tail.strip(XML_SPACE):
-            return None
-    return elements
+    return _SIGNED_INFO_DECLARED + match.group("signed_info")[len(_SIGNED_INFO_START):]
 
 
 def _class_for(tag: str) -> type[E.ProfileViolation]:
