@@ -276,3 +276,20 @@ def test_signed_info_octets_do_not_depend_on_context(store):
         digest = signed_info.findtext(f".//{{{DS}}}DigestValue").encode()
         assert signed_info_octets(signed_info) == _SIGNED_INFO[0] + digest + _SIGNED_INFO[1]
         verify(data, store, now=NOW)
+
+
+def test_sign_built_with_the_xmldsig_namespace_on_the_root(store):
+    """A root that declares xmldsig itself is signed by appending the element
+    (to a copy): the same bytes as sign, the caller's element untouched."""
+    from duis.signatures import sign_built
+    credential = store.signing_credential(IS_USER, now=NOW)
+    decorated = request().replace(b'schemaVersion="5.4"',
+                                  f'schemaVersion="5.4" xmlns:ds="{DS}"'.encode())
+    element = etree.fromstring(sign_with_store(decorated, store, preserve_counter=True, now=NOW))
+    before = etree.tostring(element)
+    signed = sign_built(element, credential)
+    assert etree.tostring(element) == before
+    assert signed == sign(element, credential.private_key, credential.certificate,
+                          strip_whitespace=False)
+    assert b"<ds:Signature>" in signed  # the root's declaration serves
+    verify(signed, store, now=NOW)

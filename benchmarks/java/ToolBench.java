@@ -5,12 +5,19 @@
  * entry points the command line uses (Sign.main_aux / Validate.main_aux),
  * with stdout and stderr sent to a null stream while timing.
  *
- * usage: java -cp tool.jar:. ToolBench UNSIGNED.xml SIGNED.xml WARMUP N
- * prints: sign_us=<median> validate_us=<median>
+ * usage: java -cp tool.jar:. ToolBench UNSIGNED.xml SIGNED.xml WARMUP
+ * Warms up, prints "ready", then reads one number N per line on stdin and
+ * answers each with one round of N Sign + Validate pairs, timed one by one:
+ *   sign_us=<median> validate_us=<median> total_us=<median of Sign + Validate>
+ * so that the caller can interleave rounds of its own with the tool's.
  */
 
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 
 import uk.co.smartdcc.boxed.xmldsig.Sign;
@@ -35,23 +42,27 @@ public final class ToolBench {
     }
   }
 
-  public static void main(String[] args) {
+  public static void main(String[] args) throws IOException {
     String[] signArgs = {args[0], "--preserveCounter"};
     String[] validateArgs = {args[1]};
     int warmup = Integer.parseInt(args[2]);
-    int n = Integer.parseInt(args[3]);
     PrintStream out = System.out;
-    PrintStream err = System.err;
     PrintStream sink = new PrintStream(OutputStream.nullOutputStream());
-    long[] sign = new long[n];
-    long[] validate = new long[n];
+    BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
     System.setOut(sink);
     System.setErr(sink);
-    try {
-      for (int i = 0; i < warmup; i++) {
-        check(Sign.main_aux(signArgs), "Sign");
-        check(Validate.main_aux(validateArgs), "Validate");
-      }
+    for (int i = 0; i < warmup; i++) {
+      check(Sign.main_aux(signArgs), "Sign");
+      check(Validate.main_aux(validateArgs), "Validate");
+    }
+    out.println("ready");
+    out.flush();
+    String line;
+    while ((line = in.readLine()) != null) {
+      int n = Integer.parseInt(line.trim());
+      long[] sign = new long[n];
+      long[] validate = new long[n];
+      long[] total = new long[n];
       for (int i = 0; i < n; i++) {
         long start = System.nanoTime();
         check(Sign.main_aux(signArgs), "Sign");
@@ -60,11 +71,11 @@ public final class ToolBench {
         long end = System.nanoTime();
         sign[i] = middle - start;
         validate[i] = end - middle;
+        total[i] = end - start;
       }
-    } finally {
-      System.setOut(out);
-      System.setErr(err);
+      out.printf("sign_us=%.1f validate_us=%.1f total_us=%.1f%n", medianMicros(sign),
+          medianMicros(validate), medianMicros(total));
+      out.flush();
     }
-    System.out.printf("sign_us=%.1f validate_us=%.1f%n", medianMicros(sign), medianMicros(validate));
   }
 }

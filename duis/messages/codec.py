@@ -174,26 +174,29 @@ def _fill(element: etree._Element, item: Node) -> None:
         element.text = item.text
 
 
-def _header_nodes(message: Request | Response) -> Node:
+def _header_fields(message: Request | Response) -> list[tuple[str, str]]:
+    """The header's elements, in schema order, as (local name, text)."""
     h = message.header
-    items: list[Node] = []
     if isinstance(message, Request):
-        items.append(Node("RequestID", str(h.request_id)))
+        fields = [("RequestID", str(h.request_id))]
         if h.first_in_sequence is not None:
-            items.append(Node("FirstInSequence", "true" if h.first_in_sequence else "false"))
+            fields.append(("FirstInSequence", "true" if h.first_in_sequence else "false"))
         if h.preceding_request_id is not None:
-            items.append(Node("PrecedingServiceRequestID", str(h.preceding_request_id)))
-        items += [Node("CommandVariant", str(h.command_variant)),
-                  Node("ServiceReference", h.service_reference),
-                  Node("ServiceReferenceVariant", h.service_reference_variant)]
+            fields.append(("PrecedingServiceRequestID", str(h.preceding_request_id)))
+        fields += [("CommandVariant", str(h.command_variant)),
+                   ("ServiceReference", h.service_reference),
+                   ("ServiceReferenceVariant", h.service_reference_variant)]
     else:
-        if h.request_id is not None:
-            items.append(Node("RequestID", str(h.request_id)))
+        fields = [("RequestID", str(h.request_id))] if h.request_id is not None else []
         if h.response_id is not None:
-            items.append(Node("ResponseID", str(h.response_id)))
-        items += [Node("ResponseCode", h.response_code),
-                  Node("ResponseDateTime", h.response_datetime)]
-    return Node("Header", None, tuple(items))
+            fields.append(("ResponseID", str(h.response_id)))
+        fields += [("ResponseCode", h.response_code),
+                   ("ResponseDateTime", h.response_datetime)]
+    return fields
+
+
+def _header_nodes(message: Request | Response) -> Node:
+    return Node("Header", None, tuple(Node(name, text) for name, text in _header_fields(message)))
 
 
 def to_element(message: Message) -> etree._Element:
@@ -203,16 +206,21 @@ def to_element(message: Message) -> etree._Element:
     several times faster than creating the elements one by one from Python; a
     namespace without a known prefix takes the element-by-element path.
     """
-    if isinstance(message, MMCDocument):
-        root_node = message.root
-    else:
-        tag = "Request" if isinstance(message, Request) else "Response"
-        root_node = Node(tag, None, (_header_nodes(message), Node("Body", None, (message.body,))),
-                         SR, (("schemaVersion", message.schema_version),))
     try:
-        return _from_markup(root_node)
+        if isinstance(message, MMCDocument):
+            return _from_markup(message.root)
+        return _from_markup(Node("Body", None, (message.body,)), _envelope(message))
     except _UnknownNamespace:
         return _element_by_element(message)
+
+
+def _envelope(message: Request | Response) -> tuple[str, str]:
+    """The markup around a DUIS message's Body: root start tag and Header; root end tag."""
+    tag = "sr:Request" if isinstance(message, Request) else "sr:Response"
+    header = "".join(f"<sr:{name}>{text.translate(_TEXT_ESCAPES)}</sr:{name}>"
+                     for name, text in _header_fields(message))
+    version = message.schema_version.translate(_ATTR_ESCAPES)
+    return (f'<{tag} schemaVersion="{version}"><sr:Header>{header}</sr:Header>', f"</{tag}>")
 
 
 class _UnknownNamespace(Exception):
@@ -226,10 +234,14 @@ _TRUSTED = etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=Tr
                            load_dtd=False)
 
 
-def _from_markup(root: Node) -> etree._Element:
-    used: set[str] = set()
-    parts: list[str] = []
+def _from_markup(root: Node, envelope: tuple[str, str] | None = None) -> etree._Element:
+    """Parse the markup of ``root`` (inside ``envelope``'s start and end, if given)
+    with the namespace declarations it uses on its first element."""
+    used: set[str] = {SR} if envelope else set()
+    parts: list[str] = [envelope[0]] if envelope else []
     _markup(root, parts, used)
+    if envelope:
+        parts.append(envelope[1])
     declarations = "".join(f' xmlns:{prefix}="{ns}"' for ns, prefix in PREFIXES.items()
                            if ns in used)
     first = parts[0]
@@ -238,14 +250,21 @@ def _from_markup(root: Node) -> etree._Element:
     return etree.fromstring("".join(parts).encode("utf-8"), _TRUSTED)
 
 
+#: (namespace, local name) -> the prefixed tag the markup uses
+_TAGS: dict[tuple[str, str], str] = {}
+
+
 def _qualified(ns: str, name: str, used: set[str]) -> str:
     if not ns:
         return name
-    prefix = PREFIXES.get(ns)
-    if prefix is None:
-        raise _UnknownNamespace(ns)
+    tag = _TAGS.get((ns, name))
+    if tag is None:
+        prefix = PREFIXES.get(ns)
+        if prefix is None:
+            raise _UnknownNamespace(ns)
+        tag = _TAGS[(ns, name)] = f"{prefix}:{name}"
     used.add(ns)
-    return f"{prefix}:{name}"
+    return tag
 
 
 def _markup(item: Node, parts: list[str], used: set[str]) -> None:

@@ -85,32 +85,25 @@ def sign_built(root: etree._Element, credential: Credential, *,
                deterministic: bool = True) -> bytes:
     """Sign a message the caller has just built (:func:`duis.messages.build_element`).
 
-    For the DSP's own messages: no copy, no re-parse, no whitespace to strip
-    (a freshly built element has none) and no signature element to build: the
-    signature's markup is written straight after the serialized message, in
-    the very bytes :func:`sign` would give.  ``root`` is left as it was.
-    Anything but a fresh ``sr:`` Request or Response (no signature, no
-    ``ds`` prefix of its own) takes the general path.
+    For the DSP's own messages: no copy, no re-parse and no whitespace to strip
+    (a freshly built element has none).  ``root`` is left as it was.
     """
-    if root.prefix != "sr" or root.nsmap.get("ds") is not None or len(root) != 2 \
-            or root.getnext() is not None or root.getprevious() is not None:
-        return _sign_tree(copy.deepcopy(root).getroottree(), credential.private_key,
-                          credential.certificate, False, deterministic, credential)
-    octets = etree.tostring(root, method="c14n", exclusive=False, with_comments=False)
-    digest = base64.b64encode(hashlib.sha256(octets).digest()).decode("ascii")
-    value = _signature_value(credential.private_key, digest, deterministic)
-    body = etree.tostring(root, encoding="UTF-8")
-    closing = f"</{root.prefix}:{etree.QName(root).localname}>".encode("ascii")
-    if not body.endswith(closing):  # an empty root element: the general path
-        return _sign_tree(copy.deepcopy(root).getroottree(), credential.private_key,
-                          credential.certificate, False, deterministic, credential)
-    return b"".join((XML_DECLARATION, body[:-len(closing)],
-                     _signature_markup(digest, value, credential.issuer,
-                                       credential.certificate.serial_number), closing))
+    if not _spliceable(root) or root.find(P.SIGNATURE) is not None:
+        root = copy.deepcopy(root)  # signed by appending the Signature: to a copy
+    return _sign_tree(root.getroottree(), credential.private_key, credential.certificate,
+                      False, deterministic, credential)
 
 
 def _sign_tree(tree: etree._ElementTree, key, certificate, strip_whitespace: bool,
                deterministic: bool, credential: Credential | None = None) -> bytes:
+    """Sign ``tree`` (which the caller owns) and return the signed bytes.
+
+    The usual message (a prefixed root with nothing around it and no xmldsig
+    namespace of its own) is serialized as it is and the Signature's markup
+    written in before the root's end tag: the very bytes appending the
+    Signature element would give, without building it (and ``tree`` stays
+    unsigned).  Anything else gets the element appended.
+    """
     root = tree.getroot()
     for old in root.findall(P.SIGNATURE):
         root.remove(old)
@@ -118,15 +111,32 @@ def _sign_tree(tree: etree._ElementTree, key, certificate, strip_whitespace: boo
         strip_ignorable_whitespace(root)
     octets = etree.tostring(tree, method="c14n", exclusive=False, with_comments=False)
     digest = base64.b64encode(hashlib.sha256(octets).digest()).decode("ascii")
+    value = _signature_value(key, digest, deterministic)
+    issuer = credential.issuer if credential else issuer_text(certificate)
+    if _spliceable(root):
+        body = etree.tostring(root, encoding="UTF-8")
+        closing = f"</{root.prefix}:{etree.QName(root).localname}>".encode("utf-8")
+        return b"".join((XML_DECLARATION, body[:-len(closing)],
+                         _signature_markup(digest, value, issuer, certificate.serial_number),
+                         closing))
     signature = copy.deepcopy(_TEMPLATE)
     signature[0][2][2].text = digest
-    root.append(signature)
-    signature[1].text = _signature_value(key, digest, deterministic)
-    issuer = credential.issuer if credential else issuer_text(certificate)
+    signature[1].text = value
     serial_element = signature[2][0][0]
     serial_element[0].text = issuer
     serial_element[1].text = str(certificate.serial_number)
+    root.append(signature)
     return XML_DECLARATION + etree.tostring(tree, encoding="UTF-8")
+
+
+def _spliceable(root: etree._Element) -> bool:
+    """Whether the Signature's markup can go in before ``root``'s end tag as text:
+    a prefixed root with element content and nothing around it, where the
+    xmldsig namespace is not declared (so the Signature declares it itself)."""
+    nsmap = root.nsmap
+    return root.prefix is not None and len(root) > 0 and "ds" not in nsmap \
+        and P.DS not in nsmap.values() and root.getnext() is None \
+        and root.getprevious() is None
 
 
 #: the profile's Signature with empty values, parsed once and copied per signature
