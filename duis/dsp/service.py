@@ -14,6 +14,7 @@ Device alerts come out of :meth:`DSP.tick`, which lets the devices' clocks run.
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -23,7 +24,7 @@ from ..clock import Clock, SystemClock
 from ..devices import EmulatedDevice, Network
 from ..errors import DuisError
 from ..gbcs import GbcsMessage, PowerOutageAlert
-from ..messages import Node, Request, from_tree
+from ..messages import MessageID, Node, Request, from_tree
 from ..mmc import command_for
 from ..profiles import BehaviourProfile, profile as named_profile
 from ..schema import SchemaSet, ensure_valid, load_schema
@@ -54,6 +55,35 @@ class NotEmulated(DuisError):
 #: non-device service requests the DSP answers from the SMI alone: variant -> payload
 NonDeviceHandler = Callable[[Inventory, Request], tuple[Node, ...]]
 NON_DEVICE_HANDLERS: dict[str, NonDeviceHandler] = {"8.2": read_inventory}
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A request past the stateless checks (schema, signature), not yet past the
+    replay check: what :meth:`DSP.submit_checked` takes."""
+
+    request: Request
+    """The request as it was signed (a :class:`~duis.messages.Response`, if one was sent)."""
+    message_id: MessageID | None = None
+    """Its RequestID, for the replay check (``None``: unsigned, or not a Request)."""
+
+
+def precheck(data: bytes, store: CredentialStore, schema: SchemaSet, *, now: _dt.datetime,
+             signing: bool = True, check_certificate_roles: bool = False,
+             source: str = "<request>") -> Checked:
+    """Steps 1 and 2 of the pipeline but the replay check: parse (safely), validate
+    against the schema, verify the signature (certificates valid at ``now``).
+
+    Stateless: reads only the credential store and the schema, so it can run in
+    another thread or process, given the DSP's ``now``.
+    """
+    tree = ensure_valid(parse_bytes(data, source), schema, source)
+    if not signing:
+        return Checked(from_tree(tree, source))
+    verified = verify(data, store, now=now, counters=None,
+                      allowed_roles=_catalogue_roles if check_certificate_roles else None,
+                      source=source, tree=tree)
+    return Checked(from_tree(verified.tree, source), verified.message_id)
 
 
 @dataclass
@@ -117,8 +147,40 @@ class DSP:
         not verified, and the GBCS signature error or :class:`PreCommandMismatch`
         for a SignedPreCommand that is refused; every authorisation failure is
         answered with its code.
+
+        The same as :meth:`precheck` (stateless) followed by :meth:`submit_checked`
+        (the DSP's state); ``duis serve`` runs the first in worker processes.
         """
-        request = self.verified_request(data, source)
+        return self.submit_checked(self.precheck(data, source), web_service=web_service,
+                                   source=source)
+
+    def verified_request(self, data: bytes, source: str = "<request>") -> Request:
+        """Steps 1 and 2: the schema, then the signature (and the replay check);
+        the request as it was signed."""
+        checked = self.precheck(data, source)
+        self.check_counter(checked, source)
+        return checked.request
+
+    def precheck(self, data: bytes, source: str = "<request>", *,
+                 now: _dt.datetime | None = None) -> Checked:
+        """Steps 1 and 2 without the replay check: nothing of the DSP's state is
+        read or changed, so this may run anywhere (``now``: the DSP's clock)."""
+        return precheck(data, self.store, self.schema, now=now or self.clock.now(),
+                        signing=self.signing, check_certificate_roles=self.check_certificate_roles,
+                        source=source)
+
+    def check_counter(self, checked: Checked, source: str = "<request>") -> None:
+        """The replay check of a pre-checked request: its RequestID counter must be
+        above the last one accepted from its originator (recorded when it is)."""
+        if self.counters is not None and checked.message_id is not None:
+            self.counters.check_and_record(checked.message_id.originator,
+                                           checked.message_id.counter, source=source)
+
+    def submit_checked(self, checked: Checked, *, web_service: str | None = None,
+                       source: str = "<request>") -> Submission:
+        """The serialized part of :meth:`submit`: the replay check, authorise, act."""
+        self.check_counter(checked, source)
+        request = checked.request
         decision = authorise(request, self.inventory, self.profile, self.dsp_eui,
                              web_service=web_service)
         submission = Submission(request, decision)
@@ -127,16 +189,6 @@ class DSP:
         else:
             self._act(request, submission, source)
         return submission
-
-    def verified_request(self, data: bytes, source: str = "<request>") -> Request:
-        """Steps 1 and 2: the schema, then the signature; the request as it was signed."""
-        tree = ensure_valid(parse_bytes(data, source), self.schema, source)
-        if not self.signing:
-            return from_tree(tree, source)
-        verified = verify(data, self.store, now=self.clock.now(), counters=self.counters,
-                          allowed_roles=_catalogue_roles if self.check_certificate_roles
-                          else None, source=source, tree=tree)
-        return from_tree(verified.tree, source)
 
     def _act(self, request: Request, submission: Submission, source: str) -> None:
         service = lookup(request.service_reference_variant)
