@@ -51,6 +51,8 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", 30))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", 50))
 RATE = float(os.environ.get("BENCH_RATE", 1000))
 PIN = os.environ.get("BENCH_PIN", "0") == "1"
+#: ``--workers`` of the server (default: the server's own default, one per core)
+WORKERS = os.environ.get("BENCH_WORKERS")
 #: requests signed for the closed-loop run, per second (a client that runs out stops)
 CEILING = 2500
 SERVE = ("import sys, duis.cli as c\n"
@@ -87,11 +89,12 @@ def signed_requests(count: int, first: int = 1_000_000) -> list[bytes]:
 
 # --- the server -----------------------------------------------------------------------------
 
-def start_server(folder: Path) -> tuple[subprocess.Popen, str, Path]:
+def start_server(folder: Path) -> tuple[subprocess.Popen, str, Path, dict]:
     log = folder / "serve.log"
     process = subprocess.Popen(
         [sys.executable, "-c", SERVE, "serve", "--port", "0", "--smi", str(folder / "smi.sqlite"),
-         "--no-replay-check"], stdout=subprocess.DEVNULL, stderr=open(log, "wb"), cwd=ROOT)
+         "--no-replay-check", *(["--workers", WORKERS] if WORKERS else [])],
+        stdout=subprocess.DEVNULL, stderr=open(log, "wb"), cwd=ROOT)
     if PIN and hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2:
         cores = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(process.pid, {cores[0]})        # the server on one core ...
@@ -102,8 +105,10 @@ def start_server(folder: Path) -> tuple[subprocess.Popen, str, Path]:
             raise SystemExit(f"duis serve exited: {log.read_text()}")
         for line in log.read_text().splitlines():
             record = json.loads(line)
+            if record["event"] == "serving":
+                return process, url, log, record
             if record["event"] == "listening":
-                return process, record["url"], log
+                url = record["url"]
         time.sleep(0.05)
     process.kill()
     raise SystemExit("duis serve did not start")
@@ -232,20 +237,31 @@ def main() -> None:
             f"paced at {RATE:.0f}/s": (signed[closed:], RATE)}
     results = []
     with tempfile.TemporaryDirectory() as folder:
-        process, url, log = start_server(Path(folder))
+        process, url, log, serving = start_server(Path(folder))
+        workers = serving.get("workers", 0)
+        print(f"  server: pid {process.pid}, "
+              + (f"{workers} worker processes for the checks (pids "
+                 f"{', '.join(map(str, serving.get('worker_pids') or []))})" if workers
+                 else "no worker processes (everything in one process)"))
         try:
             queued_before = outbox_counts(url)["queued"]
             _, seen = server_latencies(log, 0)
             for name, (batch, rate) in runs.items():
                 batches = [batch[i::CLIENTS] for i in range(CLIENTS)]
-                server_cpu, client_cpu = cpu_seconds(process.pid), cpu_seconds()
+                pids = [process.pid, *(serving.get("worker_pids") or [])]
+                before, client_cpu = [cpu_seconds(p) for p in pids], cpu_seconds()
                 tally, elapsed = asyncio.run(load(url, batches, SECONDS, rate))
                 figures = report(name, tally, elapsed)
                 answered = max(figures["answered"], 1)
-                server_cpu = cpu_seconds(process.pid) - server_cpu
+                used = [cpu_seconds(p) - b for p, b in zip(pids, before)]
+                server_cpu, main_cpu = sum(used), used[0]
                 client_cpu = cpu_seconds() - client_cpu
+                split = (f" = main process {main_cpu / answered * 1e6:.0f} us "
+                         f"({main_cpu / elapsed:.0%}) + workers "
+                         f"{(server_cpu - main_cpu) / answered * 1e6:.0f} us "
+                         f"({(server_cpu - main_cpu) / elapsed:.0%})") if len(pids) > 1 else ""
                 print(f"    CPU per request: server {server_cpu / answered * 1e6:.0f} us "
-                      f"({server_cpu / elapsed:.0%} of a core), clients "
+                      f"({server_cpu / elapsed:.0%} of a core){split}, clients "
                       f"{client_cpu / answered * 1e6:.0f} us ({client_cpu / elapsed:.0%})")
                 inside, seen = server_latencies(log, seen)
                 if inside:

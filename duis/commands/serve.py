@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -67,11 +68,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="seconds a receiving endpoint has to answer (default 10)")
     parser.add_argument("--shutdown-timeout", type=float, default=10.0, metavar="S",
                         help="seconds in-flight work gets on shutdown (default 10)")
+    parser.add_argument("--workers", type=int, default=default_workers(), metavar="N",
+                        help="worker processes that parse, validate and verify requests "
+                             "beside the DSP's own thread (default: one per core, "
+                             f"{default_workers()} here); 0: everything in one process")
     parser.add_argument("--log-format", choices=("json", "text"), default="json",
                         help="log lines on stderr: json (default) or text")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
                         default="info", help="'warning' logs only refusals and failures")
     parser.set_defaults(run=run)
+
+
+def default_workers() -> int:
+    """One worker process per core the server may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def config_from(args: argparse.Namespace) -> ServeConfig:
@@ -84,7 +97,7 @@ def config_from(args: argparse.Namespace) -> ServeConfig:
         replay_check=not args.no_replay_check, seed=args.seed, max_bytes=args.max_bytes,
         retry_base=args.retry_base, retry_max=args.retry_max,
         delivery_timeout=args.delivery_timeout, shutdown_timeout=args.shutdown_timeout,
-        log_format=args.log_format)
+        log_format=args.log_format, workers=args.workers)
 
 
 def run(args: argparse.Namespace) -> int:

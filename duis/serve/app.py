@@ -27,6 +27,7 @@ from ..smi import CplEntry
 from .config import SERVICE_NAMES, SERVICE_PATHS, SERVICE_VARIANTS, ServeConfig
 from .delivery import Deliverer
 from .engine import AdminError, Engine
+from .workers import WorkerExited
 from .logs import event
 
 #: content types a web service accepts (parameters such as charset are ignored)
@@ -42,12 +43,14 @@ HTTP_STATUS: tuple[tuple[type[DuisError], int], ...] = (
     (NotCovered, 400),           # a service the bundled schema does not cover
     (PreCommandMismatch, 422),   # a SignedPreCommand for no PreCommand issued
     (NotEmulated, 501),          # valid and authorised, but not emulated
+    (WorkerExited, 503),         # the worker checking it died (killed, crashed): resend
     (DuisError, 422),            # any other refusal of a well-formed request
 )
 
 REASONS = {413: "request body too large", 403: "signature refused",
            400: "request refused", 422: "request cannot be processed",
-           501: "not emulated", 500: "internal error", 415: "unsupported content type"}
+           501: "not emulated", 500: "internal error", 415: "unsupported content type",
+           503: "service unavailable"}
 
 ENGINE, DELIVERER, CONFIG = (web.AppKey("engine", Engine), web.AppKey("deliverer", Deliverer),
                              web.AppKey("config", ServeConfig))
@@ -107,7 +110,7 @@ async def _serve(request: web.Request, service: str) -> web.StreamResponse:
         return _refuse(400, "empty request body; expected a signed DUIS sr:Request",
                        "EmptyBody", path, started)
     try:
-        handled = await engine.call(engine.submit, data, service, f"POST {path}")
+        handled = await engine.request(data, service, f"POST {path}")
     except DuisError as exc:
         return _refuse(http_status(exc), _describe(exc), type(exc).__name__, path, started)
     except Exception as exc:  # the server stays up; the cause goes to the log

@@ -116,6 +116,10 @@ class ServeConfig:
     """On SIGTERM/SIGINT: seconds in-flight requests and deliveries get to finish."""
     log_format: str = "json"
     """``json`` (one object per line) or ``text``."""
+    workers: int = 0
+    """Worker processes that parse, validate and verify requests beside the
+    engine (the DSP itself stays on one thread); 0: all in the server's process.
+    ``duis serve`` defaults to one per core."""
 
     def __post_init__(self) -> None:
         if self.clock not in ("real", "driven"):
@@ -123,6 +127,8 @@ class ServeConfig:
         if self.clock == "driven" and self.now is None:
             raise ConfigError("a driven clock needs a start", expected="--now INSTANT",
                               found="none")
+        if self.workers < 0:
+            raise ConfigError("bad --workers", expected="0 or more", found=str(self.workers))
         if self.clock == "real" and self.now is not None:
             raise ConfigError("--now needs --clock driven", expected="--clock driven",
                               found="--clock real")

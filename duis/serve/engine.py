@@ -1,45 +1,48 @@
-"""The DSP behind the web services, driven from one thread.
+"""The DSP behind the web services, serialized on the event loop.
 
 The DSP, its SQLite SMI and the emulated devices are not thread-safe, so
-everything that touches them runs, one call at a time, on the engine's own
-thread; the HTTP side stays concurrent and awaits :meth:`Engine.call`.
+everything that touches them runs one call at a time, in the order the calls
+were made; the HTTP side stays concurrent and awaits :meth:`Engine.call`.
+The calls run on the event loop's own thread: a second Python thread would
+only take turns with it for the interpreter lock (the DSP's work is Python),
+and every turn costs the HTTP side a wait of up to the switch interval.
 
-Calls are taken in small batches: the thread runs every call waiting (up to
-``max_batch``), then writes the asynchronous messages they produced to the
-outbox in one transaction (a group commit), and only then hands the results
-back.  So a reply never leaves before what follows it is safe on disk, and
-under load one commit and one wake-up of the event loop serve many requests.
+Calls are taken in batches: once per turn of the event loop, every call made
+since (up to ``max_batch``) runs, then the asynchronous messages they produced
+are written to the outbox in one transaction (a group commit), and only then
+are the results handed back.  So a reply never leaves before what follows it
+is safe on disk, and under load one commit serves many requests.
+
+With worker processes (:mod:`.workers`), a request's parsing, schema
+validation and signature verification happen there, and only the rest (the
+replay check, authorisation, the devices, the SMI) comes here, in the order
+the requests arrived.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as _dt
-import queue
-import threading
-from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from lxml import etree
-
 from ..clock import FixedClock, SystemClock, seeded_random
 from ..devices import FaultPlan, Network
 from ..dsp import DSP, Outgoing
-from ..dsp.service import Submission
-from ..errors import DuisError, InputError, WrongRoot
+from ..dsp.service import Checked, Submission
+from ..errors import DuisError, InputError
 from ..messages import format_datetime
 from ..profiles import DEFAULT_PROFILE, profile as named_profile
 from ..signatures import CounterStore, CredentialStore
 from ..signatures.credentials import default_store_directory
 from ..smi import CplEntry, SqliteInventory, load_world
-from ..xmlparse import parse_bytes
 from .config import ServeConfig
 from .outbox import Message, Outbox
+from .workers import CheckPool, CheckSettings, Outcome, ensure_request
 
 T = TypeVar("T")
-REQUEST_TAG = "{http://www.dccinterface.co.uk/ServiceUserGateway}Request"
 
 
 class AdminError(InputError):
@@ -85,22 +88,25 @@ def default_world() -> Path:
 class _Call:
     func: Callable
     args: tuple
-    future: asyncio.Future | Future
-    loop: asyncio.AbstractEventLoop | None = None
-    """The loop awaiting ``future``; None for a caller waiting on a thread."""
+    future: asyncio.Future
 
 
 class Engine:
-    """Owns the DSP, the SMI, the devices and the outbox; one thread runs them."""
+    """Owns the DSP, the SMI, the devices and the outbox; runs calls on them one
+    at a time, in batches, on the event loop that opened it."""
 
-    def __init__(self, config: ServeConfig, *, max_batch: int = 16) -> None:
+    def __init__(self, config: ServeConfig, *, max_batch: int = 32) -> None:
         self.config = config
         self.profile_name = config.profile or DEFAULT_PROFILE
         self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._work, name="duis-dsp", daemon=True)
+        self._calls: collections.deque[_Call] = collections.deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._scheduled = False
+        self._closed = False
         self.dsp: DSP | None = None
         self.outbox: Outbox | None = None
+        self.pool: CheckPool | None = None
+        """Worker processes for the stateless checks (``config.workers``), once started."""
         self.faults = FaultPlan()
         self.audit_start = 0
         """The SMI audit sequence when the server started."""
@@ -110,12 +116,9 @@ class Engine:
     # --- lifecycle --------------------------------------------------------------------
 
     def open(self) -> None:
-        """Start the engine's thread and build the DSP on it (SQLite connections
-        stay on the thread that opened them)."""
-        self._thread.start()
-        self._wait(self._open)
-
-    def _open(self) -> None:
+        """Build the DSP, open the SMI and the outbox (on the event loop's thread:
+        SQLite connections stay on the thread that opened them)."""
+        self._loop = asyncio.get_running_loop()
         config = self.config
         clock = FixedClock(config.now) if config.clock == "driven" else SystemClock()
         world = config.world or default_world()
@@ -136,15 +139,29 @@ class Engine:
                        counters=counters, network=network)
         self.outbox = Outbox(config.smi)
 
-    def close(self) -> None:
-        """Finish the calls queued before, close the SMI and the outbox, end the thread."""
-        if not self._thread.is_alive():
+    async def start_workers(self) -> None:
+        """Start ``config.workers`` worker processes for the stateless checks (after
+        :meth:`open`; none: every request is checked here)."""
+        if self.config.workers < 1:
             return
-        self._wait(self._close)
-        self._queue.put(None)
-        self._thread.join()
+        dsp = self.dsp
+        pool = CheckPool(self.config.workers,
+                         CheckSettings(str(dsp.store.directory), signing=dsp.signing,
+                                       check_certificate_roles=dsp.check_certificate_roles))
+        await pool.start()
+        self.pool = pool
 
-    def _close(self) -> None:
+    async def stop_workers(self, timeout: float = 10.0) -> None:
+        if self.pool is not None:
+            await self.pool.stop(timeout)
+
+    def close(self) -> None:
+        """Run the calls made before, then close the SMI and the outbox."""
+        while self._calls:
+            self._run_batch()
+        if self._closed:
+            return
+        self._closed = True
         if self.dsp is not None:
             self.dsp.inventory.close()
             if self.dsp.counters is not None:
@@ -152,45 +169,54 @@ class Engine:
         if self.outbox is not None:
             self.outbox.close()
 
-    def _wait(self, func: Callable[..., T], *args) -> T:
-        """Run on the engine's thread and wait (for callers outside an event loop)."""
-        future: Future = Future()
-        self._queue.put(_Call(func, args, future))
-        return future.result()
+    # --- calls --------------------------------------------------------------------------
 
     async def call(self, func: Callable[..., T], *args) -> T:
-        """Run ``func(*args)`` on the engine's thread, after the calls before it;
-        the messages it produced are in the outbox when this returns."""
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._queue.put(_Call(func, args, future, loop))
+        """Run ``func(*args)`` after the calls made before it; the messages it
+        produced are in the outbox when this returns."""
+        future = self._loop.create_future()
+        self._add(_Call(func, args, future))
         return await future
 
-    # --- the engine's thread ------------------------------------------------------------
+    def _add(self, call: _Call) -> None:
+        self._calls.append(call)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._run_batch)
 
-    def _work(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._queue.put(None)                    # stop after this batch
-                    break
-                batch.append(item)
-            self._run(batch)
+    async def request(self, data: bytes, service: str, source: str) -> Handled:
+        """One request to a web service: checked in a worker process when there are
+        any (then the serialized rest here), else all here.  Requests reach the
+        serialized step in the order they came in."""
+        if self.pool is None:
+            return await self.call(self.submit, data, service, source)
+        future = self._loop.create_future()
 
-    def _run(self, batch: list[_Call]) -> None:
+        def deliver(outcome: Outcome) -> None:
+            kind, value = outcome
+            if kind == "checked":
+                self._add(_Call(self.submit_checked, (value, service, source), future))
+            elif kind == "error":
+                if not future.done():
+                    future.set_exception(value)
+            else:                                             # no worker running
+                self._add(_Call(self.submit, (data, service, source), future))
+
+        self.pool.check(data, source, self.dsp.clock.now(), deliver)
+        return await future
+
+    def _run_batch(self) -> None:
+        calls = self._calls
+        batch = [calls.popleft() for _ in range(min(len(calls), self.max_batch))]
+        if calls:
+            self._loop.call_soon(self._run_batch)             # the rest after some I/O
+        else:
+            self._scheduled = False
         outcomes: list[tuple[object, BaseException | None]] = []
         for call in batch:
             try:
                 outcomes.append((call.func(*call.args), None))
-            except BaseException as exc:  # handed to the caller, who maps it
+            except Exception as exc:  # handed to the caller, who maps it
                 outcomes.append((None, exc))
         produced = [r for r, e in outcomes if isinstance(r, (Handled, Ticked)) and r.messages]
         if produced:
@@ -198,18 +224,12 @@ class Engine:
                 seqs = iter(self.outbox.add(m for r in produced for m in r.messages))
                 for result in produced:
                     result.queued = [next(seqs) for _ in result.messages]
-            except BaseException as exc:
+            except Exception as exc:
                 outcomes = [(None, exc) if r in produced else (r, e) for r, e in outcomes]
-        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
         for call, (result, error) in zip(batch, outcomes):
-            if call.loop is None:
-                _settle(call.future, result, error)
-            else:
-                by_loop.setdefault(call.loop, []).append((call.future, result, error))
-        for loop, settled in by_loop.items():                # one wake-up per loop and batch
-            loop.call_soon_threadsafe(_settle_all, settled)
+            _settle(call.future, result, error)
 
-    # --- on the engine's thread ---------------------------------------------------------
+    # --- serialized (run by the calls) -------------------------------------------------------
 
     @property
     def clock(self):
@@ -226,10 +246,14 @@ class Engine:
         except DuisError:
             raise
         except Exception:
-            _ensure_request(data, source)      # a valid, signed Response posted by mistake
+            ensure_request(data, source)       # a valid, signed Response posted by mistake
             raise
-        cause = str(submission.request.request_id)
-        return Handled(submission, [_message(o, cause) for o in submission.outgoing[1:]])
+        return _handled(submission)
+
+    def submit_checked(self, checked: Checked, service: str, source: str) -> Handled:
+        """The serialized rest of a request checked in a worker: replay check,
+        authorisation, the device; its asynchronous messages are queued after."""
+        return _handled(self.dsp.submit_checked(checked, web_service=service, source=source))
 
     def tick(self) -> Ticked:
         """Let the devices catch up with the clock (the alerts that fire are queued after)."""
@@ -302,27 +326,18 @@ class Engine:
                 "smi_audit_start": self.audit_start}
 
 
-def _ensure_request(data: bytes, source: str) -> None:
-    """Raise :class:`WrongRoot` unless ``data`` is an ``sr:Request``."""
-    root = parse_bytes(data, source).getroot()
-    if root.tag != REQUEST_TAG:
-        raise WrongRoot("a web service takes a DUIS request", source=source, path="/",
-                        expected="sr:Request", found=etree.QName(root).localname)
+def _handled(submission: Submission) -> Handled:
+    cause = str(submission.request.request_id)
+    return Handled(submission, [_message(o, cause) for o in submission.outgoing[1:]])
 
 
-def _settle(future: asyncio.Future | Future, result: object,
-            error: BaseException | None) -> None:
-    if future.cancelled():
+def _settle(future: asyncio.Future, result: object, error: BaseException | None) -> None:
+    if future.done():
         return
     if error is not None:
         future.set_exception(error)
     else:
         future.set_result(result)
-
-
-def _settle_all(settled: list) -> None:
-    for future, result, error in settled:
-        _settle(future, result, error)
 
 
 def _message(out: Outgoing, cause: str) -> Message:

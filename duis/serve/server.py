@@ -43,8 +43,9 @@ class Server:
         """Open the SMI, listen, start delivering; on failure, undo what was started."""
         loop = asyncio.get_running_loop()
         config = self.config
-        await loop.run_in_executor(None, self.engine.open)
+        self.engine.open()
         try:
+            await self.engine.start_workers()
             self.deliverer = Deliverer(self.engine.outbox, config.endpoints,
                                        retry_base=config.retry_base, retry_max=config.retry_max,
                                        timeout=config.delivery_timeout)
@@ -57,7 +58,8 @@ class Server:
         except BaseException:
             if self._runner is not None:
                 await self._runner.cleanup()
-            await loop.run_in_executor(None, self.engine.close)
+            await self.engine.stop_workers()
+            self.engine.close()
             raise
         self.port = self._runner.addresses[0][1]
         tune_for_throughput()
@@ -78,7 +80,9 @@ class Server:
               seeded_from=str(engine.config.world or "default world") if engine.seeded else None,
               profile=status["profile"], clock=status["clock"], now=status["now"],
               replay_check=config.replay_check, callbacks=config.endpoints.describe(),
-              outbox=status["outbox"], max_bytes=config.max_bytes)
+              outbox=status["outbox"], max_bytes=config.max_bytes,
+              workers=len(engine.pool.workers) if engine.pool else 0,
+              worker_pids=engine.pool.pids if engine.pool else None)
 
     async def _tick(self) -> None:
         """Real clock: let the devices catch up with it every ``tick_seconds``."""
@@ -98,10 +102,11 @@ class Server:
                 await self._ticker
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.engine.stop_workers(self.config.shutdown_timeout)
         if self.deliverer is not None:
             await self.deliverer.stop(self.config.shutdown_timeout)
         counts = self.engine.outbox.counts() if self.engine.outbox else None
-        await asyncio.get_running_loop().run_in_executor(None, self.engine.close)
+        self.engine.close()
         event("stopped", outbox=counts)
 
 

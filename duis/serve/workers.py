@@ -1,0 +1,428 @@
+"""Worker processes for the stateless part of each request (``--workers N``).
+
+Parsing, schema validation and signature verification of a request read
+nothing of the DSP's state (only the credential store and the schema), and
+they are half the CPU a request costs.  So they run in a few long-lived
+worker processes, on the machine's other cores, while everything that reads
+or changes the DSP's state (the replay check, authorisation, the devices, the
+SMI, the outbox) stays on the engine's one thread, in arrival order.
+
+The protocol is lean: one Unix socket pair per worker, frames of a 4-byte
+length and a pickle.  The server sends ``(seq, body, source, now)`` (``now``:
+the engine clock's time when the request arrived, so a driven clock gives the
+worker the same certificate validity as the in-process check) and the worker
+answers ``(seq, True, Checked)`` or ``(seq, False, exception)``.  Frames are
+batched both ways: what the event loop dispatched in one turn goes in one
+write; a worker answers what it finished at most a millisecond apart in one
+write.
+
+Results are handed on in the order the requests were dispatched, whatever
+worker finished first, so the serialized step sees requests in arrival order,
+exactly as without workers (the replay check refuses a counter that is not
+above the last one *in arrival order*).
+
+A worker that dies (killed, crashed) fails the requests it was checking with
+:class:`WorkerExited` (HTTP 503, logged) and is replaced; while no worker is
+running, requests are checked in-process, as with ``--workers 0``.  Workers
+ignore SIGINT and SIGTERM: the server stops them once its requests in flight
+are answered (closing their socket ends them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import pickle
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import DuisError, WrongRoot
+from .logs import event
+
+FRAME = struct.Struct(">I")
+#: pickle protocol of the frames (5: bytes bodies are written out of band-free, fast)
+PROTOCOL = 5
+#: a worker answers what it finished at most this many seconds apart in one write
+FLUSH_SECONDS = 0.001
+#: seconds a new worker has to load the schema and the credential store
+START_TIMEOUT = 60.0
+#: a worker that died is replaced after this many seconds (doubling while they keep dying)
+RESTART_DELAY = 0.5
+REQUEST_TAG = "{http://www.dccinterface.co.uk/ServiceUserGateway}Request"
+
+
+class WorkerExited(DuisError):
+    """The worker process checking this request exited before it answered
+    (killed or crashed); the request was not acted on and may be sent again."""
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    """What a worker needs to check requests as the DSP would (sent to it at start)."""
+
+    store: str
+    """The credential store directory."""
+    signing: bool = True
+    check_certificate_roles: bool = False
+
+
+#: an outcome handed on in order: ("checked", Checked), ("error", exception) or
+#: ("in-process", None): no worker was running, check it with the rest
+Outcome = tuple[str, object]
+
+
+# --- the worker process ------------------------------------------------------------------
+
+def worker_main(fd: int) -> None:
+    """The worker process: read jobs, check them, answer, until the socket closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)     # the server stops us, once its requests
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)    # in flight are answered
+    sock = socket.socket(fileno=fd)
+    reader = _FrameReader()
+    settings: CheckSettings | None = None
+    while settings is None:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            return
+        for item in reader.feed(chunk):
+            settings = item
+    check = _checker(settings)
+    from ..runtime import tune_for_throughput
+    tune_for_throughput()
+    sock.sendall(_frame(("ready", os.getpid())))
+    while True:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            return
+        out: list[bytes] = []
+        flushed = time.perf_counter()
+        for seq, data, source, now in reader.feed(chunk):
+            try:
+                out.append(_frame((seq, True, check(data, source, now))))
+            except BaseException as exc:  # every refusal goes back to the server
+                out.append(_frame((seq, False, _portable(exc))))
+            if time.perf_counter() - flushed > FLUSH_SECONDS:
+                sock.sendall(b"".join(out))
+                out.clear()
+                flushed = time.perf_counter()
+        if out:
+            sock.sendall(b"".join(out))
+
+
+def _checker(settings: CheckSettings) -> Callable:
+    from ..dsp.service import precheck
+    from ..messages import Request
+    from ..schema import load_schema
+    from ..signatures import CredentialStore
+
+    store = CredentialStore(Path(settings.store))
+    schema = load_schema()
+
+    def check(data: bytes, source: str, now):
+        try:
+            checked = precheck(data, store, schema, now=now, signing=settings.signing,
+                               check_certificate_roles=settings.check_certificate_roles,
+                               source=source)
+        except DuisError:
+            raise
+        except Exception:
+            ensure_request(data, source)        # a valid, signed Response posted by mistake
+            raise
+        if not isinstance(checked.request, Request):
+            raise not_a_request(checked.request, source)
+        return checked
+
+    return check
+
+
+def ensure_request(data: bytes, source: str) -> None:
+    """Raise :class:`WrongRoot` unless ``data`` is an ``sr:Request``."""
+    from lxml import etree
+    from ..xmlparse import parse_bytes
+    root = parse_bytes(data, source).getroot()
+    if root.tag != REQUEST_TAG:
+        raise WrongRoot("a web service takes a DUIS request", source=source, path="/",
+                        expected="sr:Request", found=etree.QName(root).localname)
+
+
+def not_a_request(message: object, source: str) -> WrongRoot:
+    """The refusal of a message that verified but is not a Request (a Response)."""
+    return WrongRoot("a web service takes a DUIS request", source=source, path="/",
+                     expected="sr:Request", found=type(message).__name__)
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` if it survives pickling, else a RuntimeError saying what it was; a
+    fault that is not a refusal carries the worker's traceback as a note."""
+    if not isinstance(exc, DuisError):
+        exc.add_note("in a duis serve worker process:\n"
+                     + "".join(traceback.format_exception(exc)).rstrip())
+    try:
+        pickle.loads(pickle.dumps(exc, PROTOCOL))
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+# --- frames -------------------------------------------------------------------------------
+
+def _frame(item: object) -> bytes:
+    payload = pickle.dumps(item, PROTOCOL)
+    return FRAME.pack(len(payload)) + payload
+
+
+class _FrameReader:
+    """Splits a byte stream into the pickled items it carries."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, chunk: bytes) -> list:
+        buffer = self._buffer
+        buffer += chunk
+        items, start, end = [], 0, len(buffer)
+        while end - start >= 4:
+            (size,) = FRAME.unpack_from(buffer, start)
+            if end - start - 4 < size:
+                break
+            items.append(pickle.loads(memoryview(buffer)[start + 4:start + 4 + size]))
+            start += 4 + size
+        if start:
+            del buffer[:start]
+        return items
+
+
+# --- the server's side --------------------------------------------------------------------
+
+class _Worker(asyncio.Protocol):
+    """One worker process and its end of the socket pair."""
+
+    def __init__(self, pool: "CheckPool", number: int) -> None:
+        self.pool, self.number = pool, number
+        self.process: subprocess.Popen | None = None
+        self.pid: int | None = None
+        self.transport: asyncio.Transport | None = None
+        self.reader = _FrameReader()
+        self.ready: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.closed: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.in_flight: set[int] = set()
+        self.out: list[bytes] = []
+        self.alive = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        for item in self.reader.feed(data):
+            if item[0] == "ready":
+                self.pid, self.alive = item[1], True
+                if not self.ready.done():
+                    self.ready.set_result(None)
+                continue
+            self.pool._answered(self, *item)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.alive = False
+        if not self.ready.done():
+            self.ready.set_exception(WorkerExited("worker process exited while starting"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+        self.pool._lost(self)
+
+    def send(self, frame: bytes) -> None:
+        if not self.out:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.out.append(frame)
+
+    def flush(self) -> None:
+        if self.out and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(self.out))
+        self.out.clear()
+
+
+class _Pending:
+    __slots__ = ("seq", "deliver", "outcome")
+
+    def __init__(self, seq: int, deliver: Callable[[Outcome], None]) -> None:
+        self.seq, self.deliver, self.outcome = seq, deliver, None
+
+
+class CheckPool:
+    """``count`` worker processes checking requests; outcomes handed on in order."""
+
+    def __init__(self, count: int, settings: CheckSettings) -> None:
+        self.count = count
+        self.settings = settings
+        self.workers: list[_Worker] = []
+        self._order: collections.deque[_Pending] = collections.deque()
+        self._pending: dict[int, _Pending] = {}
+        self._seq = 0
+        self._next = 0
+        self._stopping = False
+        self._restarts: set[asyncio.Task] = set()
+        self._failures = 0
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the workers running now."""
+        return [w.pid for w in self.workers if w.alive and w.pid is not None]
+
+    async def start(self) -> None:
+        """Start the workers and wait until each has loaded the schema and the store."""
+        self.workers = [await self._spawn(n) for n in range(self.count)]
+        try:
+            await asyncio.wait_for(asyncio.gather(*(w.ready for w in self.workers)),
+                                   START_TIMEOUT)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _spawn(self, number: int) -> _Worker:
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        worker = _Worker(self, number)
+        try:
+            package_root = str(Path(__file__).resolve().parents[2])
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root,
+                                                            env.get("PYTHONPATH")) if p)
+            worker.process = subprocess.Popen(
+                [sys.executable, "-c", "import sys; from duis.serve.workers import "
+                 "worker_main; worker_main(int(sys.argv[1]))", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        await loop.create_unix_connection(lambda: worker, sock=ours)
+        worker.transport.write(_frame(self.settings))
+        return worker
+
+    # --- checking ---------------------------------------------------------------------
+
+    def check(self, data: bytes, source: str, now, deliver: Callable[[Outcome], None]) -> None:
+        """Check ``data`` in a worker; ``deliver(outcome)`` is called on the event loop,
+        in the order of the calls to :meth:`check`."""
+        seq = self._seq
+        self._seq += 1
+        pending = _Pending(seq, deliver)
+        self._order.append(pending)
+        worker = self._choose()
+        if worker is None:
+            pending.outcome = ("in-process", None)
+            self._release()
+            return
+        self._pending[seq] = pending
+        worker.in_flight.add(seq)
+        worker.send(_frame((seq, data, source, now)))
+
+    def _choose(self) -> _Worker | None:
+        alive = [w for w in self.workers if w.alive]
+        if not alive:
+            return None
+        self._next += 1
+        return min(alive, key=lambda w: (len(w.in_flight),
+                                         (w.number - self._next) % len(self.workers)))
+
+    def _answered(self, worker: _Worker, seq: int, ok: bool, value: object) -> None:
+        worker.in_flight.discard(seq)
+        pending = self._pending.pop(seq, None)
+        if pending is None:
+            return
+        pending.outcome = ("checked", value) if ok else ("error", value)
+        self._release()
+
+    def _release(self) -> None:
+        order = self._order
+        while order and order[0].outcome is not None:
+            pending = order.popleft()
+            try:
+                pending.deliver(pending.outcome)
+            except Exception:  # a bug in the receiver must not stall the others
+                logging.getLogger("duis.serve").exception("handing on a checked request")
+
+    def _lost(self, worker: _Worker) -> None:
+        """``worker``'s socket closed: fail what it was checking, then replace it."""
+        cut = sorted(worker.in_flight)
+        worker.in_flight.clear()
+        for seq in cut:
+            pending = self._pending.pop(seq, None)
+            if pending is not None:
+                pending.outcome = ("error", WorkerExited(
+                    "the worker process checking this request exited before it answered; "
+                    "the request was not acted on", source=f"worker {worker.number}",
+                    expected="a running worker (send the request again)",
+                    found=f"pid {worker.pid} gone"))
+        self._release()
+        if not self._stopping:
+            task = asyncio.get_running_loop().create_task(self._replace(worker, len(cut)))
+            self._restarts.add(task)
+            task.add_done_callback(self._restarts.discard)
+
+    async def _replace(self, old: _Worker, cut: int) -> None:
+        loop = asyncio.get_running_loop()
+        status = await loop.run_in_executor(None, old.process.wait) if old.process else None
+        event("worker-exited", logging.WARNING, worker=old.number, pid=old.pid,
+              exit_status=status, requests_cut_short=cut,
+              why="requests are checked in-process until it is replaced"
+              if not any(w.alive for w in self.workers) else None)
+        self._failures += 1
+        await asyncio.sleep(min(30.0, RESTART_DELAY * 2 ** min(self._failures - 1, 6)))
+        if self._stopping:
+            return
+        try:
+            new = await self._spawn(old.number)
+        except OSError as exc:
+            event("worker-failed", logging.ERROR, worker=old.number,
+                  error=f"{type(exc).__name__}: {exc}")
+            return
+        self.workers[self.workers.index(old)] = new
+        try:
+            await asyncio.wait_for(asyncio.shield(new.ready), START_TIMEOUT)
+        except (Exception, asyncio.TimeoutError) as exc:
+            event("worker-failed", logging.ERROR, worker=old.number,
+                  error=f"{type(exc).__name__}: {exc}")
+            return
+        self._failures = 0
+        event("worker-started", worker=new.number, pid=new.pid)
+
+    # --- stopping ---------------------------------------------------------------------
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """End the workers: each answers what it was sent, sees the end of its input
+        and exits; one still running after ``timeout`` seconds is killed."""
+        self._stopping = True
+        for task in list(self._restarts):
+            task.cancel()
+        await asyncio.gather(*self._restarts, return_exceptions=True)
+        for worker in self.workers:
+            worker.flush()
+            transport = worker.transport
+            if transport is not None and not transport.is_closing():
+                if transport.can_write_eof():
+                    transport.write_eof()
+                else:
+                    transport.close()
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + timeout
+        for worker in self.workers:
+            if worker.process is None:
+                continue
+            try:
+                await asyncio.wait_for(loop.run_in_executor(None, worker.process.wait),
+                                       max(0.1, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                worker.process.kill()
+                await loop.run_in_executor(None, worker.process.wait)
+            if worker.transport is not None:
+                worker.transport.close()
