@@ -45,7 +45,6 @@ class Server:
         config = self.config
         self.engine.open()
         try:
-            await self.engine.start_workers()
             self.deliverer = Deliverer(self.engine.outbox, config.endpoints,
                                        retry_base=config.retry_base, retry_max=config.retry_max,
                                        timeout=config.delivery_timeout)
@@ -55,6 +54,7 @@ class Server:
             await self._runner.setup()
             site = web.TCPSite(self._runner, config.host, config.port, reuse_address=True)
             await site.start()
+            await self.engine.start_workers()    # requests before they are up: in-process
         except BaseException:
             if self._runner is not None:
                 await self._runner.cleanup()

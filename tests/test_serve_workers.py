@@ -1,0 +1,348 @@
+"""``duis serve --workers N``: requests parsed, validated and verified in worker
+processes give the very answers of the in-process path (replies byte for byte,
+refusals with the same HTTP status, error class and text), reach the DSP in
+the order they came in, survive a worker being killed, and the workers stop
+with the server (gracefully, or when it is killed)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from duis.clock import parse_instant
+from duis.messages import build, from_tree, leaf, node, request
+from duis.serve import Client, ServeConfig, ServerThread
+from duis.serve.logs import LOGGER
+from duis.serve.workers import CheckPool, CheckSettings
+from duis.signatures import CredentialStore, sign_with_store
+from duis.signatures.credentials import default_store_directory
+from duis.xmlparse import parse_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+VALID = ROOT / "samples/messages/valid"
+INVALID = ROOT / "samples/messages/invalid"
+UNUSABLE = ROOT / "samples/messages/unusable"
+READ = (VALID / "ECS52_11.2_read_firmware_version_request.xml").read_bytes()
+ACTIVATE = (VALID / "CS06_11.3_immediate_request.xml").read_bytes()
+SUPPLIER, ESME = "90-B3-D5-1F-30-01-00-00", "00-DB-12-34-56-78-90-A0"
+EXPIRED_USER = "90-B3-D5-1F-30-09-00-00"          # its xml-sign certificate: 2020 only
+START = parse_instant("2026-03-01T09:00:00Z")
+SERVE = ("import sys, duis.cli as c\n"
+         "c.COMMANDS = c.COMMANDS + tuple(n for n in ('serve',) if n not in c.COMMANDS)\n"
+         "sys.exit(c.main(sys.argv[1:]))")
+
+
+def driven(workers: int, **more) -> ServeConfig:
+    return ServeConfig(port=0, clock="driven", now=START, workers=workers, **more)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """The same DSP twice on a driven clock: checks in-process, and in two workers."""
+    with ServerThread(driven(0)) as alone, ServerThread(driven(2)) as pooled:
+        assert pooled.server.engine.pool is not None
+        assert len(pooled.server.engine.pool.pids) == 2
+        assert alone.server.engine.pool is None
+        yield alone, pooled
+
+
+@pytest.fixture()
+def clients(pair):
+    alone, pooled = pair
+    with Client(alone.url, now=START) as a, Client(pooled.url, now=START) as b:
+        yield a, b
+
+
+def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def same_answer(clients, data: bytes, service: str = "S"):
+    """Post ``data`` to both servers; the replies must be the same bytes."""
+    first, second = (c.post(data, service) for c in clients)
+    assert first.status == second.status, (first.text, second.text)
+    assert first.headers.get("X-DUIS-Error") == second.headers.get("X-DUIS-Error")
+    assert first.content_type == second.content_type
+    assert first.body == second.body, (first.text, second.text)
+    return second
+
+
+# --- the same answers -------------------------------------------------------------------
+
+def test_a_request_checked_in_a_worker_gets_the_same_reply_bytes(clients):
+    signer = clients[0]
+    for data, service, code in (
+            (signer.sign(READ, preserve_counter=False), "S", "I99"),
+            (signer.sign(READ, preserve_counter=False), "T", "E13"),      # wrong service
+            (signer.sign(ACTIVATE, preserve_counter=False), "T", "I0")):  # a PreCommand
+        reply = same_answer(clients, data, service)
+        assert reply.status == 200 and reply.code == code
+
+
+def test_the_critical_round_through_the_workers(clients):
+    """CV 4 then the SignedPreCommand (CV 5): the same replies, I0 then I99."""
+    signer = clients[0]
+    data = signer.sign(ACTIVATE, preserve_counter=False)
+    first = same_answer(clients, data, "T")
+    assert first.code == "I0"
+    message = from_tree(parse_bytes(data))
+    second = signer.signed_precommand(message, first, preserve_counter=False)
+    reply = same_answer(clients, second, "S")
+    assert reply.code == "I99"
+
+
+@pytest.mark.parametrize("name, status, error", [
+    ("not-xml", 400, "MalformedXML"),
+    ("html", 400, "WrongRoot"),
+    ("schema", 400, "SchemaInvalid"),
+    ("xxe_external_entity.xml", 400, None),
+    ("billion_laughs.xml", 400, "EntitiesForbidden"),
+    ("external_dtd.xml", 400, None),
+    ("unsigned", 403, "SignatureMissing"),
+    ("tampered", 403, "DigestMismatch"),
+    ("response", 400, "WrongRoot"),
+])
+def test_refusals_through_a_worker_are_the_same(clients, name, status, error):
+    signer = clients[0]
+    if name == "not-xml":
+        data = b"<sr:Request xmlns:sr='x'><unclosed>"
+    elif name == "html":
+        data = b"<html><body>hello</body></html>"
+    elif name == "schema":
+        data = (INVALID / "11.3_header_out_of_order_request.xml").read_bytes()
+    elif name == "unsigned":
+        data = READ
+    elif name == "tampered":
+        data = signer.sign(READ, preserve_counter=False).replace(ESME.encode(),
+                                                                 b"00-DB-12-34-56-78-90-A1")
+    elif name == "response":
+        data = signer.send(READ)[0].reply.body                  # a signed Response
+    else:
+        data = (UNUSABLE / name).read_bytes()
+    reply = same_answer(clients, data)
+    assert reply.status == status, reply.text
+    assert reply.content_type.startswith("text/plain")
+    if error:
+        assert reply.headers["X-DUIS-Error"] == error
+    if name == "schema":
+        assert "line 3" in reply.text and "expected: sr:CommandVariant" in reply.text
+    if name.endswith(".xml"):
+        assert reply.headers["X-DUIS-Error"] in ("DTDForbidden", "EntitiesForbidden",
+                                                 "ExternalReferenceForbidden")
+
+
+def test_a_replayed_counter_is_refused_through_the_workers(clients):
+    _, pooled = clients
+    data = pooled.sign(READ, preserve_counter=False)
+    assert pooled.post(data, "S").code == "I99"
+    again = pooled.post(data, "S")
+    assert again.status == 403 and again.headers["X-DUIS-Error"] == "ReplayedCounter"
+    lower = sign_with_store(READ, pooled.store, counter=lambda: 7, now=START)
+    refused = pooled.post(lower, "S")
+    assert refused.status == 403 and refused.headers["X-DUIS-Error"] == "ReplayedCounter"
+
+
+def test_certificates_are_checked_at_the_engine_clock_not_the_wall_clock(tmp_path):
+    """A driven clock in 2020: a certificate that expired in 2021 is still valid to
+    the worker; once the clock moves past it, the same user is refused."""
+    user_read = READ.replace(SUPPLIER.encode(), EXPIRED_USER.encode())
+    config = ServeConfig(port=0, clock="driven", now=parse_instant("2020-06-01T00:00:00Z"),
+                         workers=1)
+    with ServerThread(config) as server, \
+            Client(server.url, now=parse_instant("2020-06-01T00:00:00Z")) as client:
+        early = client.post(client.sign(user_read, preserve_counter=False), "S")
+        assert early.status == 200, early.text                 # verified (then authorised)
+        client.set_clock(parse_instant("2022-01-01T00:00:00Z"))
+        late = client.post(client.sign(user_read, preserve_counter=False), "S")
+        assert late.status == 403 and late.headers["X-DUIS-Error"] == "CertificateExpired"
+
+
+# --- order --------------------------------------------------------------------------------
+
+def test_checked_requests_are_handed_on_in_the_order_they_came(tmp_path):
+    """A slow request (a 4 MB firmware image) then quick ones, over two workers:
+    the quick ones finish first but are handed on after it, in order."""
+    store = CredentialStore(default_store_directory())
+    image = "QUJD" * 1_000_000
+    big = build(request(SUPPLIER, "90-B3-D5-1F-30-00-00-02", 1, "11.1", node(
+        "UpdateFirmware", leaf("FirmwareImage", image), leaf("FirmwareVersion", "1.1.0"),
+        leaf("DeviceIDList", ESME)), command_variant=8))
+    jobs = [sign_with_store(big, store, preserve_counter=True)]
+    jobs += [sign_with_store(READ, store, counter=lambda n=n: 5000 + n) for n in range(8)]
+    jobs.insert(3, b"<not xml")
+
+    async def run() -> list:
+        pool = CheckPool(2, CheckSettings(str(default_store_directory())))
+        await pool.start()
+        try:
+            loop = asyncio.get_running_loop()
+            handed: list = []
+            done = loop.create_future()
+
+            def deliver(index):
+                def take(outcome):
+                    handed.append((index, outcome))
+                    if len(handed) == len(jobs):
+                        done.set_result(None)
+                return take
+
+            now = dt.datetime.now(dt.timezone.utc)
+            for index, data in enumerate(jobs):
+                pool.check(data, f"job {index}", now, deliver(index))
+            await asyncio.wait_for(done, 60)
+            return handed
+        finally:
+            await pool.stop()
+
+    handed = asyncio.run(run())
+    assert [index for index, _ in handed] == list(range(len(jobs)))
+    kinds = [outcome[0] for _, outcome in handed]
+    assert kinds == ["checked"] * 3 + ["error"] + ["checked"] * 6
+    counters = [outcome[1].request.counter for _, outcome in handed if outcome[0] == "checked"]
+    assert counters[1:] == [5000 + n for n in range(8)]
+
+
+# --- a worker dies ------------------------------------------------------------------------
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def events(self, name: str) -> list[dict]:
+        return [getattr(r, "fields", {}) for r in self.records if r.getMessage() == name]
+
+
+@pytest.fixture()
+def records():
+    handler = Records()
+    saved = LOGGER.level
+    LOGGER.addHandler(handler)
+    LOGGER.setLevel(logging.INFO)
+    yield handler
+    LOGGER.removeHandler(handler)
+    LOGGER.setLevel(saved)
+
+
+def test_a_killed_worker_fails_its_request_clearly_and_is_replaced(records):
+    with ServerThread(driven(1)) as server, Client(server.url, now=START) as client:
+        pool = server.server.engine.pool
+        (old,) = pool.pids
+        os.kill(old, signal.SIGSTOP)                     # it takes the request, never answers
+        answer: list = []
+        sender = threading.Thread(target=lambda: answer.append(
+            client.post(client.sign(READ, preserve_counter=False), "S")))
+        sender.start()
+        wait_for(lambda: pool.workers[0].in_flight, what="the request to reach the worker")
+        os.kill(old, signal.SIGKILL)
+        sender.join(30)
+        (cut,) = answer
+        assert cut.status == 503 and cut.headers["X-DUIS-Error"] == "WorkerExited"
+        assert "exited before it answered" in cut.text and "not acted on" in cut.text
+        with Client(server.url, now=START) as other:          # no worker: checked in-process
+            assert other.send(READ)[0].reply.code == "I99"
+        new = wait_for(lambda: [p for p in pool.pids if p != old], what="a new worker")
+        assert client.send(READ)[0].reply.code == "I99"           # checked by the new one
+        assert pool.workers[0].pid == new[0]
+    (exited,) = records.events("worker-exited")
+    assert exited["pid"] == old and exited["exit_status"] == -signal.SIGKILL
+    assert exited["requests_cut_short"] == 1
+    assert records.events("worker-started")[0]["pid"] == new[0]
+
+
+# --- stopping -----------------------------------------------------------------------------
+
+def gone(pid: int) -> bool:
+    """The process has exited (a zombie not yet reaped counts as exited)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+    return state in ("Z", "X")
+
+
+def test_a_graceful_stop_stops_the_workers():
+    running = ServerThread(driven(2)).start()
+    pool = running.server.engine.pool
+    pids = pool.pids
+    with Client(running.url, now=START) as client:
+        assert client.send(READ)[0].reply.code == "I99"
+    running.stop()
+    assert len(pids) == 2
+    assert all(w.process.returncode == 0 for w in pool.workers)
+    assert all(gone(pid) for pid in pids)
+
+
+def start_serve(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, str, dict, Path]:
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as stderr:
+        process = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--port", "0", *args],
+                                   stdout=subprocess.DEVNULL, stderr=stderr, cwd=ROOT)
+
+    def serving():
+        if process.poll() is not None:
+            raise AssertionError(f"duis serve exited {process.returncode}: {log.read_text()}")
+        records = [json.loads(line) for line in log.read_text().splitlines()]
+        found = {r["event"]: r for r in records}
+        return found if "serving" in found else None
+
+    found = wait_for(serving, 30, "duis serve to start")
+    return process, found["listening"]["url"], found["serving"], log
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_the_workers_end_with_the_server_process(tmp_path, how):
+    """Stopped with the server (SIGTERM), or on their own when it is killed."""
+    process, url, serving, log = start_serve(tmp_path, "--workers", "2", "--clock", "driven",
+                                             "--now", "2026-03-01T09:00:00Z")
+    try:
+        assert serving["workers"] == 2 and len(serving["worker_pids"]) == 2
+        with Client(url, now=START) as client:
+            assert client.send(READ)[0].reply.code == "I99"
+        process.send_signal(getattr(signal, how))
+        status = process.wait(20)
+        assert status == (0 if how == "SIGTERM" else -signal.SIGKILL)
+        wait_for(lambda: all(gone(pid) for pid in serving["worker_pids"]), 15,
+                 "the workers to exit")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    if how == "SIGTERM":
+        events = [json.loads(line)["event"] for line in log.read_text().splitlines()]
+        assert "stopping" in events and events[-1] == "stopped"
+        assert "worker-exited" not in events
+
+
+def test_workers_zero_checks_in_process_and_negative_is_refused():
+    from duis.serve.config import ConfigError
+    with pytest.raises(ConfigError):
+        ServeConfig(workers=-1)
+    with ServerThread(ServeConfig(port=0, workers=0)) as server:
+        assert server.server.engine.pool is None
