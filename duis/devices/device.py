@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..clock import UTC
 from ..gbcs.model import (ActivateFirmware, CommandOutcome, DistributeImage, Payload,
@@ -43,6 +44,16 @@ class Surroundings:
     """Asked when an activation is about to succeed: is power lost during it?"""
 
 
+_SHAREABLE_HASH = (bytes, type(None))
+
+
+@lru_cache(maxsize=4096)
+def _running(version: str, firmware_hash: bytes | None) -> Running:
+    """The starting state of a device running this image.  States are immutable, so
+    devices that start on the same image share one (a fleet has few images)."""
+    return Running(Image(version, firmware_hash))
+
+
 class EmulatedDevice:
     """A device behind the DCC.
 
@@ -50,6 +61,9 @@ class EmulatedDevice:
     state, firmware state (active image, held image, schedule) and, for a GPF
     paired with a GSME, its copy of the GSME's firmware version.
     """
+
+    __slots__ = ("eui", "device_type", "smets", "manufacturer", "model", "hub", "machine",
+                 "state", "copy", "powered", "last_transition")
 
     def __init__(self, eui: EUI64 | str, device_type: str, *, smets: str, manufacturer: str,
                  model: str, firmware_version: str, firmware_hash: bytes | None = None,
@@ -61,7 +75,10 @@ class EmulatedDevice:
         self.model = model
         self.hub = EUI64.parse(hub) if hub is not None else None
         self.machine: Machine = FIRMWARE_MACHINE[smets]
-        self.state: FirmwareState = Running(Image(firmware_version, firmware_hash))
+        self.state: FirmwareState = (
+            _running(firmware_version, firmware_hash)
+            if type(firmware_version) is str and type(firmware_hash) in _SHAREABLE_HASH
+            else Running(Image(firmware_version, firmware_hash)))
         self.copy: GsmeCopy | None = GsmeCopy(gsme_copy) if gsme_copy is not None else None
         """GPF only: its copy of the GSME's version (None: no GSME paired)."""
         self.powered = True

@@ -31,6 +31,9 @@ from .firmware import Event, GsmeCopy, Outcome, Stimulus
 from .images import ImageLibrary
 from .power import HubPower
 
+#: device types that are a system's comms hub (others may name them as their hub)
+_HUB_TYPES = frozenset({"CHF"})
+
 ANSWERED, LOST, NO_RESPONSE, UNREACHABLE = "answered", "lost", "no-response", "unreachable"
 DeliveryOutcome = Literal["answered", "lost", "no-response", "unreachable"]
 
@@ -62,34 +65,36 @@ class Network:
         self.random = random if random is not None else seeded_random(0)
         self.faults = faults if faults is not None else FaultPlan()
         self.images = images if images is not None else ImageLibrary()
-        self._devices: dict[EUI64, EmulatedDevice] = {d.eui: d for d in devices}
-        self._systems: dict[EUI64, list[EmulatedDevice]] = {}
-        for device in sorted(self._devices.values(), key=lambda d: d.eui):
+        self._devices: dict[str, EmulatedDevice] = {d.eui.text: d for d in devices}
+        """By canonical EUI-64 text (hashing a str is cheaper than an EUI64)."""
+        self._systems: dict[str, list[EmulatedDevice]] = {}
+        for key in sorted(self._devices):
+            device = self._devices[key]
             if device.hub is not None:
-                self._systems.setdefault(device.hub, []).append(device)
+                self._systems.setdefault(device.hub.text, []).append(device)
         self._pair_gpfs()
-        self._scheduled: set[EUI64] = {d.eui for d in self._devices.values() if d.schedule}
+        self._scheduled: set[str] = {k for k, d in self._devices.items() if d.schedule}
         self._alert_counter = 0
         self.power = HubPower(self)
         """Comms hub power: outages, power outage alerts, rebooting meters (MP102B)."""
 
     def add(self, device: EmulatedDevice) -> None:
         """A new device (e.g. just pre-notified); it joins a system with :meth:`move`."""
-        if device.eui in self._devices:
+        if device.eui.text in self._devices:
             raise ValueError(f"device {device.eui} is already in the network")
-        self._devices[device.eui] = device
+        self._devices[device.eui.text] = device
         if device.hub is not None:
-            self._systems.setdefault(device.hub, []).append(device)
+            self._systems.setdefault(device.hub.text, []).append(device)
 
     def move(self, eui: EUI64 | str, hub: EUI64 | str) -> None:
         """The device joins the system of comms hub ``hub`` (images reach it through that hub)."""
         device = self.device(eui)
         if device.hub is not None:
-            self._systems[device.hub].remove(device)
+            self._systems[device.hub.text].remove(device)
         device.hub = EUI64.parse(hub)
-        members = self._systems.setdefault(device.hub, [])
+        members = self._systems.setdefault(device.hub.text, [])
         members.append(device)
-        members.sort(key=lambda d: d.eui)
+        members.sort(key=lambda d: d.eui.text)
 
     @classmethod
     def from_inventory(cls, inventory: Inventory, *, clock: Clock,
@@ -105,24 +110,40 @@ class Network:
         entries = list(inventory.cpl_entries())
         images = images if images is not None else ImageLibrary.from_cpl(entries)
         hashes = {e.key: bytes.fromhex(e.firmware_hash) for e in entries if e.firmware_hash}
-        records = list(inventory.devices())
-        smets_of = {r.eui: r.smets for r in records}
+        # Streamed, one record at a time: a list of every SMI record would double the
+        # peak memory of a large fleet.  The few distinct texts of the records (types,
+        # makes, models, versions) are shared rather than held once per device.
+        shared: dict[str, str] = {}
+        share = lambda text: text if text is None else shared.setdefault(text, text)  # noqa: E731
+        smets_of: dict[str, str] = {}
         devices = []
-        for r in records:
-            system_smets = smets_of.get(r.hub, r.smets) if r.hub else r.smets
+        for r in inventory.devices():
+            smets = share(r.smets)
+            if r.device_type in _HUB_TYPES:
+                smets_of[r.eui] = smets
+            if not r.hub:
+                system_smets = smets
+            else:
+                system_smets = smets_of.get(r.hub)
+                if system_smets is None:
+                    system_smets = inventory.system_smets(r)
             digest = hashes.get((r.manufacturer, r.model, r.firmware_version, system_smets))
-            devices.append(EmulatedDevice(r.eui, r.device_type, smets=r.smets,
-                                          manufacturer=r.manufacturer, model=r.model,
-                                          firmware_version=r.firmware_version,
+            devices.append(EmulatedDevice(r.eui, share(r.device_type), smets=smets,
+                                          manufacturer=share(r.manufacturer),
+                                          model=share(r.model),
+                                          firmware_version=share(r.firmware_version),
                                           firmware_hash=digest, hub=r.hub))
         return cls(devices, clock=clock, random=random, faults=faults, images=images)
 
     # --- looking ------------------------------------------------------------------
 
     def device(self, eui: EUI64 | str) -> EmulatedDevice:
+        found = self._devices.get(eui if type(eui) is str else getattr(eui, "text", None))
+        if found is not None:
+            return found
         key = EUI64.parse(eui)
         try:
-            return self._devices[key]
+            return self._devices[key.text]
         except KeyError:
             raise UnknownDevice("no such device in the network", found=str(key)) from None
 
@@ -133,7 +154,10 @@ class Network:
     def gsme_of(self, gpf: EUI64 | str) -> EmulatedDevice | None:
         """The GSME in a device's system (the first by EUI-64), if any."""
         hub = self.device(gpf).hub
-        return next((d for d in self._systems.get(hub, ()) if d.device_type == "GSME"), None)
+        if hub is None:
+            return None
+        return next((d for d in self._systems.get(hub.text, ()) if d.device_type == "GSME"),
+                    None)
 
     def gpf_is_stale(self, gpf: EUI64 | str) -> bool:
         """Whether a GPF's copy differs from its GSME's active version."""
@@ -209,7 +233,7 @@ class Network:
     # --- inside -------------------------------------------------------------------------
 
     def _route(self, device: EmulatedDevice) -> list[EmulatedDevice | None]:
-        hub = [self._devices.get(device.hub)] if device.hub is not None else []
+        hub = [self._devices.get(device.hub.text)] if device.hub is not None else []
         return hub + [device]
 
     def _reachable(self, device: EmulatedDevice, code: int) -> bool:
@@ -232,9 +256,9 @@ class Network:
     def _after(self, device: EmulatedDevice, version_before: str, payload: Payload | None) -> None:
         """Bookkeeping after a device acted: schedules, and GPF copies of a GSME."""
         if device.schedule is not None:
-            self._scheduled.add(device.eui)
+            self._scheduled.add(device.eui.text)
         else:
-            self._scheduled.discard(device.eui)
+            self._scheduled.discard(device.eui.text)
         if device.device_type != "GSME":
             return
         if isinstance(payload, ReadFirmwareVersion):
@@ -247,7 +271,9 @@ class Network:
             gpf.on_copy(stimulus)
 
     def _gpfs_of(self, gsme: EmulatedDevice) -> list[EmulatedDevice]:
-        return [d for d in self._systems.get(gsme.hub, ())
+        if gsme.hub is None:
+            return []
+        return [d for d in self._systems.get(gsme.hub.text, ())
                 if d.device_type == "GPF" and d.copy is not None]
 
     def _pair_gpfs(self) -> None:
