@@ -13,8 +13,8 @@ Rules every implementation keeps (see ``docs/smi.md``):
 from __future__ import annotations
 
 import sqlite3
+from sys import intern as _intern
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from itertools import islice
 from operator import attrgetter
@@ -138,10 +138,18 @@ WHERE eui IN (SELECT eui FROM temp.smi_suspend)
 """
 
 
-def _device_from_row(row: tuple) -> Device:
-    """Build a Device from a stored row without re-validating it (the hot path)."""
+def _device_from_row(row: tuple, _shared=_intern, _fields=DEVICE_FIELDS) -> Device:
+    """Build a Device from a stored row without re-validating it (the hot path).
+
+    Values that recur across devices (types, makes, models, statuses, versions,
+    users) are shared strings rather than each record's own copy: the cache of
+    looked-up devices stays small for a large fleet."""
+    eui, kind, maker, model, smets, status, before, version, hub, supplier, operator, mpxn = row
     device = _new(Device)
-    device.__dict__.update(zip(DEVICE_FIELDS, row))
+    device.__dict__.update(zip(_fields, (
+        eui, _shared(kind), _shared(maker), _shared(model), _shared(smets), _shared(status),
+        before and _shared(before), _shared(version), hub, supplier and _shared(supplier),
+        operator and _shared(operator), mpxn)))
     return device
 
 
@@ -200,6 +208,9 @@ class SqliteInventory:
         self.cache_size = cache_size
         self._devices: dict[str, Device] = {}
         self._users: dict[str, User] = {}
+        self._cpl: dict[tuple[str, str, str], list[CplEntry]] | None = None
+        """The whole CPL (a few rows) by (manufacturer, model, version), rows by SMETS
+        generation; read on first use, dropped on every CPL write and rollback."""
         self._depth = 0
         self._db = sqlite3.connect(self.path, isolation_level=None)
         self._configure()
@@ -245,36 +256,14 @@ class SqliteInventory:
 
     # -- transactions ------------------------------------------------------
 
-    @contextmanager
-    def transaction(self) -> Iterator["SqliteInventory"]:
+    def transaction(self) -> "_Transaction":
         """One atomic unit; nested blocks are savepoints inside the outer one."""
-        depth = self._depth
-        savepoint = f"smi_{depth}"
-        self._db.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {savepoint}")
-        self._depth = depth + 1
-        try:
-            yield self
-            if depth == 0:
-                if self.write_hook is not None:
-                    self.write_hook("commit")
-                self._db.execute("COMMIT")
-            else:
-                self._db.execute(f"RELEASE {savepoint}")
-        except BaseException:
-            self._forget()
-            if depth == 0:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-            elif self._db.in_transaction:
-                self._db.execute(f"ROLLBACK TO {savepoint}")
-                self._db.execute(f"RELEASE {savepoint}")
-            raise
-        finally:
-            self._depth = depth
+        return _Transaction(self)
 
     def _forget(self) -> None:
         self._devices.clear()
         self._users.clear()
+        self._cpl = None
 
     def _write(self, label: str, sql: str, params: Iterable = ()) -> sqlite3.Cursor:
         if self.write_hook is not None:
@@ -353,12 +342,14 @@ class SqliteInventory:
 
     def _cpl_rows(self, manufacturer: str, model: str, firmware_version: str,
                   smets: str | None) -> list[CplEntry]:
-        sql = _SQL_CPL + " WHERE manufacturer = ? AND model = ? AND firmware_version = ?"
-        params = [manufacturer, model, firmware_version]
-        if smets is not None:
-            sql += " AND smets = ?"
-            params.append(smets)
-        return [CplEntry(*row) for row in self._db.execute(sql + " ORDER BY smets", params)]
+        table = self._cpl
+        if table is None:
+            table = self._cpl = {}
+            for row in self._db.execute(_SQL_CPL + " ORDER BY smets"):
+                entry = CplEntry(*row)
+                table.setdefault(entry.key[:3], []).append(entry)
+        rows = table.get((manufacturer, model, firmware_version), ())
+        return [r for r in rows if r.smets == smets] if smets is not None else list(rows)
 
     def system_smets(self, device: Device) -> str:
         """The SMETS generation of the device's system: its comms hub's, else its own (MP202)."""
@@ -476,6 +467,7 @@ class SqliteInventory:
                                 found=type(entry).__name__)
         key = _cpl_key(*entry.key)
         with self.transaction():
+            self._cpl = None
             try:
                 self._write("cpl.insert", f"INSERT INTO cpl ({_cols(CPL_FIELDS)}) "
                             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -491,24 +483,29 @@ class SqliteInventory:
     def update_device(self, eui: str, /, *, reason: str, cause: str,
                       **changes: object) -> Device:
         """Change fields of a device; one audit row per field that changes."""
-        _check_fields(changes, DEVICE_FIELDS[1:], "device")
+        _check_fields(changes, _DEVICE_CHANGEABLE, "device")
         with self.transaction():
             key = _canonical(eui)
             current = self.device(key)
             if current is None:
                 raise NotFound("no such device", path="eui", found=key)
-            updated = replace(current, **changes)
+            updated = _replaced(current, changes)
             changed = [name for name in DEVICE_FIELDS
                        if name in changes and getattr(updated, name) != getattr(current, name)]
             if not changed:
                 return current
             assignments = _cols(f"{name} = ?" for name in changed)
+            self._devices.pop(key, None)
             self._write("device.update", f"UPDATE device SET {assignments} WHERE eui = ?",
                         [getattr(updated, name) for name in changed] + [key])
-            self._devices.pop(key, None)
             at = self._now()
             self._audit([(at, "device", key, name, getattr(current, name),
                           getattr(updated, name), reason, cause) for name in changed])
+            if self.cache_size and all(type(getattr(updated, name)) in _STORED_AS_IS
+                                       for name in changed):
+                # the row just written, exactly as a read would give it back (a rollback
+                # empties the cache)
+                self._devices[key] = updated
         return updated
 
     def update_user(self, eui: str, /, *, reason: str, cause: str, **changes: object) -> User:
@@ -559,6 +556,7 @@ class SqliteInventory:
         return updated
 
     def _set_cpl_row_status(self, entry: CplEntry, status: str, reason: str, cause: str) -> None:
+        self._cpl = None
         self._write("cpl.update", "UPDATE cpl SET status = ? WHERE manufacturer = ? AND "
                     "model = ? AND firmware_version = ? AND smets = ?", (status, *entry.key))
         self._audit([(self._now(), "cpl", _cpl_key(*entry.key), "status", entry.status, status,
@@ -589,8 +587,84 @@ class SqliteInventory:
         return suspended
 
 
-def _check_fields(changes: dict, allowed: tuple[str, ...], what: str) -> None:
+#: field values SQLite gives back unchanged (text, or NULL)
+_STORED_AS_IS = frozenset({str, type(None)})
+_DEVICE_CHANGEABLE = frozenset(DEVICE_FIELDS[1:])
+
+
+def _replaced(device: Device, changes: dict[str, object]) -> Device:
+    """``dataclasses.replace(device, **changes)``: a new Device, validated, without the
+    generic machinery (every Device field is an ``__init__`` field)."""
+    values = dict(device.__dict__)
+    values.update(changes)
+    return Device(**values)
+
+
+class _Transaction:
+    """:meth:`SqliteInventory.transaction`: BEGIN IMMEDIATE, or a savepoint when nested;
+    COMMIT / RELEASE on success; on any exception the cached records are forgotten and
+    the block's changes undone."""
+
+    __slots__ = ("inventory", "depth")
+
+    def __init__(self, inventory: SqliteInventory) -> None:
+        self.inventory = inventory
+
+    def __enter__(self) -> SqliteInventory:
+        inventory = self.inventory
+        self.depth = depth = inventory._depth
+        inventory._db.execute("BEGIN IMMEDIATE" if depth == 0 else _SAVEPOINTS[depth][0])
+        inventory._depth = depth + 1
+        return inventory
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        inventory, depth = self.inventory, self.depth
+        db = inventory._db
+        try:
+            if kind is None:
+                try:
+                    if depth == 0:
+                        if inventory.write_hook is not None:
+                            inventory.write_hook("commit")
+                        db.execute("COMMIT")
+                    else:
+                        db.execute(_SAVEPOINTS[depth][1])
+                    return False
+                except BaseException:
+                    self._undo(inventory, db, depth)
+                    raise
+            self._undo(inventory, db, depth)
+            return False
+        finally:
+            inventory._depth = depth
+
+    @staticmethod
+    def _undo(inventory: SqliteInventory, db: sqlite3.Connection, depth: int) -> None:
+        inventory._forget()
+        if depth == 0:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+        elif db.in_transaction:
+            db.execute(_SAVEPOINTS[depth][2])
+            db.execute(_SAVEPOINTS[depth][1])
+
+
+class _Savepoints(dict):
+    """depth -> (SAVEPOINT, RELEASE, ROLLBACK TO) statements of that nesting depth."""
+
+    def __missing__(self, depth: int) -> tuple[str, str, str]:
+        name = f"smi_{depth}"
+        statements = self[depth] = (f"SAVEPOINT {name}", f"RELEASE {name}",
+                                    f"ROLLBACK TO {name}")
+        return statements
+
+
+_SAVEPOINTS = _Savepoints()
+
+
+def _check_fields(changes: dict, allowed: tuple[str, ...] | frozenset[str], what: str) -> None:
     for name in changes:
         if name not in allowed:
+            names = DEVICE_FIELDS[1:] if allowed is _DEVICE_CHANGEABLE else allowed
             raise InvalidRecord(f"unknown or unchangeable {what} field", path=name,
-                                expected="one of " + ", ".join(allowed), found=repr(name))
+                                expected="one of " + ", ".join(names), found=repr(name))
