@@ -21,8 +21,10 @@ import base64
 import binascii
 import datetime as _dt
 import re
+import struct
 import unicodedata
 from dataclasses import dataclass, fields
+from functools import cached_property, lru_cache
 from typing import Any, Callable
 
 from ..errors import DuisError, MessageError
@@ -48,6 +50,7 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
 _SECOND = _dt.timedelta(seconds=1)
 _MAX_SECONDS = (_dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=_UTC) - _EPOCH) // _SECOND
 _UTRN = re.compile(r"[0-9]{20}", re.ASCII)
+_KINDS: dict[int, Kind] = {kind.value: kind for kind in Kind}
 
 
 class GbcsDecodeError(DuisError):
@@ -125,6 +128,8 @@ def _problem(expected: str, found: object) -> ValueError:
 
 def _text_rule(value: str) -> str | None:
     """Why ``value`` cannot be carried as text, or None."""
+    if value.isascii() and value.isprintable():
+        return None  # no control character (Cc), no surrogate (Cs), no noncharacter
     for char in value:
         if unicodedata.category(char) in ("Cc", "Cs") or char in "\ufffe\uffff":
             return f"a character allowed in XML text, found U+{ord(char):04X}"
@@ -273,7 +278,7 @@ class PayloadSpec:
     kind: Kind
     fields: tuple[_Field, ...]
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(f.name for f in fields(self.cls))
 
@@ -325,9 +330,16 @@ def _encode_payload(spec: PayloadSpec, payload: object) -> bytes:
     return b"".join(out)
 
 
+@lru_cache(maxsize=65_536)
+def _eui_octets(text: str) -> bytes:
+    """The 8 octets of an EUI-64's text (the same few recur in every message)."""
+    return bytes.fromhex(text.replace("-", ""))
+
+
 def _eui(value: object, field: str) -> bytes:
     try:
-        return EUI64.parse(value).raw  # type: ignore[arg-type]
+        text = (value if type(value) is EUI64 else EUI64.parse(value)).text  # type: ignore
+        return _eui_octets(text) if type(text) is str else EUI64.parse(value).raw
     except (MessageError, AttributeError):
         raise GbcsEncodeError(f"cannot encode {field}", path=field, expected="an EUI64",
                               found=repr(value)) from None
@@ -368,27 +380,40 @@ def encode(message: GbcsMessage) -> bytes:
 
 # --- decode --------------------------------------------------------------------
 
+_HEADER = struct.Struct(">BB8s8sQHI")
+"""magic, kind, originator, target, transaction, message code, payload length"""
+
+
 def _decode_header(reader: _Reader) -> tuple[Kind, EUI64, EUI64, int, int, int]:
-    magic = reader.uint(1, "magic")
-    if magic != MAGIC:
-        raise reader.fail("not a message of this layout", "magic", offset=0,
-                          expected=f"0x{MAGIC:02X} (duis GBCS-like layout, version 1)",
-                          found=f"0x{magic:02X}")
-    kind = reader.uint(1, "kind")
-    if kind not in {k.value for k in Kind}:
-        raise reader.fail("unknown message kind", "kind", offset=1,
-                          expected="1 (command), 2 (response) or 3 (alert)", found=str(kind))
-    originator = EUI64.parse(reader.take(8, "originator").hex())
-    target = EUI64.parse(reader.take(8, "target").hex())
-    transaction = reader.uint(8, "transaction")
-    code = reader.uint(2, "message code")
-    length = reader.uint(4, "payload length")
+    data = reader.data
+    if reader.end >= HEADER_BYTES and data[0] == MAGIC and data[1] in _KINDS:
+        # a well-formed header, in one step; anything else takes the field-by-field
+        # path below, which names what is wrong
+        _, kind, originator, target, transaction, code, length = _HEADER.unpack_from(data)
+        reader.pos = HEADER_BYTES
+        originator, target = EUI64.parse(originator.hex()), EUI64.parse(target.hex())
+    else:
+        magic = reader.uint(1, "magic")
+        if magic != MAGIC:
+            raise reader.fail("not a message of this layout", "magic", offset=0,
+                              expected=f"0x{MAGIC:02X} (duis GBCS-like layout, version 1)",
+                              found=f"0x{magic:02X}")
+        kind = reader.uint(1, "kind")
+        if kind not in _KINDS:
+            raise reader.fail("unknown message kind", "kind", offset=1,
+                              expected="1 (command), 2 (response) or 3 (alert)",
+                              found=str(kind))
+        originator = EUI64.parse(reader.take(8, "originator").hex())
+        target = EUI64.parse(reader.take(8, "target").hex())
+        transaction = reader.uint(8, "transaction")
+        code = reader.uint(2, "message code")
+        length = reader.uint(4, "payload length")
     left = reader.end - reader.pos
     if length > left:
         raise reader.fail("payload length overruns the data", "payload length",
                           offset=HEADER_BYTES - 4, expected=f"at most {left} (the bytes left)",
                           found=str(length))
-    return Kind(kind), originator, target, transaction, code, length
+    return _KINDS[kind], originator, target, transaction, code, length
 
 
 def _decode_payload(reader: _Reader, length: int) -> tuple[PayloadSpec, object]:
