@@ -94,11 +94,11 @@ class Credential:
         """The issuer as XML-DSig writes it (RFC 4514, e.g. ``CN=Z1,OU=07``)."""
         return issuer_text(self.certificate)
 
-    @property
+    @cached_property
     def not_before(self) -> _dt.datetime:
         return self.certificate.not_valid_before_utc
 
-    @property
+    @cached_property
     def not_after(self) -> _dt.datetime:
         return self.certificate.not_valid_after_utc
 
