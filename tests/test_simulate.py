@@ -13,7 +13,9 @@ import pytest
 from duis.commands import simulate as simulate_command
 from duis.signatures import CredentialStore
 from duis.simulate import CampaignSettings, FleetSpec, fleet_devices, run_profile, simulate
+from duis.simulate import run as run_module
 from duis.simulate.fleet import NEW_VERSION, OLD_VERSION
+from duis.simulate.run import default_jobs
 from duis.simulate.report import Timeline
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
@@ -95,11 +97,53 @@ def test_phases_account_for_every_request_and_the_timeline_ends_at_the_smi(accep
 
 def test_same_seed_same_report_sequential_or_in_workers(store):
     spec, settings = FleetSpec(devices=800, seed=7), CampaignSettings(signing=False)
-    one = simulate(spec, settings, store).without_machine_figures()
+    one = simulate(spec, settings, store, jobs=1).without_machine_figures()
     two = simulate(spec, settings, store, jobs=2).without_machine_figures()
     assert one == two
     other = simulate(FleetSpec(devices=800, seed=8), settings, store).without_machine_figures()
     assert other != one
+
+
+def test_default_run_uses_workers_and_reports_the_same_as_one_process(store, monkeypatch):
+    spec, settings = FleetSpec(devices=600, seed=4), CampaignSettings(signing=False)
+    monkeypatch.setattr(run_module, "_cpus", lambda: 2)
+    monkeypatch.setattr(run_module, "_available_kb", lambda: None)
+    parallel = simulate(spec, settings, store)  # the default: every profile at once
+    serial = simulate(spec, settings, store, jobs=1)
+    assert parallel.without_machine_figures() == serial.without_machine_figures()
+    assert list(parallel.processes) == ["main", "worker 1", "worker 2", "worker 3"]
+    assert list(serial.processes) == ["main"]
+    assert all(kb > 0 for kb in parallel.processes.values())
+    assert parallel.peak_memory_kb == sum(parallel.processes.values())
+    data = parallel.to_dict()
+    assert data["peak_memory_kb"] == parallel.peak_memory_kb
+    assert "processes" not in parallel.without_machine_figures()
+    assert "peak memory of the 4 processes added up" in parallel.render()
+    assert "added up" not in serial.render()
+
+
+def test_two_workers_for_three_profiles_count_each_worker_once(store):
+    report = simulate(FleetSpec(devices=300, seed=2), CampaignSettings(signing=False), store,
+                      jobs=2)
+    assert list(report.processes) == ["main", "worker 1", "worker 2"]
+    assert len(report.results) == 3
+
+
+def test_default_jobs_follow_cpus_profiles_and_memory():
+    mb = 1024
+    assert default_jobs(3, 100_000, cpus=1, available_kb=10**8) == 1
+    assert default_jobs(1, 100_000, cpus=8, available_kb=10**8) == 1
+    assert default_jobs(3, 100_000, cpus=2, available_kb=10**8) == 3  # all at once on 2 CPUs
+    assert default_jobs(2, 100_000, cpus=16, available_kb=10**8) == 2
+    assert default_jobs(3, 100_000, cpus=2, available_kb=None) == 3
+    # workers take at most half of the memory available, else one process
+    need = run_module.WORKER_BASE_KB + run_module.WORKER_KB_PER_DEVICE * 100_000
+    assert default_jobs(3, 100_000, cpus=2, available_kb=int(2 * 2 * need)) == 2
+    assert default_jobs(3, 100_000, cpus=2, available_kb=int(2 * need)) == 1
+    assert default_jobs(3, 10_000_000, cpus=4, available_kb=4096 * mb) == 1
+    with pytest.raises(ValueError):
+        simulate(FleetSpec(devices=10), CampaignSettings(signing=False),
+                 CredentialStore(SAMPLES / "pki"), jobs=0)
 
 
 def test_signed_run_gives_the_same_outcome_as_unsigned(store):

@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "devices stayed wrongly Suspended, the messages it took and how long. "
                     "Every message goes through the emulated DSP. See docs/simulate.md.",
         epilog="examples:\n  duis simulate --devices 10000\n"
-               "  duis simulate --devices 100000 --no-sign --jobs 3 --plot suspended.png\n"
+               "  duis simulate --devices 100000 --no-sign --plot suspended.png\n"
                "  duis simulate --profiles baseline mp105-option2 --lost 0.3 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", type=int, default=10_000, metavar="N",
@@ -53,8 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch", type=int, default=DEFAULT_DISTRIBUTION_BATCH, metavar="N",
                         help=f"devices per 11.1 request (default {DEFAULT_DISTRIBUTION_BATCH}, "
                              f"at most {MAX_DEVICE_ID_LIST})")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                        help="run the profiles in N processes at once (default 1)")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                        help="run the profiles in N processes at once; 1: one after the "
+                             "other in this process (default: every profile at once when "
+                             "the machine has more than one CPU and the memory for it)")
     add_store_option(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--plot", default=None, metavar="FILE.png",
@@ -72,7 +74,7 @@ def _settings(args: argparse.Namespace) -> tuple[FleetSpec, CampaignSettings]:
                                     distribution_batch=args.batch)
     except ValueError as exc:
         args.parser.error(str(exc))
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         args.parser.error(f"--jobs must be 1 or more, found {args.jobs}")
     return spec, settings
 

@@ -125,15 +125,32 @@ class SimulationReport:
 
     settings: dict[str, Any]
     results: list[ProfileResult]
+    processes: dict[str, int | None] = field(default_factory=dict)
+    """Peak resident memory (VmHWM, kB) of each process of the run: ``main``, and
+    ``worker 1``... when the profiles ran in worker processes."""
+
+    @property
+    def peak_memory_kb(self) -> int | None:
+        """The processes' peaks added up (None when one is unknown).  An upper bound on
+        the memory the run needed at any one time: the peaks need not coincide, and
+        pages a worker shares with the main process are counted in both."""
+        peaks = list(self.processes.values())
+        return sum(peaks) if peaks and None not in peaks else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"settings": self.settings,
+        data = {"settings": self.settings,
                 "profiles": {r.profile: r.to_dict() for r in self.results}}
+        if self.processes:
+            data["processes"] = dict(self.processes)
+            data["peak_memory_kb"] = self.peak_memory_kb
+        return data
 
     def without_machine_figures(self) -> dict[str, Any]:
-        """The report minus what depends on the machine (wall time, memory):
-        the same settings and seed always give the same."""
+        """The report minus what depends on the machine (wall time, memory, the
+        processes): the same settings and seed always give the same."""
         data = self.to_dict()
+        data.pop("processes", None)
+        data.pop("peak_memory_kb", None)
         for result in data["profiles"].values():
             for name in MACHINE_FIGURES:
                 del result[name]
@@ -165,6 +182,10 @@ class SimulationReport:
         for row in cells:
             lines.append("  ".join([row[0].ljust(widths[0])]
                                    + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]))
+        total = self.peak_memory_kb
+        if len(self.processes) > 1 and total is not None:
+            lines.append(f"peak memory of the {len(self.processes)} processes added up "
+                         f"(main and workers): {total / 1024:,.0f} MB")
         lines.append("")
         lines += [f"{r.profile}: " + ", ".join(f"{code} {count:,}" for code, count
                                                in sorted(r.codes.items()))
