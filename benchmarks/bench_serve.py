@@ -31,6 +31,7 @@ show where the time goes; figures vary with whatever else the machine runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -42,6 +43,7 @@ import time
 import types
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -51,6 +53,8 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", 30))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", 50))
 RATE = float(os.environ.get("BENCH_RATE", 1000))
 PIN = os.environ.get("BENCH_PIN", "0") == "1"
+#: the load clients: lean asyncio connections (default), or ``aiohttp`` sessions
+CLIENT = os.environ.get("BENCH_CLIENT", "lean")
 #: ``--workers`` of the server (default: the server's own default, one per core)
 WORKERS = os.environ.get("BENCH_WORKERS")
 #: requests signed for the closed-loop run, per second (a client that runs out stops)
@@ -125,8 +129,8 @@ class Tally:
         self.ran_out = False
 
 
-async def _client(session: aiohttp.ClientSession, url: str, requests: list[bytes],
-                  tally: Tally, stop_at: float, interval: float | None, offset: float) -> None:
+async def _client(send, requests: list[bytes], tally: Tally, stop_at: float,
+                  interval: float | None, offset: float) -> None:
     next_at = time.perf_counter() + offset
     for data in requests:
         if interval is not None:
@@ -139,11 +143,9 @@ async def _client(session: aiohttp.ClientSession, url: str, requests: list[bytes
         tally.sent += 1
         started = time.perf_counter()
         try:
-            async with session.post(url, data=data,
-                                    headers={"Content-Type": "application/xml"}) as reply:
-                body = await reply.read()
-                status = reply.status
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            status, body = await send(data)
+        except (OSError, asyncio.TimeoutError, ConnectionError, ValueError,
+                aiohttp.ClientError) as exc:
             tally.errors.append(f"{type(exc).__name__}: {exc}")
             continue
         tally.latencies.append(time.perf_counter() - started)
@@ -160,17 +162,102 @@ async def _client(session: aiohttp.ClientSession, url: str, requests: list[bytes
         tally.ran_out = True
 
 
+class _Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection, one request at a time: what the
+    clients use (an aiohttp session costs about 3 times the CPU per request,
+    which the server's cores would pay for; ``BENCH_CLIENT=aiohttp`` uses one)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        self._answer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("the server closed the connection"))
+
+    def _answer(self) -> None:
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0 or self.waiter is None or self.waiter.done():
+            return
+        head = bytes(self.buffer[:end]).lower()
+        at = head.find(b"\r\ncontent-length:")
+        if at < 0:
+            self.waiter.set_exception(ValueError(f"no Content-Length: {head[:200]!r}"))
+            return
+        stop = head.find(b"\r\n", at + 2)
+        length = int(head[at + 17:stop if stop > 0 else len(head)])
+        if len(self.buffer) < end + 4 + length:
+            return
+        body = bytes(self.buffer[end + 4:end + 4 + length])
+        del self.buffer[:end + 4 + length]
+        if b"\r\nconnection: close" in head:
+            self.transport.close()
+        self.waiter.set_result((int(head[9:12]), body))
+
+
+class _Sender:
+    """Sends request bodies to a web service over one connection (reopened if closed)."""
+
+    def __init__(self, url: str, path: str) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname, parts.port
+        self.head = (f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                     f"Content-Type: application/xml\r\nContent-Length: ").encode()
+        self.connection: _Connection | None = None
+
+    async def __call__(self, data: bytes) -> tuple[int, bytes]:
+        loop = asyncio.get_running_loop()
+        if self.connection is None or self.connection.transport is None:
+            _, self.connection = await loop.create_connection(_Connection, self.host, self.port)
+        connection = self.connection
+        connection.waiter = waiter = loop.create_future()
+        connection.transport.write(b"%s%d\r\n\r\n%s" % (self.head, len(data), data))
+        timer = loop.call_later(30, lambda: waiter.done() or waiter.set_exception(
+            asyncio.TimeoutError("no answer in 30 s")))
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+
+    def close(self) -> None:
+        if self.connection is not None and self.connection.transport is not None:
+            self.connection.transport.close()
+
+
 async def load(url: str, batches: list[list[bytes]], seconds: float,
                rate: float | None) -> tuple[Tally, float]:
     tally = Tally()
     interval = len(batches) / rate if rate else None
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector,
-                                     timeout=aiohttp.ClientTimeout(total=30)) as session:
+    path = "/api/v1/serviceS"
+    async with contextlib.AsyncExitStack() as stack:
+        if CLIENT == "aiohttp":
+            session = await stack.enter_async_context(aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=30)))
+
+            def sender():
+                async def send(data: bytes) -> tuple[int, bytes]:
+                    async with session.post(f"{url}{path}", data=data,
+                                            headers={"Content-Type": "application/xml"}) as reply:
+                        return reply.status, await reply.read()
+                return send
+        else:
+            def sender():
+                connection = _Sender(url, path)
+                stack.callback(connection.close)
+                return connection
         started = time.perf_counter()
         stop_at = started + seconds
-        await asyncio.gather(*(_client(session, f"{url}/api/v1/serviceS", batch, tally, stop_at,
-                                       interval, (interval or 0) * i / len(batches))
+        await asyncio.gather(*(_client(sender(), batch, tally, stop_at, interval,
+                                       (interval or 0) * i / len(batches))
                                for i, batch in enumerate(batches)))
         elapsed = time.perf_counter() - started
     return tally, elapsed

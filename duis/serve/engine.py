@@ -95,13 +95,13 @@ class Engine:
     """Owns the DSP, the SMI, the devices and the outbox; runs calls on them one
     at a time, in batches, on the event loop that opened it."""
 
-    def __init__(self, config: ServeConfig, *, max_batch: int = 32) -> None:
+    def __init__(self, config: ServeConfig, *, max_batch: int = 8) -> None:
         self.config = config
         self.profile_name = config.profile or DEFAULT_PROFILE
         self.max_batch = max_batch
         self._calls: collections.deque[_Call] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._scheduled = False
+        self._scheduled: asyncio.Handle | None = None
         self._closed = False
         self.dsp: DSP | None = None
         self.outbox: Outbox | None = None
@@ -149,6 +149,7 @@ class Engine:
                          CheckSettings(str(dsp.store.directory), signing=dsp.signing,
                                        check_certificate_roles=dsp.check_certificate_roles))
         await pool.start()
+        pool.on_released = self._drain
         self.pool = pool
 
     async def stop_workers(self, timeout: float = 10.0) -> None:
@@ -157,8 +158,7 @@ class Engine:
 
     def close(self) -> None:
         """Run the calls made before, then close the SMI and the outbox."""
-        while self._calls:
-            self._run_batch()
+        self._finish()
         if self._closed:
             return
         self._closed = True
@@ -180,9 +180,15 @@ class Engine:
 
     def _add(self, call: _Call) -> None:
         self._calls.append(call)
-        if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self._run_batch)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._scheduled is None:
+            self._scheduled = self._loop.call_soon(self._run_scheduled)
+
+    def _run_scheduled(self) -> None:
+        self._scheduled = None
+        self._drain()
 
     async def request(self, data: bytes, service: str, source: str) -> Handled:
         """One request to a web service: checked in a worker process when there are
@@ -192,26 +198,39 @@ class Engine:
             return await self.call(self.submit, data, service, source)
         future = self._loop.create_future()
 
-        def deliver(outcome: Outcome) -> None:
+        def deliver(outcome: Outcome) -> None:          # in order; run by _drain after
             kind, value = outcome
             if kind == "checked":
-                self._add(_Call(self.submit_checked, (value, service, source), future))
+                self._calls.append(_Call(self.submit_checked, (value, service, source), future))
             elif kind == "error":
                 if not future.done():
                     future.set_exception(value)
             else:                                             # no worker running
-                self._add(_Call(self.submit, (data, service, source), future))
+                self._calls.append(_Call(self.submit, (data, service, source), future))
 
         self.pool.check(data, source, self.dsp.clock.now(), deliver)
         return await future
 
-    def _run_batch(self) -> None:
+    def _drain(self) -> None:
+        """Run a batch of the calls made so far, now; the rest after the loop has
+        had a turn (the replies of this batch go out first)."""
+        if self._calls:
+            self._run(self._take())
+        if self._calls:
+            self._schedule()
+
+    def _finish(self) -> None:
+        """Run every call made so far (before closing)."""
+        while self._calls:
+            self._run(self._take())
+
+    def _take(self) -> list[_Call]:
         calls = self._calls
-        batch = [calls.popleft() for _ in range(min(len(calls), self.max_batch))]
-        if calls:
-            self._loop.call_soon(self._run_batch)             # the rest after some I/O
-        else:
-            self._scheduled = False
+        return [calls.popleft() for _ in range(min(len(calls), self.max_batch))]
+
+    def _run(self, batch: list[_Call]) -> None:
+        if not batch:
+            return
         outcomes: list[tuple[object, BaseException | None]] = []
         for call in batch:
             try:
