@@ -136,3 +136,22 @@ def test_mmc_document_round_trips(bundled_schema):
     data = build(doc, validate=False)
     assert b"<ra:ReadFirmwareVersionRsp" in data
     assert parse_message(data, validate=False) == doc
+
+
+def test_node_is_an_immutable_value():
+    import copy
+    import pickle
+    from dataclasses import FrozenInstanceError
+
+    from duis.messages.model import Node
+    made = Node("A", None, (Node("B", "1"),), attrs=(("x", "y"),))
+    same = Node("A", None, (Node("B", "1"),), attrs=(("x", "y"),))
+    assert made == same and hash(made) == hash(same) and made is not same
+    assert made != Node("A", None, (Node("B", "2"),), attrs=(("x", "y"),))
+    assert made != ("A", None, (Node("B", "1"),))
+    assert pickle.loads(pickle.dumps(made)) == made and copy.deepcopy(made) == made
+    with pytest.raises(FrozenInstanceError):
+        made.text = "changed"
+    with pytest.raises(FrozenInstanceError):
+        del made.name
+    assert made.text is None and {made: 1}[same] == 1
