@@ -325,11 +325,11 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as folder:
         process, url, log, serving = start_server(Path(folder))
-        workers = serving.get("workers", 0)
-        print(f"  server: pid {process.pid}, "
-              + (f"{workers} worker processes for the checks (pids "
-                 f"{', '.join(map(str, serving.get('worker_pids') or []))})" if workers
-                 else "no worker processes (everything in one process)"))
+        helpers = serving.get("worker_pids") or []
+        print(f"  server: --workers {serving.get('workers')}: pid {process.pid} (HTTP, the DSP)"
+              + (f" + {len(helpers)} worker process{'es' if len(helpers) > 1 else ''} parsing, "
+                 f"validating and verifying (pid {', '.join(map(str, helpers))})" if helpers
+                 else ", everything in one process"))
         try:
             queued_before = outbox_counts(url)["queued"]
             _, seen = server_latencies(log, 0)

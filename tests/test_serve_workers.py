@@ -44,13 +44,14 @@ SERVE = ("import sys, duis.cli as c\n"
 
 
 def driven(workers: int, **more) -> ServeConfig:
+    """``workers``: the server's process and ``workers - 1`` worker processes."""
     return ServeConfig(port=0, clock="driven", now=START, workers=workers, **more)
 
 
 @pytest.fixture(scope="module")
 def pair():
     """The same DSP twice on a driven clock: checks in-process, and in two workers."""
-    with ServerThread(driven(0)) as alone, ServerThread(driven(2)) as pooled:
+    with ServerThread(driven(1)) as alone, ServerThread(driven(3)) as pooled:
         assert pooled.server.engine.pool is not None
         assert len(pooled.server.engine.pool.pids) == 2
         assert alone.server.engine.pool is None
@@ -164,7 +165,7 @@ def test_certificates_are_checked_at_the_engine_clock_not_the_wall_clock(tmp_pat
     the worker; once the clock moves past it, the same user is refused."""
     user_read = READ.replace(SUPPLIER.encode(), EXPIRED_USER.encode())
     config = ServeConfig(port=0, clock="driven", now=parse_instant("2020-06-01T00:00:00Z"),
-                         workers=1)
+                         workers=2)
     with ServerThread(config) as server, \
             Client(server.url, now=parse_instant("2020-06-01T00:00:00Z")) as client:
         early = client.post(client.sign(user_read, preserve_counter=False), "S")
@@ -245,7 +246,7 @@ def records():
 
 
 def test_a_killed_worker_fails_its_request_clearly_and_is_replaced(records):
-    with ServerThread(driven(1)) as server, Client(server.url, now=START) as client:
+    with ServerThread(driven(2)) as server, Client(server.url, now=START) as client:
         pool = server.server.engine.pool
         (old,) = pool.pids
         os.kill(old, signal.SIGSTOP)                     # it takes the request, never answers
@@ -288,7 +289,7 @@ def gone(pid: int) -> bool:
 
 
 def test_a_graceful_stop_stops_the_workers():
-    running = ServerThread(driven(2)).start()
+    running = ServerThread(driven(3)).start()
     pool = running.server.engine.pool
     pids = pool.pids
     with Client(running.url, now=START) as client:
@@ -319,10 +320,10 @@ def start_serve(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, str, dict
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
 def test_the_workers_end_with_the_server_process(tmp_path, how):
     """Stopped with the server (SIGTERM), or on their own when it is killed."""
-    process, url, serving, log = start_serve(tmp_path, "--workers", "2", "--clock", "driven",
+    process, url, serving, log = start_serve(tmp_path, "--workers", "3", "--clock", "driven",
                                              "--now", "2026-03-01T09:00:00Z")
     try:
-        assert serving["workers"] == 2 and len(serving["worker_pids"]) == 2
+        assert serving["workers"] == 3 and len(serving["worker_pids"]) == 2
         with Client(url, now=START) as client:
             assert client.send(READ)[0].reply.code == "I99"
         process.send_signal(getattr(signal, how))
@@ -340,9 +341,21 @@ def test_the_workers_end_with_the_server_process(tmp_path, how):
         assert "worker-exited" not in events
 
 
-def test_workers_zero_checks_in_process_and_negative_is_refused():
+@pytest.mark.parametrize("workers", [0, 1])
+def test_workers_zero_or_one_is_everything_in_one_process(workers):
+    with ServerThread(ServeConfig(port=0, workers=workers)) as server, \
+            Client(server.url) as client:
+        assert server.server.engine.pool is None
+        assert client.send(READ)[0].reply.code == "I99"
+
+
+def test_a_negative_number_of_workers_is_refused():
     from duis.serve.config import ConfigError
     with pytest.raises(ConfigError):
         ServeConfig(workers=-1)
-    with ServerThread(ServeConfig(port=0, workers=0)) as server:
-        assert server.server.engine.pool is None
+
+
+def test_duis_serve_defaults_to_one_process_per_core():
+    from duis.commands.serve import default_workers
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert default_workers() == cores

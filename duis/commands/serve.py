@@ -69,9 +69,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--shutdown-timeout", type=float, default=10.0, metavar="S",
                         help="seconds in-flight work gets on shutdown (default 10)")
     parser.add_argument("--workers", type=int, default=default_workers(), metavar="N",
-                        help="worker processes that parse, validate and verify requests "
-                             "beside the DSP's own thread (default: one per core, "
-                             f"{default_workers()} here); 0: everything in one process")
+                        help="processes handling requests: this one (HTTP, the DSP) and N-1 "
+                             "worker processes that parse, validate and verify requests "
+                             f"(default: one per core, {default_workers()} here); 0 or 1: "
+                             "everything in one process")
     parser.add_argument("--log-format", choices=("json", "text"), default="json",
                         help="log lines on stderr: json (default) or text")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
@@ -80,7 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def default_workers() -> int:
-    """One worker process per core the server may run on."""
+    """One process handling requests per core the server may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:

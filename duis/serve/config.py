@@ -116,10 +116,11 @@ class ServeConfig:
     """On SIGTERM/SIGINT: seconds in-flight requests and deliveries get to finish."""
     log_format: str = "json"
     """``json`` (one object per line) or ``text``."""
-    workers: int = 0
-    """Worker processes that parse, validate and verify requests beside the
-    engine (the DSP itself stays on one thread); 0: all in the server's process.
-    ``duis serve`` defaults to one per core."""
+    workers: int = 1
+    """Processes handling requests: this one (HTTP, and the DSP, serialized) and
+    ``workers - 1`` worker processes parsing, validating and verifying requests
+    for it.  0 or 1: everything in this process.  ``duis serve`` defaults to
+    one per core."""
 
     def __post_init__(self) -> None:
         if self.clock not in ("real", "driven"):

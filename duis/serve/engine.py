@@ -106,7 +106,7 @@ class Engine:
         self.dsp: DSP | None = None
         self.outbox: Outbox | None = None
         self.pool: CheckPool | None = None
-        """Worker processes for the stateless checks (``config.workers``), once started."""
+        """Worker processes for the stateless checks (``config.workers - 1``), once started."""
         self.faults = FaultPlan()
         self.audit_start = 0
         """The SMI audit sequence when the server started."""
@@ -140,12 +140,12 @@ class Engine:
         self.outbox = Outbox(config.smi)
 
     async def start_workers(self) -> None:
-        """Start ``config.workers`` worker processes for the stateless checks (after
-        :meth:`open`; none: every request is checked here)."""
-        if self.config.workers < 1:
+        """Start ``config.workers - 1`` worker processes for the stateless checks
+        (after :meth:`open`; none: every request is checked here)."""
+        if self.config.workers < 2:
             return
         dsp = self.dsp
-        pool = CheckPool(self.config.workers,
+        pool = CheckPool(self.config.workers - 1,
                          CheckSettings(str(dsp.store.directory), signing=dsp.signing,
                                        check_certificate_roles=dsp.check_certificate_roles))
         await pool.start()

@@ -81,8 +81,7 @@ class Server:
               profile=status["profile"], clock=status["clock"], now=status["now"],
               replay_check=config.replay_check, callbacks=config.endpoints.describe(),
               outbox=status["outbox"], max_bytes=config.max_bytes,
-              workers=len(engine.pool.workers) if engine.pool else 0,
-              worker_pids=engine.pool.pids if engine.pool else None)
+              workers=config.workers, worker_pids=engine.pool.pids if engine.pool else None)
 
     async def _tick(self) -> None:
         """Real clock: let the devices catch up with it every ``tick_seconds``."""
