@@ -12,6 +12,7 @@ Rules every implementation keeps (see ``docs/smi.md``):
 
 from __future__ import annotations
 
+import datetime as _dt
 import sqlite3
 from sys import intern as _intern
 from collections.abc import Iterable, Iterator
@@ -78,9 +79,14 @@ class Inventory(Protocol):
 SCHEMA_VERSION = "1"
 _CHUNK = 10_000
 _new = object.__new__
+_UTC = _dt.timezone.utc
 _device_tuple = attrgetter(*DEVICE_FIELDS)
 _cols = ", ".join
 
+# The model index leaves the firmware version out: every firmware report would
+# otherwise move the device's index entry (half the cost of its UPDATE); a CPL
+# removal reads the model's rows and checks their version.  Files written before
+# lose the older (manufacturer, model, firmware_version) index on opening.
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS smi_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS device (
@@ -89,7 +95,8 @@ CREATE TABLE IF NOT EXISTS device (
     status_before_suspension TEXT, firmware_version TEXT NOT NULL,
     hub TEXT, supplier TEXT, network_operator TEXT, mpxn TEXT
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS device_by_firmware ON device (manufacturer, model, firmware_version);
+DROP INDEX IF EXISTS device_by_firmware;
+CREATE INDEX IF NOT EXISTS device_by_model ON device (manufacturer, model);
 CREATE INDEX IF NOT EXISTS device_by_hub ON device (hub);
 CREATE TABLE IF NOT EXISTS dcc_user (
     eui TEXT PRIMARY KEY, name TEXT NOT NULL, roles TEXT NOT NULL, status TEXT NOT NULL
@@ -212,6 +219,8 @@ class SqliteInventory:
         """The whole CPL (a few rows) by (manufacturer, model, version), rows by SMETS
         generation; read on first use, dropped on every CPL write and rollback."""
         self._depth = 0
+        self._last_now: tuple[object, str] | None = None
+        """The clock's last reading and its audit text (many writes share an instant)."""
         self._db = sqlite3.connect(self.path, isolation_level=None)
         self._configure()
 
@@ -276,7 +285,17 @@ class SqliteInventory:
         self._db.executemany(sql, rows)
 
     def _now(self) -> str:
-        return format_datetime(self.clock.now())
+        now = self.clock.now()
+        last = self._last_now
+        if last is not None and last[0] == now:
+            return last[1]
+        if now.tzinfo is _UTC and type(now) is _dt.datetime:
+            # format_datetime's text for a UTC instant, at C speed
+            text = now.isoformat(timespec="milliseconds")[:-6] + "Z"
+        else:
+            text = format_datetime(now)
+        self._last_now = (now, text)
+        return text
 
     def _audit(self, rows: list[tuple]) -> None:
         if rows:
@@ -595,9 +614,12 @@ _DEVICE_CHANGEABLE = frozenset(DEVICE_FIELDS[1:])
 def _replaced(device: Device, changes: dict[str, object]) -> Device:
     """``dataclasses.replace(device, **changes)``: a new Device, validated, without the
     generic machinery (every Device field is an ``__init__`` field)."""
-    values = dict(device.__dict__)
+    updated = _new(Device)
+    values = updated.__dict__
+    values.update(device.__dict__)
     values.update(changes)
-    return Device(**values)
+    updated.__post_init__()  # what Device(**values) validates and normalises
+    return updated
 
 
 class _Transaction:
