@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..gbcs import ActivationResult, FirmwareActivationAlert, FirmwareVersionReport
 from ..profiles import BehaviourProfile
 from ..smi import Device, Inventory
 
@@ -72,16 +73,16 @@ def process_firmware_report(inventory: Inventory, profile: BehaviourProfile,
     entry = inventory.cpl_entry_for(device, report.version)
     if entry is None:
         return (_alert("N51", (device.supplier,), device, report),)
-    with inventory.transaction():
-        reason = f"firmware version {report.version} reported by {report.source}"
-        if entry.status == "Current" and device.status == "Suspended":
-            inventory.update_device(device.eui, reason=reason + " is Current on the CPL",
-                                    cause=report.cause, firmware_version=report.version,
-                                    status=device.status_before_suspension,
-                                    status_before_suspension=None)
-            return (_alert("N29", (device.supplier, device.network_operator), device, report),)
-        inventory.update_device(device.eui, reason=reason + f" is {entry.status} on the CPL",
-                                cause=report.cause, firmware_version=report.version)
+    # one update_device: one transaction of its own (a savepoint inside a caller's)
+    reason = f"firmware version {report.version} reported by {report.source}"
+    if entry.status == "Current" and device.status == "Suspended":
+        inventory.update_device(device.eui, reason=reason + " is Current on the CPL",
+                                cause=report.cause, firmware_version=report.version,
+                                status=device.status_before_suspension,
+                                status_before_suspension=None)
+        return (_alert("N29", (device.supplier, device.network_operator), device, report),)
+    inventory.update_device(device.eui, reason=reason + f" is {entry.status} on the CPL",
+                            cause=report.cause, firmware_version=report.version)
     if entry.status == "Removed":
         return (_alert("N50", (device.supplier,), device, report),)
     return ()
@@ -117,7 +118,6 @@ def report_from(message, sender: str, cause: str = "") -> FirmwareReport | None:
     (11.2), an ActivationResult with an outcome (11.3; a merely scheduled
     activation reports nothing yet) or a FirmwareActivationAlert.
     """
-    from ..gbcs import ActivationResult, FirmwareActivationAlert, FirmwareVersionReport
     payload, device = message.payload, str(message.originator)
     if isinstance(payload, FirmwareVersionReport):
         return FirmwareReport(device, READ_FIRMWARE, payload.firmware_version, sender=sender,
