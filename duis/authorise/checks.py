@@ -9,6 +9,7 @@ not exist, so that E19 (the last check) reports that.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable
 
 from ..catalogue import LOCAL_VARIANTS, WEB_SERVICES, ServiceRequest
@@ -33,7 +34,7 @@ class AuthorisationContext:
     web_service: str | None = None
     """``S``, ``T`` or ``D`` when known (the HTTP endpoint); None in-process (E13 not checked)."""
 
-    @property
+    @cached_property
     def usable_roles(self) -> frozenset[str]:
         """The user's roles that may send this request."""
         return self.user.roles & self.service.roles if self.user else frozenset()
@@ -146,9 +147,13 @@ CHECKS: tuple[tuple[str, str, Check], ...] = (
 )
 
 
+#: what every accepted request gets (decisions are immutable: one will do)
+ACCEPTED = Decision(None, "every authorisation check passed")
+
+
 def decide(ctx: AuthorisationContext) -> Decision:
     """Run the checks in order; the first that fails decides."""
     for code, what, check in CHECKS:
         if not check(ctx):
             return Decision(code, f"check failed: {what}")
-    return Decision(None, "every authorisation check passed")
+    return ACCEPTED

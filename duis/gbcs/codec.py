@@ -391,7 +391,9 @@ def _decode_header(reader: _Reader) -> tuple[Kind, EUI64, EUI64, int, int, int]:
         # path below, which names what is wrong
         _, kind, originator, target, transaction, code, length = _HEADER.unpack_from(data)
         reader.pos = HEADER_BYTES
-        originator, target = EUI64.parse(originator.hex()), EUI64.parse(target.hex())
+        # canonical text: the parse cache already holds the identifiers of the DUIS side
+        originator = EUI64.parse(originator.hex("-").upper())
+        target = EUI64.parse(target.hex("-").upper())
     else:
         magic = reader.uint(1, "magic")
         if magic != MAGIC:

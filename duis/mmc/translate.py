@@ -25,7 +25,7 @@ from ..messages.ids import MAX_COUNTER
 from ..signatures.errors import SignatureMissing
 from ..signatures.gbcs import split_signed_command
 from .errors import TranslationError
-from .mapping import UseCase, use_case_for
+from .mapping import Mapping, UseCase, mapping, use_case_for
 
 
 def _path(body: Node, field: str | None = None) -> str:
@@ -194,6 +194,27 @@ def signed_command(request: Request, case: UseCase) -> GbcsMessage:
     return message
 
 
+_use_cases: dict[tuple[str, str], UseCase] = {}
+_use_cases_of: list[Mapping] = []
+
+
+def _use_case(variant: str, device_type: str) -> UseCase:
+    """:func:`use_case_for`, remembered for the mapping it came from (a failed lookup
+    is not remembered: it raises the same error each time)."""
+    table = mapping()
+    if not _use_cases_of or _use_cases_of[0] is not table:
+        _use_cases.clear()
+        _use_cases_of[:] = [table]
+    key = (variant, device_type)
+    try:
+        return _use_cases[key]
+    except KeyError:
+        case = _use_cases[key] = use_case_for(variant, device_type)
+        return case
+    except TypeError:  # an unhashable device type: use_case_for says what is wrong
+        return use_case_for(variant, device_type)
+
+
 def command_for(request: Request, device_type: str, *, transaction: int | None = None,
                 target: EUI64 | str | None = None) -> GbcsMessage:
     """The GBCS command for ``request`` sent to a device of ``device_type``.
@@ -206,7 +227,7 @@ def command_for(request: Request, device_type: str, *, transaction: int | None =
     apply).  Raises :class:`TranslationError` when there is no mapping.
     """
     variant = request.service_reference_variant
-    case = use_case_for(variant, device_type)
+    case = _use_case(variant, device_type)
     if request.body_name == "SignedPreCommand":
         return signed_command(request, case)
     if request.body_name != case.request_body:
