@@ -146,15 +146,19 @@ class FaultPlan:
                 rng: _random.Random, *, draw: bool = True) -> bool:
         """Whether ``fault`` strikes now.  Uses up a targeted fault that applies;
         otherwise, with ``draw``, each probabilistic fault that applies draws once."""
-        for targeted in self.targeted:
-            if targeted.applies(fault, device, message_code):
-                if targeted.times is not None:
-                    targeted.times -= 1
-                return True
+        if self.targeted:
+            for targeted in self.targeted:
+                if targeted.applies(fault, device, message_code):
+                    if targeted.times is not None:
+                        targeted.times -= 1
+                    return True
         if not draw:
             return False
         struck = False
         for rule in self.random:
-            if rule.applies(fault, device_type, message_code):
+            # RandomFault.applies, inline: this runs for every hop of every delivery
+            if rule.fault is fault \
+                    and (rule.message_code is None or rule.message_code == message_code) \
+                    and (rule.device_types is None or device_type in rule.device_types):
                 struck = (rng.random() < rule.probability) or struck
         return struck

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import random as _random
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -33,6 +34,14 @@ from .power import HubPower
 
 #: device types that are a system's comms hub (others may name them as their hub)
 _HUB_TYPES = frozenset({"CHF"})
+_CANONICAL_EUI = re.compile(r"[0-9A-F]{2}(?:-[0-9A-F]{2}){7}")
+
+
+def _eui64(text: str) -> EUI64:
+    """An SMI record's EUI-64 (canonical text) as an EUI64, without going through the
+    parse cache (a fleet's device identifiers would only push the recurring ones out)."""
+    return EUI64(text) if type(text) is str and _CANONICAL_EUI.fullmatch(text) \
+        else EUI64.parse(text)
 
 ANSWERED, LOST, NO_RESPONSE, UNREACHABLE = "answered", "lost", "no-response", "unreachable"
 DeliveryOutcome = Literal["answered", "lost", "no-response", "unreachable"]
@@ -112,27 +121,32 @@ class Network:
         hashes = {e.key: bytes.fromhex(e.firmware_hash) for e in entries if e.firmware_hash}
         # Streamed, one record at a time: a list of every SMI record would double the
         # peak memory of a large fleet.  The few distinct texts of the records (types,
-        # makes, models, versions) are shared rather than held once per device.
+        # makes, models, versions) are shared rather than held once per device, and a
+        # system's members share their hub's EUI64.
         shared: dict[str, str] = {}
-        share = lambda text: text if text is None else shared.setdefault(text, text)  # noqa: E731
-        smets_of: dict[str, str] = {}
+        share = shared.setdefault
+        hubs: dict[str, tuple[EUI64, str]] = {}
+        """EUI-64 text of each comms hub so far -> (its EUI64, its SMETS generation)"""
         devices = []
         for r in inventory.devices():
-            smets = share(r.smets)
+            smets = share(r.smets, r.smets)
+            eui = _eui64(r.eui)
             if r.device_type in _HUB_TYPES:
-                smets_of[r.eui] = smets
-            if not r.hub:
-                system_smets = smets
-            else:
-                system_smets = smets_of.get(r.hub)
-                if system_smets is None:
+                hubs[r.eui] = (eui, smets)
+            hub, system_smets = r.hub, smets
+            if hub:
+                known = hubs.get(hub)
+                if known is not None:
+                    hub, system_smets = known
+                else:
                     system_smets = inventory.system_smets(r)
             digest = hashes.get((r.manufacturer, r.model, r.firmware_version, system_smets))
-            devices.append(EmulatedDevice(r.eui, share(r.device_type), smets=smets,
-                                          manufacturer=share(r.manufacturer),
-                                          model=share(r.model),
-                                          firmware_version=share(r.firmware_version),
-                                          firmware_hash=digest, hub=r.hub))
+            devices.append(EmulatedDevice(eui, share(r.device_type, r.device_type), smets=smets,
+                                          manufacturer=share(r.manufacturer, r.manufacturer),
+                                          model=share(r.model, r.model),
+                                          firmware_version=share(r.firmware_version,
+                                                                 r.firmware_version),
+                                          firmware_hash=digest, hub=hub))
         return cls(devices, clock=clock, random=random, faults=faults, images=images)
 
     # --- looking ------------------------------------------------------------------
@@ -232,18 +246,20 @@ class Network:
 
     # --- inside -------------------------------------------------------------------------
 
-    def _route(self, device: EmulatedDevice) -> list[EmulatedDevice | None]:
-        hub = [self._devices.get(device.hub.text)] if device.hub is not None else []
-        return hub + [device]
-
     def _reachable(self, device: EmulatedDevice, code: int) -> bool:
-        for hop in self._route(device):
-            if hop is None or not hop.powered:
+        """Every hop of the route (the device's comms hub, then the device) is powered
+        and not struck by UNREACHABLE (only the device itself draws)."""
+        faults, rng = self.faults, self.random
+        if device.hub is not None:
+            hub = self._devices.get(device.hub.text)
+            if hub is None or not hub.powered:
                 return False
-            if self.faults.strikes(Fault.UNREACHABLE, hop.eui, hop.device_type, code,
-                                   self.random, draw=hop is device):
+            if faults.strikes(Fault.UNREACHABLE, hub.eui, hub.device_type, code, rng,
+                              draw=hub is device):
                 return False
-        return True
+        if not device.powered:
+            return False
+        return not faults.strikes(Fault.UNREACHABLE, device.eui, device.device_type, code, rng)
 
     def _strikes(self, fault: Fault, device: EmulatedDevice, code: int | None) -> bool:
         return self.faults.strikes(fault, device.eui, device.device_type, code, self.random)

@@ -100,8 +100,7 @@ class FleetSpec:
 
 def eui_text(number: int) -> str:
     """The canonical EUI-64 text of a 64-bit number."""
-    text = f"{number:016X}"
-    return "-".join(text[i:i + 2] for i in range(0, 16, 2))
+    return number.to_bytes(8, "big").hex("-").upper()
 
 
 def image_of(model: Model, version: str) -> bytes:
