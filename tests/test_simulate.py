@@ -114,6 +114,7 @@ def test_default_run_uses_workers_and_reports_the_same_as_one_process(store, mon
     assert list(parallel.processes) == ["main", "worker 1", "worker 2", "worker 3"]
     assert list(serial.processes) == ["main"]
     assert all(kb > 0 for kb in parallel.processes.values())
+    assert all(r.cpu_seconds > 0 and r.cpu_per_message_us > 0 for r in parallel.results)
     assert parallel.peak_memory_kb == sum(parallel.processes.values())
     data = parallel.to_dict()
     assert data["peak_memory_kb"] == parallel.peak_memory_kb

@@ -130,7 +130,7 @@ class Campaign:
     # --- the campaign -----------------------------------------------------------------
 
     def run(self) -> ProfileResult:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         self.remove()
         self.distribute()
         lost = self.activate()
@@ -139,7 +139,7 @@ class Campaign:
                 lost = self.retry(lost)
             elif step == READ:
                 self.read()
-        return self.result(time.perf_counter() - started)
+        return self.result(time.perf_counter() - started, time.process_time() - cpu)
 
     def remove(self) -> None:
         """Mark the old firmware Removed on the CPL: its devices are Suspended."""
@@ -221,7 +221,7 @@ class Campaign:
 
     # --- the result --------------------------------------------------------------------
 
-    def result(self, wall_seconds: float) -> ProfileResult:
+    def result(self, wall_seconds: float, cpu_seconds: float | None = None) -> ProfileResult:
         self.dsp.tick()
         current = {(e.manufacturer, e.model, e.firmware_version, e.smets)
                    for e in self.inventory.cpl_entries(status="Current")}
@@ -244,7 +244,8 @@ class Campaign:
             lost_responses=self.lost_responses, requests=tally.requests,
             received=tally.received, dsp_messages=tally.dsp_messages, codes=dict(tally.codes),
             simulated_seconds=self.elapsed(), wall_seconds=wall_seconds,
-            peak_memory_kb=peak_memory_kb(), phases=self.phases, timeline=self.timeline)
+            peak_memory_kb=peak_memory_kb(), phases=self.phases, timeline=self.timeline,
+            cpu_seconds=cpu_seconds)
 
 
 class _PhaseRecorder:

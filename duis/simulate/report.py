@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 #: the figures of a result that depend on the machine, not on the simulation
-MACHINE_FIGURES = ("wall_seconds", "messages_per_second", "peak_memory_kb")
+MACHINE_FIGURES = ("wall_seconds", "cpu_seconds", "messages_per_second", "peak_memory_kb")
 #: at most this many points of each timeline go into the JSON output
 JSON_TIMELINE_POINTS = 500
 
@@ -92,6 +92,9 @@ class ProfileResult:
     (VmHWM; None where /proc is not available)."""
     phases: list[Phase] = field(default_factory=list)
     timeline: Timeline = field(default_factory=Timeline, repr=False)
+    cpu_seconds: float | None = None
+    """CPU time the campaign took in its process (with profiles running at once on
+    fewer CPUs, wall time counts the waiting; this does not)."""
 
     @property
     def messages(self) -> int:
@@ -101,6 +104,13 @@ class ProfileResult:
     @property
     def messages_per_second(self) -> float:
         return self.messages / self.wall_seconds if self.wall_seconds else 0.0
+
+    @property
+    def cpu_per_message_us(self) -> float | None:
+        """CPU microseconds per message."""
+        if self.cpu_seconds is None or not self.messages:
+            return None
+        return self.cpu_seconds / self.messages * 1e6
 
     @property
     def wrongly_suspended_share(self) -> float:
@@ -170,6 +180,7 @@ class SimulationReport:
             ("messages in all", lambda r: f"{r.messages:,}"),
             ("simulated duration", lambda r: _duration(r.simulated_seconds)),
             ("wall time", lambda r: f"{r.wall_seconds:.1f} s"),
+            ("CPU time", lambda r: "?" if r.cpu_seconds is None else f"{r.cpu_seconds:.1f} s"),
             ("messages per second", lambda r: f"{r.messages_per_second:,.0f}"),
             ("peak memory", lambda r: "?" if r.peak_memory_kb is None
                 else f"{r.peak_memory_kb / 1024:,.0f} MB"),
