@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from duis.clock import parse_instant
 from duis.serve import Client, Endpoints, ReceiverThread, ServeConfig, ServerThread
 from duis.serve.delivery import Deliverer
 from duis.serve.outbox import Message, Outbox
@@ -110,6 +111,35 @@ def test_an_outbox_add_is_all_or_nothing(tmp_path):
                     Message("A", "dcc-alert", "N29", None)])  # body NOT NULL
     assert outbox.counts()["queued"] == 0
     outbox.close()
+
+
+def test_the_smi_changes_and_their_messages_are_one_commit(tmp_path, monkeypatch):
+    """An activation changes the SMI (firmware 1.1.0, the meter restored) and
+    queues the device response and N29s: if writing them to the outbox fails,
+    the SMI's changes are undone with them (a crash between two commits cannot
+    leave one without the other), and the caller gets a 500."""
+    config = ServeConfig(port=0, smi=tmp_path / "smi.sqlite", clock="driven",
+                         now=parse_instant(START))
+    with ServerThread(config) as server, \
+            Client(server.url, now=parse_instant(START)) as client:
+        client.remove_cpl("Acme Meters", "AM-E2", "1.0.0")
+        assert client.send(DISTRIBUTE)[0].reply.code == "I0"
+        audit, outbox = client.audit(), client.outbox()["counts"]["queued"]
+        device = client.device(ESME)
+
+        def disk_full(self, db, messages):
+            raise OSError("disk full")
+
+        monkeypatch.setattr(Outbox, "insert", disk_full)
+        first, second = client.send(ACTIVATE, complete=True)
+        assert first.reply.code == "I0"                      # a PreCommand: nothing queued
+        assert second.reply.status == 500 and "OSError" in second.reply.text
+        assert client.audit() == audit and client.device(ESME) == device
+        assert client.outbox()["counts"]["queued"] == outbox
+        monkeypatch.undo()
+        assert client.send(READ)[0].reply.code == "I99"      # and it goes on
+        assert client.outbox()["counts"]["queued"] > outbox
+        assert device["status"] == "Suspended" and device["firmware_version"] == "1.0.0"
 
 
 def test_backoff_doubles_up_to_the_cap():

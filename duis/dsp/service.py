@@ -180,7 +180,12 @@ class DSP:
                        source: str = "<request>") -> Submission:
         """The serialized part of :meth:`submit`: the replay check, authorise, act."""
         self.check_counter(checked, source)
-        request = checked.request
+        return self.handle(checked.request, web_service=web_service, source=source)
+
+    def handle(self, request: Request, *, web_service: str | None = None,
+               source: str = "<request>") -> Submission:
+        """Steps 3 onwards for a request past every check of :meth:`submit_checked`
+        (the replay check included): authorise, act, respond."""
         decision = authorise(request, self.inventory, self.profile, self.dsp_eui,
                              web_service=web_service)
         submission = Submission(request, decision)

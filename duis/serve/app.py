@@ -215,7 +215,7 @@ async def _move_clock(request: web.Request) -> web.Response:
         if now is None and seconds is None:
             raise AdminError("nothing to do", expected="advance_seconds or now",
                              found=", ".join(body) or "{}")
-        ticked = await engine.call(lambda: engine.move_clock(
+        ticked = await engine.change(lambda: engine.move_clock(
             advance_seconds=float(seconds) if seconds is not None else None, now=now))
     except DuisError as exc:
         return _admin_error(exc)
@@ -241,12 +241,12 @@ async def _cpl(request: web.Request) -> web.Response:
                              "model, firmware_version", found=str(body))
         cause = body.get("cause") or "admin request"
         if action == "remove":
-            suspended = await engine.call(engine.remove_cpl, *fields, body.get("smets"), cause)
+            suspended = await engine.change(engine.remove_cpl, *fields, body.get("smets"), cause)
             result = {"suspended": suspended}
         else:
             entry = CplEntry(*fields, body.get("firmware_hash"), body.get("smets"),
                              body.get("status", "Current"))
-            await engine.call(engine.add_cpl, entry, cause)
+            await engine.change(engine.add_cpl, entry, cause)
             result = {"added": "/".join(fields)}
     except DuisError as exc:
         return _admin_error(exc)

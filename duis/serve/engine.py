@@ -7,11 +7,13 @@ The calls run on the event loop's own thread: a second Python thread would
 only take turns with it for the interpreter lock (the DSP's work is Python),
 and every turn costs the HTTP side a wait of up to the switch interval.
 
-Calls are taken in batches: once per turn of the event loop, every call made
-since (up to ``max_batch``) runs, then the asynchronous messages they produced
-are written to the outbox in one transaction (a group commit), and only then
-are the results handed back.  So a reply never leaves before what follows it
-is safe on disk, and under load one commit serves many requests.
+Calls are taken in batches (up to ``max_batch`` requests): their replay
+checks first, in order, then their work on the DSP, and the asynchronous
+messages they produced written to the outbox, all in one transaction of the
+SMI's database (a group commit; with ``--smi``, the outbox is a table there).
+Only then are the results handed back.  So a reply never leaves before what
+follows it is safe on disk, the SMI never holds a change whose messages were
+lost, and under load one commit serves many requests.
 
 With worker processes (:mod:`.workers`), a request's parsing, schema
 validation and signature verification happen there, and only the rest (the
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime as _dt
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,14 +36,14 @@ from ..devices import FaultPlan, Network
 from ..dsp import DSP, Outgoing
 from ..dsp.service import Checked, Submission
 from ..errors import DuisError, InputError
-from ..messages import format_datetime
+from ..messages import Request, format_datetime
 from ..profiles import DEFAULT_PROFILE, profile as named_profile
 from ..signatures import CounterStore, CredentialStore
 from ..signatures.credentials import default_store_directory
 from ..smi import CplEntry, SqliteInventory, load_world
 from .config import ServeConfig
 from .outbox import Message, Outbox
-from .workers import CheckPool, CheckSettings, Outcome, ensure_request
+from .workers import CheckPool, CheckSettings, Outcome, ensure_request, not_a_request
 
 T = TypeVar("T")
 
@@ -89,6 +92,11 @@ class _Call:
     func: Callable
     args: tuple
     future: asyncio.Future
+    prepare: Callable[[], object] | None = None
+    """A request's checks before the DSP's transaction (the replay check keeps
+    its own commits): its value is ``func``'s first argument."""
+    change: bool = False
+    """Runs in the SMI's transaction, with the outbox rows it produces."""
 
 
 class Engine:
@@ -103,6 +111,7 @@ class Engine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scheduled: asyncio.Handle | None = None
         self._closed = False
+        self._shared = None
         self.dsp: DSP | None = None
         self.outbox: Outbox | None = None
         self.pool: CheckPool | None = None
@@ -138,6 +147,9 @@ class Engine:
         self.dsp = DSP(inventory, store, profile=named_profile(self.profile_name), clock=clock,
                        counters=counters, network=network)
         self.outbox = Outbox(config.smi)
+        connection = getattr(inventory, "connection", None)
+        self._shared = connection() if config.smi is not None and connection else None
+        """The SMI's connection, through which the outbox rows are written (same file)."""
 
     async def start_workers(self) -> None:
         """Start ``config.workers - 1`` worker processes for the stateless checks
@@ -172,10 +184,17 @@ class Engine:
     # --- calls --------------------------------------------------------------------------
 
     async def call(self, func: Callable[..., T], *args) -> T:
-        """Run ``func(*args)`` after the calls made before it; the messages it
-        produced are in the outbox when this returns."""
+        """Run ``func(*args)``, which only reads, after the calls made before it."""
         future = self._loop.create_future()
         self._add(_Call(func, args, future))
+        return await future
+
+    async def change(self, func: Callable[..., T], *args) -> T:
+        """Run ``func(*args)``, which changes the DSP (a clock move, the CPL), after
+        the calls made before it, in one transaction with the messages it produced:
+        they are in the outbox when this returns."""
+        future = self._loop.create_future()
+        self._add(_Call(func, args, future, change=True))
         return await future
 
     def _add(self, call: _Call) -> None:
@@ -194,19 +213,23 @@ class Engine:
         """One request to a web service: checked in a worker process when there are
         any (then the serialized rest here), else all here.  Requests reach the
         serialized step in the order they came in."""
-        if self.pool is None:
-            return await self.call(self.submit, data, service, source)
         future = self._loop.create_future()
+        if self.pool is None:
+            self._add(_Call(self.handle, (service, source), future,
+                            lambda: self._check_here(data, source), True))
+            return await future
 
         def deliver(outcome: Outcome) -> None:          # in order; run by _drain after
             kind, value = outcome
             if kind == "checked":
-                self._calls.append(_Call(self.submit_checked, (value, service, source), future))
+                self._calls.append(_Call(self.handle, (service, source), future,
+                                         lambda: self._count(value, source), True))
             elif kind == "error":
                 if not future.done():
                     future.set_exception(value)
             else:                                             # no worker running
-                self._calls.append(_Call(self.submit, (data, service, source), future))
+                self._calls.append(_Call(self.handle, (service, source), future,
+                                         lambda: self._check_here(data, source), True))
 
         self.pool.check(data, source, self.dsp.clock.now(), deliver)
         return await future
@@ -225,28 +248,61 @@ class Engine:
             self._run(self._take())
 
     def _take(self) -> list[_Call]:
+        """Up to ``max_batch`` requests in a row, or one other call: a request's
+        checks run before the batch, so none may follow a call that could change
+        what they read (a clock move)."""
         calls = self._calls
-        return [calls.popleft() for _ in range(min(len(calls), self.max_batch))]
+        first = calls.popleft()
+        batch = [first]
+        if first.prepare is not None:
+            while calls and len(batch) < self.max_batch and calls[0].prepare is not None:
+                batch.append(calls.popleft())
+        return batch
 
     def _run(self, batch: list[_Call]) -> None:
-        if not batch:
-            return
+        values: list[object] = []
+        failed: dict[int, Exception] = {}
+        for index, call in enumerate(batch):           # the replay checks, in order
+            value = None
+            if call.prepare is not None:
+                try:
+                    value = call.prepare()
+                except Exception as exc:  # handed to the caller, who maps it
+                    failed[index] = exc
+            values.append(value)
         outcomes: list[tuple[object, BaseException | None]] = []
-        for call in batch:
-            try:
-                outcomes.append((call.func(*call.args), None))
-            except Exception as exc:  # handed to the caller, who maps it
-                outcomes.append((None, exc))
-        produced = [r for r, e in outcomes if isinstance(r, (Handled, Ticked)) and r.messages]
-        if produced:
-            try:
-                seqs = iter(self.outbox.add(m for r in produced for m in r.messages))
-                for result in produced:
-                    result.queued = [next(seqs) for _ in result.messages]
-            except Exception as exc:
-                outcomes = [(None, exc) if r in produced else (r, e) for r, e in outcomes]
+        try:
+            with self._transaction() if batch[0].change else contextlib.nullcontext():
+                for index, call in enumerate(batch):
+                    if index in failed:
+                        outcomes.append((None, failed[index]))
+                        continue
+                    try:
+                        result = call.func(values[index], *call.args) \
+                            if call.prepare is not None else call.func(*call.args)
+                        outcomes.append((result, None))
+                    except Exception as exc:  # handed to the caller, who maps it
+                        outcomes.append((None, exc))
+                produced = [r for r, e in outcomes
+                            if isinstance(r, (Handled, Ticked)) and r.messages]
+                if produced:
+                    messages = [m for r in produced for m in r.messages]
+                    seqs = iter(self.outbox.insert(self._shared, messages)
+                                if self._shared is not None else self.outbox.add(messages))
+                    for result in produced:
+                        result.queued = [next(seqs) for _ in result.messages]
+        except Exception as exc:        # nothing of the batch was kept: each caller is told
+            outcomes = [(None, exc)] * len(batch)
         for call, (result, error) in zip(batch, outcomes):
             _settle(call.future, result, error)
+
+    def _transaction(self):
+        """The SMI's transaction for a batch of changes (its own writes nest in it).
+        Only changes run in it: a read of the outbox through its own connection
+        (whose lock the delivery thread may hold, waiting for this transaction's
+        write lock) must not."""
+        begin = getattr(self.dsp.inventory, "transaction", None)
+        return begin() if begin is not None else contextlib.nullcontext()
 
     # --- serialized (run by the calls) -------------------------------------------------------
 
@@ -258,21 +314,30 @@ class Engine:
     def driven(self) -> bool:
         return isinstance(self.dsp.clock, FixedClock)
 
-    def submit(self, data: bytes, service: str, source: str) -> Handled:
-        """One request through the DSP (its asynchronous messages are queued after)."""
+    def _check_here(self, data: bytes, source: str) -> Checked:
+        """A request's checks in this process: schema, signature, replay."""
         try:
-            submission = self.dsp.submit(data, web_service=service, source=source)
+            checked = self.dsp.precheck(data, source)
         except DuisError:
             raise
         except Exception:
             ensure_request(data, source)       # a valid, signed Response posted by mistake
             raise
-        return _handled(submission)
+        if not isinstance(checked.request, Request):
+            raise not_a_request(checked.request, source)
+        return self._count(checked, source)
 
-    def submit_checked(self, checked: Checked, service: str, source: str) -> Handled:
-        """The serialized rest of a request checked in a worker: replay check,
-        authorisation, the device; its asynchronous messages are queued after."""
-        return _handled(self.dsp.submit_checked(checked, web_service=service, source=source))
+    def _count(self, checked: Checked, source: str) -> Checked:
+        """The replay check of a request checked in a worker (in arrival order)."""
+        self.dsp.check_counter(checked, source)
+        return checked
+
+    def handle(self, checked: Checked, service: str, source: str) -> Handled:
+        """A checked request through the DSP: authorisation, the device; its
+        asynchronous messages are queued after."""
+        submission = self.dsp.handle(checked.request, web_service=service, source=source)
+        cause = str(submission.request.request_id)
+        return Handled(submission, [_message(o, cause) for o in submission.outgoing[1:]])
 
     def tick(self) -> Ticked:
         """Let the devices catch up with the clock (the alerts that fire are queued after)."""
@@ -343,11 +408,6 @@ class Engine:
                 "clock": "driven" if self.driven else "real",
                 "profile": self.profile_name, "outbox": self.outbox.counts(),
                 "smi_audit_start": self.audit_start}
-
-
-def _handled(submission: Submission) -> Handled:
-    cause = str(submission.request.request_id)
-    return Handled(submission, [_message(o, cause) for o in submission.outgoing[1:]])
 
 
 def _settle(future: asyncio.Future, result: object, error: BaseException | None) -> None:

@@ -131,6 +131,16 @@ class Outbox:
                 raise
         return seqs
 
+    def insert(self, db: sqlite3.Connection, messages: Iterable[Message]) -> list[int]:
+        """Queue ``messages`` through ``db``, a connection to the same file in a
+        transaction the caller commits (the SMI's: its changes and the messages
+        they caused are then one commit); return their sequence numbers."""
+        now = _now()
+        return [db.execute(
+            "INSERT INTO serve_outbox (recipient, kind, code, cause, queued_at, body) "
+            "VALUES (?, ?, ?, ?, ?, ?)", (m.recipient, m.kind, m.code, m.cause, now, m.body)
+        ).lastrowid for m in messages]
+
     def delivered(self, seq: int) -> None:
         """The receiver answered 2xx: never offer ``seq`` again."""
         with self._lock:

@@ -87,7 +87,7 @@ class Server:
         """Real clock: let the devices catch up with it every ``tick_seconds``."""
         while True:
             await asyncio.sleep(self.config.tick_seconds)
-            ticked = await self.engine.call(self.engine.tick)
+            ticked = await self.engine.change(self.engine.tick)
             if ticked.outgoing:
                 self.deliverer.wake(o.recipient for o in ticked.outgoing)
                 event("clock", **ticked.as_dict())
