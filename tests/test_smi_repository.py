@@ -398,3 +398,111 @@ def test_a_file_that_is_not_an_smi_database_is_refused(tmp_path: Path):
     with pytest.raises(SmiError, match="not an SMI database") as caught:
         SqliteInventory(path)
     assert caught.value.source == str(path)
+
+
+# --- what the inventory keeps in memory (the simulation's hot path) -------------------
+
+def fresh_read(inventory: SqliteInventory, eui_text: str) -> Device:
+    """The device as the database holds it, past every cache."""
+    return next(inventory.devices(eui=eui_text))
+
+
+def test_the_cpl_kept_in_memory_follows_every_cpl_write(inv: SqliteInventory):
+    assert inv.cpl_entry("Acme Meters", "AM-E2", "1.0.0").status == "Current"
+    inv.set_cpl_status("Acme Meters", "AM-E2", "1.0.0", status="Removed", reason="r", cause="c")
+    assert inv.cpl_entry("Acme Meters", "AM-E2", "1.0.0").status == "Removed"
+    inv.add_cpl_entry(CplEntry("Acme Meters", "AM-E2", "3.0", "03" * 32, "SMETS2"))
+    assert inv.cpl_entry("Acme Meters", "AM-E2", "3.0").firmware_hash == "03" * 32
+    inv.remove_cpl_entry("Acme Meters", "AM-E2", "3.0", reason="r", cause="c")
+    assert inv.cpl_entry("Acme Meters", "AM-E2", "3.0").status == "Removed"
+    assert [e for e in inv.cpl_entries() if e.key[:3] == ("Acme Meters", "AM-E2", "3.0")] == \
+        [inv.cpl_entry("Acme Meters", "AM-E2", "3.0")]
+    # a write that is rolled back leaves the remembered CPL as the database has it
+    with pytest.raises(RuntimeError):
+        with inv.transaction():
+            inv.set_cpl_status("Acme Meters", "AM-E2", "3.0", status="Current", reason="r",
+                               cause="c")
+            assert inv.cpl_entry("Acme Meters", "AM-E2", "3.0").status == "Current"
+            raise RuntimeError("undo")
+    assert inv.cpl_entry("Acme Meters", "AM-E2", "3.0").status == "Removed"
+    with pytest.raises(AmbiguousCplEntry):
+        inv.cpl_entry("Keypad Co", "KP-P1", "1.3")
+    assert [e.smets for e in inv._cpl_rows("Keypad Co", "KP-P1", "1.3", None)] == \
+        ["SMETS1", "SMETS2"]
+
+
+def test_update_device_keeps_exactly_the_row_it_wrote(inv: SqliteInventory):
+    inv.device(ESME)
+    updated = inv.update_device(ESME, firmware_version="1.1.0", hub="00db1234567890a1",
+                                reason="r", cause="c")
+    assert inv.device(ESME) is updated  # answered from memory ...
+    assert fresh_read(inv, ESME) == updated  # ... and equal to what was written
+    assert updated.hub == CHF  # normalised before it was written
+    # a failed update leaves neither the row nor the remembered record changed
+    inv.write_hook = FailOnWrite(label="audit.insert")
+    with pytest.raises(InjectedFault):
+        inv.update_device(ESME, firmware_version="1.2.0", reason="r", cause="c")
+    assert inv.device(ESME).firmware_version == "1.1.0" == fresh_read(inv, ESME).firmware_version
+    with pytest.raises(InvalidRecord):
+        inv.update_device(ESME, status="Suspended", reason="r", cause="c")
+    assert inv.device(ESME) == fresh_read(inv, ESME)
+
+
+def test_system_generation_is_remembered_per_hub_until_the_hub_changes(inv: SqliteInventory):
+    ppmid = inv.device(PPMID)
+    assert inv.system_smets(ppmid) == "SMETS2"
+    assert CHF not in inv._devices  # the hub's generation only, not its record
+    inv.update_device(CHF, smets="SMETS1", reason="test", cause="t")
+    assert inv.system_smets(ppmid) == "SMETS1"
+    with pytest.raises(RuntimeError):
+        with inv.transaction():
+            inv.update_device(CHF, smets="SMETS2", reason="test", cause="t")
+            assert inv.system_smets(ppmid) == "SMETS2"
+            raise RuntimeError("undo")
+    assert inv.system_smets(ppmid) == "SMETS1"
+    orphan = replace(ppmid, hub="00-DB-12-34-56-78-90-FF")
+    assert inv.system_smets(orphan) == ppmid.smets  # no such hub: its own generation
+    assert inv.system_smets(replace(ppmid, hub=None)) == ppmid.smets
+
+
+def test_prefetch_reads_many_devices_at_once_into_the_cache(inv: SqliteInventory):
+    everything = list(inv.devices())
+    inv._forget()
+    wanted = [d.eui for d in everything] + ["00-DB-12-34-56-78-90-FF", "not an eui"]
+    inv.prefetch(wanted)
+    assert set(inv._devices) == {d.eui for d in everything}
+    assert [inv.device(d.eui) for d in everything] == everything
+    small = SqliteInventory(":memory:", cache_size=2)
+    load_world(DEFAULT_WORLD, small)
+    small.prefetch([d.eui for d in everything])
+    assert 0 < len(small._devices) <= 2
+    small.close()
+
+
+def test_recurring_texts_are_shared_between_records(inv: SqliteInventory):
+    a, b = inv.device(ESME), inv.device(GSME)
+    assert a.supplier == b.supplier and a.supplier is b.supplier
+    assert a.status is b.status
+
+
+def test_audit_times_follow_the_clock(inv: SqliteInventory, clock: FixedClock):
+    inv.update_device(ESME, firmware_version="1.1.0", reason="r", cause="c")
+    clock.advance(seconds=1.5)
+    inv.update_device(ESME, firmware_version="1.2.0", reason="r", cause="c")
+    first, second = list(inv.audit())[-2:]
+    assert (first.at, second.at) == ("2024-03-01T12:00:00.000Z", "2024-03-01T12:00:01.500Z")
+
+
+def test_a_file_with_the_older_firmware_index_loses_it(tmp_path: Path):
+    path = tmp_path / "smi.sqlite"
+    SqliteInventory(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE INDEX device_by_firmware ON device (manufacturer, model, "
+                   "firmware_version)")
+    db.close()
+    SqliteInventory(path).close()
+    with sqlite3.connect(path) as db:
+        names = {row[0] for row in db.execute("SELECT name FROM sqlite_master "
+                                              "WHERE type = 'index'")}
+    db.close()
+    assert "device_by_firmware" not in names and {"device_by_model", "device_by_hub"} <= names

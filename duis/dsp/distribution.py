@@ -42,7 +42,11 @@ def plan_distribution(inventory: Inventory, request: Request) -> DistributionPla
     image_hash = hashlib.sha256(_image(body)).hexdigest().upper()
     version = body.text_at("FirmwareVersion") or ""
     plan = DistributionPlan()
-    for eui in (body.text_at("DeviceIDList") or "").split(","):
+    euis = (body.text_at("DeviceIDList") or "").split(",")
+    prefetch = getattr(inventory, "prefetch", None)
+    if prefetch is not None:
+        prefetch(euis)  # one query for the list rather than one per device
+    for eui in euis:
         device = inventory.device(eui)
         if device is None:
             plan.invalid.append(eui)

@@ -116,6 +116,9 @@ INSERT OR IGNORE INTO smi_meta VALUES ('schema', '{SCHEMA_VERSION}');
 _SQL_DEVICE = f"SELECT {_cols(DEVICE_FIELDS)} FROM device WHERE eui = ?"
 _SQL_DEVICE_INSERT = (f"INSERT INTO device ({_cols(DEVICE_FIELDS)}) "
                       f"VALUES ({_cols('?' * len(DEVICE_FIELDS))})")
+_SQL_DEVICES_IN = f"SELECT {_cols(DEVICE_FIELDS)} FROM device WHERE eui IN "
+_PREFETCH_CHUNK = 500
+_SQL_SMETS = "SELECT smets FROM device WHERE eui = ?"
 _SQL_USER = "SELECT eui, name, roles, status FROM dcc_user WHERE eui = ?"
 _SQL_CPL = f"SELECT {_cols(CPL_FIELDS)} FROM cpl"
 _SQL_AUDIT_INSERT = ("INSERT INTO audit (at, entity, key, field, old, new, reason, cause) "
@@ -179,6 +182,13 @@ def _canonical(eui: object) -> str:
     return eui if type(eui) is str and _CANONICAL_EUI.fullmatch(eui) else EUI64.parse(eui).text
 
 
+def _canonical_or_none(eui: object) -> str | None:
+    try:
+        return _canonical(eui)
+    except DuisError:
+        return None
+
+
 def _where(filters: dict[str, object], allowed: tuple[str, ...], what: str) -> tuple[str, list]:
     clauses, params = [], []
     for name, value in filters.items():
@@ -215,6 +225,9 @@ class SqliteInventory:
         self.cache_size = cache_size
         self._devices: dict[str, Device] = {}
         self._users: dict[str, User] = {}
+        self._hub_smets: dict[str, str] = {}
+        """Comms hub EUI-64 -> its SMETS generation, for :meth:`system_smets` (a hub's
+        generation is asked for each of its devices; the hub record is not needed)."""
         self._cpl: dict[tuple[str, str, str], list[CplEntry]] | None = None
         """The whole CPL (a few rows) by (manufacturer, model, version), rows by SMETS
         generation; read on first use, dropped on every CPL write and rollback."""
@@ -271,6 +284,7 @@ class SqliteInventory:
 
     def _forget(self) -> None:
         self._devices.clear()
+        self._hub_smets.clear()
         self._users.clear()
         self._cpl = None
 
@@ -328,6 +342,21 @@ class SqliteInventory:
             self._devices[eui] = found
         return found
 
+    def prefetch(self, euis: Iterable[str]) -> None:
+        """Look up many devices in a few queries (11.1 names up to 50,000): the
+        following :meth:`device` calls for them are answered from the cache."""
+        if not self.cache_size:
+            return
+        cache = self._devices
+        wanted = list(dict.fromkeys(e for e in euis if type(e) is str and e not in cache))
+        for start in range(0, len(wanted), _PREFETCH_CHUNK):
+            chunk = wanted[start:start + _PREFETCH_CHUNK]
+            sql = f"{_SQL_DEVICES_IN}({_cols('?' * len(chunk))})"
+            for row in self._db.execute(sql, chunk):
+                if len(cache) >= self.cache_size:
+                    cache.clear()
+                cache[row[0]] = _device_from_row(row)
+
     def user(self, eui: str) -> User | None:
         """The DCC User with this EUI-64, or None."""
         found = self._users.get(eui)
@@ -372,8 +401,24 @@ class SqliteInventory:
 
     def system_smets(self, device: Device) -> str:
         """The SMETS generation of the device's system: its comms hub's, else its own (MP202)."""
-        hub = self.device(device.hub) if device.hub else None
-        return hub.smets if hub is not None else device.smets
+        hub = device.hub
+        if not hub:
+            return device.smets
+        smets = self._hub_smets.get(hub)
+        if smets is None:
+            record = self._devices.get(hub)
+            if record is not None:
+                smets = record.smets
+            else:  # the one field, without filling the device cache with hubs
+                row = self._db.execute(_SQL_SMETS, (_canonical_or_none(hub),)).fetchone()
+                if row is None:
+                    return device.smets
+                smets = _intern(row[0])
+            if len(self._hub_smets) >= self.cache_size:
+                self._hub_smets.clear()
+            if self.cache_size:
+                self._hub_smets[hub] = smets
+        return smets
 
     def cpl_entry_for(self, device: Device,
                       firmware_version: str | None = None) -> CplEntry | None:
@@ -515,6 +560,8 @@ class SqliteInventory:
                 return current
             assignments = _cols(f"{name} = ?" for name in changed)
             self._devices.pop(key, None)
+            if "smets" in changed:
+                self._hub_smets.pop(key, None)
             self._write("device.update", f"UPDATE device SET {assignments} WHERE eui = ?",
                         [getattr(updated, name) for name in changed] + [key])
             at = self._now()
