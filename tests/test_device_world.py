@@ -200,3 +200,30 @@ def test_a_run_replays_byte_for_byte(inventory):
     assert first == _transcript(inventory, 42)
     assert first != _transcript(inventory, 43)
     assert any("lost" in line for line in first) and any("ALERT" in line for line in first)
+
+
+def test_a_network_from_the_smi_shares_what_its_devices_have_in_common(inventory):
+    net = World(inventory).net
+    records = {r.eui: r for r in inventory.devices()}
+    devices = net.devices()
+    assert [str(d.eui) for d in devices] == sorted(records)
+    for device in devices:
+        record = records[str(device.eui)]
+        assert (device.device_type, device.smets, device.manufacturer, device.model,
+                device.firmware_version) == (record.device_type, record.smets,
+                                             record.manufacturer, record.model,
+                                             record.firmware_version)
+        assert (str(device.hub) if device.hub else None) == record.hub
+        entry = inventory.cpl_entry_for(record)
+        assert device.active.firmware_hash == (bytes.fromhex(entry.firmware_hash)
+                                               if entry and entry.firmware_hash else None)
+    members = [d for d in devices if d.hub == HUB]
+    assert len(members) > 1
+    # members after their hub (by EUI-64, the SMI's order) share the hub's EUI64
+    assert all(d.hub is net.device(HUB).eui for d in members if d.eui.text > HUB.text)
+    same_start = {}
+    for d in devices:  # devices starting on the same image share one (immutable) state
+        assert same_start.setdefault((d.firmware_version, d.active.firmware_hash), d.state) \
+            is d.state
+    assert not hasattr(devices[0], "__dict__")
+    assert net.device("00db1234567890a0") is net.device(ESME) is net.device(str(ESME))

@@ -33,6 +33,7 @@ import datetime as _dt
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
+from functools import lru_cache
 
 from ..gbcs.model import (ActivationResult, FirmwareActivationAlert, FirmwareVersionReport,
                           ImageDistributionResult, Payload)
@@ -225,7 +226,21 @@ def _keep_schedule(state: FirmwareState, *, active: Image, image: Image | None) 
     """``active`` and ``image`` in the same kind of state: a schedule stays pending."""
     if isinstance(state, ActivationScheduled):
         return replace(state, active=active, image=image)
-    return ImageHeld(active, image) if image is not None else Running(active)
+    try:
+        return _held(active, image) if image is not None else _running(active)
+    except TypeError:  # an image whose hash is not hashable (a bytearray): not shared
+        return ImageHeld(active, image) if image is not None else Running(active)
+
+
+@lru_cache(maxsize=1024)
+def _running(active: Image) -> Running:
+    """States are immutable: the devices of a fleet in the same state share one."""
+    return Running(active)
+
+
+@lru_cache(maxsize=1024)
+def _held(active: Image, image: Image) -> ImageHeld:
+    return ImageHeld(active, image)
 
 
 @_action("hold the image; answer verified")

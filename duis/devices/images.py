@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from ..smi import CplEntry
 from .firmware import Image
@@ -52,9 +53,9 @@ class KnownImage:
     firmware_hash: bytes
     """SHA-256 of the image, 32 octets."""
 
-    @property
+    @cached_property
     def image(self) -> Image:
-        """The image as a device holds it."""
+        """The image as a device holds it (one object, shared by every device holding it)."""
         return Image(self.version, self.firmware_hash)
 
 
