@@ -32,8 +32,8 @@ from ..signatures.gbcs import sign_command
 from ..xmlparse import parse_bytes
 
 SR = "{http://www.dccinterface.co.uk/ServiceUserGateway}"
-_GBCS_PAYLOAD = f".//{SR}GBCSPayload"
-_RESTORED_DEVICE = f".//{SR}DeviceStatusChangeEvent/{SR}DeviceID"
+_GBCS_PAYLOAD = f"{SR}GBCSPayload"
+_STATUS_CHANGE, _DEVICE_ID = f"{SR}DeviceStatusChangeEvent", f"{SR}DeviceID"
 
 #: what became of a device request, as the supplier sees it: the delivery
 #: outcome after an I99, else the code that refused it (E5, ...)
@@ -143,10 +143,11 @@ class SupplierAdaptor:
         self.tally.received += 1
         root = tree.getroot()
         if outgoing.kind == "response":
-            found = root.find(_GBCS_PAYLOAD)
+            found = next(root.iter(_GBCS_PAYLOAD), None)  # the first, in document order
             self._last_payload = found.text if found is not None else ""
         elif outgoing.code == "N29":
-            device = root.findtext(_RESTORED_DEVICE)
+            event = next(root.iter(_STATUS_CHANGE), None)
+            device = event.findtext(_DEVICE_ID) if event is not None else None
             if device and device not in self.restored:
                 self.restored.add(device)
                 self.on_restored(device)
