@@ -688,3 +688,24 @@ def test_facade_read_inventory_reflects_a_restore(store, schema):
     assert meter.findtext("sr:DeviceStatus", namespaces=ns) == "Commissioned"
     assert meter.findtext("sr:DeviceFirmwareVersion", namespaces=ns) == "1.1.0"
     assert meter.findtext("sr:CPLStatus", namespaces=ns) == "Active"
+
+
+def test_decisions_name_the_first_failing_check_or_accept():
+    from duis.authorise.checks import ACCEPTED, CHECKS
+    inv = world(device())
+    accepted = authorise(req("11.2", 1), inv, profile("baseline"), DSP_EUI)
+    assert accepted is ACCEPTED and accepted.accepted and accepted.code is None
+    refused = authorise(req("11.2", 1, originator=SUSPENDED_USER), inv, profile("baseline"),
+                        DSP_EUI)
+    assert (refused.code, refused.accepted) == ("E3", False)
+    assert refused.reason == "check failed: " + dict((c, w) for c, w, _ in CHECKS)["E3"]
+    # the roles a user may use are worked out once per request, and stay right
+    from duis.catalogue import lookup
+    supplier = inv.user(SUPPLIER)
+    ctx = AuthorisationContext(req("11.2", 1), lookup("11.2"), supplier, inv.device(METER),
+                               profile("baseline"), DSP_EUI)
+    assert ctx.usable_roles == supplier.roles & lookup("11.2").roles
+    assert ctx.usable_roles is ctx.usable_roles
+    nobody = AuthorisationContext(req("11.2", 1), lookup("11.2"), None, None,
+                                  profile("baseline"), DSP_EUI)
+    assert nobody.usable_roles == frozenset()
