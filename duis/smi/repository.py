@@ -549,8 +549,12 @@ class SqliteInventory:
         """Change fields of a device; one audit row per field that changes."""
         _check_fields(changes, _DEVICE_CHANGEABLE, "device")
         with self.transaction():
-            key = _canonical(eui)
-            current = self.device(key)
+            current = self._devices.get(eui) if type(eui) is str else None
+            if current is not None:
+                key = eui  # the cache is keyed by canonical EUI-64s
+            else:
+                key = _canonical(eui)
+                current = self.device(key)
             if current is None:
                 raise NotFound("no such device", path="eui", found=key)
             updated = _replaced(current, changes)
