@@ -1,10 +1,15 @@
 """Load on ``duis serve``: 50 concurrent clients send signed 11.2 requests for 30 s.
 
-The server runs in its own process (``duis serve``, SMI and outbox in an
+The server runs as ``duis serve`` in its own processes (SMI and outbox in an
 SQLite file, JSON logs of every message to a file, no receiving endpoint: the
-device responses stay queued in the durable outbox).  The clients run in this
-process on one event loop (aiohttp, one keep-alive connection each).  The
-machine's cores (2 on the reference machine) are shared by both processes.
+device responses stay queued in the durable outbox), with its default
+``--workers`` (one process per core: on 2 cores the server's process, which
+does HTTP and the DSP, and one worker process that parses, validates and
+verifies requests); the first lines say what it used.  The clients run in this
+process on one event loop, each with one keep-alive HTTP/1.1 connection (a
+lean asyncio protocol: an aiohttp session costs about three times the CPU per
+request, taken from the cores the server needs).  The machine's cores (2 on
+the reference machine) are shared by all of them.
 
 Requests are signed beforehand, each with its own RequestID counter; the
 server runs with ``--no-replay-check`` because 50 clients sending for one
@@ -20,12 +25,16 @@ an adaptor sees at the target load).  Goal (issue 8): 1,000 requests per
 second or more, p99 under 50 ms.
 
 Environment: ``BENCH_SECONDS`` (default 30), ``BENCH_CLIENTS`` (default 50),
-``BENCH_RATE`` (paced run, default 1000 per second), ``BENCH_PIN=1`` (pin the
-server to one core and the clients to the others; default: let the OS place them).
+``BENCH_RATE`` (paced run, default 1000 per second), ``BENCH_WORKERS`` (the
+server's ``--workers``; default: its own default), ``BENCH_CLIENT=aiohttp``
+(aiohttp sessions for the clients, as before), ``BENCH_PIN=1`` (the server's
+process on one core, its workers and the clients on the others; default: let
+the OS place them).
 
-The server is bound by one core whatever the machine: the DSP is serialized
-and Python threads share one interpreter lock.  The "CPU per request" lines
-show where the time goes; figures vary with whatever else the machine runs.
+The "CPU per request" lines show where the time goes: the server's process
+(one thread runs the DSP: the serialized part), its workers, and the clients.
+Figures vary with whatever else the machine runs: when other work takes a
+core, everything shares the other one.
 """
 
 from __future__ import annotations
@@ -95,11 +104,15 @@ def signed_requests(count: int, first: int = 1_000_000) -> list[bytes]:
 
 def start_server(folder: Path) -> tuple[subprocess.Popen, str, Path, dict]:
     log = folder / "serve.log"
+    workers = WORKERS
+    if PIN and workers is None and hasattr(os, "sched_getaffinity"):
+        workers = str(len(os.sched_getaffinity(0)))    # its default, before it is pinned
     process = subprocess.Popen(
         [sys.executable, "-c", SERVE, "serve", "--port", "0", "--smi", str(folder / "smi.sqlite"),
-         "--no-replay-check", *(["--workers", WORKERS] if WORKERS else [])],
+         "--no-replay-check", *(["--workers", workers] if workers else [])],
         stdout=subprocess.DEVNULL, stderr=open(log, "wb"), cwd=ROOT)
-    if PIN and hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2:
+    pin = PIN and hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
+    if pin:
         cores = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(process.pid, {cores[0]})        # the server on one core ...
         os.sched_setaffinity(0, set(cores[1:]))              # ... the clients on the others
@@ -110,6 +123,8 @@ def start_server(folder: Path) -> tuple[subprocess.Popen, str, Path, dict]:
         for line in log.read_text().splitlines():
             record = json.loads(line)
             if record["event"] == "serving":
+                for worker in record.get("worker_pids") or [] if pin else []:
+                    os.sched_setaffinity(worker, set(cores[1:]))     # ... and its workers
                 return process, url, log, record
             if record["event"] == "listening":
                 url = record["url"]
