@@ -330,9 +330,10 @@ def _encode_payload(spec: PayloadSpec, payload: object) -> bytes:
     return b"".join(out)
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=4096)
 def _eui_octets(text: str) -> bytes:
-    """The 8 octets of an EUI-64's text (the same few recur in every message)."""
+    """The 8 octets of an EUI-64's text (the users' and the DSP's recur in every
+    message, a device's in the few messages of its turn)."""
     return bytes.fromhex(text.replace("-", ""))
 
 
