@@ -1,4 +1,4 @@
-"""Worker processes for the stateless part of each request (``--workers N``).
+"""Worker processes for the stateless part of each request (``--workers N``: N-1).
 
 Parsing, schema validation and signature verification of a request read
 nothing of the DSP's state (only the credential store and the schema), and
@@ -23,7 +23,7 @@ above the last one *in arrival order*).
 
 A worker that dies (killed, crashed) fails the requests it was checking with
 :class:`WorkerExited` (HTTP 503, logged) and is replaced; while no worker is
-running, requests are checked in-process, as with ``--workers 0``.  Workers
+running, requests are checked in-process, as with ``--workers 1``.  Workers
 ignore SIGINT and SIGTERM: the server stops them once its requests in flight
 are answered (closing their socket ends them).
 """
@@ -51,7 +51,7 @@ from ..errors import DuisError, WrongRoot
 from .logs import event
 
 FRAME = struct.Struct(">I")
-#: pickle protocol of the frames (5: bytes bodies are written out of band-free, fast)
+#: pickle protocol of the frames
 PROTOCOL = 5
 #: a worker answers what it finished at most this many seconds apart in one write
 FLUSH_SECONDS = 0.001
@@ -91,34 +91,37 @@ def worker_main(fd: int) -> None:
     _batch_scheduling()
     sock = socket.socket(fileno=fd)
     reader = _FrameReader()
-    settings: CheckSettings | None = None
-    while settings is None:
-        chunk = sock.recv(1 << 16)
-        if not chunk:
-            return
-        for item in reader.feed(chunk):
-            settings = item
-    check = _checker(settings)
-    from ..runtime import tune_for_throughput
-    tune_for_throughput()
-    sock.sendall(_frame(("ready", os.getpid())))
-    while True:
-        chunk = sock.recv(1 << 20)
-        if not chunk:
-            return
-        out: list[bytes] = []
-        flushed = time.perf_counter()
-        for seq, data, source, now in reader.feed(chunk):
-            try:
-                out.append(_frame((seq, True, check(data, source, _instant(now)))))
-            except BaseException as exc:  # every refusal goes back to the server
-                out.append(_frame((seq, False, _portable(exc))))
-            if time.perf_counter() - flushed > FLUSH_SECONDS:
+    try:
+        jobs: list = []
+        while not jobs:                          # the settings come first, then the jobs
+            chunk = sock.recv(1 << 16)
+            if not chunk:
+                return
+            jobs = reader.feed(chunk)
+        check = _checker(jobs.pop(0))
+        from ..runtime import tune_for_throughput
+        tune_for_throughput()
+        sock.sendall(_frame(("ready", os.getpid())))
+        while True:
+            out: list[bytes] = []
+            flushed = time.perf_counter()
+            for seq, data, source, now in jobs:
+                try:
+                    out.append(_frame((seq, True, check(data, source, _instant(now)))))
+                except Exception as exc:  # every refusal goes back to the server
+                    out.append(_frame((seq, False, _portable(exc))))
+                if time.perf_counter() - flushed > FLUSH_SECONDS:
+                    sock.sendall(b"".join(out))
+                    out.clear()
+                    flushed = time.perf_counter()
+            if out:
                 sock.sendall(b"".join(out))
-                out.clear()
-                flushed = time.perf_counter()
-        if out:
-            sock.sendall(b"".join(out))
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                return                           # the server closed our input: done
+            jobs = reader.feed(chunk)
+    except (BrokenPipeError, ConnectionResetError):
+        return                                   # the server is gone
 
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
@@ -240,7 +243,7 @@ class _Worker(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.reader = _FrameReader()
         self.ready: asyncio.Future = asyncio.get_running_loop().create_future()
-        self.closed: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())  # seen
         self.in_flight: set[int] = set()
         self.alive = False
 
@@ -264,8 +267,6 @@ class _Worker(asyncio.Protocol):
         self.alive = False
         if not self.ready.done():
             self.ready.set_exception(WorkerExited("worker process exited while starting"))
-        if not self.closed.done():
-            self.closed.set_result(None)
         self.pool._lost(self)
 
     def send(self, frame: bytes) -> None:
@@ -317,12 +318,12 @@ class CheckPool:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         worker = _Worker(self, number)
         try:
-            package_root = str(Path(__file__).resolve().parents[2])
-            env = dict(os.environ)
+            package_root = str(Path(__file__).resolve().parents[2])   # this duis, not
+            env = dict(os.environ)                                      # one in the cwd (-P)
             env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root,
                                                             env.get("PYTHONPATH")) if p)
             worker.process = subprocess.Popen(
-                [sys.executable, "-c", "import sys; from duis.serve.workers import "
+                [sys.executable, "-P", "-c", "import sys; from duis.serve.workers import "
                  "worker_main; worker_main(int(sys.argv[1]))", str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL,
                 start_new_session=True)
