@@ -50,11 +50,14 @@ def driven(workers: int, **more) -> ServeConfig:
 
 @pytest.fixture(scope="module")
 def pair():
-    """The same DSP twice on a driven clock: checks in-process, and in two workers."""
+    """The same DSP twice on a driven clock: checks and signatures in-process, and
+    in two workers."""
     with ServerThread(driven(1)) as alone, ServerThread(driven(3)) as pooled:
         assert pooled.server.engine.pool is not None
         assert len(pooled.server.engine.pool.pids) == 2
+        assert not pooled.server.engine.dsp.responder.sign       # the workers sign
         assert alone.server.engine.pool is None
+        assert alone.server.engine.dsp.responder.sign
         yield alone, pooled
 
 
@@ -221,6 +224,51 @@ def test_checked_requests_are_handed_on_in_the_order_they_came(tmp_path):
 
 
 # --- a worker dies ------------------------------------------------------------------------
+
+def test_a_worker_killed_while_signing_leaves_the_signing_to_the_server():
+    """Signing is deterministic, so what a dead worker was signing is signed again
+    by the server (the engine is told ``in-process``)."""
+    async def run() -> list:
+        pool = CheckPool(1, CheckSettings(str(default_store_directory())))
+        await pool.start()
+        try:
+            loop = asyncio.get_running_loop()
+            (pid,) = pool.pids
+            os.kill(pid, signal.SIGSTOP)
+            outcome = loop.create_future()
+            pool.sign([b"<unused/>"], dt.datetime.now(dt.timezone.utc), outcome.set_result)
+            os.kill(pid, signal.SIGKILL)
+            first = await asyncio.wait_for(outcome, 30)
+            again = []                                   # no worker running: at once
+            pool.sign([b"<unused/>"], dt.datetime.now(dt.timezone.utc), again.append)
+            return [first, *again]
+        finally:
+            await pool.stop()
+
+    assert asyncio.run(run()) == [("in-process", None), ("in-process", None)]
+
+
+def test_what_a_worker_signs_is_what_the_dsp_would_send():
+    from duis.dsp import DSP
+    from duis.serve.workers import sign_unsigned
+    from duis.smi import load_world
+    from duis.clock import FixedClock
+    from duis.commands.submit import default_world
+    from duis.devices import Network
+
+    store = CredentialStore(default_store_directory())
+    sent = {}
+    for sign in (True, False):
+        clock = FixedClock(START)
+        inventory = load_world(default_world(), clock=clock)
+        dsp = DSP(inventory, store, clock=clock,
+                  network=Network.from_inventory(inventory, clock=clock))
+        dsp.responder.sign = sign
+        data = sign_with_store(READ, store, counter=lambda: 4242, now=START)
+        sent[sign] = [o.xml for o in dsp.submit(data).outgoing]
+    assert len(sent[True]) == 2 and b"ds:Signature" not in sent[False][0]
+    assert [sign_unsigned(x, store, START) for x in sent[False]] == sent[True]
+
 
 class Records(logging.Handler):
     def __init__(self) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import datetime as _dt
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,7 +44,8 @@ from ..signatures.credentials import default_store_directory
 from ..smi import CplEntry, SqliteInventory, load_world
 from .config import ServeConfig
 from .outbox import Message, Outbox
-from .workers import CheckPool, CheckSettings, Outcome, ensure_request, not_a_request
+from .workers import (CheckPool, CheckSettings, Outcome, ensure_request, not_a_request,
+                      sign_unsigned)
 
 T = TypeVar("T")
 
@@ -57,13 +59,23 @@ class Handled:
     """What one request produced: the DSP's submission and its asynchronous messages."""
 
     submission: Submission
+    cause: str = ""
+    """The RequestID, for the outbox."""
     messages: list[Message] = field(default_factory=list)
+    """The asynchronous messages (``submission.outgoing[1:]``), once signed."""
     queued: list[int] = field(default_factory=list)
     """Outbox sequence numbers of ``messages``, once written."""
 
     @property
+    def outgoing(self) -> list[Outgoing]:
+        return self.submission.outgoing
+
+    @property
     def recipients(self) -> set[str]:
         return {m.recipient for m in self.messages}
+
+    def queue(self) -> None:
+        self.messages = [_message(o, self.cause) for o in self.outgoing[1:]]
 
 
 @dataclass
@@ -72,8 +84,12 @@ class Ticked:
 
     now: _dt.datetime
     outgoing: list[Outgoing]
+    cause: str = ""
     messages: list[Message] = field(default_factory=list)
     queued: list[int] = field(default_factory=list)
+
+    def queue(self) -> None:
+        self.messages = [_message(o, self.cause) for o in self.outgoing]
 
     def as_dict(self) -> dict:
         return {"now": format_datetime(self.now),
@@ -110,6 +126,8 @@ class Engine:
         self._calls: collections.deque[_Call] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scheduled: asyncio.Handle | None = None
+        self._busy = False
+        """A batch is waiting for its signatures (the next one waits for it)."""
         self._closed = False
         self._shared = None
         self.dsp: DSP | None = None
@@ -163,9 +181,11 @@ class Engine:
         await pool.start()
         pool.on_released = self._drain
         self.pool = pool
+        self.dsp.responder.sign = False      # what the DSP sends is signed by the workers
 
     async def stop_workers(self, timeout: float = 10.0) -> None:
         if self.pool is not None:
+            self.dsp.responder.sign = True   # from here on, signed here
             await self.pool.stop(timeout)
 
     def close(self) -> None:
@@ -237,14 +257,16 @@ class Engine:
     def _drain(self) -> None:
         """Run a batch of the calls made so far, now; the rest after the loop has
         had a turn (the replies of this batch go out first)."""
+        if self._busy:
+            return                                       # after the batch being signed
         if self._calls:
             self._run(self._take())
-        if self._calls:
+        if self._calls and not self._busy:
             self._schedule()
 
     def _finish(self) -> None:
         """Run every call made so far (before closing)."""
-        while self._calls:
+        while self._calls and not self._busy:
             self._run(self._take())
 
     def _take(self) -> list[_Call]:
@@ -260,9 +282,11 @@ class Engine:
         return batch
 
     def _run(self, batch: list[_Call]) -> None:
+        """The replay checks, in order; then, in the SMI's transaction, the DSP's
+        work, the signatures of what it sends, the outbox rows, the commit."""
         values: list[object] = []
         failed: dict[int, Exception] = {}
-        for index, call in enumerate(batch):           # the replay checks, in order
+        for index, call in enumerate(batch):
             value = None
             if call.prepare is not None:
                 try:
@@ -270,31 +294,75 @@ class Engine:
                 except Exception as exc:  # handed to the caller, who maps it
                     failed[index] = exc
             values.append(value)
-        outcomes: list[tuple[object, BaseException | None]] = []
+        transaction = self._transaction() if batch[0].change else contextlib.nullcontext()
         try:
-            with self._transaction() if batch[0].change else contextlib.nullcontext():
-                for index, call in enumerate(batch):
-                    if index in failed:
-                        outcomes.append((None, failed[index]))
-                        continue
-                    try:
-                        result = call.func(values[index], *call.args) \
-                            if call.prepare is not None else call.func(*call.args)
-                        outcomes.append((result, None))
-                    except Exception as exc:  # handed to the caller, who maps it
-                        outcomes.append((None, exc))
-                produced = [r for r, e in outcomes
-                            if isinstance(r, (Handled, Ticked)) and r.messages]
-                if produced:
-                    messages = [m for r in produced for m in r.messages]
-                    seqs = iter(self.outbox.insert(self._shared, messages)
-                                if self._shared is not None else self.outbox.add(messages))
-                    for result in produced:
-                        result.queued = [next(seqs) for _ in result.messages]
-        except Exception as exc:        # nothing of the batch was kept: each caller is told
+            transaction.__enter__()
+        except Exception as exc:
+            _settle_all(batch, [(None, exc)] * len(batch))
+            return
+        outcomes: list[tuple[object, BaseException | None]] = []
+        for index, call in enumerate(batch):
+            if index in failed:
+                outcomes.append((None, failed[index]))
+                continue
+            try:
+                result = call.func(values[index], *call.args) \
+                    if call.prepare is not None else call.func(*call.args)
+                outcomes.append((result, None))
+            except Exception as exc:  # handed to the caller, who maps it
+                outcomes.append((None, exc))
+        unsigned = [(result.outgoing, index) for result, _ in outcomes
+                    if isinstance(result, (Handled, Ticked)) and not self.dsp.responder.sign
+                    for index in range(len(result.outgoing))]
+        if not unsigned:
+            self._complete(batch, outcomes, transaction)
+            return
+        xmls = [out[index].xml for out, index in unsigned]
+        now = self.dsp.clock.now()
+        self._busy = True
+
+        def signed(outcome: tuple[str, object]) -> None:
+            kind, value = outcome
+            if kind == "in-process":                      # no worker: sign them here
+                try:
+                    kind, value = "signed", [sign_unsigned(x, self.dsp.store, now) for x in xmls]
+                except Exception as exc:
+                    kind, value = "error", exc
+            if kind == "signed":
+                for (out, index), xml in zip(unsigned, value):
+                    out[index] = dataclasses.replace(out[index], xml=xml)
+                self._complete(batch, outcomes, transaction)
+            else:
+                _abort(batch, transaction, value)
+            self._busy = False
+            if self._calls:
+                self._schedule()
+
+        self.pool.sign(xmls, now, signed)
+
+    def _complete(self, batch: list[_Call], outcomes: list, transaction) -> None:
+        """Queue what the batch produced in the outbox, commit, hand the results back."""
+        try:
+            produced = []
+            for result, _ in outcomes:
+                if isinstance(result, (Handled, Ticked)):
+                    result.queue()
+                    if result.messages:
+                        produced.append(result)
+            if produced:
+                messages = [m for r in produced for m in r.messages]
+                seqs = iter(self.outbox.insert(self._shared, messages)
+                            if self._shared is not None else self.outbox.add(messages))
+                for result in produced:
+                    result.queued = [next(seqs) for _ in result.messages]
+        except Exception as exc:      # nothing of the batch is kept: each caller is told
+            _abort(batch, transaction, exc)
+            return
+        try:
+            transaction.__exit__(None, None, None)
+        except Exception as exc:      # the commit failed (and was undone)
             outcomes = [(None, exc)] * len(batch)
-        for call, (result, error) in zip(batch, outcomes):
-            _settle(call.future, result, error)
+        _settle_all(batch, outcomes)
 
     def _transaction(self):
         """The SMI's transaction for a batch of changes (its own writes nest in it).
@@ -336,15 +404,12 @@ class Engine:
         """A checked request through the DSP: authorisation, the device; its
         asynchronous messages are queued after."""
         submission = self.dsp.handle(checked.request, web_service=service, source=source)
-        cause = str(submission.request.request_id)
-        return Handled(submission, [_message(o, cause) for o in submission.outgoing[1:]])
+        return Handled(submission, str(submission.request.request_id))
 
     def tick(self) -> Ticked:
         """Let the devices catch up with the clock (the alerts that fire are queued after)."""
         now = self.dsp.clock.now()
-        outgoing = self.dsp.tick()
-        cause = f"clock at {format_datetime(now)}"
-        return Ticked(now, outgoing, [_message(o, cause) for o in outgoing])
+        return Ticked(now, self.dsp.tick(), f"clock at {format_datetime(now)}")
 
     def move_clock(self, *, advance_seconds: float | None = None,
                    now: _dt.datetime | None = None) -> Ticked:
@@ -408,6 +473,20 @@ class Engine:
                 "clock": "driven" if self.driven else "real",
                 "profile": self.profile_name, "outbox": self.outbox.counts(),
                 "smi_audit_start": self.audit_start}
+
+
+def _settle_all(batch: list[_Call], outcomes: list) -> None:
+    for call, (result, error) in zip(batch, outcomes):
+        _settle(call.future, result, error)
+
+
+def _abort(batch: list[_Call], transaction, error: BaseException) -> None:
+    """Undo the batch's transaction; every caller gets ``error``."""
+    try:
+        transaction.__exit__(type(error), error, error.__traceback__)
+    except Exception:
+        pass
+    _settle_all(batch, [(None, error)] * len(batch))
 
 
 def _settle(future: asyncio.Future, result: object, error: BaseException | None) -> None:

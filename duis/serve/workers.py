@@ -47,12 +47,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from lxml import etree
+
 from ..errors import DuisError, WrongRoot
 from .logs import event
 
 FRAME = struct.Struct(">I")
 #: pickle protocol of the frames
 PROTOCOL = 5
+#: the jobs: check a request; sign what the DSP sends
+CHECK, SIGN = "check", "sign"
 #: a worker answers what it finished at most this many seconds apart in one write
 FLUSH_SECONDS = 0.001
 #: seconds a new worker has to load the schema and the credential store
@@ -98,16 +102,22 @@ def worker_main(fd: int) -> None:
             if not chunk:
                 return
             jobs = reader.feed(chunk)
-        check = _checker(jobs.pop(0))
+        check, sign = _workers(jobs.pop(0))
         from ..runtime import tune_for_throughput
         tune_for_throughput()
         sock.sendall(_frame(("ready", os.getpid())))
         while True:
             out: list[bytes] = []
             flushed = time.perf_counter()
-            for seq, data, source, now in jobs:
+            for job in jobs:
                 try:
-                    out.append(_frame((seq, True, check(data, source, _instant(now)))))
+                    if job[0] == CHECK:
+                        _, seq, data, source, now = job
+                        value = check(data, source, _instant(now))
+                    else:
+                        _, seq, messages, now = job
+                        value = [sign(message, _instant(now)) for message in messages]
+                    out.append(_frame((seq, True, value)))
                 except Exception as exc:  # every refusal goes back to the server
                     out.append(_frame((seq, False, _portable(exc))))
                 if time.perf_counter() - flushed > FLUSH_SECONDS:
@@ -148,7 +158,8 @@ def _batch_scheduling() -> None:
         pass
 
 
-def _checker(settings: CheckSettings) -> Callable:
+def _workers(settings: CheckSettings) -> tuple[Callable, Callable]:
+    """The two jobs: check a request, sign what the DSP sends."""
     from ..dsp.service import precheck
     from ..messages import Request
     from ..schema import load_schema
@@ -171,12 +182,27 @@ def _checker(settings: CheckSettings) -> Callable:
             raise not_a_request(checked.request, source)
         return checked
 
-    return check
+    def sign(message: bytes, now: _dt.datetime) -> bytes:
+        return sign_unsigned(message, store, now)
+
+    return check, sign
+
+
+_TRUSTED = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+
+
+def sign_unsigned(message: bytes, store, now: _dt.datetime) -> bytes:
+    """Sign a message the DSP built unsigned (its responder with ``sign`` off) with
+    the DSP's credential valid at ``now``: byte for byte what the responder would
+    have sent signing it itself (the signature is deterministic, and the
+    serialized message parses back to the element it was built as)."""
+    from ..signatures import sign_built
+    root = etree.fromstring(message, _TRUSTED)
+    return sign_built(root, store.dsp_signing_credential(now=now))
 
 
 def ensure_request(data: bytes, source: str) -> None:
     """Raise :class:`WrongRoot` unless ``data`` is an ``sr:Request``."""
-    from lxml import etree
     from ..xmlparse import parse_bytes
     root = parse_bytes(data, source).getroot()
     if root.tag != REQUEST_TAG:
@@ -290,6 +316,7 @@ class CheckPool:
         self.workers: list[_Worker] = []
         self._order: collections.deque[_Pending] = collections.deque()
         self._pending: dict[int, _Pending] = {}
+        self._signing: dict[int, Callable] = {}
         self._seq = 0
         self._next = 0
         self._stopping = False
@@ -350,10 +377,26 @@ class CheckPool:
             return
         self._pending[seq] = pending
         worker.in_flight.add(seq)
-        worker.send(_frame((seq, data, source, _microseconds(now))))
+        worker.send(_frame((CHECK, seq, data, source, _microseconds(now))))
+
+    def sign(self, messages: list[bytes], now, done: Callable[[tuple[str, object]], None]
+             ) -> None:
+        """Sign what the DSP built unsigned, with its credential valid at ``now``;
+        ``done`` gets ``("signed", [bytes, ...])``, ``("error", exception)`` or, when
+        no worker is running (or the one signing died), ``("in-process", None)``."""
+        worker = self._choose()
+        if worker is None:
+            done(("in-process", None))
+            return
+        seq = self._seq
+        self._seq += 1
+        self._signing[seq] = done
+        worker.in_flight.add(seq)
+        worker.send(_frame((SIGN, seq, messages, _microseconds(now))))
 
     def _choose(self) -> _Worker | None:
-        alive = [w for w in self.workers if w.alive]
+        alive = [w for w in self.workers if w.alive and w.transport is not None
+                 and not w.transport.is_closing()] if not self._stopping else []
         if not alive:
             return None
         self._next += 1
@@ -362,6 +405,10 @@ class CheckPool:
 
     def _answered(self, worker: _Worker, seq: int, ok: bool, value: object) -> None:
         worker.in_flight.discard(seq)
+        done = self._signing.pop(seq, None)
+        if done is not None:
+            done(("signed", value) if ok else ("error", value))
+            return
         pending = self._pending.pop(seq, None)
         if pending is None:
             return
@@ -383,11 +430,17 @@ class CheckPool:
 
     def _lost(self, worker: _Worker) -> None:
         """``worker``'s socket closed: fail what it was checking, then replace it."""
-        cut = sorted(worker.in_flight)
+        jobs = sorted(worker.in_flight)
         worker.in_flight.clear()
-        for seq in cut:
+        cut = 0
+        for seq in jobs:
+            done = self._signing.pop(seq, None)
+            if done is not None:
+                done(("in-process", None))                 # signing is safe to do again
+                continue
             pending = self._pending.pop(seq, None)
             if pending is not None:
+                cut += 1
                 pending.outcome = ("error", WorkerExited(
                     "the worker process checking this request exited before it answered; "
                     "the request was not acted on", source=f"worker {worker.number}",
@@ -395,7 +448,7 @@ class CheckPool:
                     found=f"pid {worker.pid} gone"))
         self._release()
         if not self._stopping:
-            task = asyncio.get_running_loop().create_task(self._replace(worker, len(cut)))
+            task = asyncio.get_running_loop().create_task(self._replace(worker, cut))
             self._restarts.add(task)
             task.add_done_callback(self._restarts.discard)
 
