@@ -18,7 +18,9 @@ lost, and under load one commit serves many requests.
 With worker processes (:mod:`.workers`), a request's parsing, schema
 validation and signature verification happen there, and only the rest (the
 replay check, authorisation, the devices, the SMI) comes here, in the order
-the requests arrived.
+the requests arrived.  What the DSP sends is then built unsigned and a batch's
+messages are signed there too (one job), while the batch's transaction stays
+open; the next batch starts once this one is committed.
 """
 
 from __future__ import annotations
@@ -323,20 +325,23 @@ class Engine:
 
         def signed(outcome: tuple[str, object]) -> None:
             kind, value = outcome
-            if kind == "in-process":                      # no worker: sign them here
-                try:
-                    kind, value = "signed", [sign_unsigned(x, self.dsp.store, now) for x in xmls]
-                except Exception as exc:
-                    kind, value = "error", exc
-            if kind == "signed":
-                for (out, index), xml in zip(unsigned, value):
-                    out[index] = dataclasses.replace(out[index], xml=xml)
-                self._complete(batch, outcomes, transaction)
-            else:
-                _abort(batch, transaction, value)
-            self._busy = False
-            if self._calls:
-                self._schedule()
+            try:
+                if kind == "in-process":                  # no worker: sign them here
+                    try:
+                        kind, value = "signed", [sign_unsigned(x, self.dsp.store, now)
+                                                 for x in xmls]
+                    except Exception as exc:
+                        kind, value = "error", exc
+                if kind == "signed":
+                    for (out, index), xml in zip(unsigned, value):
+                        out[index] = dataclasses.replace(out[index], xml=xml)
+                    self._complete(batch, outcomes, transaction)
+                else:
+                    _abort(batch, transaction, value)
+            finally:
+                self._busy = False
+                if self._calls:
+                    self._schedule()
 
         self.pool.sign(xmls, now, signed)
 

@@ -1,20 +1,24 @@
 """Worker processes for the stateless part of each request (``--workers N``: N-1).
 
 Parsing, schema validation and signature verification of a request read
-nothing of the DSP's state (only the credential store and the schema), and
-they are half the CPU a request costs.  So they run in a few long-lived
-worker processes, on the machine's other cores, while everything that reads
-or changes the DSP's state (the replay check, authorisation, the devices, the
-SMI, the outbox) stays on the engine's one thread, in arrival order.
+nothing of the DSP's state (only the credential store and the schema), nor
+does signing what the DSP sends (its key); together they are more than half
+the CPU a request costs.  So they run in a few long-lived worker processes,
+on the machine's other cores, while everything that reads or changes the
+DSP's state (the replay check, authorisation, the devices, the SMI, the
+outbox) stays on the engine's one thread, in arrival order.
 
 The protocol is lean: one Unix socket pair per worker, frames of a 4-byte
-length and a pickle.  The server sends ``(seq, body, source, now)`` (``now``:
-the engine clock's time when the request arrived, so a driven clock gives the
-worker the same certificate validity as the in-process check) and the worker
-answers ``(seq, True, Checked)`` or ``(seq, False, exception)``.  A request
-is written to its worker at once; a worker that was sent several answers them
-in one write (or in writes a millisecond apart), so the server wakes up once
-for them and runs them as one batch.
+length and a pickle.  To check, the server sends ``("check", seq, body,
+source, now)`` (``now``: the engine clock's time when the request arrived, so
+a driven clock gives the worker the same certificate validity as the
+in-process check) and the worker answers ``(seq, True, Checked)`` or ``(seq,
+False, exception)``.  To sign, the server sends ``("sign", seq, [unsigned
+message, ...], now)`` and gets the signed messages back (deterministic ECDSA:
+the very bytes the server would have made).  A job is written to its worker
+at once; a worker that was sent several answers them in one write (or in
+writes a millisecond apart), so the server wakes up once for them and runs
+them as one batch.
 
 Results are handed on in the order the requests were dispatched, whatever
 worker finished first, so the serialized step sees requests in arrival order,
@@ -22,8 +26,9 @@ exactly as without workers (the replay check refuses a counter that is not
 above the last one *in arrival order*).
 
 A worker that dies (killed, crashed) fails the requests it was checking with
-:class:`WorkerExited` (HTTP 503, logged) and is replaced; while no worker is
-running, requests are checked in-process, as with ``--workers 1``.  Workers
+:class:`WorkerExited` (HTTP 503, logged) and is replaced; what it was signing
+is signed by the server instead; while no worker is running, requests are
+checked and signed in-process, as with ``--workers 1``.  Workers
 ignore SIGINT and SIGTERM: the server stops them once its requests in flight
 are answered (closing their socket ends them).
 """
