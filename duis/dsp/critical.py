@@ -8,11 +8,14 @@ one the DSP issued to that user.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
+import re
 
 from ..errors import DuisError
 from ..gbcs import GbcsMessage, decode, encode, from_base64
-from ..messages import Request
+from ..gbcs.codec import HEADER_BYTES, MAGIC
+from ..messages import EUI64, Request
 from ..signatures import CredentialStore
 from ..signatures.gbcs import split_signed_command, verify_precommand
 
@@ -28,10 +31,18 @@ class PreCommandBook:
 
     def __init__(self) -> None:
         self.issued: dict[tuple[str, int], bytes] = {}
+        self._outstanding: dict[tuple[str, int], GbcsMessage] = {}
+        """The commands issued and not yet redeemed that decoding their bytes gives back
+        exactly: a SignedPreCommand carrying those bytes needs no decoding."""
 
     def issue(self, command: GbcsMessage) -> bytes:
         data = encode(command)
-        self.issued[(str(command.originator), command.transaction)] = data
+        key = (str(command.originator), command.transaction)
+        self.issued[key] = data
+        if _decodes_to_itself(command):
+            self._outstanding[key] = command
+        else:
+            self._outstanding.pop(key, None)
         return data
 
     def redeem(self, request: Request, store: CredentialStore, now: _dt.datetime,
@@ -42,6 +53,13 @@ class PreCommandBook:
         if check_signature:
             verify_precommand(signed, store, request.originator, now=now, source=source)
         command_bytes, _ = split_signed_command(signed, source)
+        if len(command_bytes) >= HEADER_BYTES and command_bytes[0] == MAGIC:
+            # the bytes of a PreCommand issued to this user: its command, as issued
+            key = (str(request.originator), int.from_bytes(command_bytes[18:26], "big"))
+            if self.issued.get(key) == command_bytes:
+                issued_command = self._outstanding.pop(key, None)
+                if issued_command is not None:
+                    return issued_command
         command = decode(command_bytes, source)
         key = (str(request.originator), command.transaction)
         issued = self.issued.get(key)
@@ -55,3 +73,30 @@ class PreCommandBook:
                        f"{command.transaction}") if issued else
                       f"no PreCommand issued for transaction {command.transaction}")
         return command
+
+
+_CANONICAL_EUI = re.compile(r"[0-9A-F]{2}(?:-[0-9A-F]{2}){7}")
+#: payload field values that come back from the codec as they went in
+_PLAIN = (bytes, str, int, bool, type(None))
+
+
+def _decodes_to_itself(command: GbcsMessage) -> bool:
+    """Whether ``decode(encode(command))`` is ``command`` field for field, with the same
+    types: plain values, canonical EUI-64s, instants in UTC and whole seconds."""
+    if type(command.transaction) is not int or type(command.message_code) is not int:
+        return False
+    for eui in (command.originator, command.target):
+        if type(eui) is not EUI64 or not _CANONICAL_EUI.fullmatch(eui.text):
+            return False
+    payload = command.payload
+    if not dataclasses.is_dataclass(payload):
+        return False
+    for field in dataclasses.fields(payload):
+        value = getattr(payload, field.name)
+        if type(value) in _PLAIN:
+            continue
+        if type(value) is _dt.datetime and value.tzinfo is _dt.timezone.utc \
+                and not value.microsecond:
+            continue
+        return False
+    return True
