@@ -129,6 +129,16 @@ def parse_bytes(data: bytes, name: str = "<bytes>",
     return tree
 
 
+def parse_canonical(data: bytes, name: str = "<bytes>") -> etree._ElementTree:
+    """Parse Canonical XML that was written from a tree :func:`parse_bytes` gave.
+
+    Such bytes hold no DTD and nest no deeper than that tree (canonicalising
+    adds no element), so only the parse itself is left; the same parser, the
+    same refusals.
+    """
+    return etree.fromstring(data, _PARSERS[len(data) > _HUGE_THRESHOLD]).getroottree()
+
+
 def parse_xml(source: str | os.PathLike | BinaryIO | bytes,
               limits: ParseLimits = DEFAULT_LIMITS) -> etree._ElementTree:
     """Read and safely parse a path, ``-``, a stream or bytes."""

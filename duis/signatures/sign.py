@@ -90,35 +90,24 @@ def sign_built(root: etree._Element, credential: Credential, *,
     """
     if not _spliceable(root) or root.find(P.SIGNATURE) is not None:
         root = copy.deepcopy(root)  # signed by appending the Signature: to a copy
-    return _sign_tree(root.getroottree(), credential.private_key, credential.certificate,
-                      False, deterministic, credential)
+        return _sign_tree(root.getroottree(), credential.private_key, credential.certificate,
+                          False, deterministic, credential)
+    return _spliced(root, root.getroottree(), credential.private_key,
+                    credential.certificate.serial_number, credential.issuer, deterministic)
 
 
 def _sign_tree(tree: etree._ElementTree, key, certificate, strip_whitespace: bool,
                deterministic: bool, credential: Credential | None = None) -> bytes:
-    """Sign ``tree`` (which the caller owns) and return the signed bytes.
-
-    The usual message (a prefixed root with nothing around it and no xmldsig
-    namespace of its own) is serialized as it is and the Signature's markup
-    written in before the root's end tag: the very bytes appending the
-    Signature element would give, without building it (and ``tree`` stays
-    unsigned).  Anything else gets the element appended.
-    """
+    """Sign ``tree`` (which the caller owns) and return the signed bytes."""
     root = tree.getroot()
     for old in root.findall(P.SIGNATURE):
         root.remove(old)
     if strip_whitespace:
         strip_ignorable_whitespace(root)
-    octets = etree.tostring(tree, method="c14n", exclusive=False, with_comments=False)
-    digest = base64.b64encode(hashlib.sha256(octets).digest()).decode("ascii")
-    value = _signature_value(key, digest, deterministic)
     issuer = credential.issuer if credential else issuer_text(certificate)
     if _spliceable(root):
-        body = etree.tostring(root, encoding="UTF-8")
-        closing = f"</{root.prefix}:{etree.QName(root).localname}>".encode("utf-8")
-        return b"".join((XML_DECLARATION, body[:-len(closing)],
-                         _signature_markup(digest, value, issuer, certificate.serial_number),
-                         closing))
+        return _spliced(root, tree, key, certificate.serial_number, issuer, deterministic)
+    digest, value = _digest_and_value(tree, key, deterministic)
     signature = copy.deepcopy(_TEMPLATE)
     signature[0][2][2].text = digest
     signature[1].text = value
@@ -127,6 +116,26 @@ def _sign_tree(tree: etree._ElementTree, key, certificate, strip_whitespace: boo
     serial_element[1].text = str(certificate.serial_number)
     root.append(signature)
     return XML_DECLARATION + etree.tostring(tree, encoding="UTF-8")
+
+
+def _digest_and_value(tree: etree._ElementTree, key, deterministic: bool) -> tuple[str, str]:
+    """The document's digest and the signature value over the SignedInfo naming it."""
+    octets = etree.tostring(tree, method="c14n", exclusive=False, with_comments=False)
+    digest = base64.b64encode(hashlib.sha256(octets).digest()).decode("ascii")
+    return digest, _signature_value(key, digest, deterministic)
+
+
+def _spliced(root: etree._Element, tree: etree._ElementTree, key, serial: int, issuer: str,
+             deterministic: bool) -> bytes:
+    """The usual message (see :func:`_spliceable`) signed without building the
+    Signature: the message serialized as it is, and the Signature's markup
+    written in before the root's end tag -- the very bytes appending the
+    element would give.  ``root`` stays unsigned."""
+    digest, value = _digest_and_value(tree, key, deterministic)
+    body = etree.tostring(root, encoding="UTF-8")
+    closing = f"</{root.prefix}:{etree.QName(root).localname}>".encode("utf-8")
+    return b"".join((XML_DECLARATION, body[:-len(closing)],
+                     _signature_markup(digest, value, issuer, serial), closing))
 
 
 def _spliceable(root: etree._Element) -> bool:

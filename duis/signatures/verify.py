@@ -47,7 +47,7 @@ from lxml import etree
 from ..clock import UTC
 from ..errors import MessageError, WrongRoot
 from ..messages.ids import EUI64, MessageID
-from ..xmlparse import parse_bytes
+from ..xmlparse import parse_bytes, parse_canonical
 from . import errors as E
 from . import profile as P
 from .c14n import XML_SPACE, document_octets, signed_info_octets
@@ -118,7 +118,7 @@ def verify(data: bytes, store: CredentialStore, *, now: _dt.datetime | None = No
     check.signature_value(credential, signed_info, fields)
     if counters is not None and message_id is not None:
         counters.check_and_record(message_id.originator, message_id.counter, source=source)
-    return VerifiedMessage(octets, parse_bytes(octets, source), credential.certificate,
+    return VerifiedMessage(octets, parse_canonical(octets, source), credential.certificate,
                            credential.eui, roles, etree.QName(check.root).localname,
                            message_id, credential)
 
