@@ -154,8 +154,8 @@ def test_every_shipped_scenario_over_http_matches_its_goldens(tmp_path, path):
 
 
 def test_mp105_story_with_worker_processes_matches_the_goldens(tmp_path):
-    """Requests parsed, validated and verified in two worker processes
-    (``--workers 3``): byte for byte the same run."""
+    """Requests parsed, validated and verified, and what the DSP sends signed,
+    in two worker processes (``--workers 3``): byte for byte the same run."""
     check_over_http(tmp_path, SCENARIO, "mp105-option2", workers=3)
 
 
@@ -169,6 +169,7 @@ def check_over_http(tmp_path: Path, path: Path, profile: str, workers: int = 1) 
                              workers=workers)
         with ServerThread(config) as server, Client(server.url, now=scenario.start) as client:
             assert len(server.server.engine.pool.pids if workers > 1 else []) == workers - 1
+            server.server.engine.sign_batch_min = 1        # with workers, they sign everything
             run = RemoteRun(scenario, profile, client, receiver)
             run.play()
             audit = [AuditRecord(**row) for row in client.audit()]

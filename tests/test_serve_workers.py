@@ -55,9 +55,8 @@ def pair():
     with ServerThread(driven(1)) as alone, ServerThread(driven(3)) as pooled:
         assert pooled.server.engine.pool is not None
         assert len(pooled.server.engine.pool.pids) == 2
-        assert not pooled.server.engine.dsp.responder.sign       # the workers sign
+        pooled.server.engine.sign_batch_min = 1        # every batch signed in a worker
         assert alone.server.engine.pool is None
-        assert alone.server.engine.dsp.responder.sign
         yield alone, pooled
 
 
@@ -90,7 +89,8 @@ def same_answer(clients, data: bytes, service: str = "S"):
 
 # --- the same answers -------------------------------------------------------------------
 
-def test_a_request_checked_in_a_worker_gets_the_same_reply_bytes(clients):
+def test_a_request_checked_in_a_worker_gets_the_same_reply_bytes(pair, clients):
+    jobs = dict(pair[1].server.engine.pool.jobs)
     signer = clients[0]
     for data, service, code in (
             (signer.sign(READ, preserve_counter=False), "S", "I99"),
@@ -98,6 +98,8 @@ def test_a_request_checked_in_a_worker_gets_the_same_reply_bytes(clients):
             (signer.sign(ACTIVATE, preserve_counter=False), "T", "I0")):  # a PreCommand
         reply = same_answer(clients, data, service)
         assert reply.status == 200 and reply.code == code
+    done = pair[1].server.engine.pool.jobs
+    assert done["check"] == jobs["check"] + 3 and done["sign"] == jobs["sign"] + 3
 
 
 def test_the_critical_round_through_the_workers(clients):

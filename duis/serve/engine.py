@@ -130,6 +130,11 @@ class Engine:
         self._scheduled: asyncio.Handle | None = None
         self._busy = False
         """A batch is waiting for its signatures (the next one waits for it)."""
+        self._sign_in_workers = False
+        self.sign_batch_min = 2
+        """Batches of fewer requests are signed here: one request's two signatures
+        cost less than another round trip to a worker (light load, where latency
+        matters); larger batches (heavy load) are signed in a worker."""
         self._closed = False
         self._shared = None
         self.dsp: DSP | None = None
@@ -183,11 +188,11 @@ class Engine:
         await pool.start()
         pool.on_released = self._drain
         self.pool = pool
-        self.dsp.responder.sign = False      # what the DSP sends is signed by the workers
+        self._sign_in_workers = True
 
     async def stop_workers(self, timeout: float = 10.0) -> None:
         if self.pool is not None:
-            self.dsp.responder.sign = True   # from here on, signed here
+            self._sign_in_workers = False    # from here on, signed here
             await self.pool.stop(timeout)
 
     def close(self) -> None:
@@ -296,6 +301,8 @@ class Engine:
                 except Exception as exc:  # handed to the caller, who maps it
                     failed[index] = exc
             values.append(value)
+        self.dsp.responder.sign = not (self._sign_in_workers and batch[0].prepare is not None
+                                       and len(batch) >= self.sign_batch_min)
         transaction = self._transaction() if batch[0].change else contextlib.nullcontext()
         try:
             transaction.__enter__()

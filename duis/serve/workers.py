@@ -322,6 +322,8 @@ class CheckPool:
         self._order: collections.deque[_Pending] = collections.deque()
         self._pending: dict[int, _Pending] = {}
         self._signing: dict[int, Callable] = {}
+        self.jobs = {CHECK: 0, SIGN: 0}
+        """Jobs sent to the workers so far, by kind."""
         self._seq = 0
         self._next = 0
         self._stopping = False
@@ -383,6 +385,7 @@ class CheckPool:
         self._pending[seq] = pending
         worker.in_flight.add(seq)
         worker.send(_frame((CHECK, seq, data, source, _microseconds(now))))
+        self.jobs[CHECK] += 1
 
     def sign(self, messages: list[bytes], now, done: Callable[[tuple[str, object]], None]
              ) -> None:
@@ -398,6 +401,7 @@ class CheckPool:
         self._signing[seq] = done
         worker.in_flight.add(seq)
         worker.send(_frame((SIGN, seq, messages, _microseconds(now))))
+        self.jobs[SIGN] += 1
 
     def _choose(self) -> _Worker | None:
         alive = [w for w in self.workers if w.alive and w.transport is not None
