@@ -5,7 +5,8 @@ SQLite file, JSON logs of every message to a file, no receiving endpoint: the
 device responses stay queued in the durable outbox), with its default
 ``--workers`` (one process per core: on 2 cores the server's process, which
 does HTTP and the DSP, and one worker process that parses, validates and
-verifies requests); the first lines say what it used.  The clients run in this
+verifies requests and signs what the DSP sends); the first lines say what it
+used.  The clients run in this
 process on one event loop, each with one keep-alive HTTP/1.1 connection (a
 lean asyncio protocol: an aiohttp session costs about three times the CPU per
 request, taken from the cores the server needs).  The machine's cores (2 on
@@ -67,7 +68,7 @@ CLIENT = os.environ.get("BENCH_CLIENT", "lean")
 #: ``--workers`` of the server (default: the server's own default, one per core)
 WORKERS = os.environ.get("BENCH_WORKERS")
 #: requests signed for the closed-loop run, per second (a client that runs out stops)
-CEILING = 2500
+CEILING = 4000
 SERVE = ("import sys, duis.cli as c\n"
          "c.COMMANDS = c.COMMANDS + tuple(n for n in ('serve',) if n not in c.COMMANDS)\n"
          "sys.exit(c.main(sys.argv[1:]))")
@@ -342,8 +343,8 @@ def main() -> None:
         process, url, log, serving = start_server(Path(folder))
         helpers = serving.get("worker_pids") or []
         print(f"  server: --workers {serving.get('workers')}: pid {process.pid} (HTTP, the DSP)"
-              + (f" + {len(helpers)} worker process{'es' if len(helpers) > 1 else ''} parsing, "
-                 f"validating and verifying (pid {', '.join(map(str, helpers))})" if helpers
+              + (f" + {len(helpers)} worker process{'es' if len(helpers) > 1 else ''} (checks "
+                 f"and signatures; pid {', '.join(map(str, helpers))})" if helpers
                  else ", everything in one process"))
         try:
             queued_before = outbox_counts(url)["queued"]
