@@ -45,6 +45,7 @@ from ..signatures import CounterStore, CredentialStore
 from ..signatures.credentials import default_store_directory
 from ..smi import CplEntry, SqliteInventory, load_world
 from .config import ServeConfig
+from .logs import LOGGER
 from .outbox import Message, Outbox
 from .workers import (CheckPool, CheckSettings, Outcome, ensure_request, not_a_request,
                       sign_unsigned)
@@ -496,8 +497,8 @@ def _abort(batch: list[_Call], transaction, error: BaseException) -> None:
     """Undo the batch's transaction; every caller gets ``error``."""
     try:
         transaction.__exit__(type(error), error, error.__traceback__)
-    except Exception:
-        pass
+    except Exception:  # the callers still get the first error; the rollback's is logged
+        LOGGER.exception("rolling back a failed batch")
     _settle_all(batch, [(None, error)] * len(batch))
 
 
