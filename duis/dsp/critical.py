@@ -47,8 +47,8 @@ class PreCommandBook:
 
     def redeem(self, request: Request, store: CredentialStore, now: _dt.datetime,
                source: str, *, check_signature: bool = True) -> GbcsMessage:
-        """The command of a SignedPreCommand, once its signature (unless told not to:
-        unsigned simulations) and its origin are proven."""
+        """The command of a SignedPreCommand, once its GBCS signature (unless told
+        not to: tests of the bookkeeping alone) and its origin are proven."""
         signed = from_base64(request.body.text_at("GBCSPayload") or "", source)
         if check_signature:
             verify_precommand(signed, store, request.originator, now=now, source=source)

@@ -207,8 +207,8 @@ class DSP:
             out.append(self.responder.precommand(request, self.precommands.issue(command)))
             return
         if request.command_variant in (5, 6, 7):
-            command = self.precommands.redeem(request, self.store, self.clock.now(), source,
-                                              check_signature=self.signing)
+            # the GBCS-level signature is checked whatever the XML signing switch
+            command = self.precommands.redeem(request, self.store, self.clock.now(), source)
         else:
             command = command_for(request, device.device_type)
         out.append(self.responder.answer(request, "I99"))

@@ -10,7 +10,7 @@ With signing on, each request is signed with the supplier's xml-sign key and
 every message the DSP sends (to the supplier or to the network operator) is
 verified by its recipient; with signing off, messages go unsigned and are
 only parsed.  Critical commands are signed at GBCS level with the supplier's
-ds key either way: the DSP checks that signature whatever its signing switch.
+ds key either way, and the DSP checks that signature whatever its XML signing switch.
 """
 
 from __future__ import annotations
