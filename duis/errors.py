@@ -40,6 +40,11 @@ class DuisError(Exception):
             text += f", found {self.found}"
         return text
 
+    def __reduce__(self):
+        # Subclasses take other arguments than the message: rebuild from the fields
+        # (to cross a process boundary whole: where, expected, found).
+        return _restore, (type(self), dict(self.__dict__))
+
     def as_dict(self) -> dict:
         return {
             "error": type(self).__name__,
@@ -50,6 +55,14 @@ class DuisError(Exception):
             "expected": self.expected,
             "found": self.found,
         }
+
+
+def _restore(cls: type[DuisError], state: dict) -> DuisError:
+    """An unpickled :class:`DuisError`: the same class and fields, the same text."""
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    Exception.__init__(error, str(error))
+    return error
 
 
 # --- unusable input (exit 2) ------------------------------------------------

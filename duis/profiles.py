@@ -50,6 +50,59 @@ class BehaviourProfile:
         """Whether an activation outcome (11.3 response or 0x8F66/0x8F67 alert) is processed."""
         return successful or self.activation_processed_on == ACTIVATION_ANY
 
+    def processes_firmware_read(self) -> bool:
+        """Whether an 11.2 response's firmware version is processed (Requirement 1)."""
+        return self.read_firmware_version_processed
+
+
+class ProfilesDisagree(DuisError):
+    """Profiles asked together (:class:`JointProfile`) would answer differently."""
+
+    exit_code = 1
+
+
+class JointProfile:
+    """Several profiles asked every question at once, for work that is the same
+    under each of them (a fleet simulation runs the phases before recovery
+    once for every profile).
+
+    It answers the questions a :class:`BehaviourProfile` answers (its methods;
+    its data fields are deliberately absent, so code reading them directly
+    fails instead of reading one profile's value).  Each answer is the one
+    every member gives; when they differ it raises :class:`ProfilesDisagree`,
+    naming the question and each profile's answer, and the caller must go on
+    with each profile on its own.
+    """
+
+    def __init__(self, members: list[BehaviourProfile] | tuple[BehaviourProfile, ...],
+                 name: str | None = None) -> None:
+        if len(members) < 2:
+            raise ValueError("a joint profile needs two profiles or more")
+        self.members = tuple(members)
+        self.name = name or " + ".join(m.name for m in self.members)
+
+    def allows_while_suspended(self, variant: str, command_variant: int, smets: str) -> bool:
+        return self._agreed("allows_while_suspended", variant, command_variant, smets)
+
+    def processes_activation(self, successful: bool) -> bool:
+        return self._agreed("processes_activation", successful)
+
+    def processes_firmware_read(self) -> bool:
+        return self._agreed("processes_firmware_read")
+
+    def _agreed(self, question: str, *args) -> bool:
+        answers = {m.name: getattr(m, question)(*args) for m in self.members}
+        first = next(iter(answers.values()))
+        if any(answer != first for answer in answers.values()):
+            asked = f"{question}({', '.join(map(repr, args))})"
+            raise ProfilesDisagree("the profiles answer differently", source=self.name,
+                                   path=asked, expected="the same answer from every profile",
+                                   found=", ".join(f"{n}: {a}" for n, a in answers.items()))
+        return first
+
+    def __repr__(self) -> str:
+        return f"JointProfile({', '.join(m.name for m in self.members)})"
+
 
 @lru_cache(maxsize=1)
 def profiles() -> dict[str, BehaviourProfile]:

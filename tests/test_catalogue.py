@@ -8,7 +8,7 @@ import pytest
 
 from duis.catalogue import (CRITICAL_VARIANTS, NON_CRITICAL_VARIANTS, NON_DEVICE_VARIANTS,
                             UnknownServiceRequest, catalogue, lookup)
-from duis.profiles import UnknownProfile, profile, profiles
+from duis.profiles import JointProfile, ProfilesDisagree, UnknownProfile, profile, profiles
 
 
 def test_every_variant_the_bundled_schema_covers_is_in_the_catalogue(bundled_schema):
@@ -66,6 +66,45 @@ def test_three_profiles_and_their_differences():
     assert not base.read_firmware_version_processed and one.read_firmware_version_processed
     assert not one.processes_activation(False) and two.processes_activation(False)
     assert base.processes_activation(True)
+
+
+def test_a_joint_profile_answers_what_its_profiles_agree_on():
+    base, one, two = (profile(n) for n in profiles())
+    joint = JointProfile([base, one, two], "all profiles")
+    assert joint.name == "all profiles"
+    assert joint.processes_activation(True) is True
+    assert joint.allows_while_suspended("11.1", 8, "SMETS2") is True
+    assert joint.allows_while_suspended("3.1", 1, "SMETS2") is False
+    assert JointProfile([one, two]).processes_firmware_read() is True
+    assert JointProfile([one, two]).name == "mp105-option1 + mp105-option2"
+
+
+@pytest.mark.parametrize("question, args, answers", [
+    ("allows_while_suspended", ("11.2", 1, "SMETS2"),
+     "baseline: False, mp105-option1: True, mp105-option2: True"),
+    ("processes_activation", (False,),
+     "baseline: False, mp105-option1: False, mp105-option2: True"),
+    ("processes_firmware_read", (), "baseline: False, mp105-option1: True, mp105-option2: True"),
+])
+def test_a_joint_profile_refuses_a_question_its_profiles_answer_differently(question, args,
+                                                                             answers):
+    joint = JointProfile([profile(n) for n in profiles()], "all profiles")
+    with pytest.raises(ProfilesDisagree) as caught:
+        getattr(joint, question)(*args)
+    error = caught.value
+    assert error.found == answers
+    assert error.path == f"{question}({', '.join(map(repr, args))})"
+    assert error.source == "all profiles"
+
+
+def test_a_joint_profile_has_no_data_fields_to_read_behind_its_back():
+    joint = JointProfile([profile("baseline"), profile("mp105-option2")])
+    for field in ("suspended_exceptions", "read_firmware_version_processed",
+                  "activation_processed_on"):
+        with pytest.raises(AttributeError):
+            getattr(joint, field)
+    with pytest.raises(ValueError):
+        JointProfile([profile("baseline")])
 
 
 def test_unknown_profile():

@@ -4,6 +4,7 @@ command line (JSON, plot), and the world it builds."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
@@ -12,7 +13,11 @@ import pytest
 
 from duis.commands import simulate as simulate_command
 from duis.signatures import CredentialStore
-from duis.simulate import CampaignSettings, FleetSpec, fleet_devices, run_profile, simulate
+from duis import profiles as profiles_module
+from duis.profiles import BehaviourProfile
+from duis.simulate import (Campaign, CampaignSettings, FleetSpec, SimulationError, fleet_devices,
+                           run_profile, simulate)
+from duis.simulate.campaign import SHARED
 from duis.simulate import run as run_module
 from duis.simulate.fleet import NEW_VERSION, OLD_VERSION
 from duis.simulate.run import default_jobs
@@ -104,30 +109,111 @@ def test_same_seed_same_report_sequential_or_in_workers(store):
     assert other != one
 
 
-def test_default_run_uses_workers_and_reports_the_same_as_one_process(store, monkeypatch):
+def test_default_run_shares_the_roll_out_and_reports_the_same_as_one_process(store,
+                                                                             monkeypatch):
     spec, settings = FleetSpec(devices=600, seed=4), CampaignSettings(signing=False)
     monkeypatch.setattr(run_module, "_cpus", lambda: 2)
     monkeypatch.setattr(run_module, "_available_kb", lambda: None)
     parallel = simulate(spec, settings, store)  # the default: every profile at once
     serial = simulate(spec, settings, store, jobs=1)
     assert parallel.without_machine_figures() == serial.without_machine_figures()
-    assert list(parallel.processes) == ["main", "worker 1", "worker 2", "worker 3"]
+    # the roll-out ran once, then a forked copy of the world per profile
+    shared = parallel.shared
+    assert shared is not None and serial.shared is None
+    assert shared.profiles == [r.profile for r in parallel.results]
+    assert shared.phases == ["remove", "distribute", "activate"]
+    rolled_out = serial.results[0].phases[:3]
+    assert [p.name for p in rolled_out] == shared.phases
+    assert shared.messages > sum(p.requests for p in rolled_out) > 0
+    assert all(r.cpu_seconds >= shared.cpu_seconds and r.wall_seconds >= shared.wall_seconds
+               for r in parallel.results)
+    assert parallel.messages == sum(r.messages for r in serial.results) - 2 * shared.messages
+    assert serial.messages == sum(r.messages for r in serial.results)
+    assert list(parallel.processes) == ["main", "baseline worker", "mp105-option1 worker",
+                                        "mp105-option2 worker"]
     assert list(serial.processes) == ["main"]
     assert all(kb > 0 for kb in parallel.processes.values())
     assert all(r.cpu_seconds > 0 and r.cpu_per_message_us > 0 for r in parallel.results)
-    assert parallel.peak_memory_kb == sum(parallel.processes.values())
+    # memory: the processes' proportional sets, measured (shared pages once)
+    assert parallel.peak_memory_kb == parallel.measured_peak_kb > 0
+    assert parallel.peak_memory_kb < sum(parallel.processes.values())
     data = parallel.to_dict()
     assert data["peak_memory_kb"] == parallel.peak_memory_kb
+    assert data["shared"]["phases"] == shared.phases
     assert "processes" not in parallel.without_machine_figures()
-    assert "peak memory of the 4 processes added up" in parallel.render()
-    assert "added up" not in serial.render()
+    assert "shared" not in parallel.without_machine_figures()
+    text = parallel.render()
+    assert "remove, distribute, activate: done once for the 3 profiles" in text
+    assert "peak memory of the 4 processes together (shared pages counted once)" in text
+    assert "done once" not in serial.render() and "processes" not in serial.render()
 
 
-def test_two_workers_for_three_profiles_count_each_worker_once(store):
+def test_two_jobs_for_three_profiles_fork_three_copies_two_at_a_time(store):
     report = simulate(FleetSpec(devices=300, seed=2), CampaignSettings(signing=False), store,
                       jobs=2)
-    assert list(report.processes) == ["main", "worker 1", "worker 2"]
-    assert len(report.results) == 3
+    assert list(report.processes) == ["main", "baseline worker", "mp105-option1 worker",
+                                      "mp105-option2 worker"]
+    assert [r.profile for r in report.results] == ["baseline", "mp105-option1",
+                                                   "mp105-option2"]
+
+
+def test_profiles_that_disagree_during_the_roll_out_each_run_in_full(store, monkeypatch):
+    """A profile whose answer during the roll-out differs (a made-up one that
+    processes only failed activations) stops the sharing: every profile runs in
+    full, and the results are those of one after the other."""
+
+    class Contrary(BehaviourProfile):
+        def processes_activation(self, successful: bool) -> bool:
+            return not successful
+
+    table = dict(profiles_module.profiles())
+    table["mp105-option1"] = Contrary(**{f.name: getattr(table["mp105-option1"], f.name)
+                                         for f in dataclasses.fields(BehaviourProfile)})
+    monkeypatch.setattr(profiles_module, "profiles", lambda: table)
+    spec, settings = FleetSpec(devices=400, seed=5), CampaignSettings(signing=False)
+    forked = simulate(spec, settings, store, jobs=3)
+    assert forked.shared is None
+    assert len(forked.notes) == 1 and "answered differently during the roll-out" in \
+        forked.notes[0] and "processes_activation(True)" in forked.notes[0]
+    assert "note: the profiles answered differently" in forked.render()
+    serial = simulate(spec, settings, store, jobs=1)
+    assert forked.without_machine_figures() == serial.without_machine_figures()
+
+
+def test_a_failure_in_a_forked_copy_reaches_the_caller_whole(store, monkeypatch):
+    def broken(self, lost):
+        raise SimulationError("recovery broke", source="fleet simulation", path=self.profile.name,
+                              expected="a recovery", found="a test fault")
+
+    monkeypatch.setattr(Campaign, "recover", broken)
+    with pytest.raises(SimulationError) as caught:
+        simulate(FleetSpec(devices=200, seed=2), CampaignSettings(signing=False), store, jobs=3)
+    error = caught.value
+    assert (error.message, error.path, error.found) == ("recovery broke", "baseline",
+                                                         "a test fault")
+    assert any("worker process of profile baseline" in note for note in error.__notes__)
+
+
+def test_the_simulated_world_keeps_no_temporary_file_a_fork_would_share():
+    from duis.clock import FixedClock
+    from duis.simulate.fleet import START, build_inventory
+    inventory = build_inventory(FleetSpec(devices=50), FixedClock(START))
+    try:
+        assert inventory.connection().execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
+    finally:
+        inventory.close()
+
+
+def test_progress_bar_drops_the_shared_roll_out_once_profiles_report():
+    import io
+    stream = io.StringIO()
+    bar = simulate_command.ProgressBar(stream, every=0)
+    bar(SHARED, "activate", 5, 10)
+    assert "all profiles activate [##########..........] 5/10" in stream.getvalue()
+    bar("baseline", "retry 1", 1, 4)
+    bar("mp105-option2", "retry 1", 2, 4)
+    assert list(bar.state) == ["baseline", "mp105-option2"]
+    assert stream.getvalue().rstrip().endswith("baseline retry 1  25% | mp105-option2 retry 1  50%")
 
 
 def test_default_jobs_follow_cpus_profiles_and_memory():

@@ -10,7 +10,7 @@ import time
 
 from ..profiles import profiles
 from ..simulate import CampaignSettings, FleetSpec, simulate
-from ..simulate.campaign import DEFAULT_DISTRIBUTION_BATCH, MAX_DEVICE_ID_LIST
+from ..simulate.campaign import DEFAULT_DISTRIBUTION_BATCH, MAX_DEVICE_ID_LIST, SHARED
 from ._io import add_store_option, store_from, write_output
 
 #: below this many devices a run is short: no progress bar unless asked for
@@ -54,8 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help=f"devices per 11.1 request (default {DEFAULT_DISTRIBUTION_BATCH}, "
                              f"at most {MAX_DEVICE_ID_LIST})")
     parser.add_argument("--jobs", type=int, default=None, metavar="N",
-                        help="run the profiles in N processes at once; 1: one after the "
-                             "other in this process (default: every profile at once when "
+                        help="run the profiles in N processes at once, after a roll-out "
+                             "done once for all of them; 1: each in full, one after the "
+                             "other, in this process (default: every profile at once when "
                              "the machine has more than one CPU and the memory for it)")
     add_store_option(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -113,6 +114,8 @@ class ProgressBar:
         self.wide = 0
 
     def __call__(self, profile: str, phase: str, done: int, total: int) -> None:
+        if profile != SHARED:
+            self.state.pop(SHARED, None)  # the shared roll-out is over
         self.state[profile] = (phase, done, total)
         now = time.monotonic()
         if now - self.last >= self.every or done == total:

@@ -92,7 +92,7 @@ def _processed(profile: BehaviourProfile, report: FirmwareReport, device: Device
     if report.source == READ_FIRMWARE:
         if device.device_type == "GPF":
             return True  # N52 is the DCC's behaviour under every profile
-        return (profile.read_firmware_version_processed
+        return (profile.processes_firmware_read()
                 and device.device_type in READ_FIRMWARE_PROCESSED_TYPES)
     return profile.processes_activation(report.successful is True)
 

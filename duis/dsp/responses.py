@@ -15,6 +15,7 @@ from ..clock import Clock
 from ..gbcs import GbcsMessage, encode, to_base64
 from ..messages import EUI64, MessageID, Node, Request, build_element, leaf, node, response, \
     response_message
+from ..schema import SchemaSet
 from ..signatures import CredentialStore, sign_built
 from .firmware import AlertIntent
 
@@ -59,15 +60,18 @@ class Responder:
     """Builds and signs what the DSP sends."""
 
     def __init__(self, store: CredentialStore, dsp_eui: str, clock: Clock,
-                 counter: AlertCounter | None = None, *, sign: bool = True) -> None:
+                 counter: AlertCounter | None = None, *, sign: bool = True,
+                 schema: SchemaSet | None = None) -> None:
         self.store, self.dsp_eui, self.clock = store, dsp_eui, clock
         self.counter = counter or AlertCounter(clock)
         self.sign = sign
+        self.schema = schema
+        """What each message is checked against (None: :func:`duis.schema.load_schema`)."""
 
     def _sign(self, message) -> bytes:
         """Build (validated against the schema) and sign with the DSP's credential;
         unsigned (compact, no ds:Signature) when signing is off."""
-        element = build_element(message)
+        element = build_element(message, schema=self.schema)
         if not self.sign:
             return XML_DECLARATION + etree.tostring(element, encoding="UTF-8")
         credential = self.store.dsp_signing_credential(now=self.clock.now())

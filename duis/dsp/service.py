@@ -123,7 +123,8 @@ class DSP:
         """False for large simulations: requests are taken unsigned and answers go
         out unsigned; everything else (schema, checks, devices, SMI) is as usual."""
         self.dsp_eui = str(store.dsp_signing_credential(now=self.clock.now()).eui)
-        self.responder = Responder(store, self.dsp_eui, self.clock, sign=signing)
+        self.responder = Responder(store, self.dsp_eui, self.clock, sign=signing,
+                                   schema=self.schema)
         self.precommands = PreCommandBook()
         self.settings = settings or DEFAULT_SETTINGS
         """What the DCC configures (MP102B, SECMP0024) and how emulated meters reboot."""

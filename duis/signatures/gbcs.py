@@ -30,14 +30,19 @@ SIGNATURE_LENGTH_OCTET = SIGNATURE_BYTES.to_bytes(1, "big")
 TRAILER_BYTES = 1 + SIGNATURE_BYTES
 
 
+#: the signature algorithm objects, made once (deterministic RFC 6979 nonces, or random)
+_ECDSA_SIGN = {True: ec.ECDSA(hashes.SHA256(), deterministic_signing=True),
+               False: ec.ECDSA(hashes.SHA256())}
+_ECDSA_VERIFY = ec.ECDSA(hashes.SHA256())
+
+
 def command_signature(command: bytes, key: ec.EllipticCurvePrivateKey, *,
                       deterministic: bool = True) -> bytes:
     """The 64-byte raw ECDSA (P-256, SHA-256) signature of ``command``."""
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise CredentialError("GBCS signing needs an EC P-256 key",
                               expected="an EC P-256 private key", found=type(key).__name__)
-    r, s = decode_dss_signature(key.sign(bytes(command), ec.ECDSA(
-        hashes.SHA256(), deterministic_signing=deterministic)))
+    r, s = decode_dss_signature(key.sign(bytes(command), _ECDSA_SIGN[bool(deterministic)]))
     return r.to_bytes(COORDINATE_BYTES, "big") + s.to_bytes(COORDINATE_BYTES, "big")
 
 
@@ -65,7 +70,7 @@ def verify_command(signed: bytes, public_key: ec.EllipticCurvePublicKey, *,
     der = encode_dss_signature(int.from_bytes(signature[:COORDINATE_BYTES], "big"),
                                int.from_bytes(signature[COORDINATE_BYTES:], "big"))
     try:
-        public_key.verify(der, command, ec.ECDSA(hashes.SHA256()))
+        public_key.verify(der, command, _ECDSA_VERIFY)
     except InvalidSignature:
         raise BadSignatureValue("GBCS command signature does not verify", source=source,
                                 expected="a signature by the user's ds key",

@@ -2,18 +2,19 @@
 behaviour profile, through the real DSP, to show what MP105 changes.
 
 ``simulate(FleetSpec(devices=10_000), CampaignSettings(lost=0.2), store)``
-builds a fresh world per profile, removes the old meter firmware from the
-CPL, rolls out the new one (11.1, then 11.3 per device), loses a seeded share
-of 11.3 responses, runs the supplier's recovery strategy, and reports per
-profile how many devices stayed wrongly Suspended, the messages it took and
-how long.  See ``docs/simulate.md``.
+builds a world from a seed, removes the old meter firmware from the CPL,
+rolls out the new one (11.1, then 11.3 per device), loses a seeded share of
+11.3 responses, runs the supplier's recovery strategy under each profile
+(what comes before recovery is done once for all profiles when they agree on
+it), and reports per profile how many devices stayed wrongly Suspended, the
+messages it took and how long.  See ``docs/simulate.md``.
 """
 
 from .fleet import FleetSpec, build_inventory, fleet_devices
-from .report import Phase, ProfileResult, SimulationReport, Timeline
+from .report import Phase, ProfileResult, SharedRollOut, SimulationReport, Timeline
 from .campaign import STRATEGIES, Campaign, CampaignSettings, SimulationError, run_profile
 from .run import simulate
 
 __all__ = ["STRATEGIES", "Campaign", "CampaignSettings", "FleetSpec", "Phase", "ProfileResult",
-           "SimulationError", "SimulationReport", "Timeline", "build_inventory",
+           "SharedRollOut", "SimulationError", "SimulationReport", "Timeline", "build_inventory",
            "fleet_devices", "run_profile", "simulate"]

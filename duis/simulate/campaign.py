@@ -15,6 +15,11 @@ For each profile, in a fresh world built from the same seed:
    (:data:`STRATEGIES`), starting ``retry_after`` seconds after the last
    activation (the time it takes to give up waiting for a response).
 
+Phases 1 to 3 (the *roll-out*) send the same messages whatever the
+profile: a run of several profiles can do them once, under a
+:class:`~duis.profiles.JointProfile` that checks every answer the profiles
+give is the same, and go on per profile from there (:mod:`duis.simulate.run`).
+
 Each request moves the simulated clock on by ``latency`` seconds: the
 supplier sends one request at a time.  Nothing is short-cut: every message is
 built, (signed,) validated, authorised, translated, executed on an emulated
@@ -31,7 +36,7 @@ from ..clock import FixedClock, seeded_random
 from ..devices import FaultPlan, Network
 from ..dsp import DSP
 from ..errors import DuisError
-from ..profiles import profile as named_profile
+from ..profiles import JointProfile, profile as named_profile
 from ..signatures import CredentialStore
 from ..smi import SqliteInventory
 from .fleet import (NEW_VERSION, OLD_VERSION, START, SUPPLIER, FleetSpec, Model,
@@ -64,6 +69,8 @@ STRATEGIES: dict[str, tuple[str, ...]] = {
 
 #: progress callback: (profile, phase, done, total)
 Progress = Callable[[str, str, int, int], None]
+#: the name progress is reported under while a roll-out is shared by the profiles
+SHARED = "all profiles"
 
 
 @dataclass(frozen=True)
@@ -97,9 +104,15 @@ class CampaignSettings:
 class Campaign:
     """One profile's world (SMI, emulated devices, DSP) and the supplier driving it."""
 
-    def __init__(self, spec: FleetSpec, settings: CampaignSettings, profile_name: str,
-                 store: CredentialStore, progress: Progress | None = None) -> None:
-        self.spec, self.settings, self.profile = spec, settings, named_profile(profile_name)
+    def __init__(self, spec: FleetSpec, settings: CampaignSettings,
+                 profile_name: str | list[str] | tuple[str, ...], store: CredentialStore,
+                 progress: Progress | None = None) -> None:
+        """``profile_name``: one profile, or several for a shared roll-out (then
+        :meth:`become` one of them before :meth:`recover`)."""
+        names = [profile_name] if isinstance(profile_name, str) else list(profile_name)
+        members = [named_profile(name) for name in names]
+        self.spec, self.settings = spec, settings
+        self.profile = members[0] if len(members) == 1 else JointProfile(members, SHARED)
         self.progress = progress or (lambda *args: None)
         self.clock = FixedClock(START)
         self.inventory: SqliteInventory = build_inventory(spec, self.clock)
@@ -131,15 +144,28 @@ class Campaign:
 
     def run(self) -> ProfileResult:
         started, cpu = time.perf_counter(), time.process_time()
+        self.recover(self.roll_out())
+        return self.result(time.perf_counter() - started, time.process_time() - cpu)
+
+    def roll_out(self) -> list[str]:
+        """Remove, distribute, activate; returns the devices whose 11.3 response was lost."""
         self.remove()
         self.distribute()
-        lost = self.activate()
+        return self.activate()
+
+    def recover(self, lost: list[str]) -> None:
+        """The profile's recovery strategy, from the devices whose 11.3 response was lost."""
         for step in STRATEGIES[self.profile.name]:
             if step == RETRY:
                 lost = self.retry(lost)
             elif step == READ:
                 self.read()
-        return self.result(time.perf_counter() - started, time.process_time() - cpu)
+
+    def become(self, profile_name: str) -> None:
+        """Go on under one profile after a shared :meth:`roll_out`.  What follows
+        changes the world: each profile needs its own copy (a forked process)."""
+        self.profile = named_profile(profile_name)
+        self.dsp.profile = self.profile
 
     def remove(self) -> None:
         """Mark the old firmware Removed on the CPL: its devices are Suspended."""

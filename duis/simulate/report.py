@@ -129,6 +129,20 @@ class ProfileResult:
         return data
 
 
+@dataclass(frozen=True)
+class SharedRollOut:
+    """The phases a run did once for all its profiles, before forking a copy of the
+    world per profile (:mod:`duis.simulate.run`).  Each profile's result counts
+    them too, as if it had run alone."""
+
+    profiles: list[str]
+    phases: list[str]
+    messages: int
+    """DUIS messages of the shared phases (requests and what the DSP sent)."""
+    wall_seconds: float
+    cpu_seconds: float
+
+
 @dataclass
 class SimulationReport:
     """Every profile's result, with the settings that produced them."""
@@ -137,30 +151,65 @@ class SimulationReport:
     results: list[ProfileResult]
     processes: dict[str, int | None] = field(default_factory=dict)
     """Peak resident memory (VmHWM, kB) of each process of the run: ``main``, and
-    ``worker 1``... when the profiles ran in worker processes."""
+    one per worker process when the profiles ran in worker processes."""
+    shared: SharedRollOut | None = None
+    """The roll-out done once for every profile, if it was."""
+    measured_peak_kb: int | None = None
+    """With forked copies of the world: the largest proportional set size (PSS) of
+    all the run's processes added up, sampled every half second while the copies
+    ran (pages they share count once), or the main process's peak if larger."""
+    notes: list[str] = field(default_factory=list)
+    """What the reader should know about how the run went (e.g. why a roll-out
+    could not be shared)."""
 
     @property
     def peak_memory_kb(self) -> int | None:
-        """The processes' peaks added up (None when one is unknown).  An upper bound on
-        the memory the run needed at any one time: the peaks need not coincide, and
-        pages a worker shares with the main process are counted in both."""
+        """The memory the run needed at most: :attr:`measured_peak_kb` when measured,
+        otherwise the processes' peaks added up (None when one is unknown), an upper
+        bound: the peaks need not coincide, and pages a worker shares with the main
+        process are counted in both."""
+        if self.measured_peak_kb is not None:
+            return self.measured_peak_kb
         peaks = list(self.processes.values())
         return sum(peaks) if peaks and None not in peaks else None
+
+    @property
+    def messages(self) -> int:
+        """DUIS messages the run processed (a shared roll-out's counted once)."""
+        counted = sum(r.messages for r in self.results)
+        if self.shared is not None:
+            counted -= self.shared.messages * (len(self.results) - 1)
+        return counted
+
+    @property
+    def cpu_seconds(self) -> float | None:
+        """CPU time the campaigns took (a shared roll-out's counted once)."""
+        if any(r.cpu_seconds is None for r in self.results):
+            return None
+        spent = sum(r.cpu_seconds for r in self.results)
+        if self.shared is not None:
+            spent -= self.shared.cpu_seconds * (len(self.results) - 1)
+        return spent
 
     def to_dict(self) -> dict[str, Any]:
         data = {"settings": self.settings,
                 "profiles": {r.profile: r.to_dict() for r in self.results}}
+        if self.shared is not None:
+            data["shared"] = asdict(self.shared)
         if self.processes:
             data["processes"] = dict(self.processes)
             data["peak_memory_kb"] = self.peak_memory_kb
+        if self.notes:
+            data["notes"] = list(self.notes)
         return data
 
     def without_machine_figures(self) -> dict[str, Any]:
-        """The report minus what depends on the machine (wall time, memory, the
-        processes): the same settings and seed always give the same."""
+        """The report minus what depends on the machine and on how the run was split
+        (wall time, memory, the processes, a shared roll-out): the same settings and
+        seed always give the same."""
         data = self.to_dict()
-        data.pop("processes", None)
-        data.pop("peak_memory_kb", None)
+        for key in ("processes", "peak_memory_kb", "shared", "notes"):
+            data.pop(key, None)
         for result in data["profiles"].values():
             for name in MACHINE_FIGURES:
                 del result[name]
@@ -193,10 +242,19 @@ class SimulationReport:
         for row in cells:
             lines.append("  ".join([row[0].ljust(widths[0])]
                                    + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]))
+        if self.shared is not None:
+            shared = self.shared
+            lines.append(f"{', '.join(shared.phases)}: done once for the "
+                         f"{len(shared.profiles)} profiles ({shared.messages:,} messages, "
+                         f"{shared.wall_seconds:.1f} s), each profile's figures include it")
         total = self.peak_memory_kb
-        if len(self.processes) > 1 and total is not None:
+        if self.measured_peak_kb is not None:
+            lines.append(f"peak memory of the {len(self.processes)} processes together "
+                         f"(shared pages counted once): {total / 1024:,.0f} MB")
+        elif len(self.processes) > 1 and total is not None:
             lines.append(f"peak memory of the {len(self.processes)} processes added up "
                          f"(main and workers): {total / 1024:,.0f} MB")
+        lines += [f"note: {note}" for note in self.notes]
         lines.append("")
         lines += [f"{r.profile}: " + ", ".join(f"{code} {count:,}" for code, count
                                                in sorted(r.codes.items()))

@@ -218,8 +218,12 @@ class SqliteInventory:
     """
 
     def __init__(self, path: str | Path = ":memory:", *, clock: Clock | None = None,
-                 write_hook: WriteHook | None = None, cache_size: int = 65_536) -> None:
+                 write_hook: WriteHook | None = None, cache_size: int = 65_536,
+                 temp_in_memory: bool = False) -> None:
         self.path = str(path)
+        self.temp_in_memory = temp_in_memory
+        """Keep SQLite's temporary tables and journals in memory, never in files (a
+        world that is forked must not hold a file its copies would share)."""
         self.clock: Clock = clock or SystemClock()
         self.write_hook = write_hook
         self.cache_size = cache_size
@@ -256,6 +260,8 @@ class SqliteInventory:
                            expected=SCHEMA_VERSION, found=version)
         # Statement journals and this table go to temporary files, not memory:
         # a 100,000-device removal would otherwise hold ~170 MB of journal.
+        if self.temp_in_memory:
+            db.execute("PRAGMA temp_store = MEMORY")
         db.execute("CREATE TEMP TABLE smi_suspend (eui TEXT PRIMARY KEY, status TEXT NOT NULL) "
                    "WITHOUT ROWID")
 
