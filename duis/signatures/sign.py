@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as _dt
+import functools
 import hashlib
 from typing import Callable
 
@@ -88,7 +89,7 @@ def sign_built(root: etree._Element, credential: Credential, *,
     For the DSP's own messages: no copy, no re-parse and no whitespace to strip
     (a freshly built element has none).  ``root`` is left as it was.
     """
-    if not _spliceable(root) or root.find(P.SIGNATURE) is not None:
+    if not _spliceable(root) or next(root.iterchildren(P.SIGNATURE), None) is not None:
         root = copy.deepcopy(root)  # signed by appending the Signature: to a copy
         return _sign_tree(root.getroottree(), credential.private_key, credential.certificate,
                           False, deterministic, credential)
@@ -120,9 +121,16 @@ def _sign_tree(tree: etree._ElementTree, key, certificate, strip_whitespace: boo
 
 def _digest_and_value(tree: etree._ElementTree, key, deterministic: bool) -> tuple[str, str]:
     """The document's digest and the signature value over the SignedInfo naming it."""
+    digest, value = _digest_and_value_octets(tree, key, deterministic)
+    return digest.decode("ascii"), value.decode("ascii")
+
+
+def _digest_and_value_octets(tree: etree._ElementTree, key,
+                             deterministic: bool) -> tuple[bytes, bytes]:
+    """:func:`_digest_and_value` as the ASCII bytes of the base64 texts."""
     octets = etree.tostring(tree, method="c14n", exclusive=False, with_comments=False)
-    digest = base64.b64encode(hashlib.sha256(octets).digest()).decode("ascii")
-    return digest, _signature_value(key, digest, deterministic)
+    digest = base64.b64encode(hashlib.sha256(octets).digest())
+    return digest, _signature_value_octets(key, digest, deterministic)
 
 
 def _spliced(root: etree._Element, tree: etree._ElementTree, key, serial: int, issuer: str,
@@ -131,11 +139,17 @@ def _spliced(root: etree._Element, tree: etree._ElementTree, key, serial: int, i
     Signature: the message serialized as it is, and the Signature's markup
     written in before the root's end tag -- the very bytes appending the
     element would give.  ``root`` stays unsigned."""
-    digest, value = _digest_and_value(tree, key, deterministic)
+    digest, value = _digest_and_value_octets(tree, key, deterministic)
     body = etree.tostring(root, encoding="UTF-8")
-    closing = f"</{root.prefix}:{etree.QName(root).localname}>".encode("utf-8")
-    return b"".join((XML_DECLARATION, body[:-len(closing)],
-                     _signature_markup(digest, value, issuer, serial), closing))
+    closing = _closing_tag(root.prefix, root.tag)
+    return b"".join((XML_DECLARATION, body[:-len(closing)], _MARKUP[0], digest, _MARKUP[1],
+                     value, _key_info_markup(issuer, serial), closing))
+
+
+@functools.lru_cache(maxsize=64)
+def _closing_tag(prefix: str, tag: str) -> bytes:
+    """The end tag of an element named ``tag`` (Clark) written with ``prefix``."""
+    return f"</{prefix}:{etree.QName(tag).localname}>".encode("utf-8")
 
 
 def _spliceable(root: etree._Element) -> bool:
@@ -189,19 +203,21 @@ _MARKUP = _split(etree.tostring(_template_with_marks(), encoding="UTF-8")
                  .replace(b"MARK", b"\x00"), 4)
 
 
-def _signature_value(key: ec.EllipticCurvePrivateKey, digest: str, deterministic: bool) -> str:
-    """Base64 of the raw r || s signature over the SignedInfo that names ``digest``."""
-    signed_info = _SIGNED_INFO[0] + digest.encode("ascii") + _SIGNED_INFO[1]
+def _signature_value_octets(key: ec.EllipticCurvePrivateKey, digest: bytes,
+                            deterministic: bool) -> bytes:
+    """Base64 (ASCII bytes) of the raw r || s signature over the SignedInfo
+    that names ``digest`` (the base64 of the document's digest)."""
+    signed_info = _SIGNED_INFO[0] + digest + _SIGNED_INFO[1]
     r, s = decode_dss_signature(key.sign(signed_info, _ECDSA[deterministic]))
     value = r.to_bytes(P.COORDINATE_BYTES, "big") + s.to_bytes(P.COORDINATE_BYTES, "big")
-    return base64.b64encode(value).decode("ascii")
+    return base64.b64encode(value)
 
 
-def _signature_markup(digest: str, value: str, issuer: str, serial: int) -> bytes:
-    """The Signature element's bytes, as :func:`_sign_tree` would serialize it."""
-    issuer_xml = issuer.translate(_TEXT_ESCAPES)
-    return b"".join((_MARKUP[0], digest.encode("ascii"), _MARKUP[1], value.encode("ascii"),
-                     _MARKUP[2], issuer_xml.encode("utf-8"), _MARKUP[3],
+@functools.lru_cache(maxsize=256)
+def _key_info_markup(issuer: str, serial: int) -> bytes:
+    """The Signature's bytes after the value: the same for every signature by
+    one certificate."""
+    return b"".join((_MARKUP[2], issuer.translate(_TEXT_ESCAPES).encode("utf-8"), _MARKUP[3],
                      str(serial).encode("ascii"), _MARKUP[4]))
 
 
