@@ -20,9 +20,12 @@ The checks, in order (the first failure wins):
 9. with a counter store, the RequestID counter strictly increases — :class:`ReplayedCounter`
    (only once the message is known to be authentic, so forgeries cannot burn counters).
 
-The caller gets the document re-parsed from exactly the digested bytes, so
-nothing outside what was signed (a smuggled element, the signature itself)
-can reach it.
+The caller gets the document that canonicalises to exactly the digested
+bytes -- the checked tree itself, the signature detached, when it holds
+nothing Canonical XML drops or that splits text (comments; to be safe also
+processing instructions and CDATA sections), else those bytes re-parsed --
+so nothing outside what was signed (a smuggled element, a comment-split
+text, the signature itself) can reach it.
 """
 
 from __future__ import annotations
@@ -58,6 +61,9 @@ _ECDSA = ec.ECDSA(hashes.SHA256())
 _WHITESPACE = b" \t\r\n"
 _REQUEST_ID = P.sr("RequestID")
 _SRV = P.sr("ServiceReferenceVariant")
+_HEADER, _BODY = P.ENVELOPE[:2]
+_KIND = {P.sr("Request"): "Request", P.sr("Response"): "Response"}
+_CDATA = b"<![CDATA["
 _KEYINFO = frozenset(P.ds(n) for n in ("KeyInfo", "X509Data", "X509IssuerSerial",
                                        "X509IssuerName", "X509SerialNumber"))
 #: where the detached signature's parts were (paths are taken before the digest)
@@ -75,7 +81,13 @@ class VerifiedMessage:
     signed_bytes: bytes
     """The canonical bytes that were digested (the document without its signature)."""
     tree: etree._ElementTree
-    """``signed_bytes`` parsed: the only document a caller should act on."""
+    """The document without its signature, whose Canonical XML is exactly
+    ``signed_bytes``: the only document a caller should act on.  It is the
+    checked tree itself when that holds nothing C14N leaves out or splits text
+    at (no comment, processing instruction or CDATA section), else
+    ``signed_bytes`` re-parsed; either way the same elements, attributes and
+    text (attribute order, line numbers and the XML declaration are the
+    input's in the first case, C14N's in the second)."""
     certificate: x509.Certificate
     signer_eui: EUI64
     roles: frozenset[str]
@@ -100,7 +112,8 @@ def verify(data: bytes, store: CredentialStore, *, now: _dt.datetime | None = No
     ``now=None`` means the current time.  ``allowed_roles(variant)`` gives the
     user roles allowed for a service reference variant; ``None`` skips the role check.
     ``tree``, when the caller already parsed ``data`` (with :mod:`duis.xmlparse`),
-    saves parsing it again; it is consumed (verification detaches the signature).
+    saves parsing it again; it is consumed (verification detaches the signature)
+    and may come back as :attr:`VerifiedMessage.tree`.
     """
     tree = tree if tree is not None else parse_bytes(data, source)
     check = _Checker(tree, source)
@@ -118,22 +131,39 @@ def verify(data: bytes, store: CredentialStore, *, now: _dt.datetime | None = No
     check.signature_value(credential, signed_info, fields)
     if counters is not None and message_id is not None:
         counters.check_and_record(message_id.originator, message_id.counter, source=source)
-    return VerifiedMessage(octets, parse_canonical(octets, source), credential.certificate,
-                           credential.eui, roles, etree.QName(check.root).localname,
-                           message_id, credential)
+    signed = tree if check.plain and _CDATA not in data else parse_canonical(octets, source)
+    return VerifiedMessage(octets, signed, credential.certificate, credential.eui, roles,
+                           _KIND[check.root.tag], message_id, credential)
 
 
 @dataclass
 class _Fields:
-    signed_info: etree._Element
-    digest_value: etree._Element
-    signature_value: etree._Element
+    signature: etree._Element
     issuer: str
     serial: int
-    digest: bytes = b""
-    value: bytes = b""
-    signed_info_octets: bytes | None = None
+    digest: bytes
+    value: bytes
+    signed_info_octets: bytes | None
     """Exclusive C14N of SignedInfo, when the shape check already has it."""
+    found: dict | None = None
+    """The Signature's parts by tag, when the element-by-element check found
+    them; ``None``: the Signature is exactly the profile's, so each part is at
+    its place in it (:data:`_PLACES`)."""
+
+    def element(self, tag: str) -> etree._Element:
+        return self.found[tag] if self.found is not None else _at(self.signature, tag)
+
+    @property
+    def signed_info(self) -> etree._Element:
+        return self.element(_SIGNED_INFO)
+
+    @property
+    def digest_value(self) -> etree._Element:
+        return self.element(_DIGEST)
+
+    @property
+    def signature_value(self) -> etree._Element:
+        return self.element(_VALUE)
 
 
 class _Checker:
@@ -154,7 +184,16 @@ class _Checker:
     # 1 ---------------------------------------------------------------------
     def placement(self) -> etree._Element:
         root = self.root
-        signatures = list(root.iter(P.SIGNATURE))
+        signatures = []
+        #: nothing in the document that C14N drops or that splits text for lxml
+        plain = root.getprevious() is None and root.getnext() is None
+        for node in root.iter(P.SIGNATURE, etree.Comment, etree.ProcessingInstruction,
+                              etree.Entity):
+            if node.tag == P.SIGNATURE:  # a comment's tag is a function, never equal
+                signatures.append(node)
+            else:
+                plain = False
+        self.plain = plain
         if not signatures:
             raise self.fail(E.SignatureMissing, "message is not signed", root,
                             "one ds:Signature as the last child of the root", "none")
@@ -162,18 +201,24 @@ class _Checker:
             raise self.fail(E.MultipleSignatures, "more than one signature", signatures[1],
                             "exactly one ds:Signature", f"{len(signatures)}")
         signature = signatures[0]
-        children = [c for c in root if isinstance(c.tag, str)]
-        content = [c for c in children if c is not signature]
-        if tuple(c.tag for c in content) != P.ENVELOPE[:-1]:
-            raise self.fail(E.SignatureWrapping, "unexpected envelope around the signature",
-                            root, "sr:Header, sr:Body, ds:Signature",
-                            ", ".join(_short(c) for c in children))
-        if children[-1] is not signature:
-            raise self.fail(E.SignatureMisplaced, "signature in the wrong place", signature,
-                            "ds:Signature as the last child of the root",
-                            self.tree.getpath(signature))
+        # len() counts comments and processing instructions too: three children
+        # that are Header, Body and the signature are the envelope, nothing else
+        if len(root) == 3 and root[2] is signature and root[0].tag == _HEADER \
+                and root[1].tag == _BODY:
+            self.header = root[0]
+        else:
+            children = [c for c in root if isinstance(c.tag, str)]
+            content = [c for c in children if c is not signature]
+            if tuple(c.tag for c in content) != P.ENVELOPE[:-1]:
+                raise self.fail(E.SignatureWrapping, "unexpected envelope around the signature",
+                                root, "sr:Header, sr:Body, ds:Signature",
+                                ", ".join(_short(c) for c in children))
+            if children[-1] is not signature:
+                raise self.fail(E.SignatureMisplaced, "signature in the wrong place", signature,
+                                "ds:Signature as the last child of the root",
+                                self.tree.getpath(signature))
+            self.header = content[0]
         self.signature_path = self.tree.getpath(signature)
-        self.header = content[0]
         return signature
 
     def foreign_content(self, signature: etree._Element) -> None:
@@ -184,24 +229,26 @@ class _Checker:
 
     # 2 ---------------------------------------------------------------------
     def profile(self, signature: etree._Element) -> _Fields:
+        compact = _compact_signature(signature)
+        if compact is not None:  # the usual case: duis's own compact form, nothing to report
+            return _Fields(signature, *compact)
         octets = _canonical_signed_info(signature)
-        if octets is not None:  # the common case, checked in one pass
-            key_info = signature[2][0][0]
-            found = {_SIGNED_INFO: signature[0], _DIGEST: signature[0][2][2],
-                     _VALUE: signature[1], _ISSUER: key_info[0], _SERIAL: key_info[1]}
+        if octets is not None:  # the profile's shape, checked in one pass
+            found = None
+            element = lambda tag: _at(signature, tag)  # noqa: E731
         else:  # find and name the first difference
             self.foreign_content(signature)
             found = {}
             self._walk(P.STRUCTURE, signature, found)
-        issuer = found[_ISSUER]
-        fields = _Fields(found[_SIGNED_INFO], found[_DIGEST], found[_VALUE],
-                         (issuer.text or "").strip(), self._serial(found[_SERIAL]),
-                         signed_info_octets=octets)
+            element = found.__getitem__
+        issuer = element(_ISSUER)
+        fields = _Fields(signature, (issuer.text or "").strip(), self._serial(element(_SERIAL)),
+                         b"", b"", octets, found)
         if not fields.issuer:
             raise self.fail(E.KeyInfoNotAllowed, "empty issuer name", issuer,
                             "the issuer's distinguished name", "nothing")
-        fields.digest = self._base64(fields.digest_value, P.DIGEST_BYTES)
-        fields.value = self._base64(fields.signature_value, P.SIGNATURE_BYTES)
+        fields.digest = self._base64(element(_DIGEST), P.DIGEST_BYTES)
+        fields.value = self._base64(element(_VALUE), P.SIGNATURE_BYTES)
         return fields
 
     def _walk(self, spec: P.Node, element: etree._Element, found: dict) -> None:
@@ -400,6 +447,106 @@ def _canonical_signed_info(signature: etree._Element) -> bytes | None:
     if match is None:
         return None
     return _SIGNED_INFO_DECLARED + match.group("signed_info")[len(_SIGNED_INFO_START):]
+
+
+#: where each part sits in a Signature of exactly the profile's shape
+_PLACES = {_SIGNED_INFO: (0,), _DIGEST: (0, 2, 2), _VALUE: (1,), _ISSUER: (2, 0, 0, 0),
+           _SERIAL: (2, 0, 0, 1)}
+
+
+def _at(signature: etree._Element, tag: str) -> etree._Element:
+    """The part ``tag`` of a Signature known to be exactly the profile's shape
+    (no comments, no processing instructions: children are where the profile puts them)."""
+    element = signature
+    for index in _PLACES[tag]:
+        element = element[index]
+    assert element.tag == tag, (element.tag, tag)
+    return element
+
+
+def _profile_template(spec: P.Node, parent: etree._Element | None = None) -> etree._Element:
+    """The profile's Signature as an element, ``MARK`` as the text of each value."""
+    element = etree.Element(spec.name, nsmap={"ds": P.DS}) if parent is None \
+        else etree.SubElement(parent, spec.name)
+    for name, value in spec.attributes:
+        element.set(name, value)
+    if spec.text:
+        element.text = "MARK"
+    for child in spec.children:
+        _profile_template(child, element)
+    return element
+
+
+_TEMPLATE = _profile_template(P.STRUCTURE)
+#: the values' tags, in document order
+_VALUE_TAGS = tuple(node.name for node in P.preorder(P.STRUCTURE) if node.text)
+assert _VALUE_TAGS == (_DIGEST, _VALUE, _ISSUER, _SERIAL), _VALUE_TAGS
+#: the Signature as lxml serializes it on its own (the namespace declarations
+#: in scope on its start tag, ``_COMPACT_START``), around the four values
+_COMPACT = tuple(etree.tostring(_TEMPLATE, with_tail=False).split(b"MARK"))
+_COMPACT_START = f'<ds:Signature xmlns:ds="{P.DS}"'.encode("ascii")
+assert len(_COMPACT) == len(_VALUE_TAGS) + 1 and _COMPACT[0].startswith(_COMPACT_START + b">")
+_COMPACT = (_COMPACT[0][len(_COMPACT_START) + 1:],) + _COMPACT[1:]
+_COMPACT_BEFORE_VALUES = _COMPACT[:-1]
+#: the rest of the Signature's start tag: declarations (a value holds no quote
+#: character: lxml would quote it with apostrophes), then its end
+_MORE_NAMESPACES = re.compile(rb'(?: xmlns(?::[^\s="]+)?="[^"]*")*>')
+#: SignedInfo's exclusive C14N around the digest (see :func:`_compact_signature`)
+_SIGNED_INFO_AROUND = tuple(signed_info_octets(_TEMPLATE[0]).split(b"MARK"))
+assert len(_SIGNED_INFO_AROUND) == 2
+
+
+def _compact_signature(signature: etree._Element) \
+        -> tuple[str, int, bytes, bytes, bytes] | None:
+    """Issuer, serial, digest, value and SignedInfo's exclusive C14N if the
+    Signature is exactly the profile's in the compact form duis writes (no
+    white space between elements, the ``ds`` prefix, values without character
+    references) and every value is well formed; else ``None``, and the checks
+    that follow decide and report.
+
+    lxml's serialization shows every node, attribute and declaration in the
+    subtree and escapes ``&``, ``<``, ``>``, CR and anything beyond ASCII with
+    ``&``; so when it matches the profile's markup with values free of ``&``,
+    the elements, attributes and texts are the profile's and the values are
+    the texts byte for byte.  SignedInfo's exclusive C14N then depends on the
+    digest text only (it uses the ``ds`` namespace alone, and C14N escapes
+    nothing such a text holds): it is ``_SIGNED_INFO_AROUND`` around it.
+    """
+    markup = etree.tostring(signature, with_tail=False)
+    if markup.find(b"&") >= 0 or not markup.startswith(_COMPACT_START):
+        return None
+    start = _MORE_NAMESPACES.match(markup, len(_COMPACT_START))
+    if start is None:
+        return None
+    # each value runs from the end of the markup before it to the next "<";
+    # rebuilt around them, the profile's markup must give the very bytes
+    head = start.end()
+    position = head
+    texts = []
+    for literal in _COMPACT_BEFORE_VALUES:
+        position += len(literal)
+        end = markup.find(b"<", position)
+        if end < 0:
+            return None
+        texts.append(markup[position:end])
+        position = end
+    digest_text, value_text, issuer_text, serial_text = texts
+    if markup[head:] != b"".join((_COMPACT[0], digest_text, _COMPACT[1], value_text,
+                                  _COMPACT[2], issuer_text, _COMPACT[3], serial_text,
+                                  _COMPACT[4])):
+        return None
+    try:
+        digest = binascii.a2b_base64(digest_text.translate(None, _WHITESPACE), strict_mode=True)
+        value = binascii.a2b_base64(value_text.translate(None, _WHITESPACE), strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
+    issuer = issuer_text.decode("ascii").strip()
+    serial = serial_text.decode("ascii").strip()
+    if len(digest) != P.DIGEST_BYTES or len(value) != P.SIGNATURE_BYTES or not issuer \
+            or not serial.isdigit():
+        return None
+    return (issuer, int(serial), digest, value,
+            _SIGNED_INFO_AROUND[0] + digest_text + _SIGNED_INFO_AROUND[1])
 
 
 def _class_for(tag: str) -> type[E.ProfileViolation]:
