@@ -125,8 +125,17 @@ def parse_bytes(data: bytes, name: str = "<bytes>",
         raise MalformedXML(f"not XML: {exc}", source=name) from None
     tree = root.getroottree()
     _refuse_dtd(tree, name)
-    _check_depth(root, name, limits)
+    if not _too_few_elements_to_nest_too_deep(data, limits):
+        _check_depth(root, name, limits)
     return tree
+
+
+def _too_few_elements_to_nest_too_deep(data: bytes, limits: ParseLimits) -> bool:
+    """Whether ``data`` plainly holds no more elements than the depth cap: in an
+    ASCII-compatible encoding (it starts with the byte ``<`` not followed by a
+    zero byte) every element starts with a ``<`` byte, and a tree of n elements
+    is at most n deep."""
+    return data[:1] == b"<" and data[1:2] != b"\x00" and data.count(b"<") <= limits.max_depth
 
 
 def parse_canonical(data: bytes, name: str = "<bytes>") -> etree._ElementTree:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings, strategies as st
+from lxml import etree
 
 from duis.errors import MessageError, NotCovered, SchemaInvalid, WrongRoot
 from duis.messages import (EUI64, MMCDocument, MessageID, Node, Request, Response, build,
-                           leaf, node, parse_message, request, response, response_message)
+                           build_element, build_serialized, leaf, node, parse_message, request,
+                           response, response_message)
 from duis.messages.model import RA
 
 SUPPLIER = "90-B3-D5-1F-30-01-00-00"
@@ -155,3 +158,49 @@ def test_node_is_an_immutable_value():
     with pytest.raises(FrozenInstanceError):
         del made.name
     assert made.text is None and {made: 1}[same] == 1
+
+
+# --- the markup a message is built from is its serialization ----------------------------
+
+_AWKWARD_TEXT = st.text(st.characters(blacklist_categories=("Cs",),
+                                      blacklist_characters="\x00"), max_size=12).filter(
+    lambda text: all(ch in "\t\n\r" or ord(ch) >= 0x20 for ch in text)
+    and "\ufffe" not in text and "\uffff" not in text)
+
+
+def _tree(depth: int = 2):
+    leaves = st.builds(lambda name, text: Node(name, text),
+                       st.sampled_from(["A", "Bee", "c-d", "E_f"]), _AWKWARD_TEXT)
+    attributed = st.builds(lambda name, value: Node(name, None, (), attrs=(("id", value),)),
+                           st.sampled_from(["Att", "Other"]), _AWKWARD_TEXT)
+    empty = st.builds(lambda name: Node(name), st.sampled_from(["Empty", "Z"]))
+    if depth == 0:
+        return st.one_of(leaves, attributed, empty)
+    return st.one_of(leaves, attributed, empty, st.builds(
+        lambda name, children: Node(name, None, tuple(children)),
+        st.sampled_from(["Group", "List"]), st.lists(_tree(depth - 1), min_size=1, max_size=3)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=_tree(), code=st.sampled_from(["I0", "I99", "E5"]))
+def test_build_serialized_gives_exactly_what_lxml_serializes(body, code):
+    """``build_serialized`` hands on the markup the element was parsed from instead of
+    serializing the element again: for any text (escapes, CR, tabs, non-ASCII,
+    quotes), attribute and nesting, the two must be the same bytes."""
+    message = response("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:1000", code,
+                       dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.timezone.utc),
+                       Node("ResponseMessage", None, (body,)))
+    element, serialized = build_serialized(message, validate=False)
+    assert serialized == etree.tostring(element, encoding="UTF-8")
+
+
+def test_build_serialized_validates_and_matches_build_element(bundled_schema):
+    message = request("90-B3-D5-1F-30-01-00-00", "00-DB-12-34-56-78-90-A0", 7, "11.2",
+                      node("ReadFirmwareVersion"))
+    element, serialized = build_serialized(message, schema=bundled_schema)
+    assert etree.tostring(build_element(message)) == serialized == etree.tostring(element)
+    bad = response("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:1000", "I0",
+                   dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.timezone.utc),
+                   Node("ResponseMessage", None, (Node("NotInTheSchema", "x"),)))
+    with pytest.raises(SchemaInvalid):
+        build_serialized(bad, schema=bundled_schema)

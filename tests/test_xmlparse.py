@@ -148,6 +148,21 @@ def test_configured_depth_cap_is_applied_and_named():
     assert "at most 4 levels" in str(caught.value)
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-16-le", "iso-8859-1"])
+def test_depth_cap_holds_in_every_encoding_just_above_and_at_the_cap(encoding):
+    """Small documents skip the depth walk when they hold no more elements than
+    the cap (counted by their ``<`` bytes): one level too many is still refused."""
+    def nested(depth):
+        text = "<a>" * (depth - 1) + "<b/>" + "</a>" * (depth - 1)
+        if encoding.startswith("utf-16") or encoding == "iso-8859-1":
+            text = f'<?xml version="1.0" encoding="{encoding}"?>' + text
+        return text.encode(encoding)
+    limits = ParseLimits(max_depth=6)
+    parse_bytes(nested(6), limits=limits)
+    with pytest.raises(NestingTooDeep):
+        parse_bytes(nested(7), limits=limits)
+
+
 @pytest.mark.parametrize("data, fragment", [
     (b'<?xml version="1.0"?><r><child>', "not well-formed"),
     (bytes(range(256)) * 4, "binary"),

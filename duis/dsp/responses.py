@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lxml import etree
-
 from ..clock import Clock
 from ..gbcs import GbcsMessage, encode, to_base64
-from ..messages import EUI64, MessageID, Node, Request, build_element, leaf, node, response, \
+from ..messages import EUI64, MessageID, Node, Request, build_serialized, leaf, node, response, \
     response_message
 from ..schema import SchemaSet
 from ..signatures import CredentialStore, sign_built
@@ -71,11 +69,11 @@ class Responder:
     def _sign(self, message) -> bytes:
         """Build (validated against the schema) and sign with the DSP's credential;
         unsigned (compact, no ds:Signature) when signing is off."""
-        element = build_element(message, schema=self.schema)
+        element, serialized = build_serialized(message, schema=self.schema)
         if not self.sign:
-            return XML_DECLARATION + etree.tostring(element, encoding="UTF-8")
+            return XML_DECLARATION + serialized
         credential = self.store.dsp_signing_credential(now=self.clock.now())
-        return sign_built(element, credential)
+        return sign_built(element, credential, serialized=serialized)
 
     def answer(self, request: Request, code: str, *payload: Node) -> Outgoing:
         """The synchronous Response to ``request`` with ``code`` and an optional payload."""

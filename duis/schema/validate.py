@@ -18,7 +18,8 @@ from .loader import RA, SCHEMA_DIR_ENV, SR, SchemaSet, load_schema
 from .report import INVALID, NOT_COVERED, UNUSABLE, VALID, SchemaIssue, ValidationReport
 
 _SRV_PATH = etree.XPath("string(sr:Header/sr:ServiceReferenceVariant)", namespaces={"sr": SR})
-_DUIS_ROOTS = {f"{{{SR}}}Request", f"{{{SR}}}Response"}
+_REQUEST, _RESPONSE = f"{{{SR}}}Request", f"{{{SR}}}Response"
+_DUIS_ROOTS = {_REQUEST, _RESPONSE}
 
 
 def check_root(tree: etree._ElementTree, source: str) -> etree._Element:
@@ -59,6 +60,21 @@ def check_tree(tree: etree._ElementTree, schema: SchemaSet | None = None,
                             tuple(detailed_issues(tree, schema)))
 
 
+def _plainly_valid(tree: etree._ElementTree, schema: SchemaSet) -> bool:
+    """The verdict :func:`check_tree` gives as VALID, without building its report:
+    a DUIS Response, or a Request whose variant the schema covers, that the
+    schema accepts.  False means "ask :func:`check_tree`", not "invalid"."""
+    tag = tree.getroot().tag
+    if tag == _REQUEST:
+        if schema.covered is not None:
+            srv = _SRV_PATH(tree.getroot())
+            if srv and srv not in schema.covered and srv in schema.known:
+                return False
+    elif tag != _RESPONSE:
+        return False
+    return bool(schema.lxml_schema.validate(tree))
+
+
 def validate(source: str | os.PathLike | BinaryIO | bytes, schema: SchemaSet | None = None,
              limits: ParseLimits = DEFAULT_LIMITS) -> ValidationReport:
     """Read, safely parse and validate one document; unusable input becomes
@@ -76,6 +92,9 @@ def validate(source: str | os.PathLike | BinaryIO | bytes, schema: SchemaSet | N
 def ensure_valid(tree: etree._ElementTree, schema: SchemaSet | None = None,
                  source: str = "<document>") -> etree._ElementTree:
     """Return ``tree`` if valid; raise :class:`SchemaInvalid` / :class:`NotCovered`."""
+    schema = schema or load_schema()
+    if _plainly_valid(tree, schema):
+        return tree
     report = check_tree(tree, schema, source)
     if report.verdict == VALID:
         return tree

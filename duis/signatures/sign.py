@@ -83,18 +83,21 @@ def sign_with_store(message: Message, store: CredentialStore, *,
 
 
 def sign_built(root: etree._Element, credential: Credential, *,
-               deterministic: bool = True) -> bytes:
+               deterministic: bool = True, serialized: bytes | None = None) -> bytes:
     """Sign a message the caller has just built (:func:`duis.messages.build_element`).
 
     For the DSP's own messages: no copy, no re-parse and no whitespace to strip
     (a freshly built element has none).  ``root`` is left as it was.
+    ``serialized``, when the caller has it (:func:`duis.messages.build_serialized`),
+    is ``etree.tostring(root, encoding="UTF-8")``, so it is not written again.
     """
     if not _spliceable(root) or next(root.iterchildren(P.SIGNATURE), None) is not None:
         root = copy.deepcopy(root)  # signed by appending the Signature: to a copy
         return _sign_tree(root.getroottree(), credential.private_key, credential.certificate,
                           False, deterministic, credential)
     return _spliced(root, root.getroottree(), credential.private_key,
-                    credential.certificate.serial_number, credential.issuer, deterministic)
+                    credential.certificate.serial_number, credential.issuer, deterministic,
+                    serialized)
 
 
 def _sign_tree(tree: etree._ElementTree, key, certificate, strip_whitespace: bool,
@@ -134,13 +137,13 @@ def _digest_and_value_octets(tree: etree._ElementTree, key,
 
 
 def _spliced(root: etree._Element, tree: etree._ElementTree, key, serial: int, issuer: str,
-             deterministic: bool) -> bytes:
+             deterministic: bool, serialized: bytes | None = None) -> bytes:
     """The usual message (see :func:`_spliceable`) signed without building the
     Signature: the message serialized as it is, and the Signature's markup
     written in before the root's end tag -- the very bytes appending the
     element would give.  ``root`` stays unsigned."""
     digest, value = _digest_and_value_octets(tree, key, deterministic)
-    body = etree.tostring(root, encoding="UTF-8")
+    body = serialized if serialized is not None else etree.tostring(root, encoding="UTF-8")
     closing = _closing_tag(root.prefix, root.tag)
     return b"".join((XML_DECLARATION, body[:-len(closing)], _MARKUP[0], digest, _MARKUP[1],
                      value, _key_info_markup(issuer, serial), closing))

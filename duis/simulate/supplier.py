@@ -24,7 +24,7 @@ from lxml import etree
 
 from ..clock import FixedClock
 from ..dsp import DSP, Outgoing, Submission
-from ..messages import Node, build_element, leaf, node, request
+from ..messages import Node, build_serialized, leaf, node, request
 from ..messages.codec import XML_DECLARATION
 from ..signatures import CredentialStore, sign_built, verify
 from ..signatures.credentials import DIGITAL_SIGNING
@@ -121,12 +121,12 @@ class SupplierAdaptor:
         message = request(self.eui, target, self._counter, variant, body,
                           command_variant=command_variant)
         # the DSP validates every request; building skips a second, identical check
-        element = build_element(message, validate=False)
+        element, serialized = build_serialized(message, validate=False)
         if self.signing:
             credential = self.store.signing_credential(self.eui, now=self.clock.now())
-            data = sign_built(element, credential)
+            data = sign_built(element, credential, serialized=serialized)
         else:
-            data = XML_DECLARATION + etree.tostring(element, encoding="UTF-8")
+            data = XML_DECLARATION + serialized
         self.tally.requests += 1
         submission = self.dsp.submit(data)
         for outgoing in submission.outgoing:
