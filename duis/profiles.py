@@ -95,10 +95,19 @@ class JointProfile:
         first = next(iter(answers.values()))
         if any(answer != first for answer in answers.values()):
             asked = f"{question}({', '.join(map(repr, args))})"
-            raise ProfilesDisagree("the profiles answer differently", source=self.name,
-                                   path=asked, expected="the same answer from every profile",
-                                   found=", ".join(f"{n}: {a}" for n, a in answers.items()))
+            error = ProfilesDisagree("the profiles answer differently", source=self.name,
+                                     path=asked, expected="the same answer from every profile",
+                                     found=", ".join(f"{n}: {a}" for n, a in answers.items()))
+            error.answers = answers
+            raise error
         return first
+
+    def split(self, answers: dict[str, object]) -> list[list[str]]:
+        """The members grouped by the answer each gave (in member order)."""
+        groups: dict[object, list[str]] = {}
+        for member in self.members:
+            groups.setdefault(answers[member.name], []).append(member.name)
+        return list(groups.values())
 
     def __repr__(self) -> str:
         return f"JointProfile({', '.join(m.name for m in self.members)})"

@@ -117,18 +117,27 @@ def test_default_run_shares_the_roll_out_and_reports_the_same_as_one_process(sto
     parallel = simulate(spec, settings, store)  # the default: every profile at once
     serial = simulate(spec, settings, store, jobs=1)
     assert parallel.without_machine_figures() == serial.without_machine_figures()
-    # the roll-out ran once, then a forked copy of the world per profile
-    shared = parallel.shared
-    assert shared is not None and serial.shared is None
-    assert shared.profiles == [r.profile for r in parallel.results]
-    assert shared.phases == ["remove", "distribute", "activate"]
-    rolled_out = serial.results[0].phases[:3]
-    assert [p.name for p in rolled_out] == shared.phases
-    assert shared.messages > sum(p.requests for p in rolled_out) > 0
-    assert all(r.cpu_seconds >= shared.cpu_seconds and r.wall_seconds >= shared.wall_seconds
-               for r in parallel.results)
-    assert parallel.messages == sum(r.messages for r in serial.results) - 2 * shared.messages
-    assert serial.messages == sum(r.messages for r in serial.results)
+    # the roll-out ran once; then baseline and option 1 shared their retries
+    rolled_out, retries = parallel.shared
+    assert not serial.shared
+    assert rolled_out.profiles == [r.profile for r in parallel.results]
+    assert rolled_out.phases == ["remove", "distribute", "activate"]
+    assert [p.name for p in serial.results[0].phases[:3]] == rolled_out.phases
+    assert retries.profiles == ["baseline", "mp105-option1"]
+    assert retries.phases == [p.name for p in serial.results[0].phases
+                              if p.name.startswith("retry")]
+    assert all(r.cpu_seconds >= rolled_out.cpu_seconds for r in parallel.results)
+    # where they went separate ways, and why
+    assert [(s["profiles"], s["step"], s["groups"]) for s in parallel.splits] == [
+        (["baseline", "mp105-option1", "mp105-option2"], "retry 1",
+         [["baseline", "mp105-option1"], ["mp105-option2"]]),
+        (["baseline", "mp105-option1"], "read", [["baseline"], ["mp105-option1"]])]
+    assert parallel.splits[0]["question"] == "processes_activation(False)"
+    assert parallel.splits[1]["question"] == "allows_while_suspended('11.2', 1, 'SMETS2')"
+    # what was processed: each shared step once, so fewer than the results add up to
+    every = sum(r.messages for r in serial.results)
+    assert serial.messages == every
+    assert every - 2 * rolled_out.messages - retries.messages <= parallel.messages < every
     assert list(parallel.processes) == ["main", "baseline worker", "mp105-option1 worker",
                                         "mp105-option2 worker"]
     assert list(serial.processes) == ["main"]
@@ -139,12 +148,14 @@ def test_default_run_shares_the_roll_out_and_reports_the_same_as_one_process(sto
     assert parallel.peak_memory_kb < sum(parallel.processes.values())
     data = parallel.to_dict()
     assert data["peak_memory_kb"] == parallel.peak_memory_kb
-    assert data["shared"]["phases"] == shared.phases
+    assert [segment["phases"] for segment in data["shared"]] == [rolled_out.phases,
+                                                                retries.phases]
     assert "processes" not in parallel.without_machine_figures()
     assert "shared" not in parallel.without_machine_figures()
     text = parallel.render()
     assert "remove, distribute, activate: done once for the 3 profiles" in text
-    assert "peak memory of the 4 processes together (shared pages counted once)" in text
+    assert "retry 1, retry 2, retry 3: done once for baseline and mp105-option1" in text
+    assert "peak memory of the run's processes together (shared pages counted once)" in text
     assert "done once" not in serial.render() and "processes" not in serial.render()
 
 
@@ -172,7 +183,7 @@ def test_profiles_that_disagree_during_the_roll_out_each_run_in_full(store, monk
     monkeypatch.setattr(profiles_module, "profiles", lambda: table)
     spec, settings = FleetSpec(devices=400, seed=5), CampaignSettings(signing=False)
     forked = simulate(spec, settings, store, jobs=3)
-    assert forked.shared is None
+    assert not forked.shared
     assert len(forked.notes) == 1 and "answered differently during the roll-out" in \
         forked.notes[0] and "processes_activation(True)" in forked.notes[0]
     assert "note: the profiles answered differently" in forked.render()
@@ -181,17 +192,36 @@ def test_profiles_that_disagree_during_the_roll_out_each_run_in_full(store, monk
 
 
 def test_a_failure_in_a_forked_copy_reaches_the_caller_whole(store, monkeypatch):
-    def broken(self, lost):
-        raise SimulationError("recovery broke", source="fleet simulation", path=self.profile.name,
-                              expected="a recovery", found="a test fault")
+    def broken(self, step):
+        if step == "read":
+            raise SimulationError("recovery broke", source="fleet simulation",
+                                  path=self.profile.name, expected="a recovery",
+                                  found="a test fault")
+        return run_step(self, step)
 
-    monkeypatch.setattr(Campaign, "recover", broken)
+    run_step = Campaign.run_step
+    monkeypatch.setattr(Campaign, "run_step", broken)
     with pytest.raises(SimulationError) as caught:
         simulate(FleetSpec(devices=200, seed=2), CampaignSettings(signing=False), store, jobs=3)
     error = caught.value
-    assert (error.message, error.path, error.found) == ("recovery broke", "baseline",
-                                                         "a test fault")
-    assert any("worker process of profile baseline" in note for note in error.__notes__)
+    assert (error.message, error.found) == ("recovery broke", "a test fault")
+    assert error.path in ("baseline", "mp105-option1", "mp105-option2")
+    assert any(f"worker process of {error.path}" in note for note in error.__notes__)
+
+
+def test_a_forked_copy_that_dies_without_a_word_is_reported(store, monkeypatch):
+    import os
+
+    def dying(self, step):
+        if step == "read" and self.profile.name == "mp105-option1":
+            os._exit(3)
+        return run_step(self, step)
+
+    run_step = Campaign.run_step
+    monkeypatch.setattr(Campaign, "run_step", dying)
+    with pytest.raises(SimulationError) as caught:
+        simulate(FleetSpec(devices=200, seed=2), CampaignSettings(signing=False), store, jobs=3)
+    assert caught.value.message == "a worker process ended without reporting its end"
 
 
 def test_the_simulated_world_keeps_no_temporary_file_a_fork_would_share():
@@ -210,10 +240,14 @@ def test_progress_bar_drops_the_shared_roll_out_once_profiles_report():
     bar = simulate_command.ProgressBar(stream, every=0)
     bar(SHARED, "activate", 5, 10)
     assert "all profiles activate [##########..........] 5/10" in stream.getvalue()
-    bar("baseline", "retry 1", 1, 4)
+    bar("baseline + mp105-option1", "retry 1", 1, 4)
     bar("mp105-option2", "retry 1", 2, 4)
-    assert list(bar.state) == ["baseline", "mp105-option2"]
-    assert stream.getvalue().rstrip().endswith("baseline retry 1  25% | mp105-option2 retry 1  50%")
+    assert list(bar.state) == ["baseline + mp105-option1", "mp105-option2"]
+    bar("baseline", "read", 1, 8)
+    bar("mp105-option1", "read", 2, 8)
+    assert list(bar.state) == ["mp105-option2", "baseline", "mp105-option1"]
+    assert stream.getvalue().rstrip().endswith(
+        "mp105-option2 retry 1  50% | baseline read  12% | mp105-option1 read  25%")
 
 
 def test_default_jobs_follow_cpus_profiles_and_memory():

@@ -114,8 +114,11 @@ class ProgressBar:
         self.wide = 0
 
     def __call__(self, profile: str, phase: str, done: int, total: int) -> None:
-        if profile != SHARED:
-            self.state.pop(SHARED, None)  # the shared roll-out is over
+        if profile not in self.state:  # profiles that shared a world went separate ways
+            members = set(profile.split(" + "))
+            for label in list(self.state):
+                if label == SHARED or members & set(label.split(" + ")):
+                    del self.state[label]
         self.state[profile] = (phase, done, total)
         now = time.monotonic()
         if now - self.last >= self.every or done == total:

@@ -11,10 +11,10 @@ messages it took and how long.  See ``docs/simulate.md``.
 """
 
 from .fleet import FleetSpec, build_inventory, fleet_devices
-from .report import Phase, ProfileResult, SharedRollOut, SimulationReport, Timeline
+from .report import Phase, ProfileResult, SharedSteps, SimulationReport, Timeline
 from .campaign import STRATEGIES, Campaign, CampaignSettings, SimulationError, run_profile
 from .run import simulate
 
 __all__ = ["STRATEGIES", "Campaign", "CampaignSettings", "FleetSpec", "Phase", "ProfileResult",
-           "SharedRollOut", "SimulationError", "SimulationReport", "Timeline", "build_inventory",
+           "SharedSteps", "SimulationError", "SimulationReport", "Timeline", "build_inventory",
            "fleet_devices", "run_profile", "simulate"]

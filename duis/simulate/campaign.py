@@ -67,6 +67,21 @@ STRATEGIES: dict[str, tuple[str, ...]] = {
     "mp105-option2": (RETRY, READ),
 }
 
+RETRY_ROUND, READ_STEP = "retry ", "read"
+
+
+def recovery_steps(profile_name: str, settings: "CampaignSettings") -> list[str]:
+    """The recovery of a profile as steps (``retry 1``... ``read``), each of which
+    a run of several profiles can share while they agree (:mod:`duis.simulate.run`)."""
+    steps: list[str] = []
+    for strategy in STRATEGIES[profile_name]:
+        if strategy == RETRY:
+            steps += [f"{RETRY_ROUND}{n}" for n in range(1, settings.max_retries + 1)]
+        elif strategy == READ:
+            steps.append(READ_STEP)
+    return steps
+
+
 #: progress callback: (profile, phase, done, total)
 Progress = Callable[[str, str, int, int], None]
 #: the name progress is reported under while a roll-out is shared by the profiles
@@ -129,6 +144,11 @@ class Campaign:
         self.phases: list[Phase] = []
         self.lost_responses = 0
         self.model_of: dict[str, Model] = {}
+        self.lost: list[str] = []
+        """Devices whose last 11.3 response was lost (the retries' work list)."""
+        self.spent = [0.0, 0.0]
+        """Wall and CPU seconds of the steps this world went through, in whichever
+        process ran them (a shared run adds them up per profile)."""
 
     # --- the timeline ---------------------------------------------------------------
 
@@ -155,16 +175,27 @@ class Campaign:
 
     def recover(self, lost: list[str]) -> None:
         """The profile's recovery strategy, from the devices whose 11.3 response was lost."""
-        for step in STRATEGIES[self.profile.name]:
-            if step == RETRY:
-                lost = self.retry(lost)
-            elif step == READ:
-                self.read()
+        self.lost = lost
+        for step in recovery_steps(self.profile.name, self.settings):
+            self.run_step(step)
 
-    def become(self, profile_name: str) -> None:
-        """Go on under one profile after a shared :meth:`roll_out`.  What follows
-        changes the world: each profile needs its own copy (a forked process)."""
-        self.profile = named_profile(profile_name)
+    def run_step(self, step: str) -> None:
+        """One step of :func:`recovery_steps`: a retry round (nothing when no response
+        is lost any more) or the 11.2 reads."""
+        if step.startswith(RETRY_ROUND):
+            self.retry_round(int(step[len(RETRY_ROUND):]))
+        elif step == READ_STEP:
+            self.read()
+        else:
+            raise ValueError(f"unknown recovery step {step!r}")
+
+    def become(self, profile: str | list[str]) -> None:
+        """Go on under one profile, or a few together (a :class:`JointProfile`),
+        after steps shared by more.  What follows changes the world: each needs its
+        own copy (a forked process)."""
+        names = [profile] if isinstance(profile, str) else list(profile)
+        members = [named_profile(name) for name in names]
+        self.profile = members[0] if len(members) == 1 else JointProfile(members)
         self.dsp.profile = self.profile
 
     def remove(self) -> None:
@@ -203,14 +234,20 @@ class Campaign:
 
     def retry(self, lost: list[str]) -> list[str]:
         """Automatic 11.3 retries, round after round, while responses are lost."""
+        self.lost = lost
         for round_number in range(1, self.settings.max_retries + 1):
-            if not lost:
-                break
-            self.clock.advance(seconds=self.settings.retry_after)
-            name = f"retry {round_number}"
-            with self._phase(name) as phase:
-                lost = self._activate_all(lost, name, phase)
-        return lost
+            self.retry_round(round_number)
+        return self.lost
+
+    def retry_round(self, number: int) -> None:
+        """Retry round ``number``: 11.3 again to each device whose response was lost
+        (nothing, and no phase, once none is)."""
+        if not self.lost:
+            return
+        self.clock.advance(seconds=self.settings.retry_after)
+        name = f"retry {number}"
+        with self._phase(name) as phase:
+            self.lost = self._activate_all(self.lost, name, phase)
 
     def read(self) -> None:
         """11.2 to every device upgraded without an N29 to show for it."""

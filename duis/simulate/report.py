@@ -130,10 +130,10 @@ class ProfileResult:
 
 
 @dataclass(frozen=True)
-class SharedRollOut:
-    """The phases a run did once for all its profiles, before forking a copy of the
-    world per profile (:mod:`duis.simulate.run`).  Each profile's result counts
-    them too, as if it had run alone."""
+class SharedSteps:
+    """Phases a run did once for several profiles, in one copy of the world
+    (:mod:`duis.simulate.run`).  Each of those profiles' results counts them too,
+    as if it had run alone."""
 
     profiles: list[str]
     phases: list[str]
@@ -152,8 +152,16 @@ class SimulationReport:
     processes: dict[str, int | None] = field(default_factory=dict)
     """Peak resident memory (VmHWM, kB) of each process of the run: ``main``, and
     one per worker process when the profiles ran in worker processes."""
-    shared: SharedRollOut | None = None
-    """The roll-out done once for every profile, if it was."""
+    shared: list[SharedSteps] = field(default_factory=list)
+    """What was done once for several profiles: the roll-out for all of them, then
+    the steps each group of profiles agreed on."""
+    splits: list[dict[str, Any]] = field(default_factory=list)
+    """Where profiles sharing a copy of the world went separate ways: the step, the
+    question they answered differently, each one's answer, the groups formed."""
+    spent_cpu_seconds: float | None = None
+    """With shared steps: the CPU time of the campaigns, each step counted once."""
+    processed_messages: int | None = None
+    """With shared steps: the messages processed, each step's counted once."""
     measured_peak_kb: int | None = None
     """With forked copies of the world: the largest proportional set size (PSS) of
     all the run's processes added up, sampled every half second while the copies
@@ -175,27 +183,28 @@ class SimulationReport:
 
     @property
     def messages(self) -> int:
-        """DUIS messages the run processed (a shared roll-out's counted once)."""
-        counted = sum(r.messages for r in self.results)
-        if self.shared is not None:
-            counted -= self.shared.messages * (len(self.results) - 1)
-        return counted
+        """DUIS messages the run processed (shared steps' counted once)."""
+        if self.processed_messages is not None:
+            return self.processed_messages
+        return sum(r.messages for r in self.results)
 
     @property
     def cpu_seconds(self) -> float | None:
-        """CPU time the campaigns took (a shared roll-out's counted once)."""
+        """CPU time the campaigns took (shared steps' counted once)."""
+        if self.spent_cpu_seconds is not None:
+            return self.spent_cpu_seconds
         if any(r.cpu_seconds is None for r in self.results):
             return None
-        spent = sum(r.cpu_seconds for r in self.results)
-        if self.shared is not None:
-            spent -= self.shared.cpu_seconds * (len(self.results) - 1)
-        return spent
+        return sum(r.cpu_seconds for r in self.results)
 
     def to_dict(self) -> dict[str, Any]:
         data = {"settings": self.settings,
                 "profiles": {r.profile: r.to_dict() for r in self.results}}
-        if self.shared is not None:
-            data["shared"] = asdict(self.shared)
+        if self.shared:
+            data["shared"] = [asdict(segment) for segment in self.shared]
+            data["splits"] = list(self.splits)
+            data["messages_processed"] = self.messages
+            data["cpu_seconds"] = self.cpu_seconds
         if self.processes:
             data["processes"] = dict(self.processes)
             data["peak_memory_kb"] = self.peak_memory_kb
@@ -208,7 +217,8 @@ class SimulationReport:
         (wall time, memory, the processes, a shared roll-out): the same settings and
         seed always give the same."""
         data = self.to_dict()
-        for key in ("processes", "peak_memory_kb", "shared", "notes"):
+        for key in ("processes", "peak_memory_kb", "shared", "splits", "messages_processed",
+                    "cpu_seconds", "notes"):
             data.pop(key, None)
         for result in data["profiles"].values():
             for name in MACHINE_FIGURES:
@@ -242,14 +252,16 @@ class SimulationReport:
         for row in cells:
             lines.append("  ".join([row[0].ljust(widths[0])]
                                    + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]))
-        if self.shared is not None:
-            shared = self.shared
-            lines.append(f"{', '.join(shared.phases)}: done once for the "
-                         f"{len(shared.profiles)} profiles ({shared.messages:,} messages, "
-                         f"{shared.wall_seconds:.1f} s), each profile's figures include it")
+        for shared in self.shared:
+            who = (f"the {len(shared.profiles)} profiles" if len(shared.profiles) == len(names)
+                   else " and ".join(shared.profiles))
+            lines.append(f"{', '.join(shared.phases)}: done once for {who} "
+                         f"({shared.messages:,} messages, {shared.wall_seconds:.1f} s)")
+        if self.shared:
+            lines.append("(each profile's figures include what it shared)")
         total = self.peak_memory_kb
         if self.measured_peak_kb is not None:
-            lines.append(f"peak memory of the {len(self.processes)} processes together "
+            lines.append(f"peak memory of the run's processes together "
                          f"(shared pages counted once): {total / 1024:,.0f} MB")
         elif len(self.processes) > 1 and total is not None:
             lines.append(f"peak memory of the {len(self.processes)} processes added up "

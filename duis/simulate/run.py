@@ -29,6 +29,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import queue as _queue
+import signal
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
@@ -37,9 +38,9 @@ from pathlib import Path
 from ..profiles import ProfilesDisagree, profile as named_profile, profiles
 from ..signatures import CredentialStore
 from .campaign import (Campaign, CampaignSettings, Progress, SimulationError, peak_memory_kb,
-                       run_profile)
+                       recovery_steps, run_profile)
 from .fleet import FleetSpec
-from .report import ProfileResult, SharedRollOut, SimulationReport
+from .report import ProfileResult, SharedSteps, SimulationReport
 
 __all__ = ["default_jobs", "peak_memory_kb", "simulate"]
 
@@ -122,7 +123,7 @@ def _available_kb() -> int | None:
     return None  # pragma: no cover
 
 
-# --- the shared roll-out and a forked copy per profile ------------------------------
+# --- the shared roll-out, then each step shared while the profiles agree ------------
 
 _CAN_FORK = "fork" in multiprocessing.get_all_start_methods()
 #: how often the memory of the run's processes is sampled while the copies run
@@ -132,128 +133,354 @@ MEMORY_SAMPLE_SECONDS = 0.5
 def _shared_roll_out(spec: FleetSpec, settings: CampaignSettings, store: CredentialStore,
                      names: list[str], progress: Progress | None, jobs: int,
                      report: SimulationReport) -> SimulationReport | None:
-    """Roll out once for every profile, then recover in a forked copy per profile.
-    ``None`` (and a note in ``report``) when the profiles disagreed during the roll-out."""
+    """Roll out once for every profile, then recover in forked copies that share each
+    step while their profiles agree.  ``None`` (and a note in ``report``) when the
+    profiles disagreed during the roll-out."""
     campaign = Campaign(spec, settings, names, store, progress)
     try:
         started, cpu = time.perf_counter(), time.process_time()
         try:
-            lost = campaign.roll_out()
+            campaign.lost = campaign.roll_out()
         except ProfilesDisagree as exc:
             report.notes.append(f"the profiles answered differently during the roll-out "
                                 f"({exc}): each profile ran in full")
             return None
-        tally = campaign.supplier.tally
-        shared = SharedRollOut(profiles=list(names), phases=[p.name for p in campaign.phases],
-                               messages=tally.messages, wall_seconds=time.perf_counter() - started,
-                               cpu_seconds=time.process_time() - cpu)
+        rolled_out = SharedSteps(profiles=list(names), phases=[p.name for p in campaign.phases],
+                                 messages=campaign.supplier.tally.messages,
+                                 wall_seconds=time.perf_counter() - started,
+                                 cpu_seconds=time.process_time() - cpu)
+        campaign.spent = [rolled_out.wall_seconds, rolled_out.cpu_seconds]
         main_peak = peak_memory_kb()
         gc.collect()
         gc.freeze()  # the collector leaves the world alone: fewer pages copied in the forks
         try:
-            results, peaks, sampled = _fork_each(campaign, lost, shared, names, progress, jobs)
+            recoveries = _Recoveries(campaign, names, settings, progress, jobs)
+            recoveries.run()
         finally:
             gc.unfreeze()
     finally:
         campaign.inventory.close()
-    report.results, report.shared = results, shared
-    report.processes = {"main": main_peak, **{f"{name} worker": peaks[name] for name in names}}
-    report.measured_peak_kb = max(filter(None, (main_peak, sampled)), default=None)
+    report.results = [recoveries.results[name] for name in names]
+    report.shared = [rolled_out] + recoveries.segments()
+    report.splits = recoveries.splits
+    report.processes = {"main": main_peak,
+                        **{f"{name} worker": recoveries.peaks[name] for name in names}}
+    report.measured_peak_kb = max(filter(None, (main_peak, recoveries.sampled_kb)),
+                                  default=None)
+    report.spent_cpu_seconds = rolled_out.cpu_seconds + recoveries.cpu_seconds
+    report.processed_messages = rolled_out.messages + recoveries.messages
     return report
 
 
-def _fork_each(campaign: Campaign, lost: list[str], shared: SharedRollOut, names: list[str],
-               progress: Progress | None, jobs: int):
-    """Run each profile's recovery in a forked copy of ``campaign``, ``jobs`` at once.
-    Returns the results in ``names`` order, each child's peak memory (VmHWM), and the
-    largest proportional set size of all the run's processes added up (sampled)."""
-    context = multiprocessing.get_context("fork")
-    events = context.Queue()
-    waiting, running = list(names), {}
-    results: dict[str, ProfileResult] = {}
-    peaks: dict[str, int | None] = {}
-    sampled, last_sample = None, 0.0
-    try:
-        while waiting or running:
-            while waiting and len(running) < jobs:
-                name = waiting.pop(0)
-                reader, writer = context.Pipe(duplex=False)
-                child = context.Process(target=_child, name=f"duis simulate: {name}",
-                                        args=(campaign, lost, shared, name, writer, events))
-                child.start()
-                writer.close()
-                running[reader] = (name, child)
-            for reader in multiprocessing.connection.wait(list(running), timeout=0.1):
-                name, child = running.pop(reader)
-                outcome = _receive(reader, name, child)
+class _Channel:
+    """Events from every process of the run to the main process: one pipe, each
+    message written whole under a lock, and at once (no feeder thread), so a
+    process may leave right after sending."""
+
+    def __init__(self, context) -> None:
+        self._reader, self._writer = context.Pipe(duplex=False)
+        self._lock = context.Lock()
+
+    def put(self, event: tuple) -> None:
+        with self._lock:
+            self._writer.send(event)
+
+    def get(self, timeout: float) -> tuple:
+        if not self._reader.poll(timeout):
+            raise _queue.Empty
+        return self._reader.recv()
+
+    def get_nowait(self) -> tuple:
+        return self.get(0)
+
+    def sender_only(self) -> None:
+        """In a worker process: drop the inherited reading end, so that once the
+        main process stops listening a send fails (broken pipe) and the worker
+        leaves instead of waiting for a reader that is gone."""
+        self._reader.close()
+
+    def stop_listening(self) -> None:
+        self._reader.close()
+
+
+class _Recoveries:
+    """The main process's side of the recoveries: it starts a runner per group of
+    profiles with the same steps, then collects what every process of the run
+    reports on one queue, until each profile has its result and every process
+    has finished.
+
+    A runner (:func:`_run_group`) in a process holding the world before step
+    ``k``, shared by a group of profiles, runs the step under their
+    :class:`~duis.profiles.JointProfile` and keeps a *backup*: a forked copy
+    made just before the step, waiting.  If the step goes through, the backup
+    is dropped and the runner goes on to the next step.  If the profiles
+    answer differently, the runner (its world spoiled halfway through the
+    step) stops, and the backup starts from the same step once per group of
+    profiles that gave the same answer.  A group of one runs its remaining
+    steps alone.  So profiles share every step they agree on, and each step
+    is decided by the same rules as in a run of that profile alone.  At most
+    ``jobs`` steps run at once.
+    """
+
+    def __init__(self, campaign: Campaign, names: list[str], settings: CampaignSettings,
+                 progress: Progress | None, jobs: int) -> None:
+        self.campaign, self.names, self.settings = campaign, names, settings
+        self.progress = progress
+        self.context = multiprocessing.get_context("fork")
+        self.queue = _Channel(self.context)
+        self.slots = self.context.BoundedSemaphore(jobs)
+        self.results: dict[str, ProfileResult] = {}
+        self.peaks: dict[str, int | None] = {}
+        self.splits: list[dict] = []
+        self.shared_steps: list[tuple[tuple[str, ...], str, float, float, int]] = []
+        self.cpu_seconds, self.messages = 0.0, 0
+        self.sampled_kb: int | None = None
+
+    def run(self) -> None:
+        by_steps: dict[tuple[str, ...], list[str]] = {}
+        for name in self.names:
+            by_steps.setdefault(tuple(recovery_steps(name, self.settings)), []).append(name)
+        children = []
+        for steps, group in by_steps.items():
+            child = self.context.Process(target=_runner, name="duis simulate runner",
+                                         args=(self.campaign, group, list(steps), 0,
+                                               self.queue, self.slots))
+            child.start()
+            children.append(child)
+        started: set[int] = set()
+        exited: set[int] = set()
+        last_sample = 0.0
+        try:
+            while len(self.results) < len(self.names) or started - exited:
+                try:
+                    event = self.queue.get(timeout=0.2)
+                except _queue.Empty:
+                    self._check_alive(started, exited)
+                    event = None
+                if event is not None:
+                    self._handle(event, started, exited)
+                if time.monotonic() - last_sample >= MEMORY_SAMPLE_SECONDS:
+                    last_sample = time.monotonic()
+                    total = _pss_kb([os.getpid(), *(started - exited)])
+                    if total is not None:
+                        self.sampled_kb = max(self.sampled_kb or 0, total)
+        except BaseException:
+            self.queue.stop_listening()  # stragglers not yet started fail their first send
+            for pid in started - exited:
+                _kill(pid)
+            raise
+        finally:
+            for child in children:
                 child.join()
-                results[name], peaks[name] = outcome
-            _relay(events, progress, timeout=0)
-            if time.monotonic() - last_sample >= MEMORY_SAMPLE_SECONDS:
-                last_sample = time.monotonic()
-                total = _pss_kb([os.getpid()] + [c.pid for _, c in running.values()])
-                sampled = total if sampled is None or total is None else max(sampled, total)
-    finally:
-        for _, child in running.values():
-            child.kill()
-            child.join()
-        _relay(events, progress, timeout=0)
-        events.close()
-    return [results[name] for name in names], peaks, sampled
+
+    def _handle(self, event: tuple, started: set[int], exited: set[int]) -> None:
+        kind = event[0]
+        if kind == "progress":
+            if self.progress is not None:
+                self.progress(*event[1:])
+        elif kind == "start":
+            started.add(event[1])
+        elif kind == "exit":
+            _, pid, cpu, messages = event
+            exited.add(pid)
+            self.cpu_seconds += cpu
+            self.messages += messages
+        elif kind == "result":
+            _, name, result, peak = event
+            self.results[name], self.peaks[name] = result, peak
+        elif kind == "shared":
+            self.shared_steps.append(event[1:])
+        elif kind == "split":
+            _, group, step, question, answers, parts = event
+            self.splits.append({"profiles": list(group), "step": step, "question": question,
+                                "answers": answers, "groups": parts})
+        elif kind == "error":
+            _, pid, label, error = event
+            exited.add(pid)
+            if isinstance(error, BaseException):
+                error.add_note(f"(in the worker process of {label})")
+                raise error
+            raise SimulationError("a worker process failed", source="fleet simulation",
+                                  path=label, expected="a result", found=error)
+
+    def _check_alive(self, started: set[int], exited: set[int]) -> None:
+        for pid in sorted(started - exited):
+            if _alive(pid):
+                continue
+            try:  # it may have reported its end just before leaving
+                while True:
+                    self._handle(self.queue.get_nowait(), started, exited)
+            except _queue.Empty:
+                pass
+            if pid not in exited:
+                raise SimulationError("a worker process ended without reporting its end",
+                                      source="fleet simulation", path=f"process {pid}",
+                                      expected="its results", found="the process is gone")
+
+    def segments(self) -> list[SharedSteps]:
+        """The steps each group shared, one entry per group, in the order the steps run."""
+        merged: dict[tuple[str, ...], list] = {}
+        for group, step, wall, cpu, messages in self.shared_steps:
+            entry = merged.setdefault(tuple(group), [[], 0, 0.0, 0.0])
+            if messages:  # a retry round with nothing left to retry is no phase
+                entry[0].append(step)
+            entry[1] += messages
+            entry[2] += wall
+            entry[3] += cpu
+        order = {name: n for n, name in enumerate(self.names)}
+        segments = [SharedSteps(list(group), phases, messages, wall, cpu)
+                    for group, (phases, messages, wall, cpu) in merged.items() if phases]
+        return sorted(segments, key=lambda s: (len(s.profiles) * -1, order[s.profiles[0]]))
 
 
-def _receive(reader, name: str, child) -> tuple[ProfileResult, int | None]:
+def _runner(campaign: Campaign, group: list[str], steps: list[str], k: int, queue,
+            slots) -> None:
+    """A forked process's life as a runner: report its start, run the group from
+    step ``k``, report its end (or its error) and leave at once."""
+    _as_worker(campaign, queue, lambda: _run_group(campaign, group, steps, k, queue, slots),
+               " + ".join(group))
+
+
+def _as_worker(campaign: Campaign, queue, body, label: str) -> None:
+    pid = os.getpid()
     try:
-        kind, payload, peak = reader.recv()
-    except EOFError:
-        child.join()
-        raise SimulationError("a profile's worker process ended without a result",
-                              source="fleet simulation", path=name,
-                              expected="a result", found=f"exit code {child.exitcode}") from None
+        queue.sender_only()
+        queue.put(("start", pid))
+    except OSError:  # the main process stopped listening before this one began
+        os._exit(1)
+    messages = campaign.supplier.tally.messages
+    campaign.progress = lambda *event: queue.put(("progress", *event))
+    try:
+        body()
+        queue.put(("exit", pid, time.process_time(), campaign.supplier.tally.messages - messages))
+    except BaseException as exc:  # sent back whole (DuisError pickles), raised in the main process
+        try:
+            queue.put(("error", pid, label, _picklable(exc)))
+        except Exception:  # noqa: BLE001 - nobody listens any more: nothing to tell
+            pass
     finally:
+        # Leave without waiting for forked children: a backup, or the runners of
+        # other groups, go on on their own and report to the main process.
+        os._exit(0)
+
+
+def _picklable(exc: BaseException) -> BaseException | str:
+    import pickle
+    try:
+        pickle.dumps(exc)
+        return exc
+    except Exception:  # noqa: BLE001
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _run_group(campaign: Campaign, group: list[str], steps: list[str], k: int, queue,
+               slots) -> None:
+    context = multiprocessing.get_context("fork")
+    while len(group) > 1 and k < len(steps):
+        campaign.become(group)
+        reader, writer = context.Pipe(duplex=False)
+        backup = context.Process(target=_backup, name="duis simulate backup",
+                                 args=(campaign, group, steps, k, reader, writer, queue, slots))
+        backup.start()
         reader.close()
-    if kind == "error":
-        if isinstance(payload, BaseException):
-            payload.add_note(f"(in the worker process of profile {name})")
-            raise payload
-        raise SimulationError("a profile's worker process failed", source="fleet simulation",
-                              path=name, expected="a result", found=payload)
-    return payload, peak
+        try:
+            wall, cpu, messages = _timed_step(campaign, steps[k], slots)
+        except ProfilesDisagree as exc:
+            parts = campaign.profile.split(exc.answers)
+            queue.put(("split", tuple(group), steps[k], exc.path, exc.found, parts))
+            writer.send(("split", parts))
+            writer.close()
+            return  # this world is spoiled halfway through the step: the backup goes on
+        writer.send(("done", None))
+        writer.close()
+        backup.join()
+        queue.put(("shared", tuple(group), steps[k], wall, cpu, messages))
+        k += 1
+    for name in group[1:]:  # every step shared to the end: one result each
+        _start_runner(campaign, [name], steps, k, queue, slots)
+    campaign.become(group[0])
+    for step in steps[k:]:
+        _timed_step(campaign, step, slots)
+    wall, cpu = campaign.spent
+    queue.put(("result", group[0], campaign.result(wall, cpu), peak_memory_kb()))
 
 
-def _child(campaign: Campaign, lost: list[str], shared: SharedRollOut, name: str, writer,
-           events) -> None:
-    """In the forked copy: go on as ``name``, recover, send the result back."""
+def _start_runner(campaign: Campaign, group: list[str], steps: list[str], k: int, queue,
+                  slots) -> None:
+    multiprocessing.get_context("fork").Process(
+        target=_runner, name="duis simulate runner",
+        args=(campaign, group, steps, k, queue, slots)).start()
+
+
+def _backup(campaign: Campaign, group: list[str], steps: list[str], k: int, reader, writer,
+            queue, slots) -> None:
+    """The world before step ``k``, kept while the runner tries the step for the group."""
+    writer.close()  # the runner's end: its only copy must be the runner's, for EOF
+    pid = os.getpid()
     try:
+        queue.sender_only()
+        queue.put(("start", pid))  # counted in the run's memory while it waits
+        try:
+            verdict, parts = reader.recv()
+        except EOFError:  # the runner died: the main process notices and reports it
+            verdict, parts = "gone", None
+        if verdict != "split":
+            queue.put(("exit", pid, time.process_time(), 0))
+            os._exit(0)
+    except OSError:  # the main process stopped listening
+        os._exit(1)
+    for part in parts[1:]:
+        _start_runner(campaign, part, steps, k, queue, slots)
+    _runner(campaign, parts[0], steps, k, queue, slots)
+
+
+def _timed_step(campaign: Campaign, step: str, slots) -> tuple[float, float, int]:
+    """Run one step holding a slot; its wall and CPU time (added to what the
+    campaign spent) and its messages."""
+    with slots:
         started, cpu = time.perf_counter(), time.process_time()
-        campaign.progress = lambda *event: events.put(event)
-        campaign.become(name)
-        campaign.recover(lost)
-        result = campaign.result(shared.wall_seconds + time.perf_counter() - started,
-                                 shared.cpu_seconds + time.process_time() - cpu)
-        message = ("ok", result, peak_memory_kb())
-    except BaseException as exc:  # sent back whole, raised in the main process
-        message = ("error", exc, None)
+        messages = campaign.supplier.tally.messages
+        campaign.run_step(step)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    campaign.spent[0] += wall
+    campaign.spent[1] += cpu
+    return wall, cpu, campaign.supplier.tally.messages - messages
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie does not)."""
     try:
-        writer.send(message)
-    except Exception as exc:  # the error itself did not pickle: send its text
-        writer.send(("error", f"{type(message[1]).__name__}: {message[1]} ({exc})", None))
-    writer.close()
-    events.close()
-    events.join_thread()
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            state = stat.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+    return state not in ("Z", "X")
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def _pss_kb(pids: list[int]) -> int | None:
     """The proportional set sizes of ``pids`` added up (pages shared by several of
-    them count once in all), or None where /proc does not tell."""
-    total = 0
+    them count once in all); processes gone meanwhile count nothing; None where
+    /proc does not tell."""
+    total, seen = 0, False
     for pid in pids:
         try:
             with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
                 total += next(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
+                seen = True
         except (OSError, StopIteration, ValueError):
-            return None
-    return total
+            continue
+    return total if seen else None
 
 
 # --- worker processes, each with a whole campaign ---------------------------------------
