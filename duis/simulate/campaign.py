@@ -123,7 +123,7 @@ class Campaign:
                  profile_name: str | list[str] | tuple[str, ...], store: CredentialStore,
                  progress: Progress | None = None) -> None:
         """``profile_name``: one profile, or several for a shared roll-out (then
-        :meth:`become` one of them before :meth:`recover`)."""
+        :meth:`become` one of them, or a group of them, before the recovery)."""
         names = [profile_name] if isinstance(profile_name, str) else list(profile_name)
         members = [named_profile(name) for name in names]
         self.spec, self.settings = spec, settings

@@ -158,7 +158,7 @@ def build_inventory(spec: FleetSpec, clock: Clock, path: str = ":memory:") -> Sq
     """A fresh SMI holding the supplier, the network operator, the CPL and the fleet.
 
     Its temporary tables and journals stay in memory: a run of several profiles
-    forks the world after the shared roll-out (:mod:`duis.simulate.run`), and
+    forks the world for its shared steps (:mod:`duis.simulate.run`), and
     an open temporary file would be shared by the copies."""
     inventory = SqliteInventory(path, clock=clock, temp_in_memory=True)
     cause = f"fleet simulation, seed {spec.seed}"

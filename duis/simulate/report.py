@@ -214,7 +214,7 @@ class SimulationReport:
 
     def without_machine_figures(self) -> dict[str, Any]:
         """The report minus what depends on the machine and on how the run was split
-        (wall time, memory, the processes, a shared roll-out): the same settings and
+        (wall time, memory, the processes, shared steps): the same settings and
         seed always give the same."""
         data = self.to_dict()
         for key in ("processes", "peak_memory_kb", "shared", "splits", "messages_processed",

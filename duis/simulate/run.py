@@ -1,25 +1,24 @@
-"""Every profile's campaign, one after the other or in worker processes.
+"""Every profile's campaign: in worker processes that share what they can, or one
+after the other.
 
 By default (``jobs=None``) a run of several profiles uses worker processes
 when the machine has more than one CPU and the memory for them
 (:func:`default_jobs`):
 
-- **Shared roll-out, then a fork per profile** (where processes can fork):
-  remove, distribute and activate send the same messages under every
-  profile, so they run once, in this process, under a
-  :class:`~duis.profiles.JointProfile` that checks that every profile gives
-  the same answer to every question asked.  Then each profile continues in a
-  forked copy of the world (the DSP, the SMI, the devices, the supplier and
-  the random stream, exactly as they are), at most ``jobs`` at once, and
-  runs its recovery.  The results are the same as running each profile
-  from the start (tested).  Should the profiles ever answer differently
-  during the roll-out, the run says so and runs every profile in full.
+- **Shared steps** (where processes can fork): remove, distribute and
+  activate send the same messages under every profile, so they run once, in
+  this process, under a :class:`~duis.profiles.JointProfile` that checks
+  that every profile gives the same answer to every question asked.  The
+  recovery then goes step by step in forked copies of the world: a group of
+  profiles takes each step together while they agree, and splits, from a
+  copy kept from before the step, where they do not (:class:`_Recoveries`).
+  The results are the same as running each profile from the start (tested).
+  Should the profiles answer differently during the roll-out, the run says
+  so and runs every profile in full.
 - **Otherwise** each worker builds its own world from the same seed and runs
   a whole campaign; the results are again the same.
 
 ``jobs=1`` runs every profile in full, one after the other, in this process.
-Three profiles on two CPUs finish sooner all at once (the time of one and a
-half profiles) than two at a time (the time of two).
 """
 
 from __future__ import annotations
@@ -57,8 +56,9 @@ def simulate(spec: FleetSpec, settings: CampaignSettings, store: CredentialStore
              jobs: int | None = None) -> SimulationReport:
     """The campaign under each profile (default: all, in table order).
 
-    ``jobs`` > 1 runs the profiles in that many worker processes at once (after
-    a shared roll-out where processes can fork); 1 runs each profile in full,
+    ``jobs`` > 1 runs at most that many steps at once in worker processes
+    (sharing every step the profiles agree on, where processes can fork); 1
+    runs each profile in full,
     one after the other, in this process; None (the default) chooses
     (:func:`default_jobs`).  The results are the same either way.
     """
