@@ -124,18 +124,22 @@ def parse_bytes(data: bytes, name: str = "<bytes>",
     except ValueError as exc:  # e.g. str with an encoding declaration
         raise MalformedXML(f"not XML: {exc}", source=name) from None
     tree = root.getroottree()
-    _refuse_dtd(tree, name)
-    if not _too_few_elements_to_nest_too_deep(data, limits):
+    ascii_compatible = data[:1] == b"<" and data[1:2] != b"\x00"
+    if not ascii_compatible or b"<!DOCTYPE" in data:
+        _refuse_dtd(tree, name)
+    if not (ascii_compatible and data.count(b"<") <= limits.max_depth):
         _check_depth(root, name, limits)
     return tree
 
 
-def _too_few_elements_to_nest_too_deep(data: bytes, limits: ParseLimits) -> bool:
-    """Whether ``data`` plainly holds no more elements than the depth cap: in an
-    ASCII-compatible encoding (it starts with the byte ``<`` not followed by a
-    zero byte) every element starts with a ``<`` byte, and a tree of n elements
-    is at most n deep."""
-    return data[:1] == b"<" and data[1:2] != b"\x00" and data.count(b"<") <= limits.max_depth
+# Two checks are skipped when the bytes plainly show they cannot fail.  Input that
+# starts with the byte "<" not followed by a zero byte is in an ASCII-compatible
+# encoding, where markup is written in ASCII bytes: a document type declaration
+# then contains the bytes "<!DOCTYPE" (XML spells it in capitals), and every
+# element starts with a "<" byte, so a document with no more "<" bytes than the
+# depth cap has no more elements than that, and a tree of n elements is at most
+# n deep.  Anything else (UTF-16, a byte order mark, "<!DOCTYPE" anywhere, even
+# in a comment) takes the full checks.
 
 
 def parse_canonical(data: bytes, name: str = "<bytes>") -> etree._ElementTree:

@@ -148,6 +148,20 @@ def test_configured_depth_cap_is_applied_and_named():
     assert "at most 4 levels" in str(caught.value)
 
 
+@pytest.mark.parametrize("data", [
+    "<!DOCTYPE r><r/>".encode("utf-8"),
+    b"\xef\xbb\xbf" + "<!DOCTYPE r><r/>".encode("utf-8"),
+    '<?xml version="1.0" encoding="utf-16"?><!DOCTYPE r><r/>'.encode("utf-16"),
+    '<?xml version="1.0" encoding="utf-16-le"?><!DOCTYPE r><r/>'.encode("utf-16-le"),
+    '<?xml version="1.0" encoding="iso-8859-1"?><!DOCTYPE r><r>\u00e9</r>'.encode("iso-8859-1"),
+], ids=["utf-8", "utf-8 with BOM", "utf-16", "utf-16-le without BOM", "latin-1"])
+def test_a_document_type_declaration_is_refused_in_every_encoding(data):
+    """The byte search that spares most documents the DTD check must never spare one
+    that has a declaration, whatever its encoding."""
+    with pytest.raises(DTDForbidden):
+        parse_bytes(data)
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-16-le", "iso-8859-1"])
 def test_depth_cap_holds_in_every_encoding_just_above_and_at_the_cap(encoding):
     """Small documents skip the depth walk when they hold no more elements than

@@ -33,13 +33,26 @@ XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 def to_node(element: etree._Element) -> Node:
     """An lxml element as an immutable :class:`Node` (comments dropped)."""
-    qname = etree.QName(element)
+    tag = element.tag
+    split = _SPLIT_TAGS.get(tag)
+    if split is None:
+        qname = etree.QName(tag)
+        split = (qname.localname, qname.namespace or "")
+        if len(_SPLIT_TAGS) < _SPLIT_TAGS_MAX:
+            _SPLIT_TAGS[tag] = split
     children = tuple(to_node(c) for c in element if isinstance(c.tag, str))
     text = element.text
     if children or (text is not None and not text.strip()):
         text = None
-    attrs = tuple(sorted((k, v) for k, v in element.attrib.items()))
-    return Node(qname.localname, text, children, qname.namespace or "", attrs)
+    attrib = element.attrib
+    attrs = tuple(sorted(attrib.items())) if attrib else ()
+    return Node(split[0], text, children, split[1], attrs)
+
+
+#: Clark tag -> (local name, namespace), for the tags met so far (bounded: tags
+#: come from untrusted documents)
+_SPLIT_TAGS: dict[str, tuple[str, str]] = {}
+_SPLIT_TAGS_MAX = 4096
 
 
 class _Fields:
