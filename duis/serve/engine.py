@@ -38,8 +38,8 @@ from ..clock import FixedClock, SystemClock, seeded_random
 from ..devices import FaultPlan, Network
 from ..dsp import DSP, Outgoing
 from ..dsp.service import Checked, Submission
-from ..errors import DuisError, InputError
-from ..messages import Request, format_datetime
+from ..errors import InputError
+from ..messages import format_datetime
 from ..profiles import DEFAULT_PROFILE, profile as named_profile
 from ..signatures import CounterStore, CredentialStore
 from ..signatures.credentials import default_store_directory
@@ -47,8 +47,7 @@ from ..smi import CplEntry, SqliteInventory, load_world
 from .config import ServeConfig
 from .logs import LOGGER
 from .outbox import Message, Outbox
-from .workers import (CheckPool, CheckSettings, Outcome, ensure_request, not_a_request,
-                      sign_unsigned)
+from .workers import CheckPool, CheckSettings, Outcome, request_checked, sign_unsigned
 
 T = TypeVar("T")
 
@@ -397,15 +396,7 @@ class Engine:
 
     def _check_here(self, data: bytes, source: str) -> Checked:
         """A request's checks in this process: schema, signature, replay."""
-        try:
-            checked = self.dsp.precheck(data, source)
-        except DuisError:
-            raise
-        except Exception:
-            ensure_request(data, source)       # a valid, signed Response posted by mistake
-            raise
-        if not isinstance(checked.request, Request):
-            raise not_a_request(checked.request, source)
+        checked = request_checked(lambda: self.dsp.precheck(data, source), data, source)
         return self._count(checked, source)
 
     def _count(self, checked: Checked, source: str) -> Checked:

@@ -166,7 +166,6 @@ def _batch_scheduling() -> None:
 def _workers(settings: CheckSettings) -> tuple[Callable, Callable]:
     """The two jobs: check a request, sign what the DSP sends."""
     from ..dsp.service import precheck
-    from ..messages import Request
     from ..schema import load_schema
     from ..signatures import CredentialStore
 
@@ -174,18 +173,10 @@ def _workers(settings: CheckSettings) -> tuple[Callable, Callable]:
     schema = load_schema()
 
     def check(data: bytes, source: str, now):
-        try:
-            checked = precheck(data, store, schema, now=now, signing=settings.signing,
-                               check_certificate_roles=settings.check_certificate_roles,
-                               source=source)
-        except DuisError:
-            raise
-        except Exception:
-            ensure_request(data, source)        # a valid, signed Response posted by mistake
-            raise
-        if not isinstance(checked.request, Request):
-            raise not_a_request(checked.request, source)
-        return checked
+        return request_checked(lambda: precheck(
+            data, store, schema, now=now, signing=settings.signing,
+            check_certificate_roles=settings.check_certificate_roles, source=source),
+            data, source)
 
     def sign(message: bytes, now: _dt.datetime) -> bytes:
         return sign_unsigned(message, store, now)
@@ -204,6 +195,23 @@ def sign_unsigned(message: bytes, store, now: _dt.datetime) -> bytes:
     from ..signatures import sign_built
     root = etree.fromstring(message, _TRUSTED)
     return sign_built(root, store.dsp_signing_credential(now=now))
+
+
+def request_checked(check: Callable, data: bytes, source: str):
+    """``check()``'s :class:`~duis.dsp.service.Checked`, refused unless it holds a
+    Request: a failure that is not a refusal becomes :class:`WrongRoot` when the
+    input is a valid, signed Response posted by mistake."""
+    from ..messages import Request
+    try:
+        checked = check()
+    except DuisError:
+        raise
+    except Exception:
+        ensure_request(data, source)
+        raise
+    if not isinstance(checked.request, Request):
+        raise not_a_request(checked.request, source)
+    return checked
 
 
 def ensure_request(data: bytes, source: str) -> None:
