@@ -91,6 +91,10 @@ class ExternalReferenceForbidden(UnsafeXML):
     """The document tried to reach a file or the network."""
 
 
+class EncodingNotAllowed(UnsafeXML):
+    """The document is in another character encoding than UTF-8."""
+
+
 class InputTooLarge(UnsafeXML):
     """The input is larger than the configured size cap."""
 

@@ -4,6 +4,14 @@ Nothing else in duis parses XML that came from outside.  The parser refuses
 document type declarations (so no entities: no XXE, no billion laughs),
 never touches the file system or the network, caps the input size and the
 element nesting depth, and names what it refused.
+
+Only UTF-8 is accepted (with or without a byte order mark, the declaration
+spelled ``UTF-8`` or ``UTF8`` in any case, or no declaration): DUIS messages
+are UTF-8, and every other encoding is refused by name
+(:class:`~duis.errors.EncodingNotAllowed`).  The refusals are decided on what
+libxml2 parsed (the encoding it decoded with, the document type declaration
+it saw, the tree's depth), never on a scan of the raw bytes, which another
+encoding (UTF-7, UTF-16) can hide markup from.
 """
 
 from __future__ import annotations
@@ -15,8 +23,9 @@ from typing import BinaryIO
 
 from lxml import etree
 
-from .errors import (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden,
-                     InputTooLarge, MalformedXML, NestingTooDeep, UnreadableInput)
+from .errors import (DTDForbidden, EncodingNotAllowed, EntitiesForbidden,
+                     ExternalReferenceForbidden, InputTooLarge, MalformedXML, NestingTooDeep,
+                     UnreadableInput)
 
 #: an 11.1 request carries up to 10,240,000 base64 characters of image;
 #: the default leaves room for the envelope and a signature
@@ -25,6 +34,8 @@ DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_DEPTH = 100
 #: above this size libxml2's "huge" mode is needed for long text nodes
 _HUGE_THRESHOLD = 8 * 1024 * 1024
+#: the encodings accepted, as libxml2 reports the declared one (upper case, no "-")
+_UTF8_NAMES = frozenset({"UTF8"})
 
 
 @dataclass(frozen=True)
@@ -124,22 +135,23 @@ def parse_bytes(data: bytes, name: str = "<bytes>",
     except ValueError as exc:  # e.g. str with an encoding declaration
         raise MalformedXML(f"not XML: {exc}", source=name) from None
     tree = root.getroottree()
-    ascii_compatible = data[:1] == b"<" and data[1:2] != b"\x00"
-    if not ascii_compatible or b"<!DOCTYPE" in data:
+    docinfo = tree.docinfo
+    if docinfo.encoding.upper().replace("-", "") not in _UTF8_NAMES:
+        raise EncodingNotAllowed("character encoding not allowed (DUIS messages are UTF-8)",
+                                 source=name, line=1, expected="UTF-8",
+                                 found=docinfo.encoding[:40])
+    if docinfo.internalDTD is not None or docinfo.externalDTD is not None \
+            or docinfo.system_url is not None or docinfo.public_id is not None:
         _refuse_dtd(tree, name)
-    if not (ascii_compatible and data.count(b"<") <= limits.max_depth):
+    if data.count(b"<") > limits.max_depth:
         _check_depth(root, name, limits)
     return tree
 
 
-# Two checks are skipped when the bytes plainly show they cannot fail.  Input that
-# starts with the byte "<" not followed by a zero byte is in an ASCII-compatible
-# encoding, where markup is written in ASCII bytes: a document type declaration
-# then contains the bytes "<!DOCTYPE" (XML spells it in capitals), and every
-# element starts with a "<" byte, so a document with no more "<" bytes than the
-# depth cap has no more elements than that, and a tree of n elements is at most
-# n deep.  Anything else (UTF-16, a byte order mark, "<!DOCTYPE" anywhere, even
-# in a comment) takes the full checks.
+# The depth walk is skipped when it cannot fail: the input is UTF-8 (checked
+# above), where every element starts with a "<" byte, so a document with no
+# more "<" bytes than the depth cap has no more elements than that, and a tree
+# of n elements is at most n deep.
 
 
 def parse_canonical(data: bytes, name: str = "<bytes>") -> etree._ElementTree:
@@ -161,14 +173,20 @@ def parse_xml(source: str | os.PathLike | BinaryIO | bytes,
 
 def _refuse_dtd(tree: etree._ElementTree, name: str) -> None:
     docinfo = tree.docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        dtd = docinfo.internalDTD
-        has_entities = dtd is not None and any(True for _ in dtd.iterentities())
-        cls = EntitiesForbidden if has_entities else DTDForbidden
-        what = "entity declarations" if has_entities else "a document type declaration"
-        raise cls(f"{what} refused (DTDs and entities are not allowed in DUIS messages)",
-                  source=name, line=1, expected="no <!DOCTYPE>",
-                  found=(docinfo.doctype or "<!DOCTYPE ...>")[:120])
+    dtd = docinfo.internalDTD
+    entities = [entity.name for entity in dtd.iterentities()] if dtd is not None else []
+    cls = EntitiesForbidden if entities else DTDForbidden
+    what = "entity declarations" if entities else "a document type declaration"
+    # the declaration as written: its own name (not the root's) and identifiers
+    declared = f"<!DOCTYPE {dtd.name if dtd is not None and dtd.name else tree.getroot().tag}"
+    if docinfo.public_id:
+        declared += f' PUBLIC "{docinfo.public_id}"'
+    if docinfo.system_url:
+        declared += f' SYSTEM "{docinfo.system_url}"'
+    if entities:
+        declared += f" [{len(entities)} entity declaration(s): {', '.join(entities[:5])}]"
+    raise cls(f"{what} refused (DTDs and entities are not allowed in DUIS messages)",
+              source=name, line=1, expected="no <!DOCTYPE>", found=(declared + ">")[:200])
 
 
 def _check_depth(root: etree._Element, name: str, limits: ParseLimits) -> None:

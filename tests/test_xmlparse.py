@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from duis.errors import (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden,
+from duis.errors import (DTDForbidden, EncodingNotAllowed, EntitiesForbidden,
+                         ExternalReferenceForbidden,
                          InputTooLarge, MalformedXML, NestingTooDeep, UnsafeXML)
 from duis.xmlparse import ParseLimits, parse_bytes, parse_xml
 
@@ -151,30 +152,70 @@ def test_configured_depth_cap_is_applied_and_named():
 @pytest.mark.parametrize("data", [
     "<!DOCTYPE r><r/>".encode("utf-8"),
     b"\xef\xbb\xbf" + "<!DOCTYPE r><r/>".encode("utf-8"),
-    '<?xml version="1.0" encoding="utf-16"?><!DOCTYPE r><r/>'.encode("utf-16"),
-    '<?xml version="1.0" encoding="utf-16-le"?><!DOCTYPE r><r/>'.encode("utf-16-le"),
-    '<?xml version="1.0" encoding="iso-8859-1"?><!DOCTYPE r><r>\u00e9</r>'.encode("iso-8859-1"),
-], ids=["utf-8", "utf-8 with BOM", "utf-16", "utf-16-le without BOM", "latin-1"])
-def test_a_document_type_declaration_is_refused_in_every_encoding(data):
-    """The byte search that spares most documents the DTD check must never spare one
-    that has a declaration, whatever its encoding."""
-    with pytest.raises(DTDForbidden):
+    '<?xml version="1.0" encoding="utf-8"?>\n<!-- <!DOCTYPE --><!DOCTYPE r><r/>'.encode(),
+    '<?xml version="1.0" encoding="UTF8"?><!DOCTYPE r SYSTEM "r.dtd"><r/>'.encode(),
+], ids=["utf-8", "utf-8 with BOM", "after a comment", "external subset"])
+def test_a_document_type_declaration_is_refused(data):
+    with pytest.raises((DTDForbidden, ExternalReferenceForbidden)):
         parse_bytes(data)
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-16-le", "iso-8859-1"])
-def test_depth_cap_holds_in_every_encoding_just_above_and_at_the_cap(encoding):
+def _utf7(text: str) -> bytes:
+    return f'<?xml version="1.0" encoding="UTF-7"?>'.encode() + text.encode("utf-7")
+
+
+@pytest.mark.parametrize("data, found", [
+    ('<?xml version="1.0" encoding="utf-16"?><r/>'.encode("utf-16"), "utf-16"),
+    ('<?xml version="1.0" encoding="utf-16-le"?><r/>'.encode("utf-16-le"), "UTF-16"),
+    ('<?xml version="1.0" encoding="iso-8859-1"?><r>\u00e9</r>'.encode("iso-8859-1"),
+     "iso-8859-1"),
+    (b'<?xml version="1.0" encoding="US-ASCII"?><r/>', "US-ASCII"),
+    (b'<?xml version="1.0" encoding="windows-1252"?><r/>', "windows-1252"),
+    ("<r/>".encode("utf-32"), "UTF-32"),
+    # UTF-7 hides markup from any byte scan: "<!DOCTYPE" is written "+ADwAIQ-DOCTYPE"
+    (_utf7('<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>'), "UTF-7"),
+    (_utf7("<a>" * 200 + "</a>" * 200), "UTF-7"),
+], ids=["utf-16", "utf-16-le", "latin-1", "us-ascii", "cp1252", "utf-32",
+        "utf-7 dtd", "utf-7 deep"])
+def test_every_encoding_but_utf8_is_refused_by_name(data, found):
+    """What libxml2 decoded with decides, not a scan of the bytes: a DTD or a deep
+    tree in another encoding never gets past the parser."""
+    with pytest.raises(EncodingNotAllowed) as caught:
+        parse_bytes(data, "odd.xml")
+    assert caught.value.found.upper().startswith(found.upper())
+    assert caught.value.expected == "UTF-8" and caught.value.source == "odd.xml"
+
+
+@pytest.mark.parametrize("data", [
+    b'<?xml version="1.0" encoding="UTF-8"?><r/>', b'<?xml version="1.0" encoding="utf-8"?><r/>',
+    b'<?xml version="1.0" encoding="utf8"?><r/>', b"\xef\xbb\xbf<r/>", b"<r/>",
+    b"<?xml version='1.0'?><r/>",
+])
+def test_utf8_in_every_spelling_is_accepted(data):
+    assert parse_bytes(data).getroot().tag == "r"
+
+
+def test_the_dtd_refusal_names_the_declaration_not_the_root():
+    doc = (b'<!DOCTYPE lolz [<!ENTITY a "x"><!ENTITY b "&a;&a;">]>'
+           b'<sr:Request xmlns:sr="http://www.dccinterface.co.uk/ServiceUserGateway"/>')
+    with pytest.raises(EntitiesForbidden) as caught:
+        parse_bytes(doc)
+    assert caught.value.found.startswith("<!DOCTYPE lolz")
+    assert "2 entity declaration(s): a, b" in caught.value.found
+    assert "Request" not in caught.value.found
+
+
+def test_depth_cap_holds_just_above_and_at_the_cap():
     """Small documents skip the depth walk when they hold no more elements than
     the cap (counted by their ``<`` bytes): one level too many is still refused."""
     def nested(depth):
-        text = "<a>" * (depth - 1) + "<b/>" + "</a>" * (depth - 1)
-        if encoding.startswith("utf-16") or encoding == "iso-8859-1":
-            text = f'<?xml version="1.0" encoding="{encoding}"?>' + text
-        return text.encode(encoding)
+        return ("<a>" * (depth - 1) + "<b/>" + "</a>" * (depth - 1)).encode()
     limits = ParseLimits(max_depth=6)
     parse_bytes(nested(6), limits=limits)
     with pytest.raises(NestingTooDeep):
         parse_bytes(nested(7), limits=limits)
+    with pytest.raises(NestingTooDeep):
+        parse_bytes(b"\xef\xbb\xbf" + nested(7), limits=limits)
 
 
 @pytest.mark.parametrize("data, fragment", [
