@@ -5,7 +5,6 @@ kept in an SQLite file between runs (``--smi``), or the end of a scenario run
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Callable, TypeVar
 
 from ..clock import FixedClock, SystemClock, parse_instant
@@ -16,7 +15,7 @@ from ..messages.ids import EUI64
 from ..profiles import DEFAULT_PROFILE, profiles
 from ..scenario import read_scenario, run_scenario
 from ..settings import load_settings
-from ..smi import SqliteInventory, load_world
+from ..smi import open_smi
 from ._io import add_store_option, store_from
 from .submit import default_world
 
@@ -58,11 +57,8 @@ def with_dsp(args: argparse.Namespace, read: Callable[[DSP], T]) -> T:
                      after=lambda dsp: results.append(read(dsp)))
         return results[0]
     clock = FixedClock(instant(args.now, "--now")) if args.now else SystemClock()
-    fresh = not Path(args.smi).exists()
-    inventory = SqliteInventory(args.smi, clock=clock)
+    inventory, _ = open_smi(args.smi, args.world or str(default_world()), clock=clock)
     try:
-        if fresh:
-            load_world(args.world or str(default_world()), inventory)
         store = store_from(args)
         settings = load_settings(args.settings) if args.settings else None
         network = Network.from_inventory(inventory, clock=clock)

@@ -12,7 +12,7 @@ from ..devices import Network
 from ..dsp import DSP
 from ..profiles import DEFAULT_PROFILE, profiles
 from ..signatures import CounterStore
-from ..smi import SqliteInventory, load_world
+from ..smi import SqliteInventory, load_world, open_smi
 from ..xmlparse import read_source
 from ._io import add_limit_options, add_store_option, limits_from, store_from, write_output
 
@@ -65,11 +65,7 @@ def _inventory(args: argparse.Namespace, clock) -> SqliteInventory:
     world = args.world or str(default_world())
     if args.smi is None:
         return load_world(world, clock=clock)
-    fresh = not Path(args.smi).exists()
-    inventory = SqliteInventory(args.smi, clock=clock)
-    if fresh:
-        load_world(world, inventory)
-    return inventory
+    return open_smi(args.smi, world, clock=clock)[0]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -248,7 +248,7 @@ class SqliteInventory:
                 db.execute("PRAGMA journal_mode = WAL")
                 db.execute("PRAGMA synchronous = NORMAL")
                 db.execute("PRAGMA cache_size = -65536")  # 64 MiB
-            db.executescript(f"BEGIN; {_SCHEMA} COMMIT;")
+            db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")  # write lock first: no upgrade deadlock
             version = db.execute("SELECT value FROM smi_meta WHERE key = 'schema'").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             db.close()

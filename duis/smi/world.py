@@ -9,6 +9,8 @@ gives no positions, so :class:`duis.tomlfile.TomlLines` finds them by scanning t
 
 from __future__ import annotations
 
+import os
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,7 @@ from pathlib import Path
 from ..clock import Clock
 from ..tomlfile import TomlLines, decode_error_position
 from . import tables as t
-from .errors import InvalidRecord, WorldError
+from .errors import InvalidRecord, SmiError, WorldError
 from .model import CplEntry, Device, User
 from .repository import Inventory, SqliteInventory
 
@@ -75,6 +77,62 @@ def load_world(path: str | Path, inventory: Inventory | None = None, *,
     """
     inventory = inventory if inventory is not None else SqliteInventory(clock=clock)
     return read_world(path, known=inventory).seed(inventory)
+
+
+def open_smi(path: str | Path, world: str | Path, *,
+             clock: Clock | None = None) -> tuple[SqliteInventory, bool]:
+    """The SMI kept in the SQLite file ``path``, and whether this call created it.
+
+    A missing file is created seeded from ``world``, atomically: the seeded
+    database is written to a temporary file beside ``path`` and linked into
+    place only when complete, so another process opening ``path`` at the same
+    time sees either no file or the whole world, never an empty or half-seeded
+    one; when two processes seed at once, one wins and the other opens its file.
+    A world that fails to load leaves no file behind.
+    """
+    target = Path(path)
+    if not target.exists():
+        seeding = _seed_beside(target, world, clock)
+        try:
+            os.link(seeding, target)  # fails if the file appeared meanwhile: then use that one
+            created = True
+        except FileExistsError:
+            created = False
+        except OSError as exc:
+            raise SmiError("cannot create the SMI file", source=str(target),
+                           expected="a writable directory", found=exc.strerror) from None
+        finally:
+            _remove_database(seeding)
+        return SqliteInventory(target, clock=clock), created
+    return SqliteInventory(target, clock=clock), False
+
+
+def _seed_beside(target: Path, world: str | Path, clock: Clock | None) -> str:
+    """A complete SMI database seeded from ``world``, in a new file next to ``target``."""
+    try:
+        handle, seeding = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".seeding",
+                                           dir=target.parent if str(target.parent) else ".")
+    except OSError as exc:
+        raise SmiError("cannot create the SMI file", source=str(target),
+                       expected="a writable directory", found=exc.strerror) from None
+    os.close(handle)
+    try:
+        with SqliteInventory(seeding, clock=clock) as inventory:
+            load_world(world, inventory)
+        with open(seeding, "rb") as written:  # on disk before anyone can open it
+            os.fsync(written.fileno())
+    except BaseException:
+        _remove_database(seeding)
+        raise
+    return seeding
+
+
+def _remove_database(path: str) -> None:
+    for leftover in (path, path + "-wal", path + "-shm", path + "-journal"):
+        try:
+            os.unlink(leftover)
+        except FileNotFoundError:
+            pass
 
 
 def read_world(path: str | Path, *, known: Inventory | None = None) -> World:
