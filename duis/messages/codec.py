@@ -20,6 +20,7 @@ from ..xmlparse import DEFAULT_LIMITS, ParseLimits, parse_bytes, read_source
 from .ids import MessageID
 from .model import (RA, SR, MMCDocument, Message, Node, Request, RequestHeader, Response,
                     ResponseHeader)
+from .values import element_value
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -32,17 +33,18 @@ XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 # --- XML -> objects ------------------------------------------------------------
 
 def to_node(element: etree._Element) -> Node:
-    """An lxml element as an immutable :class:`Node` (comments dropped)."""
+    """An lxml element as an immutable :class:`Node` (comments and processing
+    instructions dropped; a leaf's text is its whole value, :func:`element_value`)."""
     tag = element.tag
     split = _SPLIT_TAGS.get(tag)
     if split is None:
         qname = etree.QName(tag)
         split = (qname.localname, qname.namespace or "")
-        if len(_SPLIT_TAGS) < _SPLIT_TAGS_MAX:
+        if len(_SPLIT_TAGS) < _SPLIT_TAGS_MAX and len(tag) <= _SPLIT_TAG_CHARS:
             _SPLIT_TAGS[tag] = split
     children = tuple(to_node(c) for c in element if isinstance(c.tag, str))
-    text = element.text
-    if children or (text is not None and not text.strip()):
+    text = None if children else element_value(element)
+    if text is not None and not text.strip():
         text = None
     attrib = element.attrib
     attrs = tuple(sorted(attrib.items())) if attrib else ()
@@ -53,6 +55,7 @@ def to_node(element: etree._Element) -> Node:
 #: come from untrusted documents)
 _SPLIT_TAGS: dict[str, tuple[str, str]] = {}
 _SPLIT_TAGS_MAX = 4096
+_SPLIT_TAG_CHARS = 256
 
 
 class _Fields:
@@ -69,11 +72,11 @@ class _Fields:
             raise MessageError(f"missing sr:{name}", source=self.source, line=parent.sourceline,
                                path=parent.getroottree().getpath(parent),
                                expected=f"an sr:{name} element", found="none")
-        return (found.text or "").strip()
+        return element_value(found).strip()
 
     def optional(self, name: str) -> str | None:
         found = self.by_tag.get(f"{{{SR}}}{name}")
-        return None if found is None else (found.text or "").strip()
+        return None if found is None else element_value(found).strip()
 
 
 def _part(root: etree._Element, name: str, source: str) -> _Fields:
@@ -123,12 +126,14 @@ def _signed(root: etree._Element) -> bool:
 
 def _request(root: etree._Element, source: str) -> Request:
     head = _part(root, "Header", source)
-    try:
-        variant = int(head.required("CommandVariant"))
-    except ValueError:
+    text = head.required("CommandVariant")
+    # ASCII digits only: int() would also take "1_0", "+1" or non-ASCII digits
+    if not (text.isdigit() and text.isascii() and len(text) <= 2):
         raise MessageError("CommandVariant is not an integer", source=source,
                            path="/sr:Request/sr:Header/sr:CommandVariant",
-                           expected="1-9", found=head.optional("CommandVariant")) from None
+                           expected="1-9", found=repr(text[:40])
+                           + (f" ({len(text)} characters)" if len(text) > 40 else ""))
+    variant = int(text)
     first = head.optional("FirstInSequence")
     header = RequestHeader(
         request_id=_message_id(head.required("RequestID"), source, "RequestID"),

@@ -11,6 +11,22 @@ from ..errors import MessageError
 _EUI_RE = re.compile(r"^[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){7}$")
 _EUI_COMPACT_RE = re.compile(r"^[0-9A-Fa-f]{16}$")
 MAX_COUNTER = 2**64 - 1
+#: decimal digits of the largest counter: a longer one is out of range unread
+#: (and ``int()`` of thousands of digits raises ValueError, Python's limit)
+MAX_COUNTER_DIGITS = len(str(MAX_COUNTER))
+#: longest text parsed through the EUI-64 cache: the cache is keyed by input
+#: that may come from an unauthenticated message, so only short keys go in
+_EUI_CACHE_CHARS = 64
+#: how much of a bad value an error quotes
+_QUOTE = 60
+
+
+def quoted(text: str, limit: int = _QUOTE) -> str:
+    """``repr`` of ``text``, cut to ``limit`` characters with its length said
+    when longer: what an error quotes of a value that may be huge."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 @dataclass(frozen=True, order=True)
@@ -24,7 +40,7 @@ class EUI64:
         """Accept ``90-B3-...`` or compact ``90B3D5...`` (any case)."""
         if isinstance(value, EUI64):
             return value
-        if cls is EUI64 and isinstance(value, str):
+        if cls is EUI64 and isinstance(value, str) and len(value) <= _EUI_CACHE_CHARS:
             return _parse_eui(value)
         return cls._parse(value)
 
@@ -32,13 +48,13 @@ class EUI64:
     def _parse(cls, value: str) -> "EUI64":
         if not isinstance(value, str):
             raise MessageError("not an EUI-64", expected="8 hex byte pairs separated by '-'",
-                               found=repr(value))
+                               found=quoted(repr(value)))
         raw = value.strip()
         if _EUI_COMPACT_RE.match(raw):
             raw = "-".join(raw[i:i + 2] for i in range(0, 16, 2))
         if not _EUI_RE.match(raw):
             raise MessageError("not an EUI-64", expected="8 hex byte pairs separated by '-'",
-                               found=repr(value))
+                               found=quoted(value))
         return cls(raw.upper())
 
     @property
@@ -70,15 +86,22 @@ class MessageID:
 
     @classmethod
     def parse(cls, text: str) -> "MessageID":
+        """``originator:target:counter``; the counter an unsigned 64-bit decimal
+        integer (ASCII digits, no leading zero).  Any other text raises
+        :class:`MessageError`, however long it is."""
         parts = text.strip().split(":")
         if len(parts) != 3:
             raise MessageError("not a DUIS message ID",
-                               expected="originatorEUI64:targetEUI64:counter", found=repr(text))
+                               expected="originatorEUI64:targetEUI64:counter", found=quoted(text))
         originator, target, counter = parts
-        if not counter.isdigit() or (len(counter) > 1 and counter[0] == "0"):
+        if not counter.isdigit() or not counter.isascii() \
+                or (len(counter) > 1 and counter[0] == "0"):
             raise MessageError("bad counter in message ID",
                                expected="an unsigned decimal integer without leading zeros",
-                               found=repr(counter))
+                               found=quoted(counter))
+        if len(counter) > MAX_COUNTER_DIGITS:  # before int(): bounded work, no ValueError
+            raise MessageError("counter out of range", expected=f"at most {MAX_COUNTER}",
+                               found=f"{len(counter)} digits")
         value = int(counter)
         if value > MAX_COUNTER:
             raise MessageError("counter out of range", expected=f"at most {MAX_COUNTER}",

@@ -53,8 +53,8 @@ from cryptography.x509.oid import NameOID
 from ..clock import UTC
 from ..messages.ids import EUI64
 from .errors import CredentialError, NoSigningCredential
-from .profile import (DSP_XML_SIGN_OU, ISSUING_AUTHORITY_OU, LEGACY_OU, USER_ROLES,
-                      USER_XML_SIGN_OU)
+from .profile import (DSP_XML_SIGN_OU, ISSUING_AUTHORITY_OU, LEGACY_OU, MAX_ISSUER_NAME_CHARS,
+                      USER_ROLES, USER_XML_SIGN_OU)
 
 ROLES_FILE = "roles.toml"
 #: environment variable naming the default credential store directory
@@ -152,7 +152,13 @@ class CredentialStore:
     # --- verifying -----------------------------------------------------------
 
     def by_issuer_serial(self, issuer: str, serial: int) -> Credential | None:
-        """The certificate a ``ds:X509IssuerSerial`` names, or ``None``."""
+        """The certificate a ``ds:X509IssuerSerial`` names, or ``None``.
+
+        An issuer name longer than :data:`~duis.signatures.profile.MAX_ISSUER_NAME_CHARS`
+        names no certificate here (the store refuses none that long): it is not
+        even normalised."""
+        if len(issuer) > MAX_ISSUER_NAME_CHARS:
+            return None
         return self._by_issuer_serial.get((normalise_dn(issuer), serial))
 
     def for_eui(self, eui: EUI64 | str, function: str | None = None) -> list[Credential]:
@@ -422,16 +428,32 @@ def issuer_text(certificate: x509.Certificate) -> str:
     return certificate.issuer.rfc4514_string()
 
 
-@lru_cache(maxsize=1024)
 def normalise_dn(text: str) -> tuple[tuple[str, str], ...]:
     """A distinguished name as comparable data: ``CN=Z1, OU=07`` equals ``cn=Z1,OU=07``.
 
     RDN order is kept (it is significant); spaces around separators and the
     case of attribute types and values are not.
+
+    The names come from messages not yet authenticated, so the cache holds
+    only names of at most :data:`MAX_ISSUER_NAME_CHARS` characters: at most
+    ``_DN_CACHE_ENTRIES`` of them, a bounded number of bytes whatever is sent.
+    A longer name is normalised each time (no verifier asks: it refuses it first).
     """
+    if len(text) > MAX_ISSUER_NAME_CHARS:
+        return _normalise_dn(text)
+    return _normalise_dn_cached(text)
+
+
+_DN_CACHE_ENTRIES = 256
+
+
+def _normalise_dn(text: str) -> tuple[tuple[str, str], ...]:
     parts = []
     for rdn in _DN_SPLIT.split(text):
         name, _, value = rdn.partition("=")
         name = name.strip().upper()
         parts.append((_ATTRIBUTE_NAMES.get(name, name), value.strip().casefold()))
     return tuple(parts)
+
+
+_normalise_dn_cached = lru_cache(maxsize=_DN_CACHE_ENTRIES)(_normalise_dn)

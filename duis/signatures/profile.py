@@ -29,6 +29,15 @@ ECDSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
 ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 
+#: the most a KeyInfo value may carry, checked before anything is done with it
+#: (the issuer name and serial come from a message not yet authenticated).
+#: Real issuer DNs are a few dozen characters (``CN=Z1,OU=07``).  An X.509
+#: serial is a positive integer of at most 20 octets (RFC 5280 4.1.2.2), so
+#: below 2**159, which has 48 decimal digits; the SMKI's are 8 octets.
+MAX_ISSUER_NAME_CHARS = 1024
+MAX_SERIAL_DIGITS = len(str(2**159))
+assert MAX_SERIAL_DIGITS == 48
+
 #: P-256 coordinates are 32 bytes; the XML-DSig ECDSA value is raw r || s
 COORDINATE_BYTES = 32
 SIGNATURE_BYTES = 2 * COORDINATE_BYTES

@@ -49,7 +49,8 @@ from lxml import etree
 
 from ..clock import UTC
 from ..errors import MessageError, WrongRoot
-from ..messages.ids import EUI64, MessageID
+from ..messages.ids import EUI64, MessageID, quoted
+from ..messages.values import element_value
 from ..xmlparse import parse_bytes, parse_canonical
 from . import errors as E
 from . import profile as P
@@ -241,12 +242,8 @@ class _Checker:
             found = {}
             self._walk(P.STRUCTURE, signature, found)
             element = found.__getitem__
-        issuer = element(_ISSUER)
-        fields = _Fields(signature, (issuer.text or "").strip(), self._serial(element(_SERIAL)),
-                         b"", b"", octets, found)
-        if not fields.issuer:
-            raise self.fail(E.KeyInfoNotAllowed, "empty issuer name", issuer,
-                            "the issuer's distinguished name", "nothing")
+        fields = _Fields(signature, self._issuer(element(_ISSUER)),
+                         self._serial(element(_SERIAL)), b"", b"", octets, found)
         fields.digest = self._base64(element(_DIGEST), P.DIGEST_BYTES)
         fields.value = self._base64(element(_VALUE), P.SIGNATURE_BYTES)
         return fields
@@ -305,11 +302,29 @@ class _Checker:
                             f"base64 of {size} bytes", repr((element.text or "")[:60]))
         return value
 
+    def _issuer(self, element: etree._Element) -> str:
+        """The issuer name, refused unread when longer than any real one (it
+        is looked up, and normalised, before the message is authenticated)."""
+        text = element.text or ""  # the walk and the one-pass check allow no child node
+        if len(text) > P.MAX_ISSUER_NAME_CHARS:
+            raise self.fail(E.KeyInfoNotAllowed, "issuer name too long", element,
+                            f"a distinguished name of at most {P.MAX_ISSUER_NAME_CHARS} "
+                            "characters", f"{len(text)} characters")
+        text = text.strip()
+        if not text:
+            raise self.fail(E.KeyInfoNotAllowed, "empty issuer name", element,
+                            "the issuer's distinguished name", "nothing")
+        return text
+
     def _serial(self, element: etree._Element) -> int:
         text = (element.text or "").strip()
         if not text.isdigit() or not text.isascii():
             raise self.fail(E.KeyInfoNotAllowed, "malformed serial number", element,
-                            "a decimal integer", repr(text[:60]))
+                            "a decimal integer", quoted(text))
+        if len(text) > P.MAX_SERIAL_DIGITS:  # before int(): bounded work, no ValueError
+            raise self.fail(E.KeyInfoNotAllowed, "serial number too long", element,
+                            f"a decimal integer of at most {P.MAX_SERIAL_DIGITS} digits "
+                            "(an X.509 serial is at most 20 octets)", f"{len(text)} digits")
         return int(text)
 
     # 3, 4 -------------------------------------------------------------------
@@ -347,8 +362,8 @@ class _Checker:
             raise MessageError("no RequestID", source=self.source,
                                path="/sr:Request/sr:Header/sr:RequestID",
                                expected="originator:target:counter", found="none")
-        try:
-            message_id = MessageID.parse(element.text or "")
+        try:  # the whole value: a comment or PI may split the text (see element_value)
+            message_id = MessageID.parse(element_value(element))
         except MessageError as exc:
             exc.source, exc.line, exc.path = self.source, element.sourceline, \
                 self.tree.getpath(element)
@@ -367,7 +382,7 @@ class _Checker:
 
     def roles(self, roles: frozenset[str], allowed_roles: Callable) -> None:
         element = self.header.find(_SRV)
-        variant = (element.text or "").strip() if element is not None else ""
+        variant = element_value(element).strip() if element is not None else ""
         allowed = frozenset(allowed_roles(variant))
         if not roles & allowed:
             raise E.RoleNotAllowed(
@@ -540,6 +555,8 @@ def _compact_signature(signature: etree._Element) \
         value = binascii.a2b_base64(value_text.translate(None, _WHITESPACE), strict_mode=True)
     except (binascii.Error, ValueError):
         return None
+    if len(issuer_text) > P.MAX_ISSUER_NAME_CHARS or len(serial_text) > P.MAX_SERIAL_DIGITS:
+        return None  # the checks that follow refuse it, saying so
     issuer = issuer_text.decode("ascii").strip()
     serial = serial_text.decode("ascii").strip()
     if len(digest) != P.DIGEST_BYTES or len(value) != P.SIGNATURE_BYTES or not issuer \
