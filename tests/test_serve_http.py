@@ -80,7 +80,10 @@ def test_the_critical_round_is_completed_by_the_client(client):
 def test_the_health_endpoint(client):
     health = client.health()
     assert health["status"] == "ok" and health["clock"] == "real"
-    assert set(health["outbox"]) == {"queued", "pending", "delivered"}
+    assert {"queued", "pending", "delivered", "oldest_pending_seconds",
+            "max_attempts"} <= set(health["outbox"])
+    assert health["problems"] == [] and health["delivery"]["failing"] == []
+    assert health["connections"]["open"] >= 1 and health["smi_lock"] is None
 
 
 # --- malformed HTTP ----------------------------------------------------------------------

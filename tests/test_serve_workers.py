@@ -295,7 +295,12 @@ def records():
     LOGGER.setLevel(saved)
 
 
-def test_a_killed_worker_fails_its_request_clearly_and_is_replaced(records):
+def test_a_killed_worker_s_request_is_checked_again_and_answered(records):
+    """Issue 13: a request whose worker was killed used to get 503 "send again",
+    and its resend was then a replay when later counters from the same sender had
+    been accepted meanwhile.  It is now checked again (here: in the server's
+    process, no other worker running) in its place in arrival order, and answered
+    like any other; the worker is replaced."""
     with ServerThread(driven(2)) as server, Client(server.url, now=START) as client:
         pool = server.server.engine.pool
         (old,) = pool.pids
@@ -307,9 +312,8 @@ def test_a_killed_worker_fails_its_request_clearly_and_is_replaced(records):
         wait_for(lambda: pool.workers[0].in_flight, what="the request to reach the worker")
         os.kill(old, signal.SIGKILL)
         sender.join(30)
-        (cut,) = answer
-        assert cut.status == 503 and cut.headers["X-DUIS-Error"] == "WorkerExited"
-        assert "exited before it answered" in cut.text and "not acted on" in cut.text
+        (reply,) = answer
+        assert reply.status == 200 and reply.code == "I99", reply.text
         with Client(server.url, now=START) as other:          # no worker: checked in-process
             assert other.send(READ)[0].reply.code == "I99"
         new = wait_for(lambda: [p for p in pool.pids if p != old], what="a new worker")
@@ -317,8 +321,37 @@ def test_a_killed_worker_fails_its_request_clearly_and_is_replaced(records):
         assert pool.workers[0].pid == new[0]
     (exited,) = records.events("worker-exited")
     assert exited["pid"] == old and exited["exit_status"] == -signal.SIGKILL
-    assert exited["requests_cut_short"] == 1
+    assert exited["requests_checked_again"] == 1
     assert records.events("worker-started")[0]["pid"] == new[0]
+
+
+def test_a_request_two_workers_died_on_is_refused_not_checked_in_the_server(records):
+    """A request cut short twice (two workers died checking it) is most likely
+    what killed them: it is refused with WorkerExited (500, not "send again"),
+    never checked in the server's own process; nothing of it is recorded."""
+    with ServerThread(driven(3)) as server, Client(server.url, now=START) as client:
+        pool = server.server.engine.pool
+        first, second = pool.pids
+        for pid in (first, second):
+            os.kill(pid, signal.SIGSTOP)
+        data = client.sign(READ, preserve_counter=False)
+        answer: list = []
+        sender = threading.Thread(target=lambda: answer.append(client.post(data, "S")))
+        sender.start()
+        holder = wait_for(lambda: [w for w in pool.workers if w.in_flight],
+                          what="the request to reach a worker")[0]
+        os.kill(holder.pid, signal.SIGKILL)
+        other = wait_for(lambda: [w for w in pool.workers if w.in_flight and w is not holder],
+                         what="the request to be sent to the other worker")[0]
+        os.kill(other.pid, signal.SIGKILL)
+        sender.join(30)
+        (reply,) = answer
+        assert reply.status == 500 and reply.headers["X-DUIS-Error"] == "WorkerExited"
+        assert "not acted on" in reply.text
+        assert server.server.engine.outbox.counts()["queued"] == 0
+        wait_for(lambda: len(pool.pids) == 2, what="two new workers")
+        (again,) = client.send(data)                      # nothing was recorded: accepted
+        assert again.reply.code == "I99"
 
 
 # --- stopping -----------------------------------------------------------------------------

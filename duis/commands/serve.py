@@ -73,6 +73,26 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "worker processes that parse, validate and verify requests "
                              f"(default: one per core, {default_workers()} here); 0 or 1: "
                              "everything in one process")
+    parser.add_argument("--header-timeout", type=float, default=15.0, metavar="S",
+                        help="seconds a connection has to send a complete request head, from "
+                             "its opening or the previous response (default 15); then closed")
+    parser.add_argument("--body-timeout", type=float, default=30.0, metavar="S",
+                        help="seconds a request has to send its whole body (default 30); "
+                             "then 408 and the connection closed")
+    parser.add_argument("--max-connections", type=int, default=1000, metavar="N",
+                        help="connections open at once (default 1000, clipped to the file "
+                             "descriptor limit); one more is answered 503 and closed")
+    parser.add_argument("--busy-timeout", type=float, default=10.0, metavar="S",
+                        help="seconds a write waits while another process locks the SMI file "
+                             "(default 10); then 503 (send again), deliveries retried")
+    parser.add_argument("--stuck-after", type=float, default=60.0, metavar="S",
+                        help="GET /health says degraded once a message has been pending this "
+                             "long (default 60), or a delivery lane is failing")
+    parser.add_argument("--log-burst", type=int, default=20, metavar="N",
+                        help="identical warnings written per --log-window (default 20; 0: no "
+                             "limit); the rest are counted in one 'suppressed' line")
+    parser.add_argument("--log-window", type=float, default=10.0, metavar="S",
+                        help="seconds of the --log-burst window (default 10)")
     parser.add_argument("--log-format", choices=("json", "text"), default="json",
                         help="log lines on stderr: json (default) or text")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
@@ -98,12 +118,16 @@ def config_from(args: argparse.Namespace) -> ServeConfig:
         replay_check=not args.no_replay_check, seed=args.seed, max_bytes=args.max_bytes,
         retry_base=args.retry_base, retry_max=args.retry_max,
         delivery_timeout=args.delivery_timeout, shutdown_timeout=args.shutdown_timeout,
-        log_format=args.log_format, workers=args.workers)
+        log_format=args.log_format, workers=args.workers,
+        header_timeout=args.header_timeout, body_timeout=args.body_timeout,
+        max_connections=args.max_connections, busy_timeout=args.busy_timeout,
+        stuck_after=args.stuck_after, log_burst=args.log_burst, log_window=args.log_window)
 
 
 def run(args: argparse.Namespace) -> int:
     config = config_from(args)
-    configure(config.log_format, getattr(logging, args.log_level.upper()))
+    configure(config.log_format, getattr(logging, args.log_level.upper()),
+              burst=config.log_burst, window=config.log_window)
     try:
         asyncio.run(serve_until_signalled(config))
     except OSError as exc:

@@ -8,12 +8,24 @@ authorisation checks has no DUIS Response; it gets the HTTP status of
 :data:`HTTP_STATUS` and a plain-text body naming the problem (its line,
 XPath, what was expected and what was found), with the error's class in the
 ``X-DUIS-Error`` header.  See ``docs/serve.md``.
+
+A body must arrive within ``body_timeout`` seconds of the request head (else
+408, connection closed); an admin body is at most :data:`ADMIN_MAX_BYTES`.
+Every admin field is checked for its type and range (a number that is NaN,
+infinite, a string, a boolean, or beyond what the clock or SQLite can hold is
+refused with a typed :class:`AdminError`, HTTP 400 and a JSON body); anything
+that still fails unexpectedly is HTTP 500, logged with its traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime as _dt
+import json
 import logging
+import math
 import time
+import traceback
 from typing import Awaitable, Callable
 
 from aiohttp import web
@@ -26,7 +38,7 @@ from ..signatures.errors import CredentialError, SignatureError
 from ..smi import CplEntry
 from .config import SERVICE_NAMES, SERVICE_PATHS, SERVICE_VARIANTS, ServeConfig
 from .delivery import Deliverer
-from .engine import AdminError, Engine
+from .engine import AdminError, Engine, SmiBusy
 from .workers import WorkerExited
 from .logs import event
 
@@ -43,17 +55,30 @@ HTTP_STATUS: tuple[tuple[type[DuisError], int], ...] = (
     (NotCovered, 400),           # a service the bundled schema does not cover
     (PreCommandMismatch, 422),   # a SignedPreCommand for no PreCommand issued
     (NotEmulated, 501),          # valid and authorised, but not emulated
-    (WorkerExited, 503),         # the worker checking it died (killed, crashed): resend
+    (SmiBusy, 503),              # the SMI locked elsewhere: not acted on, send again
+    (WorkerExited, 500),         # two workers died checking it: refused, not acted on
     (DuisError, 422),            # any other refusal of a well-formed request
 )
 
 REASONS = {413: "request body too large", 403: "signature refused",
            400: "request refused", 422: "request cannot be processed",
            501: "not emulated", 500: "internal error", 415: "unsupported content type",
-           503: "service unavailable"}
+           503: "service unavailable", 408: "request timeout"}
+
+#: the largest admin request body (JSON)
+ADMIN_MAX_BYTES = 64 * 1024
+#: the furthest a driven clock may be moved in one request, and the last instant it may show
+MAX_ADVANCE_SECONDS = 100 * 366 * 86400
+LAST_INSTANT = _dt.datetime(9000, 1, 1, tzinfo=_dt.timezone.utc)
+#: the largest sequence number a query may give (SQLite's INTEGER)
+MAX_SEQ = 2 ** 63 - 1
+#: seconds ``/health`` waits for the outbox's figures (its file may be locked)
+HEALTH_READ_TIMEOUT = 2.0
 
 ENGINE, DELIVERER, CONFIG = (web.AppKey("engine", Engine), web.AppKey("deliverer", Deliverer),
                              web.AppKey("config", ServeConfig))
+SERVER = web.AppKey("server", object)
+"""The :class:`~.server.Server` (for its connection guard), when it set itself here."""
 
 
 def http_status(exc: DuisError) -> int:
@@ -65,7 +90,7 @@ def http_status(exc: DuisError) -> int:
 
 
 def build_app(engine: Engine, deliverer: Deliverer, config: ServeConfig) -> web.Application:
-    app = web.Application(client_max_size=config.max_bytes, middlewares=[_not_found])
+    app = web.Application(client_max_size=config.max_bytes, middlewares=[_errors])
     app[ENGINE], app[DELIVERER], app[CONFIG] = engine, deliverer, config
     for service, path in SERVICE_PATHS.items():
         app.router.add_post(path, _service_handler(service))
@@ -102,21 +127,27 @@ async def _serve(request: web.Request, service: str) -> web.StreamResponse:
                             f"expected at most {config.max_bytes} bytes", "InputTooLarge",
                        path, started, close=True)
     try:
-        data = await request.read()
+        data = await asyncio.wait_for(request.read(), config.body_timeout)
     except web.HTTPRequestEntityTooLarge:
         return _refuse(413, f"request body over {config.max_bytes} bytes refused",
                        "InputTooLarge", path, started, close=True)
+    except asyncio.TimeoutError:
+        return _refuse(408, f"request body not received within {config.body_timeout} s; "
+                            "expected the whole body in time", "BodyTimeout", path, started,
+                       close=True)
     if not data.strip():
         return _refuse(400, "empty request body; expected a signed DUIS sr:Request",
                        "EmptyBody", path, started)
     try:
         handled = await engine.request(data, service, f"POST {path}")
     except DuisError as exc:
-        return _refuse(http_status(exc), _describe(exc), type(exc).__name__, path, started)
+        status = http_status(exc)
+        return _refuse(status, _describe(exc), type(exc).__name__, path, started,
+                       failure=exc if status >= 500 else None,
+                       retry=status == 503)
     except Exception as exc:  # the server stays up; the cause goes to the log
-        logging.getLogger("duis.serve").exception("request failed")
         return _refuse(500, f"internal error: {type(exc).__name__}", type(exc).__name__,
-                       path, started)
+                       path, started, failure=exc)
     request.app[DELIVERER].wake(handled.recipients)
     submission = handled.submission
     reply = submission.response
@@ -137,14 +168,25 @@ def _describe(exc: DuisError) -> str:
 
 
 def _refuse(status: int, text: str, error: str, path: str, started: float, *,
-            close: bool = False) -> web.Response:
-    event("refused", logging.WARNING, path=path, http=status, error=error,
-          why=text.splitlines()[0], ms=_ms(started))
+            close: bool = False, failure: BaseException | None = None,
+            retry: bool = False) -> web.Response:
+    """A refusal, logged: a 5xx with the failure's traceback (``failure``)."""
+    event("refused", logging.ERROR if failure is not None else logging.WARNING, path=path,
+          http=status, error=error, why=text.splitlines()[0], ms=_ms(started),
+          traceback=_traceback(failure) if failure is not None else None)
+    headers = {"X-DUIS-Error": error}
+    if retry:
+        headers["Retry-After"] = "1"
     reply = web.Response(status=status, text=f"{status} {REASONS.get(status, '')}: {text}\n",
-                         headers={"X-DUIS-Error": error})
+                         headers=headers)
     if close:
         reply.force_close()
     return reply
+
+
+def _traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` with its notes (a worker's own traceback)."""
+    return "".join(traceback.format_exception(exc)).rstrip()
 
 
 def _ms(started: float) -> float:
@@ -152,9 +194,19 @@ def _ms(started: float) -> float:
 
 
 @web.middleware
-async def _not_found(request: web.Request, handler) -> web.StreamResponse:
+async def _errors(request: web.Request, handler) -> web.StreamResponse:
+    """404 and 405 that say what is served; an admin refusal as JSON 400; any
+    other failure as 500, logged with its traceback (never an HTML page)."""
+    started = time.perf_counter()
     try:
         return await handler(request)
+    except AdminError as exc:
+        return _admin_error(exc)
+    except DuisError as exc:
+        status = http_status(exc)
+        event("refused", logging.WARNING, path=request.path, http=status,
+              error=type(exc).__name__, why=str(exc), ms=_ms(started))
+        return web.json_response(exc.as_dict(), status=status)
     except web.HTTPNotFound:
         paths = ", ".join(f"POST {p} ({SERVICE_NAMES[s]}: CV {', '.join(map(str, SERVICE_VARIANTS[s]))})"
                           for s, p in SERVICE_PATHS.items())
@@ -164,14 +216,58 @@ async def _not_found(request: web.Request, handler) -> web.StreamResponse:
         return web.Response(status=405, headers={"Allow": ", ".join(sorted(exc.allowed_methods))},
                             text=f"405 method not allowed: {request.method} {request.path}; "
                                  f"expected {', '.join(sorted(exc.allowed_methods))}\n")
+    except web.HTTPException:
+        raise
+    except Exception as exc:  # the server stays up; the cause (with traceback) to the log
+        event("refused", logging.ERROR, path=request.path, http=500, error=type(exc).__name__,
+              why=f"internal error: {type(exc).__name__}: {exc}", ms=_ms(started),
+              traceback=_traceback(exc))
+        if request.path.startswith(("/admin", "/health")):
+            return web.json_response({"error": type(exc).__name__,
+                                      "message": f"internal error: {type(exc).__name__}"},
+                                     status=500)
+        return web.Response(status=500, text=f"500 internal error: {type(exc).__name__}\n",
+                            headers={"X-DUIS-Error": type(exc).__name__})
 
 
 # --- operations ----------------------------------------------------------------------------
 
 async def _health(request: web.Request) -> web.Response:
-    engine = request.app[ENGINE]
-    status = await engine.call(engine.status)
-    return web.json_response({"status": "ok", **status})
+    """Answered at once, whatever the engine is doing (the SMI may be locked): the
+    outbox's figures are read in a thread, for at most a couple of seconds."""
+    engine, deliverer, config = request.app[ENGINE], request.app[DELIVERER], request.app[CONFIG]
+    problems: list[str] = []
+    try:
+        outbox = await asyncio.wait_for(asyncio.to_thread(engine.outbox.health),
+                                        HEALTH_READ_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        outbox = {"error": f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__}
+        problems.append(f"the outbox could not be read within {HEALTH_READ_TIMEOUT} s "
+                        f"({outbox['error']})")
+    delivery = deliverer.health()
+    for lane in delivery["failing"]:
+        problems.append(f"delivery to {lane['recipient']} failing for "
+                        f"{lane['failing_seconds']} s ({lane['failures']} failures): "
+                        f"{lane['error']}")
+    for recipient in delivery["dead"]:
+        problems.append(f"the delivery lane of {recipient} is not running (restarting)")
+    age = outbox.get("oldest_pending_seconds")
+    if age is not None and age > config.stuck_after:
+        oldest = outbox["oldest_pending"]
+        problems.append(f"message {oldest['seq']} to {oldest['recipient']} pending for "
+                        f"{age:.0f} s (over {config.stuck_after} s), {oldest['attempts']} "
+                        f"attempts" + (f", last error {oldest['last_error']}"
+                                       if oldest["last_error"] else ""))
+    lock = engine.lock_status()
+    if lock is not None:
+        problems.append(f"the SMI database has been locked by another connection for "
+                        f"{lock['locked_seconds']} s")
+    guard = getattr(request.app.get(SERVER), "guard", None) if SERVER in request.app else None
+    return web.json_response({
+        "status": "degraded" if problems else "ok", "problems": problems,
+        **engine.summary(), "outbox": outbox, "delivery": delivery, "smi_lock": lock,
+        "connections": {"open": guard.open, "refused": guard.refused, "max": guard.cap}
+        if guard is not None else None})
 
 
 async def _admin(request: web.Request, func: Callable, *args) -> web.Response:
@@ -179,30 +275,118 @@ async def _admin(request: web.Request, func: Callable, *args) -> web.Response:
     try:
         result = await engine.call(func, *args)
     except DuisError as exc:
-        return web.json_response({"error": type(exc).__name__, "message": str(exc)}, status=400)
+        return _admin_error(exc)
     return web.json_response(result)
 
 
+def _admin_error(exc: DuisError) -> web.Response:
+    event("refused", logging.WARNING, path="admin", http=400, error=type(exc).__name__,
+          why=str(exc))
+    return web.json_response({"error": type(exc).__name__, "message": str(exc),
+                              **{k: v for k, v in exc.as_dict().items()
+                                 if k in ("path", "expected", "found") and v is not None}},
+                             status=400)
+
+
+# --- admin input: every field checked for its type and range ---------------------------
+
+def _bad(what: str, key: str, expected: str, found: object) -> AdminError:
+    shown = repr(found) if not isinstance(found, str) else repr(found[:80])
+    return AdminError(f"bad {what}", source="admin request", path=key, expected=expected,
+                      found=shown)
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 async def _json_body(request: web.Request) -> dict:
+    """The JSON object of an admin request: at most :data:`ADMIN_MAX_BYTES`, read
+    within the body timeout, strict JSON (no NaN or Infinity)."""
+    config = request.app[CONFIG]
+    if request.content_length is not None and request.content_length > ADMIN_MAX_BYTES:
+        raise AdminError("admin request body too large", source="admin request",
+                         expected=f"at most {ADMIN_MAX_BYTES} bytes",
+                         found=f"{request.content_length} bytes")
+    data = bytearray()
     try:
-        body = await request.json()
-    except ValueError:
-        raise AdminError("admin request body is not JSON", expected="a JSON object",
-                         found=(await request.text())[:80]) from None
+        async with asyncio.timeout(config.body_timeout):
+            while len(data) <= ADMIN_MAX_BYTES:
+                chunk = await request.content.read(ADMIN_MAX_BYTES + 1 - len(data))
+                if not chunk:
+                    break
+                data += chunk
+    except TimeoutError:
+        raise AdminError("admin request body not received in time", source="admin request",
+                         expected=f"the body within {config.body_timeout} s",
+                         found=f"{len(data)} bytes") from None
+    if len(data) > ADMIN_MAX_BYTES:
+        raise AdminError("admin request body too large", source="admin request",
+                         expected=f"at most {ADMIN_MAX_BYTES} bytes", found="more")
+    try:
+        body = json.loads(bytes(data).decode("utf-8"), parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise AdminError("admin request body is not JSON", source="admin request",
+                         expected="a JSON object", found=f"{type(exc).__name__}: "
+                                                         f"{str(exc)[:80]}") from None
     if not isinstance(body, dict):
-        raise AdminError("admin request body is not a JSON object", expected="{...}",
-                         found=type(body).__name__)
+        raise AdminError("admin request body is not a JSON object", source="admin request",
+                         expected="{...}", found=type(body).__name__)
     return body
 
 
-def _admin_error(exc: DuisError) -> web.Response:
-    return web.json_response({"error": type(exc).__name__, "message": str(exc)}, status=400)
+def _number(body: dict, key: str, low: float, high: float) -> float | None:
+    """A finite JSON number within [low, high], or None when absent or null."""
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _bad(key.replace("_", " "), key, f"a number from {low:g} to {high:g}", value)
+    if isinstance(value, int) and not low <= value <= high:
+        raise _bad(key.replace("_", " "), key, f"a number from {low:g} to {high:g}", value)
+    if not math.isfinite(value) or not low <= value <= high:
+        raise _bad(key.replace("_", " "), key, f"a number from {low:g} to {high:g}", value)
+    return float(value)
+
+
+def _text(body: dict, key: str, *, required: bool = False, limit: int = 200) -> str | None:
+    """A JSON string of at most ``limit`` characters (None when absent and optional)."""
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise _bad(key.replace("_", " "), key, f"a string of 1 to {limit} characters",
+                   value if not isinstance(value, str) else f"{len(value)} characters")
+    return value
+
+
+def _query_seq(request: web.Request, default: int) -> int:
+    """``?since=``: a whole number from 0 to 2**63 - 1 (what SQLite can compare)."""
+    text = request.query.get("since")
+    if text is None or text == "":
+        return default
+    if not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) > MAX_SEQ:
+        raise _bad("since", "since", f"a whole number from 0 to {MAX_SEQ}", text)
+    return int(text)
+
+
+def _instant(body: dict, key: str) -> _dt.datetime | None:
+    text = _text(body, key, limit=64)
+    if text is None:
+        return None
+    try:
+        value = parse_instant(text)
+        if not _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc) <= value < LAST_INSTANT:
+            raise ValueError("out of range")
+    except (ValueError, OverflowError):
+        raise _bad(key, key, "an ISO-8601 instant from 1970 to 8999, e.g. "
+                             "2026-03-02T02:00:00Z", text) from None
+    return value
 
 
 async def _get_clock(request: web.Request) -> web.Response:
-    engine = request.app[ENGINE]
-    status = await engine.call(engine.status)
-    return web.json_response({"now": status["now"], "clock": status["clock"]})
+    summary = request.app[ENGINE].summary()
+    return web.json_response({"now": summary["now"], "clock": summary["clock"]})
 
 
 async def _move_clock(request: web.Request) -> web.Response:
@@ -210,18 +394,15 @@ async def _move_clock(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     try:
         body = await _json_body(request)
-        now = parse_instant(body["now"]) if body.get("now") else None
-        seconds = body.get("advance_seconds")
+        now = _instant(body, "now")
+        seconds = _number(body, "advance_seconds", 0, MAX_ADVANCE_SECONDS)
         if now is None and seconds is None:
-            raise AdminError("nothing to do", expected="advance_seconds or now",
-                             found=", ".join(body) or "{}")
+            raise AdminError("nothing to do", source="admin request",
+                             expected="advance_seconds or now", found=", ".join(body) or "{}")
         ticked = await engine.change(lambda: engine.move_clock(
-            advance_seconds=float(seconds) if seconds is not None else None, now=now))
+            advance_seconds=seconds, now=now, last=LAST_INSTANT))
     except DuisError as exc:
         return _admin_error(exc)
-    except (ValueError, TypeError) as exc:
-        return _admin_error(AdminError("bad clock request", expected="advance_seconds: number, "
-                                       "now: ISO-8601 instant", found=str(exc)))
     request.app[DELIVERER].wake(o.recipient for o in ticked.outgoing)
     result = ticked.as_dict()
     event("clock", now=result["now"], queued=[f"{m['kind']} {m['code']} to {m['recipient']}"
@@ -235,17 +416,18 @@ async def _cpl(request: web.Request) -> web.Response:
     try:
         body = await _json_body(request)
         action = body.get("action")
-        fields = [body.get(k) for k in ("manufacturer", "model", "firmware_version")]
-        if action not in ("remove", "add") or not all(fields):
-            raise AdminError("bad CPL request", expected="action remove or add, manufacturer, "
-                             "model, firmware_version", found=str(body))
-        cause = body.get("cause") or "admin request"
+        if action not in ("remove", "add"):
+            raise _bad("CPL request", "action", "remove or add", action)
+        fields = [_text(body, k, required=True) for k in ("manufacturer", "model",
+                                                          "firmware_version")]
+        smets = _text(body, "smets", limit=16)
+        cause = _text(body, "cause", limit=500) or "admin request"
         if action == "remove":
-            suspended = await engine.change(engine.remove_cpl, *fields, body.get("smets"), cause)
+            suspended = await engine.change(engine.remove_cpl, *fields, smets, cause)
             result = {"suspended": suspended}
         else:
-            entry = CplEntry(*fields, body.get("firmware_hash"), body.get("smets"),
-                             body.get("status", "Current"))
+            status = _text(body, "status", limit=32) or "Current"
+            entry = CplEntry(*fields, _text(body, "firmware_hash", limit=128), smets, status)
             await engine.change(engine.add_cpl, entry, cause)
             result = {"added": "/".join(fields)}
     except DuisError as exc:
@@ -259,19 +441,24 @@ async def _fault(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     try:
         body = await _json_body(request)
-        await engine.call(engine.fault, body.get("kind"), body.get("device"), body.get("share"))
+        kind = _text(body, "kind", required=True, limit=64)
+        device = _text(body, "device", limit=64)
+        share = _number(body, "share", 0, 1)
+        await engine.call(engine.fault, kind, device, share)
     except DuisError as exc:
         return _admin_error(exc)
-    event("admin", action="fault", kind=body.get("kind"), device=body.get("device"))
-    return web.json_response({"planned": body.get("kind")})
+    event("admin", action="fault", kind=kind, device=device)
+    return web.json_response({"planned": kind})
 
 
 async def _device(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
-    found = await engine.call(engine.device, request.match_info["eui"])
+    eui = request.match_info["eui"]
+    if len(eui) > 64:
+        return _admin_error(_bad("device", "eui", "an EUI-64", f"{len(eui)} characters"))
+    found = await engine.call(engine.device, eui)
     if found is None:
-        return web.json_response({"error": "NotFound",
-                                  "message": f"no device {request.match_info['eui']}"},
+        return web.json_response({"error": "NotFound", "message": f"no device {eui}"},
                                  status=404)
     return web.json_response(found)
 
@@ -280,10 +467,9 @@ async def _outbox(request: web.Request) -> web.Response:
     """``?since=SEQ&pending=1``: the counts and the rows (without bodies)."""
     engine = request.app[ENGINE]
     try:
-        since = int(request.query.get("since", 0))
-    except ValueError:
-        return _admin_error(AdminError("bad since", expected="an integer",
-                                       found=request.query.get("since")))
+        since = _query_seq(request, 0)
+    except DuisError as exc:
+        return _admin_error(exc)
     pending = request.query.get("pending") in ("1", "true", "yes")
     outbox = engine.outbox
     entries = await engine.call(lambda: outbox.entries(since=since, pending_only=pending,
@@ -296,8 +482,7 @@ async def _audit(request: web.Request) -> web.Response:
     """``?since=SEQ``: SMI changes (default: those since the server started)."""
     engine = request.app[ENGINE]
     try:
-        since = int(request.query.get("since", engine.audit_start))
-    except ValueError:
-        return _admin_error(AdminError("bad since", expected="an integer",
-                                       found=request.query.get("since")))
+        since = _query_seq(request, engine.audit_start)
+    except DuisError as exc:
+        return _admin_error(exc)
     return await _admin(request, engine.audit, since)

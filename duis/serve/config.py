@@ -116,6 +116,30 @@ class ServeConfig:
     """On SIGTERM/SIGINT: seconds in-flight requests and deliveries get to finish."""
     log_format: str = "json"
     """``json`` (one object per line) or ``text``."""
+    log_burst: int = 20
+    """Identical log lines (same event and kind: e.g. the same refusal, the same
+    failing delivery) written per ``log_window`` seconds; the rest are counted
+    and summed up in one ``suppressed`` line.  0: no limit."""
+    log_window: float = 10.0
+    """... per this many seconds."""
+    header_timeout: float = 15.0
+    """Seconds a connection has to send a complete request head, counted from
+    its opening or from the end of the previous response (an idle kept-alive
+    connection is closed after it too); then it is closed."""
+    body_timeout: float = 30.0
+    """Seconds a request has to send its whole body once its head is in; then
+    it is answered 408 and the connection closed."""
+    max_connections: int = 1000
+    """Connections open at once; one more is answered 503 and closed at once
+    (never more file descriptors than this, whatever clients do).  Clipped to
+    what the process's file descriptor limit leaves room for."""
+    busy_timeout: float = 10.0
+    """Seconds a write waits for the SMI file while another process holds its
+    lock: then requests are answered 503 (not acted on: send again) and a
+    delivery's outbox write is retried later."""
+    stuck_after: float = 60.0
+    """``GET /health`` says ``degraded`` once a message has been pending longer
+    than this many seconds (or a delivery lane is failing, or the SMI is locked)."""
     workers: int = 1
     """Processes handling requests: this one (HTTP, and the DSP, serialized) and
     ``workers - 1`` worker processes parsing, validating and verifying requests
@@ -130,6 +154,18 @@ class ServeConfig:
                               found="none")
         if self.workers < 0:
             raise ConfigError("bad --workers", expected="0 or more", found=str(self.workers))
+        for name in ("header_timeout", "body_timeout", "busy_timeout", "stuck_after",
+                     "log_window", "delivery_timeout", "retry_base", "retry_max",
+                     "shutdown_timeout", "tick_seconds"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
+                raise ConfigError(f"bad --{name.replace('_', '-')}",
+                                  expected="a number of seconds above 0", found=str(value))
+        for name in ("max_connections", "max_bytes", "log_burst"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (0 if name == "log_burst" else 1):
+                raise ConfigError(f"bad --{name.replace('_', '-')}",
+                                  expected="a whole number above 0", found=str(value))
         if self.clock == "real" and self.now is not None:
             raise ConfigError("--now needs --clock driven", expected="--clock driven",
                               found="--clock real")

@@ -8,15 +8,28 @@ from ``retry_base`` up to ``retry_max`` seconds; nothing is ever dropped.
 Lanes start for every recipient with pending messages when the server
 starts, so what was queued before a restart goes out after it.
 
-A message is marked delivered right after its 2xx; a crash between the two
-would offer it once more after the restart, so every POST carries
-``X-DUIS-Delivery: <outbox seq>`` for receivers to recognise a repeat (``duis
-receive`` does).  On shutdown, a POST in flight finishes and is recorded.
+A lane never dies: anything else that goes wrong in it (the outbox's SQLite
+file locked by another process for longer than its busy timeout, a bug) is
+logged with its traceback (``delivery-lane-error``) and the lane tries again
+after the same back-off; a lane task that ends with an exception all the same
+is logged (``delivery-lane-died``) and started again.  :meth:`Deliverer.health`
+says which lanes are failing, since when and why, for ``GET /health``.  Lanes
+wait for the HTTP session, which :meth:`Deliverer.start` makes before the
+server listens.
+
+A message is marked delivered right after its 2xx (the mark is retried until
+it is written, never the POST); a crash between the two would offer it once
+more after the restart, so every POST carries ``X-DUIS-Delivery: <outbox
+seq>`` for receivers to recognise a repeat (``duis receive`` does).  On
+shutdown, a POST in flight finishes and is recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, TypeVar
@@ -38,28 +51,46 @@ class _Lane:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     busy: bool = False
     task: asyncio.Task | None = None
+    failing: str | None = None
+    """The last error while the lane is failing (None: its last attempt went through)."""
+    failing_since: float | None = None
+    """Wall-clock time of the first failure in a row."""
+    failures: int = 0
+    """Failures in a row (POSTs and outbox errors)."""
+    restarts: int = 0
+    """Times the lane's task died and was started again."""
+    seq: int | None = None
+    """The message the lane is delivering."""
+    undeliverable: bool = False
 
 
 class Deliverer:
     """The lanes, their HTTP client session and the outbox they read."""
 
     def __init__(self, outbox: Outbox, endpoints: Endpoints, *, retry_base: float = 0.5,
-                 retry_max: float = 60.0, timeout: float = 10.0, batch: int = 64) -> None:
+                 retry_max: float = 60.0, timeout: float = 10.0, batch: int = 64,
+                 clock: Callable[[], float] = time.time) -> None:
         self.outbox = outbox
         self.endpoints = endpoints
         self.retry_base, self.retry_max = retry_base, retry_max
         self.timeout = timeout
         self.batch = batch
+        self.clock = clock
+        """Wall-clock seconds, for how long a lane has been failing."""
         self._lanes: dict[str, _Lane] = {}
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="duis-outbox")
         self._session: aiohttp.ClientSession | None = None
+        self._ready = asyncio.Event()
         self._stopping = False
         self._stop = asyncio.Event()
 
     async def start(self) -> None:
+        """Make the HTTP session, then start a lane for every recipient with pending
+        messages (before the server listens: a lane never runs without a session)."""
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.timeout),
             connector=aiohttp.TCPConnector(limit=0))
+        self._ready.set()
         for recipient in await self._db(self.outbox.pending_recipients):
             self.wake([recipient])
 
@@ -71,8 +102,34 @@ class Deliverer:
             lane = self._lanes.get(recipient)
             if lane is None:
                 lane = self._lanes[recipient] = _Lane(recipient)
-                lane.task = asyncio.get_running_loop().create_task(self._run(lane))
+                self._spawn(lane)
             lane.wake.set()
+
+    def _spawn(self, lane: _Lane) -> None:
+        lane.task = asyncio.get_running_loop().create_task(self._run(lane))
+        lane.task.add_done_callback(lambda task: self._ended(lane, task))
+
+    def _ended(self, lane: _Lane, task: asyncio.Task) -> None:
+        """Supervision: a lane task that ended with an exception is logged and
+        started again after the back-off (its messages stay pending meanwhile)."""
+        if task.cancelled() or self._stopping or lane.task is not task:
+            return
+        error = task.exception()
+        if error is None:
+            return
+        lane.restarts += 1
+        self._failing(lane, f"{type(error).__name__}: {error}")
+        delay = self.backoff(lane.failures)
+        event("delivery-lane-died", logging.ERROR, recipient=lane.recipient,
+              error=f"{type(error).__name__}: {error}", restarts=lane.restarts,
+              restart_in=round(delay, 3),
+              traceback="".join(traceback.format_exception(error)).rstrip())
+
+        def restart() -> None:
+            if not self._stopping and lane.task is task:
+                self._spawn(lane)
+                lane.wake.set()
+        asyncio.get_running_loop().call_later(delay, restart)
 
     async def stop(self, timeout: float) -> None:
         """Stop the lanes; a POST in flight gets ``timeout`` seconds to finish."""
@@ -80,7 +137,7 @@ class Deliverer:
         self._stop.set()
         for lane in self._lanes.values():
             lane.wake.set()
-        tasks = [lane.task for lane in self._lanes.values() if lane.task]
+        tasks = [lane.task for lane in self._lanes.values() if lane.task and not lane.task.done()]
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=timeout)
             for task in late:
@@ -90,26 +147,75 @@ class Deliverer:
             await self._session.close()
         self._executor.shutdown(wait=True)
 
+    # --- health -------------------------------------------------------------------------
+
+    def health(self) -> dict:
+        """The lanes: how many, which are failing (since when, how often, why), which
+        have no endpoint, how often a lane task died and was started again."""
+        now = self.clock()
+        failing = [{"recipient": lane.recipient, "error": lane.failing,
+                    "failing_seconds": round(now - lane.failing_since, 3)
+                    if lane.failing_since is not None else None,
+                    "failures": lane.failures, "seq": lane.seq}
+                   for lane in self._lanes.values() if lane.failing is not None]
+        return {"lanes": len(self._lanes), "failing": failing,
+                "undeliverable": sorted(lane.recipient for lane in self._lanes.values()
+                                        if lane.undeliverable),
+                "restarts": sum(lane.restarts for lane in self._lanes.values()),
+                "dead": sorted(lane.recipient for lane in self._lanes.values()
+                               if lane.task is not None and lane.task.done()
+                               and not self._stopping)}
+
+    def _failing(self, lane: _Lane, error: str) -> None:
+        if lane.failing is None:
+            lane.failing_since = self.clock()
+        lane.failing = error
+        lane.failures += 1
+
+    @staticmethod
+    def _healthy(lane: _Lane) -> None:
+        lane.failing, lane.failing_since, lane.failures = None, None, 0
+
     # --- the lanes ----------------------------------------------------------------------
 
     async def _db(self, func: Callable[..., T], *args) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
 
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less when stopping."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+
     async def _run(self, lane: _Lane) -> None:
+        await self._ready.wait()
         while not self._stopping:
-            lane.wake.clear()
-            batch = await self._db(self.outbox.next_batch, lane.recipient, self.batch)
-            if not batch:
-                await lane.wake.wait()
-                continue
-            for entry in batch:
-                if not await self._deliver(lane, entry):
-                    return
+            try:
+                lane.wake.clear()
+                batch = await self._db(self.outbox.next_batch, lane.recipient, self.batch)
+                if not batch:
+                    lane.seq = None
+                    await lane.wake.wait()
+                    continue
+                for entry in batch:
+                    if not await self._deliver(lane, entry):
+                        return
+            except Exception as exc:  # noqa: BLE001 - a lane never dies: log, wait, again
+                self._failing(lane, f"{type(exc).__name__}: {exc}")
+                delay = self.backoff(lane.failures)
+                event("delivery-lane-error", logging.ERROR, recipient=lane.recipient,
+                      seq=lane.seq, error=f"{type(exc).__name__}: {exc}",
+                      failures=lane.failures, retry_in=round(delay, 3),
+                      traceback="".join(traceback.format_exception(exc)).rstrip())
+                await self._pause(delay)
 
     async def _deliver(self, lane: _Lane, entry: Entry) -> bool:
         """Deliver ``entry`` (retrying); False when stopping first."""
+        lane.seq = entry.seq
         url = self.endpoints.url_for(entry.recipient)
         if url is None:
+            lane.undeliverable = True
             event("undeliverable", seq=entry.seq, recipient=entry.recipient,
                   why="no --callback endpoint for this user; kept in the outbox")
             await self._stop.wait()
@@ -119,23 +225,47 @@ class Deliverer:
             lane.busy = True
             try:
                 error = await self._post(url, entry)
-                if error is None:
-                    await self._db(self.outbox.delivered, entry.seq)
-                    event("delivered", seq=entry.seq, recipient=entry.recipient,
-                          kind=entry.kind, code=entry.code, cause=entry.cause, url=url,
-                          attempt=attempts + 1)
-                    return True
-                attempts = await self._db(self.outbox.failed, entry.seq, error)
             finally:
                 lane.busy = False
+            if error is None:
+                if not await self._record(lane, self.outbox.delivered, entry.seq):
+                    return False
+                self._healthy(lane)
+                event("delivered", seq=entry.seq, recipient=entry.recipient,
+                      kind=entry.kind, code=entry.code, cause=entry.cause, url=url,
+                      attempt=attempts + 1)
+                return True
+            attempts += 1
+            self._failing(lane, error)
+            try:
+                attempts = await self._db(self.outbox.failed, entry.seq, error)
+            except Exception as exc:  # noqa: BLE001 - the count stays in memory; logged
+                event("outbox-write-failed", logging.ERROR, seq=entry.seq,
+                      recipient=entry.recipient, write="attempt",
+                      error=f"{type(exc).__name__}: {exc}")
             delay = self.backoff(attempts)
-            event("delivery-failed", seq=entry.seq, recipient=entry.recipient,
+            event("delivery-failed", logging.WARNING, seq=entry.seq, recipient=entry.recipient,
                   kind=entry.kind, code=entry.code, url=url, attempt=attempts, error=error,
                   retry_in=round(delay, 3))
+            await self._pause(delay)
+        return False
+
+    async def _record(self, lane: _Lane, write: Callable[..., object], *args) -> bool:
+        """Run an outbox write until it goes through (the SMI file may be locked by
+        another process for a while); False when stopping first."""
+        failures = 0
+        while not self._stopping:
             try:
-                await asyncio.wait_for(self._stop.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
+                await self._db(write, *args)
+                return True
+            except Exception as exc:  # noqa: BLE001 - logged, retried
+                failures += 1
+                self._failing(lane, f"{type(exc).__name__}: {exc}")
+                delay = self.backoff(failures)
+                event("outbox-write-failed", logging.ERROR, seq=lane.seq,
+                      recipient=lane.recipient, write=getattr(write, "__name__", "write"),
+                      error=f"{type(exc).__name__}: {exc}", retry_in=round(delay, 3))
+                await self._pause(delay)
         return False
 
     def backoff(self, attempts: int) -> float:

@@ -7,13 +7,25 @@ The calls run on the event loop's own thread: a second Python thread would
 only take turns with it for the interpreter lock (the DSP's work is Python),
 and every turn costs the HTTP side a wait of up to the switch interval.
 
-Calls are taken in batches (up to ``max_batch`` requests): their replay
-checks first, in order, then their work on the DSP, and the asynchronous
-messages they produced written to the outbox, all in one transaction of the
-SMI's database (a group commit; with ``--smi``, the outbox is a table there).
-Only then are the results handed back.  So a reply never leaves before what
-follows it is safe on disk, the SMI never holds a change whose messages were
-lost, and under load one commit serves many requests.
+Calls are taken in batches (up to ``max_batch`` requests): each request's
+replay check (its RequestID counter recorded) and its work on the DSP, in
+order, then the asynchronous messages they produced written to the outbox,
+all in one transaction of the SMI's database (a group commit; with
+``--smi``, the outbox and the replay counters are tables there).  Only then
+are the results handed back.  So a reply never leaves before what follows it
+is safe on disk, the SMI never holds a change whose messages were lost, and a
+counter is recorded exactly when what its request did is: a request that
+fails (or whose batch fails, or that dies with a killed server) leaves no
+counter behind, and may be sent again.  Each request runs in a savepoint of
+the batch's transaction: one that fails undoes its own counter and changes
+only.  Under load one commit serves many requests.
+
+The SMI file may be locked by another process (a backup, a ``duis`` command,
+a test holding a lock): the engine then never blocks the event loop waiting
+for it; the batch waits (retried with back-off, later calls queued behind it,
+in order) for up to ``ServeConfig.busy_timeout`` seconds, then it and every
+change queued behind it are refused with :class:`SmiBusy` (HTTP 503: not
+acted on, no counter recorded, send again).
 
 With worker processes (:mod:`.workers`), a request's parsing, schema
 validation and signature verification happen there, and only the rest (the
@@ -30,6 +42,9 @@ import collections
 import contextlib
 import dataclasses
 import datetime as _dt
+import logging
+import sqlite3
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -38,14 +53,14 @@ from ..clock import FixedClock, SystemClock, seeded_random
 from ..devices import FaultPlan, Network
 from ..dsp import DSP, Outgoing
 from ..dsp.service import Checked, Submission
-from ..errors import InputError
+from ..errors import DuisError, InputError
 from ..messages import format_datetime
 from ..profiles import DEFAULT_PROFILE, profile as named_profile
 from ..signatures import CounterStore, CredentialStore
 from ..signatures.credentials import default_store_directory
 from ..smi import CplEntry, SqliteInventory, load_world
 from .config import ServeConfig
-from .logs import LOGGER
+from .logs import LOGGER, event
 from .outbox import Message, Outbox
 from .workers import CheckPool, CheckSettings, Outcome, request_checked, sign_unsigned
 
@@ -54,6 +69,25 @@ T = TypeVar("T")
 
 class AdminError(InputError):
     """An admin request that cannot be carried out (bad field, wrong clock mode)."""
+
+
+class SmiBusy(DuisError):
+    """The SMI's database stayed locked by another connection for longer than the
+    busy timeout: the request was not acted on (no counter recorded) and may be
+    sent again."""
+
+
+#: the engine's own wait for a lock on the SMI file, in milliseconds, before the
+#: batch is retried later (the event loop is never blocked longer)
+LOCK_POLL_MS = 20
+#: first and longest pause between two tries of a batch while the SMI is locked
+LOCK_RETRY_FIRST, LOCK_RETRY_MAX = 0.02, 0.5
+
+
+def is_locked(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's "database is locked" / "busy"."""
+    return isinstance(exc, sqlite3.OperationalError) and any(
+        word in str(exc).lower() for word in ("locked", "busy"))
 
 
 @dataclass
@@ -111,10 +145,13 @@ class _Call:
     args: tuple
     future: asyncio.Future
     prepare: Callable[[], object] | None = None
-    """A request's checks before the DSP's transaction (the replay check keeps
-    its own commits): its value is ``func``'s first argument."""
+    """A request's stateless checks, run before the DSP's transaction (once, even
+    when the batch is tried again): its value is ``func``'s first argument."""
     change: bool = False
     """Runs in the SMI's transaction, with the outbox rows it produces."""
+    prepared: bool = False
+    value: object = None
+    error: BaseException | None = None
 
 
 class Engine:
@@ -130,12 +167,20 @@ class Engine:
         self._scheduled: asyncio.Handle | None = None
         self._busy = False
         """A batch is waiting for its signatures (the next one waits for it)."""
+        self._lock_retry: asyncio.TimerHandle | None = None
+        """A batch is waiting for the SMI file's lock (retried by this handle)."""
+        self._locked_since: float | None = None
+        """When a batch first found the SMI locked (None: the last one got in)."""
+        self._lock_pause = LOCK_RETRY_FIRST
+        self.locked_refusals = 0
+        """Calls refused with :class:`SmiBusy` so far."""
         self._sign_in_workers = False
         self.sign_batch_min = 2
         """Batches of fewer requests are signed here: one request's two signatures
         cost less than another round trip to a worker (light load, where latency
         matters); larger batches (heavy load) are signed in a worker."""
         self._closed = False
+        self._closed_for_calls = False
         self._shared = None
         self.dsp: DSP | None = None
         self.outbox: Outbox | None = None
@@ -167,14 +212,19 @@ class Engine:
         self.audit_start = inventory.last_seq()
         network = Network.from_inventory(inventory, clock=clock,
                                          random=seeded_random(config.seed), faults=self.faults)
-        counters = CounterStore(config.smi) if config.replay_check else None
+        connection = inventory.connection()
+        # the replay counters live beside the SMI (same connection): a counter is
+        # recorded in the transaction of what its request did (see the module)
+        counters = CounterStore(connection=connection) if config.replay_check else None
         store = CredentialStore(config.store or default_store_directory())
         self.dsp = DSP(inventory, store, profile=named_profile(self.profile_name), clock=clock,
                        counters=counters, network=network)
-        self.outbox = Outbox(config.smi)
-        connection = getattr(inventory, "connection", None)
-        self._shared = connection() if config.smi is not None and connection else None
+        self.outbox = Outbox(config.smi, busy_timeout=config.busy_timeout)
+        self._shared = connection if config.smi is not None else None
         """The SMI's connection, through which the outbox rows are written (same file)."""
+        if config.smi is not None:
+            # a lock held elsewhere: wait a moment, then retry later (never block the loop)
+            connection.execute(f"PRAGMA busy_timeout = {LOCK_POLL_MS}")
 
     async def start_workers(self) -> None:
         """Start ``config.workers - 1`` worker processes for the stateless checks
@@ -197,6 +247,10 @@ class Engine:
 
     def close(self) -> None:
         """Run the calls made before, then close the SMI and the outbox."""
+        if self._lock_retry is not None:              # closing: no more waiting for a lock
+            self._lock_retry.cancel()
+            self._lock_retry = None
+        self._closed_for_calls = True
         self._finish()
         if self._closed:
             return
@@ -250,7 +304,7 @@ class Engine:
             kind, value = outcome
             if kind == "checked":
                 self._calls.append(_Call(self.handle, (service, source), future,
-                                         lambda: self._count(value, source), True))
+                                         lambda: value, True))
             elif kind == "error":
                 if not future.done():
                     future.set_exception(value)
@@ -264,16 +318,16 @@ class Engine:
     def _drain(self) -> None:
         """Run a batch of the calls made so far, now; the rest after the loop has
         had a turn (the replies of this batch go out first)."""
-        if self._busy:
-            return                                       # after the batch being signed
+        if self._busy or self._lock_retry is not None:
+            return                          # after the batch being signed / waiting for the lock
         if self._calls:
             self._run(self._take())
-        if self._calls and not self._busy:
+        if self._calls and not self._busy and self._lock_retry is None:
             self._schedule()
 
     def _finish(self) -> None:
         """Run every call made so far (before closing)."""
-        while self._calls and not self._busy:
+        while self._calls and not self._busy and self._lock_retry is None:
             self._run(self._take())
 
     def _take(self) -> list[_Call]:
@@ -289,34 +343,42 @@ class Engine:
         return batch
 
     def _run(self, batch: list[_Call]) -> None:
-        """The replay checks, in order; then, in the SMI's transaction, the DSP's
-        work, the signatures of what it sends, the outbox rows, the commit."""
-        values: list[object] = []
-        failed: dict[int, Exception] = {}
-        for index, call in enumerate(batch):
-            value = None
-            if call.prepare is not None:
+        """The stateless checks still to run; then, in the SMI's transaction, each
+        request's replay check and DSP work (in a savepoint of its own), the
+        signatures of what they send, the outbox rows, the commit."""
+        for call in batch:
+            if call.prepare is not None and not call.prepared:
+                call.prepared = True
                 try:
-                    value = call.prepare()
+                    call.value = call.prepare()
                 except Exception as exc:  # handed to the caller, who maps it
-                    failed[index] = exc
-            values.append(value)
-        self.dsp.responder.sign = not (self._sign_in_workers and batch[0].prepare is not None
-                                       and len(batch) >= self.sign_batch_min)
+                    call.error = exc
         transaction = self._transaction() if batch[0].change else contextlib.nullcontext()
         try:
             transaction.__enter__()
         except Exception as exc:
+            if batch[0].change and is_locked(exc):
+                self._locked(batch, exc)
+                return
             _settle_all(batch, [(None, exc)] * len(batch))
             return
+        if batch[0].change and self._locked_since is not None:
+            event("smi-unlocked", locked_seconds=round(time.monotonic() - self._locked_since, 3),
+                  refused=self.locked_refusals or None)
+            self._locked_since, self._lock_pause = None, LOCK_RETRY_FIRST
+        self.dsp.responder.sign = not (self._sign_in_workers and batch[0].prepare is not None
+                                       and len(batch) >= self.sign_batch_min)
         outcomes: list[tuple[object, BaseException | None]] = []
-        for index, call in enumerate(batch):
-            if index in failed:
-                outcomes.append((None, failed[index]))
+        for call in batch:
+            if call.error is not None:
+                outcomes.append((None, call.error))
                 continue
             try:
-                result = call.func(values[index], *call.args) \
-                    if call.prepare is not None else call.func(*call.args)
+                if call.prepare is not None:
+                    with self._request_scope():     # its counter and its changes, or neither
+                        result = call.func(call.value, *call.args)
+                else:
+                    result = call.func(*call.args)
                 outcomes.append((result, None))
             except Exception as exc:  # handed to the caller, who maps it
                 outcomes.append((None, exc))
@@ -376,6 +438,49 @@ class Engine:
             outcomes = [(None, exc)] * len(batch)
         _settle_all(batch, outcomes)
 
+    def _locked(self, batch: list[_Call], exc: BaseException) -> None:
+        """The SMI file is locked elsewhere: try ``batch`` again shortly (it keeps
+        its place, before every later call), or, once the lock has been held for
+        ``busy_timeout`` seconds, refuse it and every change queued behind it."""
+        now = time.monotonic()
+        if self._locked_since is None:
+            self._locked_since = now
+            event("smi-locked", logging.WARNING, error=str(exc),
+                  waiting=f"up to {self.config.busy_timeout} s, then 503")
+        waited = now - self._locked_since
+        if waited >= self.config.busy_timeout or self._closed_for_calls:
+            behind = [c for c in self._calls if c.change]
+            self._calls = collections.deque(c for c in self._calls if not c.change)
+            refused = batch + behind
+            self.locked_refusals += len(refused)
+            error = SmiBusy(
+                "the SMI database is locked by another connection; the request was not "
+                "acted on (its RequestID counter was not recorded)",
+                source=str(self.config.smi), expected="send the request again",
+                found=f"locked for {waited:.1f} s (busy timeout {self.config.busy_timeout} s)")
+            event("smi-busy", logging.ERROR, refused=len(refused), locked_seconds=round(waited, 3))
+            _settle_all(refused, [(None, error)] * len(refused))
+            return
+        self._calls.extendleft(reversed(batch))
+        pause, self._lock_pause = self._lock_pause, min(LOCK_RETRY_MAX, self._lock_pause * 2)
+        self._lock_retry = self._loop.call_later(pause, self._lock_retried)
+
+    def _lock_retried(self) -> None:
+        self._lock_retry = None
+        self._drain()
+
+    def lock_status(self) -> dict | None:
+        """How long the SMI has been found locked (for ``/health``), or None."""
+        if self._locked_since is None:
+            return None
+        return {"locked_seconds": round(time.monotonic() - self._locked_since, 3),
+                "refused": self.locked_refusals}
+
+    def _request_scope(self):
+        """A savepoint for one request inside the batch's transaction."""
+        begin = getattr(self.dsp.inventory, "transaction", None)
+        return begin() if begin is not None else contextlib.nullcontext()
+
     def _transaction(self):
         """The SMI's transaction for a batch of changes (its own writes nest in it).
         Only changes run in it: a read of the outbox through its own connection
@@ -395,18 +500,14 @@ class Engine:
         return isinstance(self.dsp.clock, FixedClock)
 
     def _check_here(self, data: bytes, source: str) -> Checked:
-        """A request's checks in this process: schema, signature, replay."""
-        checked = request_checked(lambda: self.dsp.precheck(data, source), data, source)
-        return self._count(checked, source)
-
-    def _count(self, checked: Checked, source: str) -> Checked:
-        """The replay check of a request checked in a worker (in arrival order)."""
-        self.dsp.check_counter(checked, source)
-        return checked
+        """A request's stateless checks in this process: schema, signature."""
+        return request_checked(lambda: self.dsp.precheck(data, source), data, source)
 
     def handle(self, checked: Checked, service: str, source: str) -> Handled:
-        """A checked request through the DSP: authorisation, the device; its
-        asynchronous messages are queued after."""
+        """A checked request through the DSP, in the batch's transaction: the replay
+        check (its counter recorded in this transaction), authorisation, the
+        device; its asynchronous messages are queued after."""
+        self.dsp.check_counter(checked, source)
         submission = self.dsp.handle(checked.request, web_service=service, source=source)
         return Handled(submission, str(submission.request.request_id))
 
@@ -416,23 +517,36 @@ class Engine:
         return Ticked(now, self.dsp.tick(), f"clock at {format_datetime(now)}")
 
     def move_clock(self, *, advance_seconds: float | None = None,
-                   now: _dt.datetime | None = None) -> Ticked:
-        """Driven clock only: move it (never backwards), then :meth:`tick`."""
+                   now: _dt.datetime | None = None,
+                   last: _dt.datetime | None = None) -> Ticked:
+        """Driven clock only: move it (never backwards, never past ``last``), then
+        :meth:`tick`.  Nothing moves when the request is refused."""
         if not self.driven:
             raise AdminError("the clock is real; it cannot be moved",
                              expected="duis serve --clock driven", found="--clock real")
         clock: FixedClock = self.dsp.clock
+        target = clock.now()
         if now is not None:
-            if now < clock.now():
+            if now < target:
                 raise AdminError("the clock does not go backwards",
-                                 expected=f"an instant at or after {format_datetime(clock.now())}",
+                                 expected=f"an instant at or after {format_datetime(target)}",
                                  found=format_datetime(now))
-            clock.set(now)
+            target = now
         if advance_seconds is not None:
-            if advance_seconds < 0:
+            if not advance_seconds >= 0:                     # NaN too
                 raise AdminError("negative advance", expected="seconds >= 0",
                                  found=str(advance_seconds))
-            clock.advance(seconds=advance_seconds)
+            try:
+                target = target + _dt.timedelta(seconds=advance_seconds)
+            except (OverflowError, ValueError):
+                raise AdminError("the clock cannot go that far", path="advance_seconds",
+                                 expected="an instant the clock can show",
+                                 found=str(advance_seconds)) from None
+        if last is not None and target >= last:
+            raise AdminError("the clock cannot go that far",
+                             expected=f"an instant before {format_datetime(last)}",
+                             found=str(target))
+        clock.set(target)
         return self.tick()
 
     def remove_cpl(self, manufacturer: str, model: str, firmware_version: str,
@@ -472,11 +586,15 @@ class Engine:
     def audit(self, since: int) -> list[dict]:
         return [asdict(r) for r in self.dsp.inventory.audit(since_seq=since)]
 
-    def status(self) -> dict:
+    def summary(self) -> dict:
+        """The clock, the profile, where the audit started: nothing read from the
+        database (safe to call at any time, out of turn)."""
         return {"now": format_datetime(self.dsp.clock.now()),
                 "clock": "driven" if self.driven else "real",
-                "profile": self.profile_name, "outbox": self.outbox.counts(),
-                "smi_audit_start": self.audit_start}
+                "profile": self.profile_name, "smi_audit_start": self.audit_start}
+
+    def status(self) -> dict:
+        return {**self.summary(), "outbox": self.outbox.counts()}
 
 
 def _settle_all(batch: list[_Call], outcomes: list) -> None:

@@ -92,13 +92,16 @@ def _now() -> str:
 class Outbox:
     """The ``serve_outbox`` table of an SQLite file (``None``: in memory, not durable)."""
 
-    def __init__(self, path: str | Path | None) -> None:
+    def __init__(self, path: str | Path | None, *, busy_timeout: float = 30.0) -> None:
+        """``busy_timeout``: seconds a write waits for a lock held by another
+        connection before it fails with ``sqlite3.OperationalError`` (the
+        delivery lanes log it and try again later)."""
         self.path = Path(path) if path is not None else None
         self.durable = self.path is not None
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path) if self.durable else ":memory:",
                                    isolation_level=None, check_same_thread=False,
-                                   timeout=30.0)
+                                   timeout=busy_timeout)
         if self.durable:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
@@ -187,6 +190,33 @@ class Outbox:
             row = self._db.execute("SELECT body FROM serve_outbox WHERE seq = ?",
                                    (seq,)).fetchone()
         return row[0] if row else None
+
+    def oldest_pending(self) -> Entry | None:
+        """The undelivered message queued first (without its body), or None."""
+        with self._lock:
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM serve_outbox "
+                                   "WHERE delivered_at IS NULL ORDER BY seq LIMIT 1").fetchone()
+        return Entry(*row) if row else None
+
+    def health(self, now: _dt.datetime | None = None) -> dict:
+        """:meth:`counts`, with the oldest pending message's age in seconds (by the
+        wall clock, ``now``), its sequence number and attempts, and the most
+        attempts any pending message has had."""
+        counts = self.counts()
+        oldest = self.oldest_pending()
+        with self._lock:
+            (most,) = self._db.execute("SELECT COALESCE(MAX(attempts), 0) FROM serve_outbox "
+                                       "WHERE delivered_at IS NULL").fetchone()
+        if oldest is None:
+            return {**counts, "oldest_pending_seconds": None, "max_attempts": 0}
+        queued = _dt.datetime.fromisoformat(oldest.queued_at.replace("Z", "+00:00"))
+        age = ((now or _dt.datetime.now(UTC)) - queued).total_seconds()
+        return {**counts, "oldest_pending_seconds": round(max(age, 0.0), 3),
+                "oldest_pending": {"seq": oldest.seq, "recipient": oldest.recipient,
+                                   "kind": oldest.kind, "code": oldest.code,
+                                   "attempts": oldest.attempts,
+                                   "last_error": oldest.last_error},
+                "max_attempts": most}
 
     def counts(self) -> dict[str, int]:
         """``queued`` (ever), ``pending`` and ``delivered``."""

@@ -1,5 +1,14 @@
 """Starting and stopping ``duis serve``: startup log, signals, graceful shutdown.
 
+Start-up opens the SMI, makes the delivery session and starts the lanes
+*before* the socket listens, so a request answered in the first instant has
+its asynchronous messages delivered like any other.  The listening socket is
+guarded (:class:`ConnectionGuard`): at most ``max_connections`` connections
+are open at once, one more is answered ``503`` and closed at once; aiohttp's
+keep-alive timeout (``header_timeout``) closes a connection that has not sent
+a complete request head in time (a slow-header client), and the handlers
+bound the body read (``body_timeout``, see :mod:`.app`).
+
 Stopping (SIGTERM, SIGINT, or :meth:`Server.stop`) closes the listening
 socket first, lets the requests in flight finish (each is answered, its
 messages already queued), lets a delivery in flight finish and be recorded,
@@ -10,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import threading
 from typing import Callable
@@ -17,11 +27,11 @@ from typing import Callable
 from aiohttp import web
 
 from ..runtime import tune_for_throughput
-from .app import build_app
+from .app import SERVER, build_app
 from .config import SERVICE_NAMES, SERVICE_PATHS, SERVICE_VARIANTS, ServeConfig
 from .delivery import Deliverer
 from .engine import Engine
-from .logs import event
+from .logs import event, limiter
 
 
 class Server:
@@ -34,6 +44,8 @@ class Server:
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task | None = None
         self.port: int | None = None
+        self.guard: ConnectionGuard | None = None
+        self._sweeper: asyncio.Task | None = None
 
     @property
     def url(self) -> str:
@@ -48,24 +60,32 @@ class Server:
             self.deliverer = Deliverer(self.engine.outbox, config.endpoints,
                                        retry_base=config.retry_base, retry_max=config.retry_max,
                                        timeout=config.delivery_timeout)
+            await self.deliverer.start()        # the session exists before anyone is answered
             app = build_app(self.engine, self.deliverer, config)
+            app[SERVER] = self
             self._runner = web.AppRunner(app, access_log=None,
-                                         shutdown_timeout=config.shutdown_timeout)
+                                         shutdown_timeout=config.shutdown_timeout,
+                                         keepalive_timeout=config.header_timeout)
             await self._runner.setup()
-            site = web.TCPSite(self._runner, config.host, config.port, reuse_address=True)
+            self.guard = ConnectionGuard(self._runner.server, connection_cap(config))
+            site = GuardedSite(self._runner, config.host, config.port, self.guard,
+                               reuse_address=True, backlog=512)
             await site.start()
             await self.engine.start_workers()    # requests before they are up: in-process
         except BaseException:
             if self._runner is not None:
                 await self._runner.cleanup()
             await self.engine.stop_workers()
+            if self.deliverer is not None:
+                await self.deliverer.stop(0)
             self.engine.close()
             raise
         self.port = self._runner.addresses[0][1]
         tune_for_throughput()
-        await self.deliverer.start()
         if not self.engine.driven:
             self._ticker = loop.create_task(self._tick())
+        if limiter() is not None:
+            self._sweeper = loop.create_task(self._sweep_logs())
         await self._log_start()
 
     async def _log_start(self) -> None:
@@ -81,24 +101,45 @@ class Server:
               profile=status["profile"], clock=status["clock"], now=status["now"],
               replay_check=config.replay_check, callbacks=config.endpoints.describe(),
               outbox=status["outbox"], max_bytes=config.max_bytes,
-              workers=config.workers, worker_pids=engine.pool.pids if engine.pool else None)
+              workers=config.workers, worker_pids=engine.pool.pids if engine.pool else None,
+              limits={"max_connections": self.guard.cap, "header_timeout": config.header_timeout,
+                      "body_timeout": config.body_timeout, "busy_timeout": config.busy_timeout,
+                      "stuck_after": config.stuck_after})
 
     async def _tick(self) -> None:
-        """Real clock: let the devices catch up with it every ``tick_seconds``."""
+        """Real clock: let the devices catch up with it every ``tick_seconds``
+        (a tick that fails, e.g. the SMI locked, is logged and the next one tries)."""
         while True:
             await asyncio.sleep(self.config.tick_seconds)
-            ticked = await self.engine.change(self.engine.tick)
+            try:
+                ticked = await self.engine.change(self.engine.tick)
+            except Exception as exc:  # noqa: BLE001 - the ticker never dies
+                event("tick-failed", logging.WARNING, error=f"{type(exc).__name__}: {exc}")
+                continue
             if ticked.outgoing:
                 self.deliverer.wake(o.recipient for o in ticked.outgoing)
                 event("clock", **ticked.as_dict())
 
+    async def _sweep_logs(self) -> None:
+        """Write the ``suppressed`` summaries of log windows that ended, even when
+        nothing else is being logged."""
+        while True:
+            await asyncio.sleep(self.config.log_window / 2)
+            found = limiter()
+            if found is not None:
+                found.sweep()
+
     async def stop(self) -> None:
         """Graceful: stop listening, finish in-flight requests and deliveries, close."""
         event("stopping", url=self.url)
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
+        for task in (self._ticker, self._sweeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        found = limiter()
+        if found is not None:
+            found.sweep(everything=True)
         if self._runner is not None:
             await self._runner.cleanup()
         await self.engine.stop_workers(self.config.shutdown_timeout)
@@ -107,6 +148,101 @@ class Server:
         counts = self.engine.outbox.counts() if self.engine.outbox else None
         self.engine.close()
         event("stopped", outbox=counts)
+
+
+def connection_cap(config: ServeConfig) -> int:
+    """``max_connections``, clipped to what the file descriptor limit leaves room for
+    (the SMI, the workers' sockets, the deliveries and the logs need some too)."""
+    try:
+        import resource
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return config.max_connections
+    if soft == resource.RLIM_INFINITY:
+        return config.max_connections
+    return max(1, min(config.max_connections, soft - 64 - 4 * max(config.workers, 1)))
+
+
+_REFUSAL_TEXT = b"503 service unavailable: too many connections open now\n"
+_REFUSAL = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            b"X-DUIS-Error: TooManyConnections\r\nRetry-After: 1\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(_REFUSAL_TEXT), _REFUSAL_TEXT))
+
+
+class ConnectionGuard:
+    """The listening socket's protocol factory: aiohttp's request handlers for up to
+    ``cap`` connections open at once; beyond, a connection is answered 503 and
+    closed at once (its file descriptor freed), and the refusal is logged."""
+
+    def __init__(self, factory: Callable[[], asyncio.Protocol], cap: int) -> None:
+        self.factory, self.cap = factory, cap
+        self.open = 0
+        self.refused = 0
+
+    def __call__(self) -> asyncio.Protocol:
+        if self.open >= self.cap:
+            self.refused += 1
+            return _Refused(self)
+        self.open += 1
+        return _Counted(self, self.factory())
+
+
+class _Counted(asyncio.Protocol):
+    """An aiohttp request handler, counted while its connection is open."""
+
+    __slots__ = ("guard", "inner", "counted")
+
+    def __init__(self, guard: ConnectionGuard, inner: asyncio.Protocol) -> None:
+        self.guard, self.inner, self.counted = guard, inner, True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.counted:
+            self.counted = False
+            self.guard.open -= 1
+        self.inner.connection_lost(exc)
+
+
+class _Refused(asyncio.Protocol):
+    def __init__(self, guard: ConnectionGuard) -> None:
+        self.guard = guard
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        event("connection-refused", logging.WARNING, open=self.guard.open,
+              max_connections=self.guard.cap, http=503)
+        transport.write(_REFUSAL)
+        transport.close()
+
+
+class GuardedSite(web.TCPSite):
+    """``web.TCPSite`` listening through a :class:`ConnectionGuard`."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int, guard: ConnectionGuard,
+                 **kwargs) -> None:
+        super().__init__(runner, host, port, **kwargs)
+        self.guard = guard
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self.guard, self._host, self._port,
+                                                backlog=self._backlog,
+                                                reuse_address=self._reuse_address)
+        self._bound_port = self._server.sockets[0].getsockname()[1]
 
 
 async def serve_until_signalled(config: ServeConfig,

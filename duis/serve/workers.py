@@ -25,8 +25,15 @@ worker finished first, so the serialized step sees requests in arrival order,
 exactly as without workers (the replay check refuses a counter that is not
 above the last one *in arrival order*).
 
-A worker that dies (killed, crashed) fails the requests it was checking with
-:class:`WorkerExited` (HTTP 503, logged) and is replaced; what it was signing
+A worker that dies (killed, crashed) is logged and replaced; the requests it
+was checking are checked again, in their place in arrival order (on another
+worker, or in the server's process when none is running): the checks are
+stateless and deterministic, so nothing is lost and no request is refused
+because of it (a refusal there would come after later requests from the same
+sender were accepted, and its resend would then be a replay).  A request
+that was being checked by two workers that both died is refused with
+:class:`WorkerExited` (HTTP 500) rather than checked in the server's own
+process: it is most likely what killed them.  What a dead worker was signing
 is signed by the server instead; while no worker is running, requests are
 checked and signed in-process, as with ``--workers 1``.  Workers
 ignore SIGINT and SIGTERM: the server stops them once its requests in flight
@@ -72,8 +79,12 @@ REQUEST_TAG = "{http://www.dccinterface.co.uk/ServiceUserGateway}Request"
 
 
 class WorkerExited(DuisError):
-    """The worker process checking this request exited before it answered
-    (killed or crashed); the request was not acted on and may be sent again."""
+    """Two worker processes checking this request exited before they answered
+    (killed or crashed): the request was not acted on (its RequestID counter
+    was not recorded), and is refused rather than risk the server's process."""
+
+#: a request is checked again after a worker died on it; after this many deaths, refused
+MAX_CHECK_TRIES = 2
 
 
 @dataclass(frozen=True)
@@ -314,10 +325,13 @@ class _Worker(asyncio.Protocol):
 
 
 class _Pending:
-    __slots__ = ("seq", "deliver", "outcome")
+    __slots__ = ("seq", "deliver", "outcome", "frame", "tries")
 
     def __init__(self, seq: int, deliver: Callable[[Outcome], None]) -> None:
         self.seq, self.deliver, self.outcome = seq, deliver, None
+        self.frame: bytes | None = None
+        """The check job, to send again to another worker if this one dies."""
+        self.tries = 0
 
 
 class CheckPool:
@@ -391,8 +405,10 @@ class CheckPool:
             self._release()
             return
         self._pending[seq] = pending
+        pending.frame = _frame((CHECK, seq, data, source, _microseconds(now)))
+        pending.tries = 1
         worker.in_flight.add(seq)
-        worker.send(_frame((CHECK, seq, data, source, _microseconds(now))))
+        worker.send(pending.frame)
         self.jobs[CHECK] += 1
 
     def sign(self, messages: list[bytes], now, done: Callable[[tuple[str, object]], None]
@@ -446,7 +462,8 @@ class CheckPool:
             self.on_released()
 
     def _lost(self, worker: _Worker) -> None:
-        """``worker``'s socket closed: fail what it was checking, then replace it."""
+        """``worker``'s socket closed: check again what it was checking (elsewhere),
+        sign what it was signing here, then replace it."""
         jobs = sorted(worker.in_flight)
         worker.in_flight.clear()
         cut = 0
@@ -455,14 +472,27 @@ class CheckPool:
             if done is not None:
                 done(("in-process", None))                 # signing is safe to do again
                 continue
-            pending = self._pending.pop(seq, None)
-            if pending is not None:
-                cut += 1
+            pending = self._pending.get(seq)
+            if pending is None:
+                continue
+            cut += 1
+            other = self._choose() if pending.tries < MAX_CHECK_TRIES else None
+            if other is not None and other is not worker:   # checked again, there
+                pending.tries += 1
+                other.in_flight.add(seq)
+                other.send(pending.frame)
+                self.jobs[CHECK] += 1
+                continue
+            del self._pending[seq]
+            if pending.tries < MAX_CHECK_TRIES:             # no other worker: here
+                pending.outcome = ("in-process", None)
+            else:
                 pending.outcome = ("error", WorkerExited(
-                    "the worker process checking this request exited before it answered; "
-                    "the request was not acted on", source=f"worker {worker.number}",
-                    expected="a running worker (send the request again)",
-                    found=f"pid {worker.pid} gone"))
+                    f"{pending.tries} worker processes checking this request exited before "
+                    "they answered; the request was not acted on (its RequestID counter was "
+                    "not recorded) and is not checked in the server's own process",
+                    source=f"worker {worker.number}",
+                    expected="a request the checks can take", found=f"pid {worker.pid} gone"))
         self._release()
         if not self._stopping:
             task = asyncio.get_running_loop().create_task(self._replace(worker, cut))
@@ -473,7 +503,7 @@ class CheckPool:
         loop = asyncio.get_running_loop()
         status = await loop.run_in_executor(None, old.process.wait) if old.process else None
         event("worker-exited", logging.WARNING, worker=old.number, pid=old.pid,
-              exit_status=status, requests_cut_short=cut,
+              exit_status=status, requests_checked_again=cut,
               why="requests are checked in-process until it is replaced"
               if not any(w.alive for w in self.workers) else None)
         self._failures += 1

@@ -3,7 +3,12 @@
 :class:`CounterStore` keeps the highest counter accepted per originator in
 an SQLite file, so the record survives a restart; each check-and-record is
 one ``BEGIN IMMEDIATE`` transaction, so two processes sharing the file
-cannot both accept the same counter.  Counters are unsigned 64-bit, wider
+cannot both accept the same counter.  Given another module's connection
+instead (``CounterStore(connection=db)``, e.g. the SMI's), the table lives
+beside that module's tables and a check-and-record made while that
+connection is in a transaction joins it: the counter is committed with what
+the request did, or rolled back with it (``duis serve`` records a counter in
+the very transaction that writes the request's SMI changes and outbox rows).  Counters are unsigned 64-bit, wider
 than SQLite's signed integers, so they are stored as fixed-width decimal
 text that sorts like the number.
 
@@ -51,17 +56,26 @@ def _switch_to_wal(db: sqlite3.Connection, attempts: int = 200) -> None:
 class CounterStore:
     """Highest accepted counter per originator EUI-64, persistent when given a path."""
 
-    def __init__(self, path: str | os.PathLike | None = None) -> None:
-        """``path``: the SQLite file (created if absent); ``None`` keeps it in memory."""
+    def __init__(self, path: str | os.PathLike | None = None, *,
+                 connection: sqlite3.Connection | None = None) -> None:
+        """``path``: the SQLite file (created if absent); ``None`` keeps it in memory.
+
+        ``connection``: use this open connection (in autocommit mode) instead,
+        which stays its owner's (:meth:`close` leaves it open); a check made
+        while it is in a transaction is part of that transaction."""
         self.path = Path(path) if path is not None else None
-        target = str(self.path) if self.path is not None else ":memory:"
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(target, isolation_level=None, check_same_thread=False,
-                                   timeout=10.0)
-        if self.path is not None:
-            # WAL with NORMAL sync survives a process crash, which is what a restart is
-            _switch_to_wal(self._db)
-            self._db.execute("PRAGMA synchronous=NORMAL")
+        self._borrowed = connection is not None
+        if connection is not None:
+            self._db = connection
+        else:
+            target = str(self.path) if self.path is not None else ":memory:"
+            self._db = sqlite3.connect(target, isolation_level=None, check_same_thread=False,
+                                       timeout=10.0)
+            if self.path is not None:
+                # WAL with NORMAL sync survives a process crash, which is what a restart is
+                _switch_to_wal(self._db)
+                self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
 
     def last(self, originator: EUI64 | str) -> int | None:
@@ -72,36 +86,47 @@ class CounterStore:
 
     def check_and_record(self, originator: EUI64 | str, counter: int, *,
                          source: str | None = None) -> None:
-        """Accept ``counter`` if it is above every counter seen from ``originator``.
+        """Accept ``counter`` if it is above every counter accepted from ``originator``.
 
-        Raises :class:`ReplayedCounter` (and records nothing) otherwise.
+        Raises :class:`ReplayedCounter` (and records nothing) otherwise.  When the
+        connection is already in a transaction (a borrowed connection, see the
+        constructor), the record is part of it: committed, or rolled back, with
+        the rest of that transaction; else it is committed at once.
         """
         if not 0 <= counter <= MAX_COUNTER:
             raise ReplayedCounter("counter out of range", source=source,
                                   expected=f"0 to {MAX_COUNTER}", found=str(counter))
         key = str(EUI64.parse(originator))
         with self._lock:
+            if self._db.in_transaction:                 # the caller's: join it
+                self._check_and_record(key, counter, source)
+                return
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                row = self._db.execute("SELECT counter FROM counters WHERE originator = ?",
-                                       (key,)).fetchone()
-                if row is not None and counter <= int(row[0]):
-                    raise ReplayedCounter(
-                        "repeated or lower RequestID counter (replay)", source=source,
-                        path="/sr:Request/sr:Header/sr:RequestID",
-                        expected=f"a counter above {int(row[0])} for {key}",
-                        found=str(counter))
-                self._db.execute(
-                    "INSERT INTO counters (originator, counter) VALUES (?, ?) "
-                    "ON CONFLICT(originator) DO UPDATE SET counter = excluded.counter",
-                    (key, str(counter).zfill(_WIDTH)))
+                self._check_and_record(key, counter, source)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 
+    def _check_and_record(self, key: str, counter: int, source: str | None) -> None:
+        row = self._db.execute("SELECT counter FROM counters WHERE originator = ?",
+                               (key,)).fetchone()
+        if row is not None and counter <= int(row[0]):
+            raise ReplayedCounter(
+                "repeated or lower RequestID counter (replay)", source=source,
+                path="/sr:Request/sr:Header/sr:RequestID",
+                expected=f"a counter above {int(row[0])} for {key}",
+                found=str(counter))
+        self._db.execute(
+            "INSERT INTO counters (originator, counter) VALUES (?, ?) "
+            "ON CONFLICT(originator) DO UPDATE SET counter = excluded.counter",
+            (key, str(counter).zfill(_WIDTH)))
+
     def close(self) -> None:
-        self._db.close()
+        """Close the connection (a borrowed one stays open: its owner closes it)."""
+        if not self._borrowed:
+            self._db.close()
 
     def __enter__(self) -> "CounterStore":
         return self
