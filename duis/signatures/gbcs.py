@@ -16,11 +16,11 @@ import datetime as _dt
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import (decode_dss_signature,
-                                                              encode_dss_signature)
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from ..messages.ids import EUI64
 from .credentials import DIGITAL_SIGNING, Credential, CredentialStore
+from .ecdsa import sign_raw
 from .errors import (BadSignatureValue, CertificateExpired, CertificateNotYetValid,
                      CredentialError, SignatureMissing, UnknownCertificate)
 from .profile import COORDINATE_BYTES, SIGNATURE_BYTES
@@ -38,12 +38,12 @@ _ECDSA_VERIFY = ec.ECDSA(hashes.SHA256())
 
 def command_signature(command: bytes, key: ec.EllipticCurvePrivateKey, *,
                       deterministic: bool = True) -> bytes:
-    """The 64-byte raw ECDSA (P-256, SHA-256) signature of ``command``."""
+    """The 64-byte raw ECDSA (P-256, SHA-256) signature of ``command``, low-S
+    (:mod:`duis.signatures.ecdsa`)."""
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise CredentialError("GBCS signing needs an EC P-256 key",
                               expected="an EC P-256 private key", found=type(key).__name__)
-    r, s = decode_dss_signature(key.sign(bytes(command), _ECDSA_SIGN[bool(deterministic)]))
-    return r.to_bytes(COORDINATE_BYTES, "big") + s.to_bytes(COORDINATE_BYTES, "big")
+    return sign_raw(key, bytes(command), _ECDSA_SIGN[bool(deterministic)])
 
 
 def sign_command(command: bytes, key: ec.EllipticCurvePrivateKey, *,

@@ -24,15 +24,16 @@ from typing import Callable
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from lxml import etree
 
 from ..errors import MessageError, WrongRoot
 from ..messages.ids import MAX_COUNTER, MessageID
+from ..messages.values import element_value
 from ..xmlparse import parse_bytes
 from . import profile as P
 from .c14n import signed_info_octets, strip_ignorable_whitespace
 from .credentials import Credential, CredentialStore, issuer_text
+from .ecdsa import sign_raw
 from .errors import CredentialError
 from .replay import MillisecondCounter
 
@@ -209,11 +210,10 @@ _MARKUP = _split(etree.tostring(_template_with_marks(), encoding="UTF-8")
 def _signature_value_octets(key: ec.EllipticCurvePrivateKey, digest: bytes,
                             deterministic: bool) -> bytes:
     """Base64 (ASCII bytes) of the raw r || s signature over the SignedInfo
-    that names ``digest`` (the base64 of the document's digest)."""
+    that names ``digest`` (the base64 of the document's digest); low-S
+    (:mod:`duis.signatures.ecdsa`)."""
     signed_info = _SIGNED_INFO[0] + digest + _SIGNED_INFO[1]
-    r, s = decode_dss_signature(key.sign(signed_info, _ECDSA[deterministic]))
-    value = r.to_bytes(P.COORDINATE_BYTES, "big") + s.to_bytes(P.COORDINATE_BYTES, "big")
-    return base64.b64encode(value)
+    return base64.b64encode(sign_raw(key, signed_info, _ECDSA[deterministic]))
 
 
 @functools.lru_cache(maxsize=256)
@@ -242,6 +242,8 @@ def _set_counter(element: etree._Element, message_id: MessageID, counter: int) -
     if not 0 <= counter <= MAX_COUNTER:
         raise MessageError("counter out of range", expected=f"0 to {MAX_COUNTER}",
                            found=str(counter))
+    for node in list(element):  # comments or PIs splitting the old value: it goes whole
+        element.remove(node)
     element.text = str(message_id.with_counter(counter))
 
 
@@ -252,7 +254,7 @@ def _request_id(root: etree._Element, source: str) -> tuple[etree._Element, Mess
         raise MessageError("no RequestID to find the signer from", source=source,
                            path="/sr:Request/sr:Header/sr:RequestID",
                            expected="originator:target:counter", found="none")
-    return element, MessageID.parse(element.text or "")
+    return element, MessageID.parse(element_value(element))
 
 
 def _check_key(key, certificate: x509.Certificate) -> None:
