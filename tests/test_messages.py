@@ -204,3 +204,71 @@ def test_build_serialized_validates_and_matches_build_element(bundled_schema):
                    Node("ResponseMessage", None, (Node("NotInTheSchema", "x"),)))
     with pytest.raises(SchemaInvalid):
         build_serialized(bad, schema=bundled_schema)
+
+
+# --- bounded parsing of untrusted identifiers (issue 13) -------------------------------
+
+_ID = "90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:"
+
+
+@pytest.mark.parametrize("counter, fragment", [
+    ("7" * 21, "21 digits"),
+    ("7" * 5000, "5000 digits"),  # int() would raise ValueError (Python's 4,300-digit limit)
+    ("9" * 100_000, "100000 digits"),
+    ("18446744073709551616", "18446744073709551616"),  # 20 digits, one above the range
+])
+def test_a_long_counter_is_refused_before_int(counter, fragment):
+    with pytest.raises(MessageError) as caught:
+        MessageID.parse(_ID + counter)
+    assert caught.value.found == fragment or fragment in caught.value.found
+    assert "at most 18446744073709551615" in caught.value.expected
+    assert len(str(caught.value)) < 400
+
+
+@pytest.mark.parametrize("counter", ["١٢", "²", "1_000", "+1", " 1", "1 2"])
+def test_a_counter_is_ascii_digits_only(counter):
+    """str.isdigit() takes non-ASCII digits ("²" would even make int() raise)."""
+    with pytest.raises(MessageError):
+        MessageID.parse(_ID + counter)
+
+
+def test_errors_quote_a_huge_message_id_shortly():
+    with pytest.raises(MessageError) as caught:
+        MessageID.parse("x" * 1_000_000)
+    assert "1000000 characters" in caught.value.found and len(caught.value.found) < 200
+    with pytest.raises(MessageError) as caught:
+        MessageID.parse("y" * 1_000_000 + ":" + _ID.split(":", 1)[1] + "1")
+    assert "1000000 characters" in caught.value.found
+
+
+def test_long_eui_texts_do_not_go_into_the_cache():
+    from duis.messages import ids
+    before = ids._parse_eui.cache_info().currsize
+    padded = " " * 10_000 + "90-B3-D5-1F-30-01-00-99" + " " * 10_000
+    assert EUI64.parse(padded) == EUI64.parse("90-B3-D5-1F-30-01-00-99")
+    assert ids._parse_eui.cache_info().currsize <= before + 1  # only the short spelling
+
+
+def test_a_split_value_is_read_whole_by_the_codec():
+    """A comment or PI inside a value: the whole text, as XSD reads it."""
+    from duis.messages.codec import from_tree
+    text = build(request(SUPPLIER, ESME, 2002, "11.3",
+                         node("ActivateFirmware", leaf("FirmwareHash", bytes(range(32))))))
+    for inserted in (b"<!-- c -->", b"<?pi x?>"):
+        split = text.replace(b":2002<", b":20" + inserted + b"02<").replace(
+            b"<sr:CommandVariant>", b"<sr:CommandVariant>" + inserted).replace(
+            b"0001020304", b"00010" + inserted + b"20304")
+        assert split.count(inserted) == 3
+        message = from_tree(etree.fromstring(split))
+        assert message == from_tree(etree.fromstring(text))
+        assert message.counter == 2002
+
+
+@pytest.mark.parametrize("variant", ["1_0", "١", "+1", "1" * 5000])
+def test_a_command_variant_is_ascii_digits(variant):
+    from duis.messages.codec import from_tree
+    text = build(request(SUPPLIER, ESME, 7, "11.2", node("ReadFirmwareVersion")))
+    bad = text.replace(b"<sr:CommandVariant>1<", f"<sr:CommandVariant>{variant}<".encode())
+    with pytest.raises(MessageError) as caught:
+        from_tree(etree.fromstring(bad))
+    assert len(caught.value.found) < 100

@@ -122,3 +122,60 @@ def test_real_process_pipes(tmp_path):
                             capture_output=True, check=True).stdout
     result = subprocess.run(command + ["verify", "-"], input=signed, capture_output=True)
     assert result.returncode == 0 and result.stdout.startswith(b"<sr:Request")
+
+
+# --- huge values: a typed error and its exit code, never a traceback (issue 13) ---------
+
+def _signed_with(tmp_path, counter: str | None = None, serial: str | None = None,
+                 issuer: str | None = None) -> Path:
+    """A request signed by the test PKI, its counter (signed in) or its KeyInfo
+    (after signing) replaced."""
+    import re
+    from duis.signatures import CredentialStore, sign
+    data = REQUEST if counter is None else REQUEST.replace(b":1000<", f":{counter}<".encode())
+    store = CredentialStore(PKI)
+    credential = store.signing_credential(USER)
+    signed = sign(data, credential.private_key, credential.certificate)  # counter kept as is
+    if serial is not None:
+        signed = re.sub(rb"<ds:X509SerialNumber>\d+<",
+                        f"<ds:X509SerialNumber>{serial}<".encode(), signed)
+    if issuer is not None:
+        signed = re.sub(rb"<ds:X509IssuerName>[^<]+<",
+                        f"<ds:X509IssuerName>{issuer}<".encode(), signed)
+    path = tmp_path / "huge.xml"
+    path.write_bytes(signed)
+    return path
+
+
+@pytest.mark.parametrize("command, code", [
+    (["verify", "--now", "2030-01-01"], 1), (["inspect"], 1), (["validate"], 1),
+    (["submit", "--now", "2030-01-01"], 1)])
+def test_a_5000_digit_counter_is_an_error_not_a_traceback(tmp_path, capsys, command, code):
+    path = _signed_with(tmp_path, counter="7" * 5000)
+    assert main(command + [str(path)]) == code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err and len(out + err) < 2000
+    if command[0] in ("verify", "inspect"):
+        assert "counter out of range" in err and "5000 digits" in err
+
+
+@pytest.mark.parametrize("command, code", [
+    (["verify", "--now", "2030-01-01"], 1), (["submit", "--now", "2030-01-01"], 1)])
+@pytest.mark.parametrize("change, found", [
+    (dict(serial="9" * 5000), "5000 digits"),
+    (dict(issuer="CN=" + "Z" * 9997), "10000 characters")], ids=["serial", "issuer"])
+def test_a_huge_key_info_is_refused_with_its_length(tmp_path, capsys, command, code, change,
+                                                     found):
+    path = _signed_with(tmp_path, **change)
+    assert main(command + [str(path)]) == code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err and len(out + err) < 2000
+    assert found in err
+
+
+def test_a_huge_serial_in_the_json_report(tmp_path, capsys):
+    path = _signed_with(tmp_path, serial="9" * 5000)
+    assert main(["verify", "--json", "--now", "2030-01-01", str(path)]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["error"]["error"] == "KeyInfoNotAllowed"
+    assert report["error"]["found"] == "5000 digits"
