@@ -65,7 +65,8 @@ class Server:
             app[SERVER] = self
             self._runner = web.AppRunner(app, access_log=None,
                                          shutdown_timeout=config.shutdown_timeout,
-                                         keepalive_timeout=config.header_timeout)
+                                         keepalive_timeout=config.header_timeout,
+                                         lingering_time=LINGER_SECONDS)
             await self._runner.setup()
             self.guard = ConnectionGuard(self._runner.server, connection_cap(config))
             site = GuardedSite(self._runner, config.host, config.port, self.guard,
@@ -148,6 +149,11 @@ class Server:
         counts = self.engine.outbox.counts() if self.engine.outbox else None
         self.engine.close()
         event("stopped", outbox=counts)
+
+
+#: after refusing a body (408, 413), seconds aiohttp goes on reading (and dropping)
+#: what the client still sends, so that it sees the answer, before closing
+LINGER_SECONDS = 1.0
 
 
 def connection_cap(config: ServeConfig) -> int:
