@@ -91,3 +91,51 @@ def test_millisecond_counter():
     assert [counter(), counter()] == [1704067200000, 1704067200001]
     clock.advance(seconds=1)
     assert counter() == 1704067201000
+
+
+def test_a_captured_request_split_by_comments_is_one_request_to_the_dsp():
+    """Issue 13: the RequestID counter of one captured request split by a comment
+    at each position (the signature still holds: comments are not signed), the
+    shortest prefix first.  The DSP reads the whole value each time: it acts
+    once, then refuses every resend as a replay."""
+    from pathlib import Path
+
+    from lxml import etree
+
+    from duis.clock import FixedClock
+    from duis.dsp import DSP
+    from duis.messages import build, node, request
+    from duis.profiles import profile
+    from duis.signatures import CredentialStore, sign_with_store
+    from duis.smi import load_world
+
+    root = Path(__file__).resolve().parents[1]
+    now = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    clock = FixedClock(now)
+    store = CredentialStore(root / "samples" / "pki")
+    inventory = load_world(root / "samples" / "worlds" / "default.toml", clock=clock)
+    dsp = DSP(inventory, store, profile=profile("mp105-option2"), clock=clock,
+              counters=CounterStore())
+    message = request(USER, "00-DB-12-34-56-78-90-A0", 2002, "11.2", node("ReadFirmwareVersion"))
+    signed = sign_with_store(build(message), store, preserve_counter=True, now=now)
+    text = f"{USER}:00-DB-12-34-56-78-90-A0:2002"
+    resends = []
+    for position in range(len(text) + 1):
+        tree = etree.fromstring(signed)
+        element = tree.find(".//{*}RequestID")
+        element.text = text[:position]
+        comment = etree.Comment("")
+        comment.tail = text[position:]
+        element.append(comment)
+        resends.append(etree.tostring(tree))
+    try:
+        outcomes = []
+        for data in resends + [signed]:
+            try:
+                outcomes.append(dsp.submit(data).request.counter)
+            except ReplayedCounter as exc:
+                assert exc.found == "2002"
+                outcomes.append("replay")
+        assert outcomes == [2002] + ["replay"] * len(resends)
+    finally:
+        inventory.close()
