@@ -26,6 +26,13 @@ nothing Canonical XML drops or that splits text (comments; to be safe also
 processing instructions and CDATA sections), else those bytes re-parsed --
 so nothing outside what was signed (a smuggled element, a comment-split
 text, the signature itself) can reach it.
+
+Every value read here (the RequestID, the service reference variant) is the
+whole text of its element, comments and processing instructions inside it
+left out (:func:`duis.messages.values.element_value`), as the codec reads the
+verified tree: what the replay check records is what was signed.  The KeyInfo
+values are bounded before they are used (:data:`~duis.signatures.profile.MAX_ISSUER_NAME_CHARS`,
+:data:`~duis.signatures.profile.MAX_SERIAL_DIGITS`).
 """
 
 from __future__ import annotations
