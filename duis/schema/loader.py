@@ -87,6 +87,20 @@ class SchemaSet:
         with self._lock:
             return xmlschema.XMLSchema(str(self.main_file))
 
+    @cached_property
+    def max_attributes(self) -> int | None:
+        """No element this schema accepts carries more attributes than this
+        (``None``: no such bound, e.g. an ``xs:anyAttribute``).
+
+        Every attribute an element may carry is declared by an ``xs:attribute``
+        (a declaration or a reference) somewhere in the schema files, or is one
+        of the four ``xsi:`` attributes every element may carry; so the count of
+        those declarations, plus four, bounds the attributes of any valid
+        element.  A document with an element above it is invalid, and is known
+        to be without asking libxml2 (which would log one error per attribute).
+        """
+        return _attribute_bound(self.main_file)
+
     @property
     def is_bundled(self) -> bool:
         return self.name == BUNDLED
@@ -100,6 +114,35 @@ def _load_with_encoded_imports(path: Path) -> etree._ElementTree:
             if location and not urllib.parse.urlparse(location).scheme:
                 node.set("schemaLocation", urllib.parse.quote(location))
     return doc
+
+
+def _attribute_bound(main_file: Path) -> int | None:
+    directory = main_file.parent.resolve()
+    seen: set[Path] = set()
+    pending = [main_file.resolve()]
+    declared = 0
+    while pending:
+        path = pending.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        if path.parent != directory or not path.is_file():
+            return None  # a schema file we do not read: no bound
+        try:
+            root = etree.parse(str(path), _schema_parser()).getroot()
+        except (etree.XMLSyntaxError, OSError):
+            return None
+        if root.find(f".//{{{XS}}}anyAttribute") is not None:
+            return None
+        declared += sum(1 for _ in root.iter(f"{{{XS}}}attribute"))
+        for tag in (f"{{{XS}}}import", f"{{{XS}}}include", f"{{{XS}}}redefine"):
+            for node in root.iter(tag):
+                location = node.get("schemaLocation")
+                if location:
+                    if urllib.parse.urlparse(location).scheme:
+                        return None
+                    pending.append((path.parent / urllib.parse.unquote(location)).resolve())
+    return declared + 4  # xsi:type, xsi:nil, xsi:schemaLocation, xsi:noNamespaceSchemaLocation
 
 
 def _coverage(main_file: Path) -> tuple[frozenset[str], frozenset[str]]:

@@ -3,11 +3,43 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 
 VALID, INVALID, NOT_COVERED, UNUSABLE = "valid", "invalid", "not-covered", "unusable"
 #: exit code of ``duis validate`` for each verdict
 EXIT_CODES = {VALID: 0, INVALID: 1, NOT_COVERED: 1, UNUSABLE: 2}
+
+#: errors listed in one report at most
+DEFAULT_MAX_ERRORS = 100
+#: seconds the detailed report may take (after the verdict)
+DEFAULT_REPORT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class ReportLimits:
+    """Bounds on the report of an invalid document (never on the verdict).
+
+    Beyond them the report stops and says so (:attr:`ValidationReport.truncated`).
+    """
+
+    max_errors: int = DEFAULT_MAX_ERRORS
+    """Errors listed at most."""
+    seconds: float = DEFAULT_REPORT_SECONDS
+    """Time the detailed report may take; past it, what was found so far is kept."""
+
+    def __post_init__(self) -> None:
+        if self.max_errors < 1 or not self.seconds > 0:
+            raise ValueError(f"bad report limits: {self}")
+
+    @classmethod
+    def from_env(cls) -> "ReportLimits":
+        """Limits from ``DUIS_MAX_ERRORS`` / ``DUIS_REPORT_SECONDS`` when set."""
+        return cls(int(os.environ.get("DUIS_MAX_ERRORS", DEFAULT_MAX_ERRORS)),
+                   float(os.environ.get("DUIS_REPORT_SECONDS", DEFAULT_REPORT_SECONDS)))
+
+
+DEFAULT_REPORT_LIMITS = ReportLimits()
 
 
 @dataclass(frozen=True)
@@ -42,6 +74,9 @@ class ValidationReport:
     root: str | None = None
     service_reference_variant: str | None = None
     issues: tuple[SchemaIssue, ...] = field(default_factory=tuple)
+    truncated: str | None = None
+    """Why the list of issues stops early (``None``: it is complete), e.g.
+    ``"stopped after 100 errors"`` or ``"time limit 2.0 s reached"``."""
 
     @property
     def valid(self) -> bool:
@@ -67,6 +102,9 @@ class ValidationReport:
         if not self.issues:
             return head
         count = len(self.issues)
-        lines = [f"{head}: {count} problem{'s' if count != 1 else ''}"]
+        more = "+" if self.truncated else ""
+        lines = [f"{head}: {count}{more} problem{'s' if count != 1 or more else ''}"]
         lines += ["  " + issue.render().replace("\n", "\n  ") for issue in self.issues]
+        if self.truncated:
+            lines.append(f"  report truncated: {self.truncated}")
         return "\n".join(lines)
