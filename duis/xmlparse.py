@@ -198,16 +198,17 @@ def _check_depth(root: etree._Element, name: str, limits: ParseLimits) -> None:
             break
     else:
         return
-    depth_of = {root: 1}
-    for element in root.iterdescendants():
-        depth = depth_of[element.getparent()] + 1
-        if depth > limits.max_depth:
-            raise NestingTooDeep("element nesting too deep", source=name,
-                                 line=element.sourceline,
-                                 path=element.getroottree().getpath(element)[:200],
-                                 expected=f"at most {limits.max_depth} levels",
-                                 found=f"more than {limits.max_depth}")
-        depth_of[element] = depth
+    # The first element one level below the cap, in document order, found by
+    # libxml2 level by level (no Python object per element: a dict of depths
+    # took 1.5 s and 200 MB for 2,000,000 siblings).
+    deeper = root.xpath("(/*" + "/*" * limits.max_depth + ")[1]")
+    if deeper:
+        element = deeper[0]
+        raise NestingTooDeep("element nesting too deep", source=name,
+                             line=element.sourceline,
+                             path=element.getroottree().getpath(element)[:200],
+                             expected=f"at most {limits.max_depth} levels",
+                             found=f"more than {limits.max_depth}")
 
 
 def _classify_syntax_error(exc: etree.XMLSyntaxError, data: bytes, name: str,
