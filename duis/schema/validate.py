@@ -218,7 +218,8 @@ class _Sink:
 def _stream_verdict(tree: etree._ElementTree, schema: SchemaSet, max_errors: int,
                     elements: int, attributes: int) -> _Verdict:
     """libxml2 validating the serialized document as it parses it, with no tree,
-    stopping once it has logged more than ``max_errors`` errors."""
+    stopping once it has logged more than ``max_errors`` errors.  (libxml2 gives
+    no line numbers for errors found this way.)"""
     root = tree.getroot()
     data = etree.tostring(root, encoding="UTF-8", xml_declaration=False, with_tail=False)
     offset = (root.sourceline or 1) - 1
@@ -229,12 +230,12 @@ def _stream_verdict(tree: etree._ElementTree, schema: SchemaSet, max_errors: int
     finished = False
     for start in range(0, len(data), _STREAM_CHUNK):
         parser.feed(bytes(view[start:start + _STREAM_CHUNK]))
-        errors = [e for e in parser.error_log if e.level >= etree.ErrorLevels.ERROR]
+        errors = [e for e in parser.feed_error_log if e.level >= etree.ErrorLevels.ERROR]
         if len(errors) > max_errors:
             break
     else:
         parser.close()
-        errors = [e for e in parser.error_log if e.level >= etree.ErrorLevels.ERROR]
+        errors = [e for e in parser.feed_error_log if e.level >= etree.ErrorLevels.ERROR]
         finished = True
     del view
     if not errors:
