@@ -17,7 +17,6 @@ the first instant after start-up.  In every case:
 from __future__ import annotations
 
 import collections
-import json
 import os
 import signal
 import sqlite3
@@ -27,7 +26,7 @@ import time
 import pytest
 
 from duis.serve import Client, Endpoints, ServeConfig, ServerThread
-from serve_helpers import (ESME, SUPPLIER, SUPPLIER2, Ledger, Receiver, Sender, free_port,
+from serve_helpers import (SUPPLIER, SUPPLIER2, Ledger, Receiver, Sender, free_port,
                            log_records, post, read_request, request_id, resend_until_settled,
                            start_server, stop, wait_for)
 
@@ -88,7 +87,7 @@ def test_kill_9_under_load_then_restart_nothing_lost_nothing_twice(tmp_path):
         cut = ledger.not_answered_2xx()
         assert cut, "the kill cut no request short"
 
-        second, url, log = start_server(tmp_path, "second", *args)
+        second, url, _ = start_server(tmp_path, "second", *args)
         try:
             settled = resend_until_settled(url, ledger, cut)
             acted = ledger.answered_2xx() | {r for r, how in settled.items() if how == "replay"}

@@ -29,8 +29,7 @@ from duis.serve.logs import LOGGER, JsonFormatter, RepeatLimiter
 from duis.serve.outbox import Message, Outbox
 from duis.signatures import CounterStore
 from duis.signatures.errors import ReplayedCounter
-from serve_helpers import (SUPPLIER, Ledger, Receiver, free_port, post, read_request,
-                           wait_for)
+from serve_helpers import SUPPLIER, Receiver, free_port, read_request, wait_for
 
 START = "2026-03-01T09:00:00Z"
 
@@ -371,8 +370,8 @@ def driven_server():
     ("/admin/fault", b'{"kind": "no-response", "device": 7}'),
     ("/admin/cpl", b'{"action": "remove", "manufacturer": 1, "model": 2, "firmware_version": 3}'),
     ("/admin/cpl", b'{"action": {"x": 1}, "manufacturer": "a"}'),
-    ("/admin/cpl", b'{"action": "add", "manufacturer": "a", "model": "b", '
-                   b'"firmware_version": "c", "smets": 2}'),
+    ("/admin/cpl", (b'{"action": "add", "manufacturer": "a", "model": "b", '
+                    b'"firmware_version": "c", "smets": 2}')),
 ])
 def test_bad_admin_numbers_and_types_are_400_json(driven_server, path, body):
     """Issue 13 (4): ``advance_seconds: 1e300`` and the like answered HTTP 500."""
