@@ -7,7 +7,9 @@ import json
 import sys
 from collections import Counter
 
-from ..schema import EXIT_CODES, NOT_COVERED, UNUSABLE, VALID, load_schema, validate
+from ..schema import (EXIT_CODES, NOT_COVERED, UNUSABLE, VALID, ReportLimits, load_schema,
+                      validate)
+from ..schema.report import DEFAULT_MAX_ERRORS, DEFAULT_REPORT_SECONDS
 from ._io import Progress, add_limit_options, add_schema_option, expand_inputs, limits_from
 
 ORDER = (VALID, "invalid", NOT_COVERED, UNUSABLE)
@@ -32,17 +34,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--progress", action="store_true", default=None,
                         help="show progress on stderr (default: on a terminal, for long batches)")
     add_limit_options(parser)
+    group = parser.add_argument_group("report limits (an invalid document's report)")
+    group.add_argument("--max-errors", type=int, default=None, metavar="N",
+                       help=f"list at most N errors per document "
+                            f"(default {DEFAULT_MAX_ERRORS}, env DUIS_MAX_ERRORS)")
+    group.add_argument("--report-seconds", type=float, default=None, metavar="S",
+                       help=f"spend at most S seconds on a document's detailed report "
+                            f"(default {DEFAULT_REPORT_SECONDS}, env DUIS_REPORT_SECONDS)")
     parser.set_defaults(run=run)
+
+
+def report_limits_from(args: argparse.Namespace) -> ReportLimits:
+    base = ReportLimits.from_env()
+    return ReportLimits(base.max_errors if args.max_errors is None else args.max_errors,
+                        base.seconds if args.report_seconds is None else args.report_seconds)
 
 
 def run(args: argparse.Namespace) -> int:
     schema = load_schema(args.schema_dir)
     limits = limits_from(args)
+    report_limits = report_limits_from(args)
     files = list(expand_inputs(args.files))
     progress = Progress(len(files), args.progress)
     reports = []
     for done, name in enumerate(files, 1):
-        report = validate(name, schema, limits)
+        report = validate(name, schema, limits, report_limits)
         reports.append(report)
         if not args.json and not (args.quiet and report.valid):
             print(report.render(), flush=True)

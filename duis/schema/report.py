@@ -6,6 +6,8 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
+from ..errors import InputError
+
 VALID, INVALID, NOT_COVERED, UNUSABLE = "valid", "invalid", "not-covered", "unusable"
 #: exit code of ``duis validate`` for each verdict
 EXIT_CODES = {VALID: 0, INVALID: 1, NOT_COVERED: 1, UNUSABLE: 2}
@@ -29,14 +31,29 @@ class ReportLimits:
     """Time the detailed report may take; past it, what was found so far is kept."""
 
     def __post_init__(self) -> None:
-        if self.max_errors < 1 or not self.seconds > 0:
-            raise ValueError(f"bad report limits: {self}")
+        if not isinstance(self.max_errors, int) or self.max_errors < 1:
+            raise InputError("bad maximum number of errors", expected="a whole number, 1 or more",
+                             found=repr(self.max_errors))
+        if not isinstance(self.seconds, (int, float)) or not 0 < self.seconds < float("inf"):
+            raise InputError("bad report time limit", expected="seconds, more than 0",
+                             found=repr(self.seconds))
 
     @classmethod
     def from_env(cls) -> "ReportLimits":
         """Limits from ``DUIS_MAX_ERRORS`` / ``DUIS_REPORT_SECONDS`` when set."""
-        return cls(int(os.environ.get("DUIS_MAX_ERRORS", DEFAULT_MAX_ERRORS)),
-                   float(os.environ.get("DUIS_REPORT_SECONDS", DEFAULT_REPORT_SECONDS)))
+        return cls(_env_number("DUIS_MAX_ERRORS", int, DEFAULT_MAX_ERRORS),
+                   _env_number("DUIS_REPORT_SECONDS", float, DEFAULT_REPORT_SECONDS))
+
+
+def _env_number(name: str, kind: type, default):
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        return kind(text)
+    except ValueError:
+        raise InputError(f"bad {name}", expected=f"a number ({kind.__name__})",
+                         found=repr(text[:40])) from None
 
 
 DEFAULT_REPORT_LIMITS = ReportLimits()
