@@ -58,7 +58,7 @@ from ..messages import format_datetime
 from ..profiles import DEFAULT_PROFILE, profile as named_profile
 from ..signatures import CounterStore, CredentialStore
 from ..signatures.credentials import default_store_directory
-from ..smi import CplEntry, SqliteInventory, load_world
+from ..smi import CplEntry, load_world, open_smi
 from .config import ServeConfig
 from .logs import LOGGER, event
 from .outbox import Message, Outbox
@@ -205,10 +205,7 @@ class Engine:
             inventory = load_world(world, clock=clock)
             self.seeded = True
         else:
-            self.seeded = not Path(config.smi).exists()
-            inventory = SqliteInventory(config.smi, clock=clock)
-            if self.seeded:
-                load_world(world, inventory)
+            inventory, self.seeded = open_smi(config.smi, world, clock=clock)
         self.audit_start = inventory.last_seq()
         network = Network.from_inventory(inventory, clock=clock,
                                          random=seeded_random(config.seed), faults=self.faults)
