@@ -5,6 +5,7 @@ exactly what was signed; each within bounded time and memory."""
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -197,6 +198,26 @@ def test_serve_answers_each_with_its_status_and_keeps_serving(server):
         legitimate = client.send(hostile.request(3200).encode(), sign=True)
         assert legitimate[0].reply.code == "I99"
     assert len(acted) == 1
+
+
+def test_a_refused_request_leaves_nothing_for_the_cycle_collector(server):
+    """The server collects cycles rarely (duis.runtime): a refusal must be freed
+    without it, or every refused body (up to the size cap) stays in memory for
+    a thousand requests.  Nothing of a refusal is left as cyclic garbage."""
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        with Client(server.url) as client:
+            for name in ("serial-5000-digits", "root-attributes-5000", "xxe-file",
+                         "unsigned", "changed-counter", "utf7-doctype", "binary"):
+                assert client.post(CORPUS[name].data, "S").status in (400, 403)
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage if isinstance(o, BaseException)
+                or type(o).__name__ == "frame" and "duis" in o.f_code.co_filename]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left == []
 
 
 # --- bounded time and memory -----------------------------------------------------------

@@ -142,12 +142,18 @@ async def _serve(request: web.Request, service: str) -> web.StreamResponse:
         handled = await engine.request(data, service, f"POST {path}")
     except DuisError as exc:
         status = http_status(exc)
-        return _refuse(status, _describe(exc), type(exc).__name__, path, started,
-                       failure=exc if status >= 500 else None,
-                       retry=status == 503)
+        try:
+            return _refuse(status, _describe(exc), type(exc).__name__, path, started,
+                           failure=exc if status >= 500 else None,
+                           retry=status == 503)
+        finally:
+            _forget_frames(exc)
     except Exception as exc:  # the server stays up; the cause goes to the log
-        return _refuse(500, f"internal error: {type(exc).__name__}", type(exc).__name__,
-                       path, started, failure=exc)
+        try:
+            return _refuse(500, f"internal error: {type(exc).__name__}", type(exc).__name__,
+                           path, started, failure=exc)
+        finally:
+            _forget_frames(exc)
     request.app[DELIVERER].wake(handled.recipients)
     submission = handled.submission
     reply = submission.response
@@ -182,6 +188,22 @@ def _refuse(status: int, text: str, error: str, path: str, started: float, *,
     if close:
         reply.force_close()
     return reply
+
+
+def _forget_frames(exc: BaseException | None) -> None:
+    """Drop the tracebacks of a refusal (and the exceptions it was raised from) once
+    answered and logged.  A traceback holds the frames it passed through, and those
+    hold the request's body and the exception itself (a future's result, a batch's
+    outcomes): a reference cycle that only the cycle collector frees, which the
+    server runs rarely (:mod:`duis.runtime`), so an 8 MB refused body would stay in
+    memory for a thousand requests or more."""
+    seen, chain = set(), [exc]
+    while chain:
+        exc = chain.pop()
+        if exc is not None and id(exc) not in seen:
+            seen.add(id(exc))
+            exc.__traceback__ = None
+            chain += (exc.__cause__, exc.__context__)
 
 
 def _traceback(exc: BaseException) -> str:
