@@ -475,16 +475,14 @@ class Engine:
 
     def _request_scope(self):
         """A savepoint for one request inside the batch's transaction."""
-        begin = getattr(self.dsp.inventory, "transaction", None)
-        return begin() if begin is not None else contextlib.nullcontext()
+        return self.dsp.inventory.transaction()
 
     def _transaction(self):
         """The SMI's transaction for a batch of changes (its own writes nest in it).
         Only changes run in it: a read of the outbox through its own connection
         (whose lock the delivery thread may hold, waiting for this transaction's
         write lock) must not."""
-        begin = getattr(self.dsp.inventory, "transaction", None)
-        return begin() if begin is not None else contextlib.nullcontext()
+        return self.dsp.inventory.transaction()
 
     # --- serialized (run by the calls) -------------------------------------------------------
 
