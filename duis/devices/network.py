@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import random as _random
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from ..clock import Clock, seeded_random
 from ..gbcs.model import DistributeImage, GbcsMessage, Kind, Payload, ReadFirmwareVersion
-from ..messages.ids import EUI64
+from ..messages.ids import EUI64, canonical_eui
 from ..smi import Inventory
 from .device import EmulatedDevice, Surroundings
 from .errors import UnknownDevice, UnsupportedCommand
@@ -34,14 +33,12 @@ from .power import HubPower
 
 #: device types that are a system's comms hub (others may name them as their hub)
 _HUB_TYPES = frozenset({"CHF"})
-_CANONICAL_EUI = re.compile(r"[0-9A-F]{2}(?:-[0-9A-F]{2}){7}")
 
 
 def _eui64(text: str) -> EUI64:
     """An SMI record's EUI-64 (canonical text) as an EUI64, without going through the
     parse cache (a fleet's device identifiers would only push the recurring ones out)."""
-    return EUI64(text) if type(text) is str and _CANONICAL_EUI.fullmatch(text) \
-        else EUI64.parse(text)
+    return EUI64(canonical_eui(text))
 
 ANSWERED, LOST, NO_RESPONSE, UNREACHABLE = "answered", "lost", "no-response", "unreachable"
 DeliveryOutcome = Literal["answered", "lost", "no-response", "unreachable"]

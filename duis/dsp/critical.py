@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import re
 
 from ..errors import DuisError
 from ..gbcs import GbcsMessage, decode, encode, from_base64
 from ..gbcs.codec import HEADER_BYTES, MAGIC
 from ..messages import EUI64, Request
+from ..messages.ids import is_canonical_eui
 from ..signatures import CredentialStore
 from ..signatures.gbcs import split_signed_command, verify_precommand
 
@@ -75,7 +75,6 @@ class PreCommandBook:
         return command
 
 
-_CANONICAL_EUI = re.compile(r"[0-9A-F]{2}(?:-[0-9A-F]{2}){7}")
 #: payload field values that come back from the codec as they went in
 _PLAIN = (bytes, str, int, bool, type(None))
 
@@ -86,7 +85,7 @@ def _decodes_to_itself(command: GbcsMessage) -> bool:
     if type(command.transaction) is not int or type(command.message_code) is not int:
         return False
     for eui in (command.originator, command.target):
-        if type(eui) is not EUI64 or not _CANONICAL_EUI.fullmatch(eui.text):
+        if type(eui) is not EUI64 or not is_canonical_eui(eui.text):
             return False
     payload = command.payload
     if not dataclasses.is_dataclass(payload):

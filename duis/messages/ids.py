@@ -1,4 +1,9 @@
-"""Identifiers: EUI-64 device/user IDs and DUIS RequestID / ResponseID."""
+"""Identifiers: EUI-64 device/user IDs and DUIS RequestID / ResponseID.
+
+EUI-64s follow one rule (see :func:`canonical_eui`): canonical text inside the
+SMI and in every index keyed by a device or user; :class:`EUI64` on messages
+(DUIS and GBCS), which is what an emulated device, a GBCS endpoint, holds.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from functools import lru_cache
 
 from ..errors import MessageError
 
+_CANONICAL_EUI = re.compile(r"[0-9A-F]{2}(?:-[0-9A-F]{2}){7}")
 _EUI_RE = re.compile(r"^[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){7}$")
 _EUI_COMPACT_RE = re.compile(r"^[0-9A-Fa-f]{16}$")
 MAX_COUNTER = 2**64 - 1
@@ -68,6 +74,32 @@ class EUI64:
 
     def __str__(self) -> str:
         return self.text
+
+
+#: Whether a ``str`` is already a canonical EUI-64 text (truthy: a match).  The bound
+#: ``fullmatch`` itself, not a function around it: record validation asks it for
+#: every EUI-64 field of a million-device load.
+is_canonical_eui = _CANONICAL_EUI.fullmatch
+
+
+def canonical_eui(value: "str | EUI64") -> str:
+    """The canonical text of an EUI-64: ``90-B3-D5-1F-30-01-00-00``.
+
+    The rule for EUI-64s in duis: **text inside the SMI and devices' indexes**
+    (records, database rows, dictionary keys, audit rows, settings lists), and
+    :class:`EUI64` **at the message boundary** (the IDs of DUIS and GBCS
+    messages, and the emulated devices that send and receive GBCS).  This is
+    the one function that turns either into the text; ``EUI64.parse(x).text``
+    is the same value, slower for text already canonical.
+
+    Accepts an :class:`EUI64`, or text :meth:`EUI64.parse` accepts (dashed or
+    compact, any case, surrounding blanks); raises :class:`MessageError` for
+    anything else.  Text already canonical is returned as it is (the same
+    object), without parsing and without entering the parse cache.
+    """
+    if type(value) is str and _CANONICAL_EUI.fullmatch(value):
+        return value
+    return EUI64.parse(value).text
 
 
 @lru_cache(maxsize=65536)

@@ -4,8 +4,12 @@ Records are frozen: a change is a new record, written through the inventory,
 which audits it.  Constructing a record validates every field against
 :mod:`duis.smi.tables`; a bad value raises :class:`InvalidRecord` whose
 ``path`` names the field.  EUI-64s are stored in canonical text form
-(``00-DB-12-34-56-78-90-A0``); any spelling :meth:`EUI64.parse` accepts is
-normalised on construction.
+(``00-DB-12-34-56-78-90-A0``, see :func:`duis.messages.ids.canonical_eui`);
+any spelling :meth:`EUI64.parse` accepts is normalised on construction.
+
+Every record is validated by its ``__post_init__``, whether built by its
+constructor or by :func:`replaced`; the one exception, rows the SMI itself
+wrote and reads back, is :func:`duis.smi.rows.device_from_row` (it says why).
 """
 
 from __future__ import annotations
@@ -14,17 +18,19 @@ import re
 from dataclasses import dataclass, fields
 
 from ..errors import DuisError
-from ..messages.ids import EUI64
+from ..messages.ids import EUI64, canonical_eui, is_canonical_eui
 from . import tables as t
 from .errors import InvalidRecord
 
-_CANONICAL_EUI = re.compile(r"[0-9A-F]{2}(?:-[0-9A-F]{2}){7}")
 _HASH = re.compile(r"[0-9A-F]{%d}" % (2 * t.FIRMWARE_HASH_OCTETS))
 
 _DEVICE_TYPES = frozenset(t.DEVICE_TYPES)
 _DEVICE_STATUSES = frozenset(t.DEVICE_STATUSES)
 _SMETS = frozenset(t.SMETS_GENERATIONS)
 _NOT_SUSPENDED = _DEVICE_STATUSES - {t.SUSPENDED}
+_MANUFACTURER, _MODEL, _VERSION, _MPXN = (t.MANUFACTURER_LENGTH, t.MODEL_LENGTH,
+                                          t.FIRMWARE_VERSION_LENGTH, t.MPXN_LENGTH)
+_new = object.__new__
 
 
 def _bad(record: str, field: str, message: str, expected: str, found: object) -> InvalidRecord:
@@ -36,14 +42,15 @@ def _eui(record: object, field: str, value: object, optional: bool = False) -> N
     """Check (and normalise in place) an EUI-64 field of a frozen record."""
     if value is None and optional:
         return
-    if isinstance(value, str) and _CANONICAL_EUI.fullmatch(value):
-        return
     if isinstance(value, (str, EUI64)):
         try:
-            object.__setattr__(record, field, EUI64.parse(value).text)
-            return
+            text = canonical_eui(value)
         except DuisError:
             pass
+        else:
+            if text is not value:
+                object.__setattr__(record, field, text)
+            return
     raise _bad(type(record).__name__, field, "not an EUI-64",
                "8 hex byte pairs separated by '-'" + (" or nothing" if optional else ""), value)
 
@@ -69,25 +76,6 @@ def _firmware_version(record: str, value: object) -> None:
         low, high = t.FIRMWARE_VERSION_LENGTH
         raise _bad(record, "firmware_version", "bad firmware version",
                    f"a DUIS FirmwareVersion: a string of {low} to {high} characters", value)
-
-
-def _plainly_valid(d: "Device") -> bool:
-    """Fast path for bulk loads (millions of devices): every field valid and canonical."""
-    eui, text = _CANONICAL_EUI.fullmatch, str
-    man, mod, ver, mpxn = t.MANUFACTURER_LENGTH, t.MODEL_LENGTH, t.FIRMWARE_VERSION_LENGTH, \
-        t.MPXN_LENGTH
-    return bool(
-        type(d.eui) is text and eui(d.eui)
-        and d.device_type in _DEVICE_TYPES and d.smets in _SMETS
-        and d.status in _NOT_SUSPENDED and d.status_before_suspension is None
-        and type(d.manufacturer) is text and man[0] <= len(d.manufacturer) <= man[1]
-        and type(d.model) is text and mod[0] <= len(d.model) <= mod[1]
-        and type(d.firmware_version) is text and ver[0] <= len(d.firmware_version) <= ver[1]
-        and (d.hub is None or type(d.hub) is text and eui(d.hub))
-        and (d.supplier is None or type(d.supplier) is text and eui(d.supplier))
-        and (d.network_operator is None
-             or type(d.network_operator) is text and eui(d.network_operator))
-        and (d.mpxn is None or type(d.mpxn) is text and mpxn[0] <= len(d.mpxn) <= mpxn[1]))
 
 
 @dataclass(frozen=True)
@@ -117,24 +105,39 @@ class Device:
     mpxn: str | None = None
     """Import MPAN (ESME) or MPRN (GSME), 1 to 13 characters."""
 
-    def __post_init__(self) -> None:
-        if not _plainly_valid(self):
-            self._validate()
-
-    def _validate(self) -> None:
+    def __post_init__(self, _str=str, _canonical=is_canonical_eui) -> None:
+        # Each field once, in order (the first bad one is reported).  Each test is the
+        # plain case inline (a bulk load checks millions of devices); anything else goes
+        # to the helper, which normalises the value or raises.
         name = "Device"
-        _eui(self, "eui", self.eui)
-        _one_of(name, "device_type", self.device_type, _DEVICE_TYPES, t.DEVICE_TYPES)
-        _text(name, "manufacturer", self.manufacturer, t.MANUFACTURER_LENGTH)
-        _text(name, "model", self.model, t.MODEL_LENGTH)
-        _one_of(name, "smets", self.smets, _SMETS, t.SMETS_GENERATIONS)
-        _one_of(name, "status", self.status, _DEVICE_STATUSES, t.DEVICE_STATUSES)
-        self._check_suspension()
-        _firmware_version(name, self.firmware_version)
-        _eui(self, "hub", self.hub, optional=True)
-        _eui(self, "supplier", self.supplier, optional=True)
-        _eui(self, "network_operator", self.network_operator, optional=True)
-        _text(name, "mpxn", self.mpxn, t.MPXN_LENGTH, optional=True)
+        eui = self.eui
+        if type(eui) is not _str or not _canonical(eui):
+            _eui(self, "eui", eui)
+        if self.device_type not in _DEVICE_TYPES:
+            _one_of(name, "device_type", self.device_type, _DEVICE_TYPES, t.DEVICE_TYPES)
+        value = self.manufacturer
+        if type(value) is not _str or not _MANUFACTURER[0] <= len(value) <= _MANUFACTURER[1]:
+            _text(name, "manufacturer", value, t.MANUFACTURER_LENGTH)
+        value = self.model
+        if type(value) is not _str or not _MODEL[0] <= len(value) <= _MODEL[1]:
+            _text(name, "model", value, t.MODEL_LENGTH)
+        if self.smets not in _SMETS:
+            _one_of(name, "smets", self.smets, _SMETS, t.SMETS_GENERATIONS)
+        status = self.status
+        if status not in _NOT_SUSPENDED or self.status_before_suspension is not None:
+            _one_of(name, "status", status, _DEVICE_STATUSES, t.DEVICE_STATUSES)
+            self._check_suspension()
+        value = self.firmware_version
+        if type(value) is not _str or not _VERSION[0] <= len(value) <= _VERSION[1]:
+            _firmware_version(name, value)
+        for field in ("hub", "supplier", "network_operator"):
+            value = getattr(self, field)
+            if value is not None and (type(value) is not _str or not _canonical(value)):
+                _eui(self, field, value)
+        value = self.mpxn
+        if value is not None and (type(value) is not _str
+                                  or not _MPXN[0] <= len(value) <= _MPXN[1]):
+            _text(name, "mpxn", value, t.MPXN_LENGTH, optional=True)
 
     def _check_suspension(self) -> None:
         before = self.status_before_suspension
@@ -240,6 +243,19 @@ class AuditRecord:
     reason: str
     cause: str
     """What caused it: a RequestID, a scenario step, a world file."""
+
+
+def replaced(device: Device, changes: dict[str, object]) -> Device:
+    """``dataclasses.replace(device, **changes)``: a new Device, validated and normalised
+    by ``__post_init__`` like any other.  ``changes`` must name Device fields."""
+    # object.__new__ and a dict update stand for Device(**values), whose frozen
+    # __init__ sets each of the twelve fields through object.__setattr__
+    updated = _new(Device)
+    values = updated.__dict__
+    values.update(device.__dict__)
+    values.update(changes)
+    updated.__post_init__()
+    return updated
 
 
 DEVICE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Device))
