@@ -467,7 +467,7 @@ def test_system_generation_is_remembered_per_hub_until_the_hub_changes(inv: Sqli
 
 def test_prefetch_reads_many_devices_at_once_into_the_cache(inv: SqliteInventory):
     everything = list(inv.devices())
-    inv._forget()
+    inv._cache.clear()
     wanted = [d.eui for d in everything] + ["00-DB-12-34-56-78-90-FF", "not an eui"]
     inv.prefetch(wanted)
     assert set(inv._devices) == {d.eui for d in everything}

@@ -43,9 +43,7 @@ def plan_distribution(inventory: Inventory, request: Request) -> DistributionPla
     version = body.text_at("FirmwareVersion") or ""
     plan = DistributionPlan()
     euis = (body.text_at("DeviceIDList") or "").split(",")
-    prefetch = getattr(inventory, "prefetch", None)
-    if prefetch is not None:
-        prefetch(euis)  # one query for the list rather than one per device
+    inventory.prefetch(euis)  # one query for the list rather than one per device
     for eui in euis:
         device = inventory.device(eui)
         if device is None:

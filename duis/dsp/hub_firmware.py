@@ -37,7 +37,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import itertools
-import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -50,10 +49,10 @@ from ..messages import EUI64, format_datetime, leaf, node
 from ..mmc import use_case_for
 from ..settings import Settings
 from ..smi import Device, Inventory
+from ..smi.schema import create_tables
 from .distribution import RECEIVING_STATUSES
 from .firmware import ACTIVATE_FIRMWARE, FirmwareReport
 from .responses import Outgoing, Responder
-from .suppression import create_tables
 
 NOT_DEPLOYED = "not-deployed"
 PENDING_ACTIVATION = "deployed-pending-activation"
@@ -152,15 +151,6 @@ def _utc(when: _dt.datetime) -> _dt.datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
-def open_tables(inventory: Inventory) -> sqlite3.Connection:
-    """The SMI's database (the release tables beside the SMI's), or a private one."""
-    connect = getattr(inventory, "connection", None)
-    db = connect() if connect is not None else sqlite3.connect(":memory:",
-                                                               isolation_level=None)
-    create_tables(db, _TABLES)
-    return db
-
-
 class HubFirmware:
     """The DCC's comms hub firmware releases: publication, schedule, status."""
 
@@ -171,7 +161,8 @@ class HubFirmware:
         self.responder, self.network, self.dsp_eui = responder, network, dsp_eui
         self.report = report
         """Processes a firmware version a hub reports (the DSP's MP105 processing)."""
-        self.db = open_tables(inventory)
+        self.db = inventory.connection()
+        create_tables(self.db, _TABLES)
         self._transactions = itertools.count(1)
         self._restore()
 
@@ -211,7 +202,7 @@ class HubFirmware:
                                      expected=f"an image whose SHA-256 is {entry.firmware_hash}",
                                      found=digest)
         covered = self._hubs(manufacturer, model, firmware_version, hubs)
-        with self._transaction():
+        with self.inventory.transaction():
             number = self.db.execute(
                 "INSERT INTO secmp0024_release (manufacturer, model, firmware_version, "
                 "firmware_hash, image, published, deploy_at, activate_at) "
@@ -447,12 +438,6 @@ class HubFirmware:
         self.db.execute("UPDATE secmp0024_hub SET stage = ?, detail = ?, updated = ? "
                         "WHERE release = ? AND hub = ?",
                         (stage, detail, format_datetime(self.clock.now()), release.number, hub))
-
-    def _transaction(self):
-        begin = getattr(self.inventory, "transaction", None)
-        if begin is not None and getattr(self.inventory, "connection", None) is not None:
-            return begin()
-        return self.db
 
     def _restore(self) -> None:
         """A DSP started over an existing database: hubs deployed earlier hold the image."""

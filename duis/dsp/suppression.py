@@ -30,6 +30,7 @@ from ..gbcs import ActivateFirmware, GbcsMessage, PowerOutageAlert
 from ..messages import Request, format_datetime, leaf, node
 from ..settings import Settings
 from ..smi import Device, Inventory
+from ..smi.schema import create_tables
 from .responses import Outgoing, Responder
 
 #: the DCC alert code of a power outage event
@@ -100,23 +101,6 @@ class SuppressedAlert:
                 for key, value in asdict(self).items()}
 
 
-def _open_tables(inventory: Inventory) -> sqlite3.Connection:
-    """The SMI's database (its own tables beside the SMI's), or a private one."""
-    connect = getattr(inventory, "connection", None)
-    db = connect() if connect is not None else sqlite3.connect(":memory:",
-                                                               isolation_level=None)
-    create_tables(db, _TABLES)
-    return db
-
-
-def create_tables(db: sqlite3.Connection, script: str) -> None:
-    """Run ``CREATE ... IF NOT EXISTS`` statements one by one (``executescript`` would
-    commit a transaction the SMI has open)."""
-    for statement in script.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
 class AD1Suppression:
     """Activation marks, the AD1 decision and the Suppression Log."""
 
@@ -124,7 +108,8 @@ class AD1Suppression:
                  responder: Responder) -> None:
         self.inventory, self.settings, self.clock = inventory, settings, clock
         self.responder = responder
-        self.db = _open_tables(inventory)
+        self.db = inventory.connection()
+        create_tables(self.db, _TABLES)
 
     # --- step 1: the 11.3 --------------------------------------------------------------
 

@@ -8,28 +8,38 @@ Rules every implementation keeps (see ``docs/smi.md``):
   nested use joins the outer transaction (an inner block that fails is undone
   on its own, and nothing is committed before the outermost block ends);
 - a failure anywhere leaves the records and the audit log exactly as before.
+
+:class:`SqliteInventory` is built from parts, one job each: :mod:`.schema`
+(the tables, opening a file), :mod:`.rows` (records to rows and back),
+:mod:`.cache` (what is remembered and the one rule for forgetting it) and
+:mod:`.transactions` (atomic, nested blocks).  This module holds the queries.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import sqlite3
-from sys import intern as _intern
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from itertools import islice
-from operator import attrgetter
 from pathlib import Path
+from sys import intern as _intern
 from typing import Callable, ContextManager, Protocol
 
 from ..clock import Clock, SystemClock
 from ..errors import DuisError
-from ..messages.ids import EUI64
+from ..messages.ids import canonical_eui, is_canonical_eui
 from ..messages.model import format_datetime
 from . import tables as t
-from .errors import AmbiguousCplEntry, DuplicateKey, InvalidRecord, NotFound, SmiError
-from .model import (AUDIT_FIELDS, CPL_FIELDS, DEVICE_FIELDS, USER_FIELDS, AuditRecord, CplEntry,
-                    Device, User, _CANONICAL_EUI)
+from .cache import CPL, DEVICE, USER, RecordCache
+from .errors import AmbiguousCplEntry, DuplicateKey, InvalidRecord, NotFound
+from .model import CPL_FIELDS, DEVICE_FIELDS, USER_FIELDS, AuditRecord, CplEntry, Device, User, \
+    replaced
+from .rows import (SQL_AUDIT_COLUMNS, SQL_CPL_COLUMNS, SQL_DEVICE_COLUMNS, SQL_USER_COLUMNS,
+                   audit_from_row, cpl_from_row, cpl_key, cpl_row, device_from_row, device_row,
+                   roles_text, user_from_row, user_row)
+from .schema import SCHEMA_VERSION, connect
+from .transactions import Nesting
 
 WriteHook = Callable[[str], None]
 
@@ -40,10 +50,14 @@ class Inventory(Protocol):
     Lookups return ``None`` when there is nothing; changes raise
     :class:`NotFound` when there is nothing to change.  ``reason`` says why a
     change is made, ``cause`` which message or step made it (a RequestID, a
-    scenario step, a world file); both go to the audit log.
+    scenario step, a world file); both go to the audit log.  EUI-64s are given
+    and returned as canonical text (any spelling is accepted in lookups).
     """
 
     def device(self, eui: str) -> Device | None: ...
+    def prefetch(self, euis: Iterable[str]) -> None:
+        """Read many devices ahead of the :meth:`device` calls for them (a hint:
+        an implementation without a cache does nothing)."""
     def user(self, eui: str) -> User | None: ...
     def cpl_entry(self, manufacturer: str, model: str, firmware_version: str,
                   smets: str | None = None) -> CplEntry | None: ...
@@ -73,54 +87,27 @@ class Inventory(Protocol):
     def audit(self, since_seq: int = 0) -> Iterator[AuditRecord]: ...
     def last_seq(self) -> int: ...
     def transaction(self) -> ContextManager["Inventory"]: ...
+    def connection(self) -> sqlite3.Connection:
+        """The SQLite connection holding the inventory, for modules that keep their own
+        tables beside it (create them with :func:`duis.smi.schema.create_tables`);
+        their writes join :meth:`transaction` like the inventory's own."""
     def close(self) -> None: ...
 
 
-SCHEMA_VERSION = "1"
 _CHUNK = 10_000
-_new = object.__new__
+_PREFETCH_CHUNK = 500
 _UTC = _dt.timezone.utc
-_device_tuple = attrgetter(*DEVICE_FIELDS)
 _cols = ", ".join
 
-# The model index leaves the firmware version out: every firmware report would
-# otherwise move the device's index entry (half the cost of its UPDATE); a CPL
-# removal reads the model's rows and checks their version.  Files written before
-# lose the older (manufacturer, model, firmware_version) index on opening.
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS smi_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS device (
-    eui TEXT PRIMARY KEY, device_type TEXT NOT NULL, manufacturer TEXT NOT NULL,
-    model TEXT NOT NULL, smets TEXT NOT NULL, status TEXT NOT NULL,
-    status_before_suspension TEXT, firmware_version TEXT NOT NULL,
-    hub TEXT, supplier TEXT, network_operator TEXT, mpxn TEXT
-) WITHOUT ROWID;
-DROP INDEX IF EXISTS device_by_firmware;
-CREATE INDEX IF NOT EXISTS device_by_model ON device (manufacturer, model);
-CREATE INDEX IF NOT EXISTS device_by_hub ON device (hub);
-CREATE TABLE IF NOT EXISTS dcc_user (
-    eui TEXT PRIMARY KEY, name TEXT NOT NULL, roles TEXT NOT NULL, status TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS cpl (
-    manufacturer TEXT NOT NULL, model TEXT NOT NULL, firmware_version TEXT NOT NULL,
-    firmware_hash TEXT, smets TEXT NOT NULL, status TEXT NOT NULL,
-    PRIMARY KEY (manufacturer, model, firmware_version, smets)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY, at TEXT NOT NULL, entity TEXT NOT NULL, key TEXT NOT NULL,
-    field TEXT NOT NULL, old TEXT, new TEXT, reason TEXT NOT NULL, cause TEXT NOT NULL
-);
-INSERT OR IGNORE INTO smi_meta VALUES ('schema', '{SCHEMA_VERSION}');
-"""
-
-_SQL_DEVICE = f"SELECT {_cols(DEVICE_FIELDS)} FROM device WHERE eui = ?"
-_SQL_DEVICE_INSERT = (f"INSERT INTO device ({_cols(DEVICE_FIELDS)}) "
+_SQL_DEVICE = f"SELECT {SQL_DEVICE_COLUMNS} FROM device WHERE eui = ?"
+_SQL_DEVICE_INSERT = (f"INSERT INTO device ({SQL_DEVICE_COLUMNS}) "
                       f"VALUES ({_cols('?' * len(DEVICE_FIELDS))})")
-_SQL_DEVICES_IN = f"SELECT {_cols(DEVICE_FIELDS)} FROM device WHERE eui IN "
-_PREFETCH_CHUNK = 500
+_SQL_DEVICES_IN = f"SELECT {SQL_DEVICE_COLUMNS} FROM device WHERE eui IN "
 _SQL_SMETS = "SELECT smets FROM device WHERE eui = ?"
-_SQL_USER = "SELECT eui, name, roles, status FROM dcc_user WHERE eui = ?"
-_SQL_CPL = f"SELECT {_cols(CPL_FIELDS)} FROM cpl"
+_SQL_USER = f"SELECT {SQL_USER_COLUMNS} FROM dcc_user WHERE eui = ?"
+_SQL_USER_INSERT = f"INSERT INTO dcc_user ({SQL_USER_COLUMNS}) VALUES (?, ?, ?, ?)"
+_SQL_CPL = f"SELECT {SQL_CPL_COLUMNS} FROM cpl"
+_SQL_CPL_INSERT = f"INSERT INTO cpl ({SQL_CPL_COLUMNS}) VALUES ({_cols('?' * len(CPL_FIELDS))})"
 _SQL_AUDIT_INSERT = ("INSERT INTO audit (at, entity, key, field, old, new, reason, cause) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 
@@ -148,43 +135,9 @@ WHERE eui IN (SELECT eui FROM temp.smi_suspend)
 """
 
 
-def _device_from_row(row: tuple, _shared=_intern, _fields=DEVICE_FIELDS) -> Device:
-    """Build a Device from a stored row without re-validating it (the hot path).
-
-    Values that recur across devices (types, makes, models, statuses, versions,
-    users) are shared strings rather than each record's own copy: the cache of
-    looked-up devices stays small for a large fleet."""
-    eui, kind, maker, model, smets, status, before, version, hub, supplier, operator, mpxn = row
-    device = _new(Device)
-    device.__dict__.update(zip(_fields, (
-        eui, _shared(kind), _shared(maker), _shared(model), _shared(smets), _shared(status),
-        before and _shared(before), _shared(version), hub, supplier and _shared(supplier),
-        operator and _shared(operator), mpxn)))
-    return device
-
-
-def _user_from_row(row: tuple) -> User:
-    eui, name, roles, status = row
-    user = _new(User)
-    user.__dict__.update(eui=eui, name=name, roles=frozenset(roles.split()), status=status)
-    return user
-
-
-def _roles_text(roles: frozenset[str]) -> str:
-    return " ".join(sorted(roles))
-
-
-def _cpl_key(manufacturer: str, model: str, firmware_version: str, smets: str) -> str:
-    return f"{manufacturer}/{model}/{firmware_version}/{smets}"
-
-
-def _canonical(eui: object) -> str:
-    return eui if type(eui) is str and _CANONICAL_EUI.fullmatch(eui) else EUI64.parse(eui).text
-
-
 def _canonical_or_none(eui: object) -> str | None:
     try:
-        return _canonical(eui)
+        return canonical_eui(eui)
     except DuisError:
         return None
 
@@ -214,7 +167,8 @@ class SqliteInventory:
     otherwise) or ``":memory:"``.  ``clock`` stamps audit rows.  ``write_hook``
     is called with a label before every write (see :mod:`duis.smi.faults`).
     Looked-up devices and users are cached (``cache_size`` devices, all
-    users); the cache assumes this object is the database's only writer.
+    users; see :mod:`duis.smi.cache`); the cache assumes this object is the
+    database's only writer.
     """
 
     def __init__(self, path: str | Path = ":memory:", *, clock: Clock | None = None,
@@ -227,43 +181,13 @@ class SqliteInventory:
         self.clock: Clock = clock or SystemClock()
         self.write_hook = write_hook
         self.cache_size = cache_size
-        self._devices: dict[str, Device] = {}
-        self._users: dict[str, User] = {}
-        self._hub_smets: dict[str, str] = {}
-        """Comms hub EUI-64 -> its SMETS generation, for :meth:`system_smets` (a hub's
-        generation is asked for each of its devices; the hub record is not needed)."""
-        self._cpl: dict[tuple[str, str, str], list[CplEntry]] | None = None
-        """The whole CPL (a few rows) by (manufacturer, model, version), rows by SMETS
-        generation; read on first use, dropped on every CPL write and rollback."""
-        self._depth = 0
+        self._cache = RecordCache(cache_size)
+        self._devices = self._cache.devices  # the same dict, for the lookup's hot path
         self._last_now: tuple[object, str] | None = None
         """The clock's last reading and its audit text (many writes share an instant)."""
-        self._db = sqlite3.connect(self.path, isolation_level=None)
-        self._configure()
-
-    def _configure(self) -> None:
-        db = self._db
-        try:
-            if self.path != ":memory:" and not self.path.startswith("file::memory:"):
-                db.execute("PRAGMA journal_mode = WAL")
-                db.execute("PRAGMA synchronous = NORMAL")
-                db.execute("PRAGMA cache_size = -65536")  # 64 MiB
-            db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")  # write lock first: no upgrade deadlock
-            version = db.execute("SELECT value FROM smi_meta WHERE key = 'schema'").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            db.close()
-            raise SmiError("not an SMI database", source=self.path,
-                           expected="an SQLite file written by duis.smi", found=str(exc)) from None
-        if version != SCHEMA_VERSION:
-            db.close()
-            raise SmiError("SMI database has another schema version", source=self.path,
-                           expected=SCHEMA_VERSION, found=version)
-        # Statement journals and this table go to temporary files, not memory:
-        # a 100,000-device removal would otherwise hold ~170 MB of journal.
-        if self.temp_in_memory:
-            db.execute("PRAGMA temp_store = MEMORY")
-        db.execute("CREATE TEMP TABLE smi_suspend (eui TEXT PRIMARY KEY, status TEXT NOT NULL) "
-                   "WITHOUT ROWID")
+        self._db = connect(self.path, temp_in_memory=temp_in_memory)
+        self._nesting = Nesting(self._db, self, announce=self._announce,
+                                on_undo=self._cache.clear)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -282,24 +206,29 @@ class SqliteInventory:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- transactions ------------------------------------------------------
+    # -- transactions and writes ---------------------------------------------
 
-    def transaction(self) -> "_Transaction":
-        """One atomic unit; nested blocks are savepoints inside the outer one."""
-        return _Transaction(self)
+    def transaction(self) -> ContextManager["SqliteInventory"]:
+        """One atomic unit; nested blocks are savepoints inside the outer one (see
+        :mod:`duis.smi.transactions`).  A rollback empties the cache."""
+        return self._nesting.block()
 
-    def _forget(self) -> None:
-        self._devices.clear()
-        self._hub_smets.clear()
-        self._users.clear()
-        self._cpl = None
+    def _announce(self, label: str) -> None:
+        if self.write_hook is not None:
+            self.write_hook(label)
 
-    def _write(self, label: str, sql: str, params: Iterable = ()) -> sqlite3.Cursor:
+    def _write(self, label: str, sql: str, params: Iterable = (), *,
+               changes: tuple[str, str | None] | None = None) -> sqlite3.Cursor:
+        """Run one writing statement.  ``changes`` names what it changes of what the cache
+        may hold, a table and a key (None: any row), forgotten first."""
+        if changes is not None:
+            self._cache.forget(*changes)
         if self.write_hook is not None:
             self.write_hook(label)
         return self._db.execute(sql, params)
 
     def _write_many(self, label: str, sql: str, rows: Iterable) -> None:
+        """Run an inserting statement for many rows (inserts change nothing cached)."""
         if self.write_hook is not None:
             self.write_hook(label)
         self._db.executemany(sql, rows)
@@ -329,23 +258,19 @@ class SqliteInventory:
         if found is not None:
             return found
         if type(eui) is not str:
-            eui = EUI64.parse(eui).text
+            eui = canonical_eui(eui)
         row = self._db.execute(_SQL_DEVICE, (eui,)).fetchone()
         if row is None:
-            if _CANONICAL_EUI.fullmatch(eui):
+            if is_canonical_eui(eui):
                 return None
-            try:
-                eui = _canonical(eui)
-            except DuisError:
+            eui = _canonical_or_none(eui)
+            if eui is None:
                 return None
             row = self._db.execute(_SQL_DEVICE, (eui,)).fetchone()
             if row is None:
                 return None
-        found = _device_from_row(row)
-        if len(self._devices) >= self.cache_size:
-            self._devices.clear()
-        if self.cache_size:
-            self._devices[eui] = found
+        found = device_from_row(row)
+        self._cache.keep_device(eui, found)
         return found
 
     def prefetch(self, euis: Iterable[str]) -> None:
@@ -354,28 +279,27 @@ class SqliteInventory:
         if not self.cache_size:
             return
         cache = self._devices
+        keep = self._cache.keep_device
         wanted = list(dict.fromkeys(e for e in euis if type(e) is str and e not in cache))
         for start in range(0, len(wanted), _PREFETCH_CHUNK):
             chunk = wanted[start:start + _PREFETCH_CHUNK]
             sql = f"{_SQL_DEVICES_IN}({_cols('?' * len(chunk))})"
             for row in self._db.execute(sql, chunk):
-                if len(cache) >= self.cache_size:
-                    cache.clear()
-                cache[row[0]] = _device_from_row(row)
+                keep(row[0], device_from_row(row))
 
     def user(self, eui: str) -> User | None:
         """The DCC User with this EUI-64, or None."""
-        found = self._users.get(eui)
+        users = self._cache.users
+        found = users.get(eui)
         if found is not None:
             return found
-        try:
-            key = _canonical(eui)
-        except DuisError:
+        key = _canonical_or_none(eui)
+        if key is None:
             return None
         row = self._db.execute(_SQL_USER, (key,)).fetchone()
         if row is None:
             return None
-        found = self._users[eui] = _user_from_row(row)
+        found = users[eui] = user_from_row(row)
         return found
 
     def cpl_entry(self, manufacturer: str, model: str, firmware_version: str,
@@ -390,17 +314,17 @@ class SqliteInventory:
         if len(rows) > 1:
             raise AmbiguousCplEntry(
                 "several CPL rows match; the SMETS generation decides (MP202)",
-                path=_cpl_key(manufacturer, model, firmware_version, "*"),
+                path=cpl_key(manufacturer, model, firmware_version, "*"),
                 expected="smets=" + " or ".join(r.smets for r in rows), found="smets=None")
         return rows[0] if rows else None
 
     def _cpl_rows(self, manufacturer: str, model: str, firmware_version: str,
                   smets: str | None) -> list[CplEntry]:
-        table = self._cpl
+        table = self._cache.cpl
         if table is None:
-            table = self._cpl = {}
+            table = self._cache.cpl = {}
             for row in self._db.execute(_SQL_CPL + " ORDER BY smets"):
-                entry = CplEntry(*row)
+                entry = cpl_from_row(row)
                 table.setdefault(entry.key[:3], []).append(entry)
         rows = table.get((manufacturer, model, firmware_version), ())
         return [r for r in rows if r.smets == smets] if smets is not None else list(rows)
@@ -410,7 +334,8 @@ class SqliteInventory:
         hub = device.hub
         if not hub:
             return device.smets
-        smets = self._hub_smets.get(hub)
+        cache = self._cache
+        smets = cache.hub_smets.get(hub)
         if smets is None:
             record = self._devices.get(hub)
             if record is not None:
@@ -420,10 +345,7 @@ class SqliteInventory:
                 if row is None:
                     return device.smets
                 smets = _intern(row[0])
-            if len(self._hub_smets) >= self.cache_size:
-                self._hub_smets.clear()
-            if self.cache_size:
-                self._hub_smets[hub] = smets
+            cache.keep_hub_smets(hub, smets)
         return smets
 
     def cpl_entry_for(self, device: Device,
@@ -440,25 +362,25 @@ class SqliteInventory:
     def devices(self, **filters: object) -> Iterator[Device]:
         """Devices whose fields equal the filters (a collection means any of), by EUI-64."""
         where, params = _where(filters, DEVICE_FIELDS, "device")
-        sql = f"SELECT {_cols(DEVICE_FIELDS)} FROM device{where} ORDER BY eui"
+        sql = f"SELECT {SQL_DEVICE_COLUMNS} FROM device{where} ORDER BY eui"
         for row in self._db.execute(sql, params):
-            yield _device_from_row(row)
+            yield device_from_row(row)
 
     def users(self) -> Iterator[User]:
-        for row in self._db.execute("SELECT eui, name, roles, status FROM dcc_user ORDER BY eui"):
-            yield _user_from_row(row)
+        for row in self._db.execute(f"SELECT {SQL_USER_COLUMNS} FROM dcc_user ORDER BY eui"):
+            yield user_from_row(row)
 
     def cpl_entries(self, **filters: object) -> Iterator[CplEntry]:
         where, params = _where(filters, CPL_FIELDS, "CPL")
         order = " ORDER BY manufacturer, model, firmware_version, smets"
         for row in self._db.execute(_SQL_CPL + where + order, params):
-            yield CplEntry(*row)
+            yield cpl_from_row(row)
 
     def audit(self, since_seq: int = 0) -> Iterator[AuditRecord]:
         """Audit rows with a sequence number above ``since_seq``, oldest first."""
-        sql = f"SELECT {_cols(AUDIT_FIELDS)} FROM audit WHERE seq > ? ORDER BY seq"
+        sql = f"SELECT {SQL_AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq"
         for row in self._db.execute(sql, (since_seq,)):
-            yield AuditRecord(*row)
+            yield audit_from_row(row)
 
     def last_seq(self) -> int:
         """The sequence number of the newest audit row (0 when there is none)."""
@@ -478,19 +400,12 @@ class SqliteInventory:
         iterator = iter(devices)
         with self.transaction():
             while chunk := list(islice(iterator, _CHUNK)):
-                rows = [self._device_row(device) for device in chunk]
+                rows = [device_row(device) for device in chunk]
                 self._insert_chunk(rows)
                 self._audit([(at, "device", row[0], "*", None, "created", reason, cause)
                              for row in rows])
                 count += len(rows)
         return count
-
-    @staticmethod
-    def _device_row(device: Device) -> tuple:
-        if not isinstance(device, Device):
-            raise InvalidRecord("not a Device", expected="a duis.smi.Device",
-                                found=type(device).__name__)
-        return _device_tuple(device)
 
     def _insert_chunk(self, rows: list[tuple]) -> None:
         self._db.execute("SAVEPOINT smi_chunk")
@@ -517,13 +432,10 @@ class SqliteInventory:
         return DuplicateKey("duplicate device")  # pragma: no cover - not reached
 
     def add_user(self, user: User, *, reason: str = "added", cause: str = "") -> User:
-        if not isinstance(user, User):
-            raise InvalidRecord("not a User", expected="a duis.smi.User",
-                                found=type(user).__name__)
+        row = user_row(user)
         with self.transaction():
             try:
-                self._write("user.insert", "INSERT INTO dcc_user VALUES (?, ?, ?, ?)",
-                            (user.eui, user.name, _roles_text(user.roles), user.status))
+                self._write("user.insert", _SQL_USER_INSERT, row)
             except sqlite3.IntegrityError:
                 raise DuplicateKey("a user with this EUI-64 is already in the inventory",
                                    path="eui", found=user.eui) from None
@@ -532,16 +444,11 @@ class SqliteInventory:
 
     def add_cpl_entry(self, entry: CplEntry, *, reason: str = "added",
                       cause: str = "") -> CplEntry:
-        if not isinstance(entry, CplEntry):
-            raise InvalidRecord("not a CplEntry", expected="a duis.smi.CplEntry",
-                                found=type(entry).__name__)
-        key = _cpl_key(*entry.key)
+        row = cpl_row(entry)
+        key = cpl_key(*entry.key)
         with self.transaction():
-            self._cpl = None
             try:
-                self._write("cpl.insert", f"INSERT INTO cpl ({_cols(CPL_FIELDS)}) "
-                            "VALUES (?, ?, ?, ?, ?, ?)",
-                            tuple(getattr(entry, name) for name in CPL_FIELDS))
+                self._write("cpl.insert", _SQL_CPL_INSERT, row, changes=(CPL, None))
             except sqlite3.IntegrityError:
                 raise DuplicateKey("this CPL entry is already on the list", path=key,
                                    found=key) from None
@@ -559,36 +466,33 @@ class SqliteInventory:
             if current is not None:
                 key = eui  # the cache is keyed by canonical EUI-64s
             else:
-                key = _canonical(eui)
+                key = canonical_eui(eui)
                 current = self.device(key)
             if current is None:
                 raise NotFound("no such device", path="eui", found=key)
-            updated = _replaced(current, changes)
+            updated = replaced(current, changes)
             changed = [name for name in DEVICE_FIELDS
                        if name in changes and getattr(updated, name) != getattr(current, name)]
             if not changed:
                 return current
             assignments = _cols(f"{name} = ?" for name in changed)
-            self._devices.pop(key, None)
-            if "smets" in changed:
-                self._hub_smets.pop(key, None)
             self._write("device.update", f"UPDATE device SET {assignments} WHERE eui = ?",
-                        [getattr(updated, name) for name in changed] + [key])
+                        [getattr(updated, name) for name in changed] + [key],
+                        changes=(DEVICE, key))
             at = self._now()
             self._audit([(at, "device", key, name, getattr(current, name),
                           getattr(updated, name), reason, cause) for name in changed])
-            if self.cache_size and all(type(getattr(updated, name)) in _STORED_AS_IS
-                                       for name in changed):
+            if all(type(getattr(updated, name)) in _STORED_AS_IS for name in changed):
                 # the row just written, exactly as a read would give it back (a rollback
                 # empties the cache)
-                self._devices[key] = updated
+                self._cache.keep_device(key, updated)
         return updated
 
     def update_user(self, eui: str, /, *, reason: str, cause: str, **changes: object) -> User:
         """Change fields of a DCC User (name, roles, status); audited per field."""
         _check_fields(changes, USER_FIELDS[1:], "user")
         with self.transaction():
-            key = _canonical(eui)
+            key = canonical_eui(eui)
             current = self.user(key)
             if current is None:
                 raise NotFound("no such user", path="eui", found=key)
@@ -598,10 +502,8 @@ class SqliteInventory:
             if not changed:
                 return current
             self._write("user.update", "UPDATE dcc_user SET name = ?, roles = ?, status = ? "
-                        "WHERE eui = ?", (updated.name, _roles_text(updated.roles),
-                                          updated.status, key))
-            self._users.clear()
-            text = {"roles": _roles_text}
+                        "WHERE eui = ?", user_row(updated)[1:] + (key,), changes=(USER, key))
+            text = {"roles": roles_text}
             at = self._now()
             self._audit([(at, "user", key, name,
                           text.get(name, str)(getattr(current, name)),
@@ -614,7 +516,7 @@ class SqliteInventory:
         entry = self.cpl_entry(manufacturer, model, firmware_version, smets)
         if entry is None:
             raise NotFound("no such CPL entry",
-                           path=_cpl_key(manufacturer, model, firmware_version, smets or "*"))
+                           path=cpl_key(manufacturer, model, firmware_version, smets or "*"))
         return entry
 
     def set_cpl_status(self, manufacturer: str, model: str, firmware_version: str,
@@ -632,10 +534,10 @@ class SqliteInventory:
         return updated
 
     def _set_cpl_row_status(self, entry: CplEntry, status: str, reason: str, cause: str) -> None:
-        self._cpl = None
         self._write("cpl.update", "UPDATE cpl SET status = ? WHERE manufacturer = ? AND "
-                    "model = ? AND firmware_version = ? AND smets = ?", (status, *entry.key))
-        self._audit([(self._now(), "cpl", _cpl_key(*entry.key), "status", entry.status, status,
+                    "model = ? AND firmware_version = ? AND smets = ?", (status, *entry.key),
+                    changes=(CPL, None))
+        self._audit([(self._now(), "cpl", cpl_key(*entry.key), "status", entry.status, status,
                       reason, cause)])
 
     def remove_cpl_entry(self, manufacturer: str, model: str, firmware_version: str,
@@ -653,10 +555,9 @@ class SqliteInventory:
             entry = self._resolve_cpl(manufacturer, model, firmware_version, smets)
             if entry.status != "Removed":
                 self._set_cpl_row_status(entry, "Removed", reason, cause)
-            self._devices.clear()
             self._write("removal.pick", _SQL_PICK, (*entry.key,))
             self._write("removal.audit", _SQL_AUDIT_SUSPENSION, (self._now(), reason, cause))
-            self._write("removal.suspend", _SQL_SUSPEND)
+            self._write("removal.suspend", _SQL_SUSPEND, changes=(DEVICE, None))
             suspended = [row[0] for row in
                          self._db.execute("SELECT eui FROM temp.smi_suspend ORDER BY eui")]
             self._write("removal.done", "DELETE FROM temp.smi_suspend")
@@ -668,82 +569,12 @@ _STORED_AS_IS = frozenset({str, type(None)})
 _DEVICE_CHANGEABLE = frozenset(DEVICE_FIELDS[1:])
 
 
-def _replaced(device: Device, changes: dict[str, object]) -> Device:
-    """``dataclasses.replace(device, **changes)``: a new Device, validated, without the
-    generic machinery (every Device field is an ``__init__`` field)."""
-    updated = _new(Device)
-    values = updated.__dict__
-    values.update(device.__dict__)
-    values.update(changes)
-    updated.__post_init__()  # what Device(**values) validates and normalises
-    return updated
-
-
-class _Transaction:
-    """:meth:`SqliteInventory.transaction`: BEGIN IMMEDIATE, or a savepoint when nested;
-    COMMIT / RELEASE on success; on any exception the cached records are forgotten and
-    the block's changes undone."""
-
-    __slots__ = ("inventory", "depth")
-
-    def __init__(self, inventory: SqliteInventory) -> None:
-        self.inventory = inventory
-
-    def __enter__(self) -> SqliteInventory:
-        inventory = self.inventory
-        self.depth = depth = inventory._depth
-        inventory._db.execute("BEGIN IMMEDIATE" if depth == 0 else _SAVEPOINTS[depth][0])
-        inventory._depth = depth + 1
-        return inventory
-
-    def __exit__(self, kind, error, traceback) -> bool:
-        inventory, depth = self.inventory, self.depth
-        db = inventory._db
-        try:
-            if kind is None:
-                try:
-                    if depth == 0:
-                        if inventory.write_hook is not None:
-                            inventory.write_hook("commit")
-                        db.execute("COMMIT")
-                    else:
-                        db.execute(_SAVEPOINTS[depth][1])
-                    return False
-                except BaseException:
-                    self._undo(inventory, db, depth)
-                    raise
-            self._undo(inventory, db, depth)
-            return False
-        finally:
-            inventory._depth = depth
-
-    @staticmethod
-    def _undo(inventory: SqliteInventory, db: sqlite3.Connection, depth: int) -> None:
-        inventory._forget()
-        if depth == 0:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-        elif db.in_transaction:
-            db.execute(_SAVEPOINTS[depth][2])
-            db.execute(_SAVEPOINTS[depth][1])
-
-
-class _Savepoints(dict):
-    """depth -> (SAVEPOINT, RELEASE, ROLLBACK TO) statements of that nesting depth."""
-
-    def __missing__(self, depth: int) -> tuple[str, str, str]:
-        name = f"smi_{depth}"
-        statements = self[depth] = (f"SAVEPOINT {name}", f"RELEASE {name}",
-                                    f"ROLLBACK TO {name}")
-        return statements
-
-
-_SAVEPOINTS = _Savepoints()
-
-
 def _check_fields(changes: dict, allowed: tuple[str, ...] | frozenset[str], what: str) -> None:
     for name in changes:
         if name not in allowed:
             names = DEVICE_FIELDS[1:] if allowed is _DEVICE_CHANGEABLE else allowed
             raise InvalidRecord(f"unknown or unchangeable {what} field", path=name,
                                 expected="one of " + ", ".join(names), found=repr(name))
+
+
+__all__ = ["Inventory", "SCHEMA_VERSION", "SqliteInventory", "WriteHook"]
