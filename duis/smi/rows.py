@@ -50,7 +50,7 @@ def device_from_row(row: tuple, _shared=_intern, _fields=DEVICE_FIELDS) -> Devic
     # passed Device.__post_init__ (add_devices takes Devices, update_device writes the
     # validated replaced() record, a CPL removal moves a valid status into
     # status_before_suspension as it sets Suspended), and the inventory is the file's only
-    # writer.  Validating here would add ~1.5 us to a 10 us lookup (bench_smi).
+    # writer.  Validating here would add ~2 us to a ~10 us lookup, a fifth (bench_smi).
     device.__dict__.update(zip(_fields, (
         eui, _shared(kind), _shared(maker), _shared(model), _shared(smets), _shared(status),
         before and _shared(before), _shared(version), hub, supplier and _shared(supplier),
