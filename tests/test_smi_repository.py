@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 from duis.clock import FixedClock
-from duis.messages.ids import EUI64
+from duis.errors import DuisError
+from duis.messages.ids import EUI64, canonical_eui, is_canonical_eui
 from duis.smi import (AmbiguousCplEntry, CplEntry, Device, DuplicateKey, FailOnWrite,
-                      InjectedFault, InvalidRecord, NotFound, SmiError, SqliteInventory, User,
-                      load_world)
+                      InjectedFault, InvalidRecord, Inventory, NotFound, SmiError,
+                      SqliteInventory, User, load_world)
+from duis.smi.schema import create_tables
 from duis.smi.tables import CPL_STATUS_IN_DUIS, DEVICE_STATUSES, DEVICE_TYPES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -506,3 +508,34 @@ def test_a_file_with_the_older_firmware_index_loses_it(tmp_path: Path):
                                               "WHERE type = 'index'")}
     db.close()
     assert "device_by_firmware" not in names and {"device_by_model", "device_by_hub"} <= names
+
+
+# --- the interface and the identifiers ---------------------------------------------
+
+def test_sqlite_inventory_has_every_member_of_the_interface(inv: SqliteInventory):
+    members = [name for name in vars(Inventory) if not name.startswith("_")]
+    assert {"connection", "prefetch", "transaction"} <= set(members)
+    assert [name for name in members if not callable(getattr(inv, name, None))] == []
+
+
+def test_tables_kept_beside_the_smi_join_its_transactions(inv: SqliteInventory):
+    create_tables(inv.connection(), "CREATE TABLE IF NOT EXISTS beside (n INTEGER);")
+    with pytest.raises(RuntimeError):
+        with inv.transaction():
+            inv.connection().execute("INSERT INTO beside VALUES (1)")
+            inv.update_device(ESME, firmware_version="1.1.0", reason="r", cause="c")
+            raise RuntimeError("undo")
+    assert inv.connection().execute("SELECT count(*) FROM beside").fetchone() == (0,)
+    assert inv.device(ESME).firmware_version == fresh_read(inv, ESME).firmware_version
+
+
+def test_one_canonical_eui_text_for_every_spelling():
+    text = "00-DB-12-34-56-78-90-A0"
+    assert canonical_eui(text) is text  # already canonical: the same object, not parsed
+    for spelling in ("00db1234567890a0", " 00-db-12-34-56-78-90-a0 ", EUI64(text)):
+        assert canonical_eui(spelling) == text
+    for bad in ("00-DB-12", "", None, 7):
+        with pytest.raises(DuisError):
+            canonical_eui(bad)
+    assert is_canonical_eui(text) and not is_canonical_eui(text.lower())
+    assert replace(device(1), eui="00db1234567890a0").eui == text  # records normalise too
