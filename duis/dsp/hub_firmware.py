@@ -46,6 +46,7 @@ from ..errors import DuisError
 from ..gbcs import (ActivateFirmware, ActivationResult, DistributeImage, GbcsMessage,
                     ImageDistributionResult, Kind)
 from ..messages import EUI64, format_datetime, leaf, node
+from ..messages.ids import canonical_eui
 from ..mmc import use_case_for
 from ..settings import Settings
 from ..smi import Device, Inventory
@@ -315,12 +316,12 @@ class HubFirmware:
 
         With ``user``, the user must be one who hears about the hub (a supplier of
         its system or an RSA); otherwise :class:`HubFirmwareRefused`."""
-        eui = EUI64.parse(hub).text
-        if user is not None and EUI64.parse(user).text not in self.audience(eui):
+        eui = canonical_eui(hub)
+        if user is not None and canonical_eui(user) not in self.audience(eui):
             raise HubFirmwareRefused("the user may not query this comms hub", path=eui,
                                      source="comms hub firmware status query",
                                      expected="a supplier of a device in its system, or an RSA",
-                                     found=EUI64.parse(user).text)
+                                     found=canonical_eui(user))
         row = self.db.execute(
             "SELECT h.release, r.firmware_version, h.stage, h.detail, h.updated, r.deploy_at, "
             "r.activate_at FROM secmp0024_hub AS h JOIN secmp0024_release AS r "
