@@ -99,6 +99,10 @@ class InputTooLarge(UnsafeXML):
     """The input is larger than the configured size cap."""
 
 
+class TooManyNodes(UnsafeXML):
+    """The input holds more elements and attributes than the configured cap."""
+
+
 class NestingTooDeep(UnsafeXML):
     """Elements are nested deeper than the configured cap."""
 

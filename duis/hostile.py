@@ -121,8 +121,15 @@ def parse_cases() -> Iterator[Case]:
                "parse", "EncodingNotAllowed", "UTF-32")
     yield Case("deep-2000", request(body="<sr:X>" * 2_000 + "</sr:X>" * 2_000).encode(),
                "parse", "NestingTooDeep", "2,000 nested elements")
+    yield Case("deep-200000", request(body="<a>" * 200_000 + "</a>" * 200_000).encode(),
+               "parse", "NestingTooDeep", "200,000 nested elements")
     yield Case("deep-huge", request(body="<a>" * 1_500_000 + "</a>" * 1_500_000).encode(),
-               "parse", "NestingTooDeep", "1,500,000 nested elements (over 8 MB: huge mode)")
+               "parse", "TooManyNodes", "1,500,000 nested elements (over 8 MB)")
+    yield Case("siblings-2000000", request(body="<x/>" * 2_000_000).encode(),
+               "parse", "TooManyNodes", "2,000,000 sibling elements in 8 MB")
+    yield Case("attributes-800000", request(
+        root_extra="".join(f" a{i}='{i}'" for i in range(800_000))).encode(),
+        "parse", "TooManyNodes", "800,000 attributes on the root (14 MB)")
     yield Case("oversize", request(body="<sr:X>" + "A" * (DEFAULT_MAX_BYTES + 1)
                                    + "</sr:X>").encode(),
                "parse", "InputTooLarge", "one byte over the size cap")
@@ -150,8 +157,8 @@ def schema_cases() -> Iterator[Case]:
     yield Case("body-attributes-5000", request(
         body=f"<sr:ReadFirmwareVersion{attributes}/>").encode(),
         "schema", "SchemaInvalid", "5,000 unknown attributes on a Body element")
-    yield Case("siblings-2000000", request(body="<x/>" * 2_000_000).encode(),
-               "schema", "SchemaInvalid", "2,000,000 sibling elements in 8 MB")
+    yield Case("siblings-450000", request(body="<x/>" * 450_000).encode(),
+               "schema", "SchemaInvalid", "450,000 sibling elements, just under the node cap")
     yield Case("wrong-elements-100000", request(
         body="".join(f"<sr:W{i % 97}>{i}</sr:W{i % 97}>" for i in range(100_000))).encode(),
         "schema", "SchemaInvalid", "100,000 unknown elements, each its own error")

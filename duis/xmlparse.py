@@ -17,6 +17,7 @@ encoding (UTF-7, UTF-16) can hide markup from.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -25,13 +26,16 @@ from lxml import etree
 
 from .errors import (DTDForbidden, EncodingNotAllowed, EntitiesForbidden,
                      ExternalReferenceForbidden, InputTooLarge, MalformedXML, NestingTooDeep,
-                     UnreadableInput)
+                     TooManyNodes, UnreadableInput)
 
 #: an 11.1 request carries up to 10,240,000 base64 characters of image;
 #: the default leaves room for the envelope and a signature
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 #: DUIS messages nest a few dozen levels at most
 DEFAULT_MAX_DEPTH = 100
+#: the largest DUIS request, an 11.1 for 50,000 devices, has about 100,000 elements;
+#: a parsed node costs libxml2 some 150-250 bytes, so this keeps any tree under ~150 MB
+DEFAULT_MAX_NODES = 500_000
 #: above this size libxml2's "huge" mode is needed for long text nodes
 _HUGE_THRESHOLD = 8 * 1024 * 1024
 #: the encodings accepted, as libxml2 reports the declared one (upper case, no "-")
@@ -46,12 +50,30 @@ class ParseLimits:
     """Largest input accepted, in bytes; larger input is refused unread."""
     max_depth: int = DEFAULT_MAX_DEPTH
     """Deepest element nesting accepted (the root is depth 1)."""
+    max_nodes: int = DEFAULT_MAX_NODES
+    """Most elements and attributes accepted, counted before parsing as the ``<``
+    and ``=`` characters of the input (each element starts with a ``<``, each
+    attribute or namespace declaration holds an ``=``): an upper bound that costs
+    a scan of the bytes and bounds the memory a tree can take.  Text counts too,
+    but DUIS text (base64, numbers, identifiers) holds a handful at most."""
 
     @classmethod
     def from_env(cls) -> "ParseLimits":
-        """Limits from ``DUIS_MAX_BYTES`` / ``DUIS_MAX_DEPTH`` when set."""
-        return cls(int(os.environ.get("DUIS_MAX_BYTES", DEFAULT_MAX_BYTES)),
-                   int(os.environ.get("DUIS_MAX_DEPTH", DEFAULT_MAX_DEPTH)))
+        """Limits from ``DUIS_MAX_BYTES`` / ``DUIS_MAX_DEPTH`` / ``DUIS_MAX_NODES`` when
+        set; a value that is not a positive integer is refused, naming the variable."""
+        return cls(_env_int("DUIS_MAX_BYTES", DEFAULT_MAX_BYTES),
+                   _env_int("DUIS_MAX_DEPTH", DEFAULT_MAX_DEPTH),
+                   _env_int("DUIS_MAX_NODES", DEFAULT_MAX_NODES))
+
+
+def _env_int(variable: str, default: int) -> int:
+    text = os.environ.get(variable)
+    if text is None:
+        return default
+    if not (text.strip().isdigit() and text.strip().isascii()) or int(text) < 1:
+        raise UnreadableInput(f"bad {variable}", source=f"${variable}",
+                              expected="a positive integer", found=repr(text[:40]))
+    return int(text)
 
 
 DEFAULT_LIMITS = ParseLimits()
@@ -124,6 +146,12 @@ def parse_bytes(data: bytes, name: str = "<bytes>",
     """Parse bytes already in memory under the safety rules; return the tree."""
     if len(data) > limits.max_bytes:
         raise _too_large(name, limits, len(data))
+    _refuse_other_encodings(data, name)
+    nodes = data.count(b"<") + data.count(b"=")
+    if nodes > limits.max_nodes:
+        raise TooManyNodes("too many elements and attributes", source=name,
+                           expected=f"at most {limits.max_nodes} '<' and '=' characters "
+                                    f"(elements and attributes)", found=f"{nodes}")
     huge = len(data) > _HUGE_THRESHOLD
     try:
         root = etree.fromstring(data, _PARSERS[huge])
@@ -146,6 +174,34 @@ def parse_bytes(data: bytes, name: str = "<bytes>",
     if data.count(b"<") > limits.max_depth:
         _check_depth(root, name, limits)
     return tree
+
+
+#: an XML declaration naming its encoding (in its first bytes, ASCII in every
+#: encoding that could pass for UTF-8 up to there)
+_DECLARED = re.compile(rb"(?:\xef\xbb\xbf)?<\?xml[^>]{0,200}?encoding\s*=\s*[\"']([^\"']{0,40})")
+
+
+#: how UTF-16 and UTF-32 documents start (a byte order mark, or "<" in two or four bytes)
+_WIDE_STARTS = ((b"\xff\xfe\x00\x00", "UTF-32LE"), (b"\x00\x00\xfe\xff", "UTF-32BE"),
+                (b"<\x00\x00\x00", "UTF-32LE"), (b"\x00\x00\x00<", "UTF-32BE"),
+                (b"\xff\xfe", "UTF-16LE"), (b"\xfe\xff", "UTF-16BE"),
+                (b"<\x00", "UTF-16LE"), (b"\x00<", "UTF-16BE"))
+
+
+def _refuse_other_encodings(data: bytes, name: str) -> None:
+    """Refuse, before any parsing, input that names or plainly is in another encoding
+    than UTF-8 (a byte order mark of UTF-16 or UTF-32, a first "<" written in two or
+    four bytes, an XML declaration naming another encoding).  What libxml2 decoded with is checked
+    again after parsing, so this only spares the parse."""
+    found = next((encoding for start, encoding in _WIDE_STARTS if data.startswith(start)),
+                 None)
+    if found is None:
+        declared = _DECLARED.match(data, 0, 256)
+        if declared is None or declared.group(1).upper().replace(b"-", b"") in (b"UTF8",):
+            return
+        found = declared.group(1).decode("ascii", "replace")
+    raise EncodingNotAllowed("character encoding not allowed (DUIS messages are UTF-8)",
+                             source=name, line=1, expected="UTF-8", found=found)
 
 
 # The depth walk is skipped when it cannot fail: the input is UTF-8 (checked

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from duis.errors import (DTDForbidden, EncodingNotAllowed, EntitiesForbidden,
-                         ExternalReferenceForbidden,
+                         ExternalReferenceForbidden, TooManyNodes, UnreadableInput,
                          InputTooLarge, MalformedXML, NestingTooDeep, UnsafeXML)
 from duis.xmlparse import ParseLimits, parse_bytes, parse_xml
 
@@ -279,3 +279,31 @@ def test_hostile_inputs_stay_within_300_mb(tmp_path):
     report = json.loads(result.stdout)
     assert set(report["verdicts"].values()) == {"unusable"}, report["verdicts"]
     assert report["max_rss_kb"] < 300 * 1024, report
+
+
+def test_the_node_cap_counts_elements_and_attributes_before_parsing():
+    limits = ParseLimits(max_nodes=7)
+    parse_bytes(b'<r a="1"><b c="2"/><d/></r>', limits=limits)       # 4 '<' and 2 '='
+    parse_bytes(b'<r a="1" e="5"><b c="2"/><d/></r>', limits=limits)  # 4 '<' and 3 '='
+    with pytest.raises(TooManyNodes) as caught:
+        parse_bytes(b'<r a="1" e="5"><b c="2"/><d/><f/></r>', "many.xml", limits=limits)
+    assert (caught.value.source, caught.value.found) == ("many.xml", "8")
+    assert "at most 7" in caught.value.expected
+
+
+def test_the_default_node_cap_admits_the_largest_duis_request():
+    """An 11.1 for 50,000 devices (the DUIS maximum) parses; 10 times more nodes do not."""
+    ids = "".join(f"<sr:DeviceID>00-DB-12-34-56-{i >> 8 & 255:02X}-{i & 255:02X}-00</sr:DeviceID>"
+                  for i in range(50_000))
+    doc = f'<sr:Request xmlns:sr="urn:sr" schemaVersion="5.4"><sr:L>{ids}</sr:L></sr:Request>'
+    assert len(parse_bytes(doc.encode()).getroot()[0]) == 50_000
+    with pytest.raises(TooManyNodes):
+        parse_bytes(b"<r>" + b"<x/>" * 500_000 + b"</r>")
+
+
+@pytest.mark.parametrize("value", ["lots", "-1", "0", "1e9", "\u0661"])
+def test_a_bad_limit_in_the_environment_is_named(monkeypatch, value):
+    monkeypatch.setenv("DUIS_MAX_NODES", value)
+    with pytest.raises(UnreadableInput) as caught:
+        ParseLimits.from_env()
+    assert caught.value.source == "$DUIS_MAX_NODES"

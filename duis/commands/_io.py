@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ..xmlparse import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, ParseLimits
+from ..xmlparse import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_NODES, ParseLimits
 
 XML_SUFFIXES = {".xml"}
 
@@ -21,11 +21,16 @@ def add_limit_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-depth", type=int, default=None, metavar="N",
                        help=f"refuse elements nested deeper than N "
                             f"(default {DEFAULT_MAX_DEPTH}, env DUIS_MAX_DEPTH)")
+    group.add_argument("--max-nodes", type=int, default=None, metavar="N",
+                       help=f"refuse inputs with more than N elements and attributes, "
+                            f"counted as '<' and '=' characters before parsing "
+                            f"(default {DEFAULT_MAX_NODES}, env DUIS_MAX_NODES)")
 
 
 def limits_from(args: argparse.Namespace) -> ParseLimits:
     base = ParseLimits.from_env()
-    return ParseLimits(args.max_bytes or base.max_bytes, args.max_depth or base.max_depth)
+    return ParseLimits(args.max_bytes or base.max_bytes, args.max_depth or base.max_depth,
+                       args.max_nodes or base.max_nodes)
 
 
 def add_schema_option(parser: argparse.ArgumentParser) -> None:
