@@ -60,9 +60,9 @@ def stage_medians(dsp: DSP, signed: bytes) -> dict[str, float]:
               dsp.dsp_eui)
         command = timed("translate (MMC -> GBCS)", command_for, message, "ESME")
         delivery = timed("execute on the device", dsp.network.deliver, command)
-        timed("respond: I99, signed", dsp.responder.answer, message, "I99")
-        reply = timed("respond: device response, signed", dsp.responder.device_response,
-                      message, delivery.response)
+        timed("respond: I99, signed", lambda: dsp.seal([dsp.responder.answer(message, "I99")]))
+        reply = timed("respond: device response, signed", lambda: dsp.seal(
+            [dsp.responder.device_response(message, delivery.response)])[0])
         timed("update the SMI (firmware report)", dsp.process_firmware_report,
               report_from(delivery.response, SUPPLIER))
         timed("MMC output", lambda: build(mmc_document(reply.gbcs,

@@ -252,7 +252,7 @@ def test_a_worker_killed_while_signing_leaves_the_signing_to_the_server():
 
 def test_what_a_worker_signs_is_what_the_dsp_would_send():
     from duis.dsp import DSP
-    from duis.serve.workers import sign_unsigned
+    from duis.dsp.seal import seal_bytes as sign_unsigned
     from duis.smi import load_world
     from duis.clock import FixedClock
     from duis.commands.submit import default_world
@@ -265,9 +265,10 @@ def test_what_a_worker_signs_is_what_the_dsp_would_send():
         inventory = load_world(default_world(), clock=clock)
         dsp = DSP(inventory, store, clock=clock,
                   network=Network.from_inventory(inventory, clock=clock))
-        dsp.responder.sign = sign
         data = sign_with_store(READ, store, counter=lambda: 4242, now=START)
-        sent[sign] = [o.xml for o in dsp.submit(data).outgoing]
+        checked = dsp.precheck(data)                 # sealed, or as the DSP built it
+        submission = dsp.submit_checked(checked) if sign else dsp.handle(checked.request)
+        sent[sign] = [o.xml for o in submission.outgoing]
     assert len(sent[True]) == 2 and b"ds:Signature" not in sent[False][0]
     assert [sign_unsigned(x, store, START) for x in sent[False]] == sent[True]
 

@@ -1,20 +1,25 @@
 """Step 7 of the pipeline: the DUIS Responses and DCC Alerts the DSP sends.
 
-Every message is built as a typed object (so it validates) and signed by the
-DSP's xml-sign credential.  Synchronous responses carry the RequestID they
+Every message is built as a typed object (so it validates) and left unsigned:
+an :class:`Outgoing` holds its element and its bytes, and the sealing step
+(:mod:`.seal`) signs it with the DSP's xml-sign credential where the caller
+chooses (:meth:`~duis.dsp.DSP.submit` at once; ``duis serve`` in its own
+process or a worker).  Synchronous responses carry the RequestID they
 answer; DCC alerts carry a ResponseID ``DSP:recipient:counter``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
+
+from lxml import etree
 
 from ..clock import Clock
 from ..gbcs import GbcsMessage, encode, to_base64
 from ..messages import EUI64, MessageID, Node, Request, build_serialized, leaf, node, response, \
     response_message
 from ..schema import SchemaSet
-from ..signatures import CredentialStore, sign_built
 from .firmware import AlertIntent
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -38,7 +43,7 @@ class AlertCounter:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A signed message the DSP sends, and to whom."""
+    """A message the DSP sends, and to whom: built unsigned, then sealed (:mod:`.seal`)."""
 
     kind: str
     """``response`` (an answer from the DSP), ``device-response`` (the device's
@@ -48,38 +53,48 @@ class Outgoing:
     code: str
     """Response code, or alert code for alerts."""
     xml: bytes
-    """The signed DUIS message."""
+    """The DUIS message: unsigned (an XML declaration and the compact element)
+    until sealed, then signed."""
     gbcs: GbcsMessage | None = None
     """The device message it carries (device responses and alerts), for MMC output."""
     service_reference_variant: str | None = None
+    element: etree._Element | None = field(default=None, repr=False, compare=False)
+    """The element :attr:`xml` serializes (unsigned only): signed without parsing again."""
+    signed: bool = False
+    """Whether :attr:`xml` carries the DSP's signature."""
+
+    def with_signature(self, xml: bytes) -> "Outgoing":
+        """This message as sealed: ``xml`` is its signed form."""
+        return Outgoing(self.kind, self.recipient, self.code, xml, self.gbcs,
+                        self.service_reference_variant, None, True)
 
 
 class Responder:
-    """Builds and signs what the DSP sends."""
+    """Builds what the DSP sends, unsigned (validated against the schema)."""
 
-    def __init__(self, store: CredentialStore, dsp_eui: str, clock: Clock,
-                 counter: AlertCounter | None = None, *, sign: bool = True,
-                 schema: SchemaSet | None = None) -> None:
-        self.store, self.dsp_eui, self.clock = store, dsp_eui, clock
+    def __init__(self, dsp_eui: str, clock: Clock, counter: AlertCounter | None = None, *,
+                 schema: SchemaSet | None = None,
+                 seal: Callable[[list[Outgoing]], list[Outgoing]] | None = None) -> None:
+        self.dsp_eui, self.clock = dsp_eui, clock
         self.counter = counter or AlertCounter(clock)
-        self.sign = sign
         self.schema = schema
         """What each message is checked against (None: :func:`duis.schema.load_schema`)."""
+        self.seal = seal
+        """What is done with each message once built (None: nothing, it stays unsigned).
+        For the DSP's parts whose own methods promise signed messages."""
 
-    def _sign(self, message) -> bytes:
-        """Build (validated against the schema) and sign with the DSP's credential;
-        unsigned (compact, no ds:Signature) when signing is off."""
+    def _outgoing(self, kind: str, recipient: str, code: str, message,
+                  gbcs: GbcsMessage | None = None, variant: str | None = None) -> Outgoing:
         element, serialized = build_serialized(message, schema=self.schema)
-        if not self.sign:
-            return XML_DECLARATION + serialized
-        credential = self.store.dsp_signing_credential(now=self.clock.now())
-        return sign_built(element, credential, serialized=serialized)
+        out = Outgoing(kind, recipient, code, XML_DECLARATION + serialized, gbcs, variant,
+                       element)
+        return out if self.seal is None else self.seal([out])[0]
 
     def answer(self, request: Request, code: str, *payload: Node) -> Outgoing:
         """The synchronous Response to ``request`` with ``code`` and an optional payload."""
         body = response_message(request.service_reference_variant, *payload)
         message = response(request.request_id, code, self.clock.now(), body)
-        return Outgoing("response", str(request.originator), code, self._sign(message))
+        return self._outgoing("response", str(request.originator), code, message)
 
     def precommand(self, request: Request, command: bytes) -> Outgoing:
         """The I0 answer to a critical request (CV 4): the GBCS command to sign."""
@@ -94,8 +109,8 @@ class Responder:
         response_id = MessageID(reply.originator, reply.target, reply.transaction)
         message = response(request.request_id, "I0", self.clock.now(), body,
                            response_id=response_id)
-        return Outgoing("device-response", str(request.originator), "I0", self._sign(message),
-                        reply, request.service_reference_variant)
+        return self._outgoing("device-response", str(request.originator), "I0", message,
+                              reply, request.service_reference_variant)
 
     def device_alert(self, alert: GbcsMessage) -> Outgoing:
         """A device alert (e.g. 0x8F66) for the user the device addresses it to."""
@@ -104,20 +119,20 @@ class Responder:
                     leaf("GBCSPayload", to_base64(encode(alert))))
         response_id = MessageID(alert.originator, alert.target, self.counter())
         message = response(None, "I0", self.clock.now(), body, response_id=response_id)
-        return Outgoing("device-alert", str(alert.target), code, self._sign(message), alert)
+        return self._outgoing("device-alert", str(alert.target), code, message, alert)
 
     def dcc_alert(self, intent: AlertIntent) -> list[Outgoing]:
-        """One signed DCC alert per recipient of ``intent``."""
-        return [Outgoing("dcc-alert", recipient, intent.code,
-                         self._sign(self._alert_message(intent, recipient)))
+        """One DCC alert per recipient of ``intent``."""
+        return [self._outgoing("dcc-alert", recipient, intent.code,
+                               self._alert_message(intent, recipient))
                 for recipient in intent.recipients]
 
     def dcc_alert_of(self, code: str, recipients: tuple[str, ...],
                      content: Node) -> list[Outgoing]:
-        """One signed DCC alert ``code`` per recipient, with ``content`` as its DCCAlert
+        """One DCC alert ``code`` per recipient, with ``content`` as its DCCAlert
         choice (AD1 ``PowerOutageEvent``, the comms hub firmware alerts, ...)."""
-        return [Outgoing("dcc-alert", recipient, code,
-                         self._sign(self._dcc_alert_message(code, content, recipient)))
+        return [self._outgoing("dcc-alert", recipient, code,
+                               self._dcc_alert_message(code, content, recipient))
                 for recipient in recipients]
 
     def _dcc_alert_message(self, code: str, content: Node, recipient: str):

@@ -10,6 +10,12 @@ translate, execute on a device, update the SMI, respond and alert.
   and the DCC alerts the reply causes.
 
 Device alerts come out of :meth:`DSP.tick`, which lets the devices' clocks run.
+
+Every step builds what the DSP sends unsigned; sealing (:mod:`.seal`, the
+DSP's signature) is a step of its own that the caller places: :meth:`DSP.submit`
+and :meth:`DSP.tick` are :meth:`DSP.handle` and :meth:`DSP.catch_up` followed
+by :meth:`DSP.seal`; ``duis serve`` seals where it chooses (its own process
+or a worker).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from .ppmid import (join_system, plan_ppmid_update, ppmid_image_command, ppmid_w
                     prenotify)
 from .hub_firmware import HubFirmware
 from .responses import Outgoing, Responder
+from .seal import seal
 from .suppression import AD1Suppression
 
 #: what the DSP answers when a device cannot be reached / does not answer
@@ -88,7 +95,8 @@ def precheck(data: bytes, store: CredentialStore, schema: SchemaSet, *, now: _dt
 
 @dataclass
 class Submission:
-    """What one submitted request produced, in the order it was sent."""
+    """What one submitted request produced, in the order it was sent: unsigned from
+    :meth:`DSP.handle`, sealed from :meth:`DSP.submit`."""
 
     request: Request
     decision: Decision
@@ -120,11 +128,12 @@ class DSP:
         self.network = network
         self.check_certificate_roles = check_certificate_roles
         self.signing = signing
-        """False for large simulations: requests are taken unsigned and answers go
-        out unsigned; everything else (schema, checks, devices, SMI) is as usual."""
+        """False for large simulations: requests are taken unsigned and :meth:`seal`
+        leaves answers unsigned; everything else (schema, checks, devices, SMI) is
+        as usual."""
         self.dsp_eui = str(store.dsp_signing_credential(now=self.clock.now()).eui)
-        self.responder = Responder(store, self.dsp_eui, self.clock, sign=signing,
-                                   schema=self.schema)
+        self.responder = Responder(self.dsp_eui, self.clock, schema=self.schema)
+        """Builds what the DSP sends, unsigned."""
         self.precommands = PreCommandBook()
         self.settings = settings or DEFAULT_SETTINGS
         """What the DCC configures (MP102B, SECMP0024) and how emulated meters reboot."""
@@ -133,7 +142,11 @@ class DSP:
                                   self.settings.esme_reboot_outage)
         self.suppression = AD1Suppression(inventory, self.settings, self.clock, self.responder)
         """MP102B: activation marks, the AD1 decision, the Suppression Log."""
-        self.hub_firmware = HubFirmware(inventory, self.settings, self.clock, self.responder,
+        # its publish() is called directly and promises signed notices: its responder
+        # seals what it builds (sharing the DSP's alert counter)
+        sealing = Responder(self.dsp_eui, self.clock, self.responder.counter,
+                            schema=self.schema, seal=self.seal)
+        self.hub_firmware = HubFirmware(inventory, self.settings, self.clock, sealing,
                                         network=network, dsp_eui=self.dsp_eui,
                                         report=self._process)
         """SECMP0024: comms hub firmware releases, their schedule and status."""
@@ -150,10 +163,23 @@ class DSP:
         answered with its code.
 
         The same as :meth:`precheck` (stateless) followed by :meth:`submit_checked`
-        (the DSP's state); ``duis serve`` runs the first in worker processes.
+        (the DSP's state), all sealed (:meth:`seal`); ``duis serve`` runs the first
+        in worker processes.
         """
         return self.submit_checked(self.precheck(data, source), web_service=web_service,
                                    source=source)
+
+    def seal(self, outgoing: list[Outgoing]) -> list[Outgoing]:
+        """The sealing step: ``outgoing`` signed with the DSP's credential valid now
+        (:func:`.seal.seal`); left unsigned when :attr:`signing` is off."""
+        if not self.signing:
+            return list(outgoing)
+        return seal(outgoing, self.store, self.clock.now())
+
+    def sealed(self, submission: Submission) -> Submission:
+        """``submission`` with what it sends sealed."""
+        return Submission(submission.request, submission.decision,
+                          self.seal(submission.outgoing), submission.delivery)
 
     def verified_request(self, data: bytes, source: str = "<request>") -> Request:
         """Steps 1 and 2: the schema, then the signature (and the replay check);
@@ -179,14 +205,16 @@ class DSP:
 
     def submit_checked(self, checked: Checked, *, web_service: str | None = None,
                        source: str = "<request>") -> Submission:
-        """The serialized part of :meth:`submit`: the replay check, authorise, act."""
+        """The serialized part of :meth:`submit`: the replay check, authorise, act, seal."""
         self.check_counter(checked, source)
-        return self.handle(checked.request, web_service=web_service, source=source)
+        return self.sealed(self.handle(checked.request, web_service=web_service,
+                                       source=source))
 
     def handle(self, request: Request, *, web_service: str | None = None,
                source: str = "<request>") -> Submission:
         """Steps 3 onwards for a request past every check of :meth:`submit_checked`
-        (the replay check included): authorise, act, respond."""
+        (the replay check included): authorise, act, respond (unsigned: the caller
+        seals, :meth:`seal`)."""
         decision = authorise(request, self.inventory, self.profile, self.dsp_eui,
                              web_service=web_service)
         submission = Submission(request, decision)
@@ -282,10 +310,15 @@ class DSP:
     # --- the device side -----------------------------------------------------------
 
     def tick(self) -> list[Outgoing]:
+        """:meth:`catch_up`, sealed."""
+        return self.seal(self.catch_up())
+
+    def catch_up(self) -> list[Outgoing]:
         """Let the devices reach the DSP's clock: future-dated activations fire and
         their alerts go out, with the DCC alerts they cause.  Comms hub firmware
         deployments and activations due come first (SECMP0024); a hub's power outage
-        alert becomes AD1 or a Suppression Log entry (MP102B)."""
+        alert becomes AD1 or a Suppression Log entry (MP102B).  What it sends is not
+        sealed yet (but the comms hub firmware alerts, :attr:`hub_firmware`)."""
         out: list[Outgoing] = self.hub_firmware.tick()
         if self.network is None:
             return out
@@ -301,7 +334,7 @@ class DSP:
 
     def process_firmware_report(self, report: FirmwareReport) -> list[Outgoing]:
         """Apply a device's firmware report to the SMI; return the signed DCC alerts."""
-        return self._process(report)
+        return self.seal(self._process(report))
 
     def _process(self, report: FirmwareReport | None) -> list[Outgoing]:
         if report is None:

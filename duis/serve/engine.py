@@ -30,9 +30,13 @@ acted on, no counter recorded, send again).
 With worker processes (:mod:`.workers`), a request's parsing, schema
 validation and signature verification happen there, and only the rest (the
 replay check, authorisation, the devices, the SMI) comes here, in the order
-the requests arrived.  What the DSP sends is then built unsigned and a batch's
-messages are signed there too (one job), while the batch's transaction stays
-open; the next batch starts once this one is committed.
+the requests arrived.
+
+What the DSP sends comes out of it unsigned (:meth:`DSP.handle`,
+:meth:`DSP.catch_up`); the engine places the sealing step (:mod:`duis.dsp.seal`):
+here, or, for a batch of requests while workers run, in a worker (one job for
+the batch's messages), while the batch's transaction stays open; the next
+batch starts once this one is committed.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ from ..smi import CplEntry, load_world, open_smi
 from .config import ServeConfig
 from .logs import LOGGER, event
 from .outbox import Message, Outbox
-from .workers import CheckPool, CheckSettings, Outcome, request_checked, sign_unsigned
+from .workers import CheckPool, CheckSettings, Outcome, request_checked
 
 T = TypeVar("T")
 
@@ -110,6 +114,10 @@ class Handled:
     def recipients(self) -> set[str]:
         return {m.recipient for m in self.messages}
 
+    def sealed(self, outgoing: list[Outgoing]) -> "Handled":
+        """The same, with ``outgoing`` (its messages sealed) in place of the submission's."""
+        return Handled(dataclasses.replace(self.submission, outgoing=outgoing), self.cause)
+
     def queue(self) -> None:
         self.messages = [_message(o, self.cause) for o in self.outgoing[1:]]
 
@@ -123,6 +131,9 @@ class Ticked:
     cause: str = ""
     messages: list[Message] = field(default_factory=list)
     queued: list[int] = field(default_factory=list)
+
+    def sealed(self, outgoing: list[Outgoing]) -> "Ticked":
+        return Ticked(self.now, outgoing, self.cause)
 
     def queue(self) -> None:
         self.messages = [_message(o, self.cause) for o in self.outgoing]
@@ -363,8 +374,6 @@ class Engine:
             event("smi-unlocked", locked_seconds=round(time.monotonic() - self._locked_since, 3),
                   refused=self.locked_refusals or None)
             self._locked_since, self._lock_pause = None, LOCK_RETRY_FIRST
-        self.dsp.responder.sign = not (self._sign_in_workers and batch[0].prepare is not None
-                                       and len(batch) >= self.sign_batch_min)
         outcomes: list[tuple[object, BaseException | None]] = []
         for call in batch:
             if call.error is not None:
@@ -379,29 +388,37 @@ class Engine:
                 outcomes.append((result, None))
             except Exception as exc:  # handed to the caller, who maps it
                 outcomes.append((None, exc))
-        unsigned = [(result.outgoing, index) for result, _ in outcomes
-                    if isinstance(result, (Handled, Ticked)) and not self.dsp.responder.sign
-                    for index in range(len(result.outgoing))]
-        if not unsigned:
+        produced = [result for result, _ in outcomes if isinstance(result, (Handled, Ticked))]
+        if not produced:
             self._complete(batch, outcomes, transaction)
             return
-        xmls = [out[index].xml for out, index in unsigned]
+        if not self._seal_in_worker(batch):
+            try:
+                sealed = [self.dsp.seal(result.outgoing) for result in produced]
+            except Exception as exc:  # the DSP cannot sign: nothing of the batch is kept
+                _abort(batch, transaction, exc)
+                return
+            self._complete(batch, _with_sealed(outcomes, sealed), transaction)
+            return
+        unsigned = [out.xml for result in produced for out in result.outgoing]
         now = self.dsp.clock.now()
         self._busy = True
 
         def signed(outcome: tuple[str, object]) -> None:
             kind, value = outcome
             try:
-                if kind == "in-process":                  # no worker: sign them here
+                if kind == "in-process":                  # no worker: seal them here
                     try:
-                        kind, value = "signed", [sign_unsigned(x, self.dsp.store, now)
-                                                 for x in xmls]
+                        kind, value = "sealed", [self.dsp.seal(r.outgoing) for r in produced]
                     except Exception as exc:
                         kind, value = "error", exc
-                if kind == "signed":
-                    for (out, index), xml in zip(unsigned, value):
-                        out[index] = dataclasses.replace(out[index], xml=xml)
-                    self._complete(batch, outcomes, transaction)
+                elif kind == "signed":
+                    xmls = iter(value)
+                    kind, value = "sealed", [[out.with_signature(next(xmls))
+                                              for out in result.outgoing]
+                                             for result in produced]
+                if kind == "sealed":
+                    self._complete(batch, _with_sealed(outcomes, value), transaction)
                 else:
                     _abort(batch, transaction, value)
             finally:
@@ -409,7 +426,13 @@ class Engine:
                 if self._calls:
                     self._schedule()
 
-        self.pool.sign(xmls, now, signed)
+        self.pool.sign(unsigned, now, signed)
+
+    def _seal_in_worker(self, batch: list[_Call]) -> bool:
+        """Where the batch's messages are sealed: in a worker for a batch of at least
+        :attr:`sign_batch_min` requests while workers run, else here."""
+        return (self._sign_in_workers and self.dsp.signing and batch[0].prepare is not None
+                and len(batch) >= self.sign_batch_min)
 
     def _complete(self, batch: list[_Call], outcomes: list, transaction) -> None:
         """Queue what the batch produced in the outbox, commit, hand the results back."""
@@ -501,7 +524,7 @@ class Engine:
     def handle(self, checked: Checked, service: str, source: str) -> Handled:
         """A checked request through the DSP, in the batch's transaction: the replay
         check (its counter recorded in this transaction), authorisation, the
-        device; its asynchronous messages are queued after."""
+        device; what it sends is sealed, and its asynchronous messages queued, after."""
         self.dsp.check_counter(checked, source)
         submission = self.dsp.handle(checked.request, web_service=service, source=source)
         return Handled(submission, str(submission.request.request_id))
@@ -509,7 +532,7 @@ class Engine:
     def tick(self) -> Ticked:
         """Let the devices catch up with the clock (the alerts that fire are queued after)."""
         now = self.dsp.clock.now()
-        return Ticked(now, self.dsp.tick(), f"clock at {format_datetime(now)}")
+        return Ticked(now, self.dsp.catch_up(), f"clock at {format_datetime(now)}")
 
     def move_clock(self, *, advance_seconds: float | None = None,
                    now: _dt.datetime | None = None,
@@ -590,6 +613,13 @@ class Engine:
 
     def status(self) -> dict:
         return {**self.summary(), "outbox": self.outbox.counts()}
+
+
+def _with_sealed(outcomes: list, sealed: list[list[Outgoing]]) -> list:
+    """``outcomes`` with each Handled / Ticked replaced by its sealed form (in order)."""
+    messages = iter(sealed)
+    return [(result.sealed(next(messages)) if isinstance(result, (Handled, Ticked)) else result,
+             error) for result, error in outcomes]
 
 
 def _settle_all(batch: list[_Call], outcomes: list) -> None:

@@ -176,6 +176,7 @@ def _batch_scheduling() -> None:
 
 def _workers(settings: CheckSettings) -> tuple[Callable, Callable]:
     """The two jobs: check a request, sign what the DSP sends."""
+    from ..dsp.seal import seal_bytes
     from ..dsp.service import precheck
     from ..schema import load_schema
     from ..signatures import CredentialStore
@@ -190,22 +191,9 @@ def _workers(settings: CheckSettings) -> tuple[Callable, Callable]:
             data, source)
 
     def sign(message: bytes, now: _dt.datetime) -> bytes:
-        return sign_unsigned(message, store, now)
+        return seal_bytes(message, store, now)
 
     return check, sign
-
-
-_TRUSTED = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
-
-
-def sign_unsigned(message: bytes, store, now: _dt.datetime) -> bytes:
-    """Sign a message the DSP built unsigned (its responder with ``sign`` off) with
-    the DSP's credential valid at ``now``: byte for byte what the responder would
-    have sent signing it itself (the signature is deterministic, and the
-    serialized message parses back to the element it was built as)."""
-    from ..signatures import sign_built
-    root = etree.fromstring(message, _TRUSTED)
-    return sign_built(root, store.dsp_signing_credential(now=now))
 
 
 def request_checked(check: Callable, data: bytes, source: str):
