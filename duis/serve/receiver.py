@@ -4,8 +4,10 @@ It accepts what ``duis serve`` (or a DCC) POSTs: signed DUIS Responses and
 alerts, ``application/xml``.  Each message is verified (the DSP's signature),
 stored as ``NNNNNN-<kind>-<code>-to-<recipient>.xml`` in the folder, listed
 in ``index.jsonl``, and answered ``204 No Content`` as DCC Boxed users do.
-A message received twice (the same bytes: a redelivery is byte for byte the
-message first sent) is answered 204 again and counted, not stored again;
+A message received twice (the same signed content, however it is spelled:
+a redelivery is byte for byte the message first sent, but a comment or the
+signature's other valid form changes the bytes, not what was signed) is
+answered 204 again and counted, not stored again;
 the folder's index is read back on start, so this survives a restart.
 A message whose signature does not verify is answered 403 (the sender keeps
 it and retries) and stored under ``rejected/`` for inspection.
@@ -50,6 +52,7 @@ class Received:
     request_id: str | None
     response_id: str | None
     sha256: str
+    """SHA-256 of what was signed (of the body, when not verifying): the message's identity."""
     at: str
 
 
@@ -114,23 +117,28 @@ def build_receiver(inbox: Inbox, store: CredentialStore | None, *,
         if request.content_type not in ("application/xml", "text/xml"):
             return web.Response(status=415, text="expected application/xml\n")
         body = await request.read()
-        digest = hashlib.sha256(body).hexdigest()
-        if inbox.seen(digest):
-            inbox.duplicates += 1
-            event("duplicate", delivery=request.headers.get(HEADER_SEQ), sha256=digest[:16])
-            return web.Response(status=204)
         try:
             tree = parse_bytes(body, "<delivery>")
+            if store is not None:   # what was signed: the message, and what identifies it
+                verified = verify(body, store, now=now, source="<delivery>", tree=tree)
+                tree, signed = verified.tree, verified.signed_bytes
+            else:
+                signed = body
             message = from_tree(tree, "<delivery>")
             if not isinstance(message, Response):
                 raise DuisError("not a DUIS Response or alert", expected="sr:Response",
                                 found=type(message).__name__)
-            if store is not None:
-                verify(body, store, now=now, source="<delivery>")
         except DuisError as exc:
-            inbox.reject(body, digest)
+            inbox.reject(body, hashlib.sha256(body).hexdigest())
             event("rejected", delivery=request.headers.get(HEADER_SEQ), why=str(exc))
             return web.Response(status=403 if store is not None else 400, text=f"{exc}\n")
+        # a repeat is the same signed content, however it is spelled (a comment added,
+        # the signature's other valid form): never the raw bytes, which anyone can vary
+        digest = hashlib.sha256(signed).hexdigest()
+        if inbox.seen(digest):
+            inbox.duplicates += 1
+            event("duplicate", delivery=request.headers.get(HEADER_SEQ), sha256=digest[:16])
+            return web.Response(status=204)
         item = inbox.store(body, message, digest, request.headers.get(HEADER_RECIPIENT),
                            request.headers.get(HEADER_SEQ), request.headers.get(HEADER_KIND))
         if item is not None:
