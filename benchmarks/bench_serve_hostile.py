@@ -3,7 +3,8 @@ what the attack costs in memory.
 
 (a) 50 legitimate clients send signed 11.2 requests, paced (``BENCH_RATE``
 per second in all, default 400), for ``BENCH_SECONDS`` (default 10) twice:
-alone, then beside 5 attacker connections, each in a closed loop:
+alone, then beside 5 attacker connections (in a process of their own, as other
+clients would be), each in a closed loop:
 
 - slow: alternately a request head trickled one header line every 0.5 s, and
   a body trickled one byte every 0.5 s (until the server closes it);
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import multiprocessing
 import os
 import re
 import sys
@@ -189,12 +191,29 @@ async def legit_run(bench, url: str, signed: list[bytes], hostile: dict | None,
     stop_at = time.perf_counter() + SECONDS
     tasks = [legit_client(bench, url, batch, tally, stop_at, interval, interval * i / CLIENTS)
              for i, batch in enumerate(batches)]
-    if hostile is not None:
-        tasks.append(slow_attacker(url, stop_at, counts))
-        tasks += [payload_attacker(bench, url, kind, made, stop_at, counts)
-                  for kind, made in hostile.items()]
+    attackers = None
+    if hostile is not None:  # other clients: their own process, not this event loop
+        context = multiprocessing.get_context("fork")
+        found = context.Queue()
+        attackers = context.Process(target=_attack, args=(bench, url, hostile, stop_at, found))
+        attackers.start()
     await asyncio.gather(*tasks)
+    if attackers is not None:
+        counts.update(found.get(timeout=60))
+        attackers.join(30)
     return tally
+
+
+def _attack(bench, url: str, hostile: dict, stop_at: float, found) -> None:
+    """The 5 attacker connections, in a process of their own (forked)."""
+    counts: dict = {}
+
+    async def run() -> None:
+        await asyncio.gather(slow_attacker(url, stop_at, counts),
+                             *(payload_attacker(bench, url, kind, made, stop_at, counts)
+                               for kind, made in hostile.items()))
+    asyncio.run(run())
+    found.put(counts)
 
 
 def p99(tally: Legit) -> float:
