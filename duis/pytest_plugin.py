@@ -9,17 +9,20 @@ Installed with duis (entry point ``pytest11``).  In a test::
 fails with a unified diff when a produced file differs from its golden (or an
 expectation of the scenario is not met); ``pytest --update-goldens`` rewrites
 the goldens instead.  Goldens live in ``<scenario folder>/golden/`` unless a
-``golden_dir`` is given.
+``golden_dir`` is given.  Relative paths are taken from the test file's folder.
+Loading the plugin imports nothing of duis but this module: runs that never
+use the fixture pay nothing for it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .scenario import read_scenario
-from .scenario.golden import GoldenResult, check_scenario, update_scenario
+if TYPE_CHECKING:  # the scenario machinery is imported when a test first uses it
+    from .scenario.golden import GoldenResult
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -29,15 +32,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 class GoldenChecker:
-    """What the ``duis_golden`` fixture gives a test."""
+    """What the ``duis_golden`` fixture gives a test.
 
-    def __init__(self, update: bool) -> None:
+    A relative scenario or golden path is taken from the folder of the test
+    file that uses the fixture (``base``), wherever pytest is run from.
+    """
+
+    def __init__(self, update: bool, base: Path | None = None) -> None:
         self.update = update
+        self.base = base
+
+    def _path(self, path: str | Path) -> Path:
+        path = Path(path)
+        return path if path.is_absolute() or self.base is None else self.base / path
 
     def check(self, scenario: str | Path, *, profile: str | None = None,
               golden_dir: str | Path | None = None) -> list[GoldenResult]:
-        parsed = read_scenario(scenario)
-        root = Path(golden_dir) if golden_dir is not None else None
+        from .scenario import read_scenario
+        from .scenario.golden import check_scenario, update_scenario
+        parsed = read_scenario(self._path(scenario))
+        root = self._path(golden_dir) if golden_dir is not None else None
         chosen = [profile] if profile else list(parsed.profiles)
         if self.update:
             for name in chosen:
@@ -55,4 +69,4 @@ class GoldenChecker:
 @pytest.fixture
 def duis_golden(request: pytest.FixtureRequest) -> GoldenChecker:
     """Run a scenario and compare its transcript with the stored goldens."""
-    return GoldenChecker(request.config.getoption("--update-goldens"))
+    return GoldenChecker(request.config.getoption("--update-goldens"), request.path.parent)

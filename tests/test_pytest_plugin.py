@@ -1,0 +1,43 @@
+"""The pytest plugin costs nothing to runs that never use it, and takes relative
+paths from the test file, not from wherever pytest was started."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STORY = ROOT / "samples/scenarios/mp105-esme-recovery-by-read.toml"
+
+
+def test_loading_the_plugin_imports_nothing_heavy():
+    """What pytest does for every run in an environment with duis installed."""
+    code = ("import sys, json, duis.pytest_plugin; "
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('duis', 'lxml', "
+            "'cryptography', 'aiohttp', 'xmlschema', 'matplotlib', 'signxml')))))")
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                       text=True, check=True).stdout)
+    assert loaded == ["duis", "duis.pytest_plugin"]
+
+
+def test_relative_paths_are_taken_from_the_test_files_folder(tmp_path):
+    project = tmp_path / "project"
+    (project / "tests" / "scenarios").mkdir(parents=True)
+    (project / "tests" / "worlds").mkdir()
+    shutil.copy(ROOT / "samples/worlds/default.toml", project / "tests/worlds/default.toml")
+    shutil.copy(STORY, project / "tests" / "scenarios" / STORY.name)
+    (project / "tests" / "test_story.py").write_text(
+        "def test_story(duis_golden):\n"
+        f"    duis_golden.check('scenarios/{STORY.name}', profile='baseline')\n")
+    run = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    updated = subprocess.run(run[:-1] + [str(project / "tests"), "--update-goldens"],
+                             capture_output=True, text=True, cwd=elsewhere)
+    assert updated.returncode == 0, updated.stdout[-2000:]
+    assert (project / "tests/scenarios/golden" / STORY.stem / "baseline").is_dir()
+    checked = subprocess.run(run, capture_output=True, text=True, cwd=project)
+    assert checked.returncode == 0, checked.stdout[-2000:]
