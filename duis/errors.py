@@ -71,6 +71,10 @@ class InputError(DuisError):
     """The input cannot be used at all (unreadable, not XML, hostile)."""
 
 
+class MissingExtra(DuisError):
+    """An optional part of duis was asked for without its extra installed."""
+
+
 class UnreadableInput(InputError):
     """The file cannot be read."""
 

@@ -365,3 +365,16 @@ def test_cli_refuses_bad_values(capsys):
         cli(["--lost", "2"])
     assert caught.value.code == 2
     assert "lost must be within 0..1" in capsys.readouterr().err
+
+
+def test_a_plot_without_matplotlib_names_the_extra(monkeypatch):
+    """matplotlib is the optional extra duis[plot]: without it, a clear error."""
+    import sys
+
+    from duis.errors import MissingExtra
+    from duis.simulate.plot import plot_png
+    monkeypatch.setitem(sys.modules, "matplotlib", None)   # import fails as if absent
+    with pytest.raises(MissingExtra) as caught:
+        plot_png(None)
+    assert caught.value.expected == "pip install 'duis[plot]'"
+    assert caught.value.exit_code == 2

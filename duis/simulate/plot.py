@@ -1,11 +1,13 @@
 """The plot of a fleet simulation: Suspended devices over simulated time, one
 line per profile, as a PNG.  matplotlib runs headless (the Agg backend), and
-is imported only when a plot is asked for."""
+is imported only when a plot is asked for; it is the optional extra
+``duis[plot]``."""
 
 from __future__ import annotations
 
 import io
 
+from ..errors import MissingExtra
 from .report import SimulationReport
 
 #: how each profile's line looks (colour, width, dashes): the lines overlap until the
@@ -17,8 +19,14 @@ OTHER_STYLE = (None, 1.4, ":")
 
 def plot_png(report: SimulationReport, *, width: float = 9.0, height: float = 5.0,
              dpi: int = 100) -> bytes:
-    """The PNG bytes of the plot (the caller writes them, e.g. atomically)."""
-    import matplotlib
+    """The PNG bytes of the plot (the caller writes them, e.g. atomically); raises
+    :class:`~duis.errors.MissingExtra` when matplotlib (``duis[plot]``) is absent."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise MissingExtra("plotting needs matplotlib, which is not installed",
+                           expected="pip install 'duis[plot]'",
+                           found="no module named matplotlib") from None
     matplotlib.use("Agg", force=True)
     from matplotlib.figure import Figure  # no pyplot: no global state, no screen
 
