@@ -85,6 +85,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--busy-timeout", type=float, default=10.0, metavar="S",
                         help="seconds a write waits while another process locks the SMI file "
                              "(default 10); then 503 (send again), deliveries retried")
+    parser.add_argument("--refused-wait", type=float, default=0.25, metavar="S",
+                        help="seconds at most a request waits, after a refusal on its "
+                             "connection, while other clients' requests are handled "
+                             "(default 0.25; 0: never)")
     parser.add_argument("--stuck-after", type=float, default=60.0, metavar="S",
                         help="GET /health says degraded once a message has been pending this "
                              "long (default 60), or a delivery lane is failing")
@@ -121,7 +125,7 @@ def config_from(args: argparse.Namespace) -> ServeConfig:
         log_format=args.log_format, workers=args.workers,
         header_timeout=args.header_timeout, body_timeout=args.body_timeout,
         max_connections=args.max_connections, busy_timeout=args.busy_timeout,
-        stuck_after=args.stuck_after, log_burst=args.log_burst, log_window=args.log_window)
+        stuck_after=args.stuck_after, refused_wait=args.refused_wait, log_burst=args.log_burst, log_window=args.log_window)
 
 
 def run(args: argparse.Namespace) -> int:

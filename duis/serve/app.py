@@ -26,6 +26,7 @@ import logging
 import math
 import time
 import traceback
+import weakref
 from typing import Awaitable, Callable
 
 from aiohttp import web
@@ -78,6 +79,56 @@ HEALTH_READ_TIMEOUT = 2.0
 ENGINE, DELIVERER, CONFIG = (web.AppKey("engine", Engine), web.AppKey("deliverer", Deliverer),
                              web.AppKey("config", ServeConfig))
 SERVER = web.AppKey("server", object)
+GATE = web.AppKey("gate", object)
+"""The :class:`RefusedGate` of the web services."""
+
+
+class RefusedGate:
+    """Who goes first: requests on connections whose last request was refused wait
+    (at most ``wait`` seconds) while requests of other connections are in hand.
+
+    A closed-loop client sending what is refused would otherwise take as much of
+    the server as it can, at the cost of everyone's latency; this way it gets the
+    gaps the others leave.  Keyed by connection (the transport, weakly): a client
+    that opens a connection per request pays a TCP handshake each time and meets
+    the connection cap.
+    """
+
+    def __init__(self, wait: float) -> None:
+        self.wait = wait
+        self._refused: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._in_hand = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+
+    async def turn(self, connection: object) -> bool:
+        """Wait for this connection's turn; whether it counts as a first-class request."""
+        if connection is None or connection not in self._refused:
+            self._in_hand += 1
+            self._quiet.clear()
+            return True
+        if self.wait and self._in_hand:
+            try:
+                await asyncio.wait_for(self._quiet.wait(), self.wait)
+            except asyncio.TimeoutError:
+                pass
+        return False
+
+    def done(self, first_class: bool) -> None:
+        """A request that had its turn is answered."""
+        if first_class:
+            self._in_hand -= 1
+            if not self._in_hand:
+                self._quiet.set()
+
+    def note(self, connection: object, status: int) -> None:
+        """The answer on ``connection``: a 4xx marks it, anything else clears it."""
+        if connection is None:
+            return
+        if 400 <= status < 500:
+            self._refused[connection] = True
+        else:
+            self._refused.pop(connection, None)
 """The :class:`~.server.Server` (for its connection guard), when it set itself here."""
 
 
@@ -92,6 +143,7 @@ def http_status(exc: DuisError) -> int:
 def build_app(engine: Engine, deliverer: Deliverer, config: ServeConfig) -> web.Application:
     app = web.Application(client_max_size=config.max_bytes, middlewares=[_errors])
     app[ENGINE], app[DELIVERER], app[CONFIG] = engine, deliverer, config
+    app[GATE] = RefusedGate(config.refused_wait)
     for service, path in SERVICE_PATHS.items():
         app.router.add_post(path, _service_handler(service))
     app.router.add_get("/health", _health)
@@ -115,6 +167,12 @@ def _service_handler(service: str) -> Callable[[web.Request], Awaitable[web.Stre
 
 
 async def _serve(request: web.Request, service: str) -> web.StreamResponse:
+    response = await _answer(request, service)
+    request.app[GATE].note(request.transport, response.status)
+    return response
+
+
+async def _answer(request: web.Request, service: str) -> web.StreamResponse:
     started = time.perf_counter()
     engine, config = request.app[ENGINE], request.app[CONFIG]
     path = request.path
@@ -138,6 +196,8 @@ async def _serve(request: web.Request, service: str) -> web.StreamResponse:
     if not data.strip():
         return _refuse(400, "empty request body; expected a signed DUIS sr:Request",
                        "EmptyBody", path, started)
+    gate = request.app[GATE]
+    first_class = await gate.turn(request.transport)
     try:
         handled = await engine.request(data, service, f"POST {path}")
     except DuisError as exc:
@@ -154,6 +214,8 @@ async def _serve(request: web.Request, service: str) -> web.StreamResponse:
                            path, started, failure=exc)
         finally:
             _forget_frames(exc)
+    finally:
+        gate.done(first_class)
     request.app[DELIVERER].wake(handled.recipients)
     submission = handled.submission
     reply = submission.response

@@ -140,6 +140,12 @@ class ServeConfig:
     stuck_after: float = 60.0
     """``GET /health`` says ``degraded`` once a message has been pending longer
     than this many seconds (or a delivery lane is failing, or the SMI is locked)."""
+    refused_wait: float = 0.25
+    """Seconds at most a request waits, when the previous request on its connection
+    was refused (4xx), while requests of other connections are being handled: a
+    client sending what is refused gets what capacity the others leave, so a
+    misbehaving client cannot crowd them out.  On an idle server nothing waits.
+    0: no waiting."""
     workers: int = 1
     """Processes handling requests: this one (HTTP, and the DSP, serialized) and
     ``workers - 1`` worker processes parsing, validating and verifying requests
@@ -161,6 +167,9 @@ class ServeConfig:
             if not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
                 raise ConfigError(f"bad --{name.replace('_', '-')}",
                                   expected="a number of seconds above 0", found=str(value))
+        if not isinstance(self.refused_wait, (int, float)) or not 0 <= self.refused_wait <= 60:
+            raise ConfigError("bad --refused-wait", expected="0 to 60 seconds",
+                              found=str(self.refused_wait))
         for name in ("max_connections", "max_bytes", "log_burst"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (0 if name == "log_burst" else 1):
