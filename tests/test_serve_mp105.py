@@ -21,18 +21,17 @@ from pathlib import Path
 import pytest
 
 from duis.catalogue import lookup
-from duis.messages import build, parse_message, request, to_node
+from duis.messages import build
 from duis.scenario import read_scenario
 from duis.scenario.format import for_profile
+from duis.scenario.rig import FIRST_COUNTER, step_cause, step_duration
+from duis.scenario.runner import request_of
 from duis.scenario.transcript import Transcript
 from duis.serve import Client, Endpoints, ReceiverThread, ServeConfig, ServerThread
 from duis.smi import AuditRecord
-from duis.xmlparse import parse_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "samples/scenarios/mp105-esme-recovery-by-read.toml"
-SR_NS = "http://www.dccinterface.co.uk/ServiceUserGateway"
-DEFAULT_SENDER = "90-B3-D5-1F-30-01-00-00"
 
 
 def wait_drained(client: Client, timeout: float = 10.0) -> None:
@@ -58,7 +57,7 @@ class RemoteRun:
         self.files.append((f"{len(self.files) + 1:03d}-{name}.xml", data))
 
     def next_counter(self, sender: str) -> int:
-        self.counters[sender] = self.counters.get(sender, 999) + 1
+        self.counters[sender] = self.counters.get(sender, FIRST_COUNTER - 1) + 1
         return self.counters[sender]
 
     def play(self) -> None:
@@ -75,21 +74,12 @@ class RemoteRun:
             self._add(f"out-{item.kind}-{item.code}-to-{item.recipient.replace('-', '')}", data)
 
     def _send(self, step) -> None:
-        sender = step.get("from", DEFAULT_SENDER)
-        variant = str(step.get("service"))
-        if step.get("file"):
-            body = parse_message(self.scenario.source.parent / step.get("file"),
-                                 validate=False).body
-        else:
-            text = step.get("body") or "<ReadFirmwareVersion/>"
-            body = to_node(parse_bytes(f'<Body xmlns="{SR_NS}">{text}</Body>'.encode())
-                           .getroot()[0])
-        message = request(sender, step.get("to"), self.next_counter(sender), variant, body,
-                          command_variant=step.get("command_variant"))
-        complete = lookup(variant).critical and step.get("command_variant") is None
+        message = request_of(step, self.next_counter, self.scenario.source.parent)
+        complete = (lookup(message.service_reference_variant).critical
+                    and step.get("command_variant") is None)
         exchanges = self.client.send(build(message), preserve_counter=True, complete=complete)
         if len(exchanges) == 2:
-            self.next_counter(sender)
+            self.next_counter(str(message.originator))
         for exchange in exchanges:
             sent = exchange.message
             self._add(f"in-request-{sent.service_reference_variant}-cv{sent.command_variant}",
@@ -106,22 +96,20 @@ class RemoteRun:
     def _remove_cpl(self, step) -> None:
         self.client.remove_cpl(step.get("manufacturer"), step.get("model"),
                                step.get("firmware_version"), step.get("smets"),
-                               cause=f"scenario step {step.index}")
+                               cause=step_cause(step))
 
     def _add_cpl(self, step) -> None:
         self.client.add_cpl(step.get("manufacturer"), step.get("model"),
                             step.get("firmware_version"), step.get("smets"),
                             firmware_hash=step.get("firmware_hash"),
                             status=step.get("status", "Current"),
-                            cause=f"scenario step {step.index}")
+                            cause=step_cause(step))
 
     def _fault(self, step) -> None:
         self.client.fault(step.get("kind"), step.get("device"), step.get("share"))
 
     def _advance(self, step) -> None:
-        seconds = (step.get("seconds", 0) + 60 * step.get("minutes", 0)
-                   + 3600 * step.get("hours", 0) + 86400 * step.get("days", 0))
-        self.client.advance(seconds)
+        self.client.advance(step_duration(step).total_seconds())
 
     def _expect(self, step) -> None:
         device = self.client.device(step.get("device"))

@@ -255,7 +255,7 @@ def test_what_a_worker_signs_is_what_the_dsp_would_send():
     from duis.dsp.seal import seal_bytes as sign_unsigned
     from duis.smi import load_world
     from duis.clock import FixedClock
-    from duis.commands.submit import default_world
+    from duis.defaults import default_world
     from duis.devices import Network
 
     store = CredentialStore(default_store_directory())

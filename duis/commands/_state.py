@@ -8,6 +8,7 @@ import argparse
 from typing import Callable, TypeVar
 
 from ..clock import FixedClock, SystemClock, parse_instant
+from ..defaults import default_world
 from ..devices import Network
 from ..dsp import DSP
 from ..errors import DuisError
@@ -17,7 +18,6 @@ from ..scenario import read_scenario, run_scenario
 from ..settings import load_settings
 from ..smi import open_smi
 from ._io import add_store_option, store_from
-from .submit import default_world
 
 T = TypeVar("T")
 

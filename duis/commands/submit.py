@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from ..clock import FixedClock, SystemClock, parse_instant
+from ..defaults import default_world
 from ..devices import Network
 from ..dsp import DSP
 from ..profiles import DEFAULT_PROFILE, profiles
@@ -15,14 +15,6 @@ from ..signatures import CounterStore
 from ..smi import SqliteInventory, load_world, open_smi
 from ..xmlparse import read_source
 from ._io import add_limit_options, add_store_option, limits_from, store_from, write_output
-
-_PACKAGE = Path(__file__).resolve().parents[1]
-
-
-def default_world() -> Path:
-    """The default world: ``duis/worlds`` in a wheel, ``samples/worlds`` in a checkout."""
-    installed = _PACKAGE / "worlds" / "default.toml"
-    return installed if installed.is_file() else _PACKAGE.parent / "samples/worlds/default.toml"
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..catalogue import UnknownServiceRequest, lookup
 from ..clock import parse_instant
+from ..dsp.operations import FAULTS
 from ..errors import DuisError
 from ..messages.ids import EUI64
 from ..profiles import profiles
@@ -80,8 +81,8 @@ STEP_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                               "activate_at"), ("hubs", "expect")),
     "query-hub-firmware": (("hub",), ("from", "expect")),
 }
-FAULT_KINDS = ("lose-next-response", "no-response", "unreachable", "corrupt-image",
-               "power-loss", "lose-share", "clear")
+#: the network faults a ``fault`` step may plan (the table: duis.dsp.operations.FAULTS)
+FAULT_KINDS = tuple(FAULTS)
 EXPECT_KEYS = {"send": ("code", "alerts", "device_response"), "advance": ("alerts", "suppressed"),
                "publish-hub-firmware": ("outcome", "alerts"),
                "query-hub-firmware": ("stage", "firmware_version", "running")}
@@ -334,16 +335,17 @@ class _Reader:
             self.check_eui(i, item, key)
 
     def check_fault(self, i: int, item: dict) -> None:
-        if item.get("kind") not in FAULT_KINDS:
+        fault = FAULTS.get(item.get("kind")) if isinstance(item.get("kind"), str) else None
+        if fault is None:
             self.error("unknown fault", STEP_TABLE, i, "kind",
                        expected="one of " + ", ".join(FAULT_KINDS), found=repr(item.get("kind")))
         self.check_eui(i, item, "device")
-        if item.get("kind") == "lose-share":
+        if fault is not None and fault.needs == "share":
             share = item.get("share")
             if not isinstance(share, (int, float)) or not 0 <= share <= 1:
                 self.error("bad share", STEP_TABLE, i, "share", expected="a number from 0 to 1",
                            found=repr(share))
-        elif item.get("kind") not in ("clear",) and "device" not in item:
+        elif (fault is None or fault.needs == "device") and "device" not in item:
             self.error("missing field", STEP_TABLE, i, "device",
                        expected="the device the fault applies to", found="nothing")
 

@@ -10,28 +10,22 @@ being sent (a note each, and the ``suppressed`` expectation).
 
 from __future__ import annotations
 
-import datetime as _dt
-from typing import TYPE_CHECKING
-
 from ..dsp.hub_firmware import HubFirmwareRefused, duration_text
 from ..dsp.suppression import SuppressedAlert
 from ..messages import format_datetime
 from .format import Step, for_profile, step_instant
+from .rig import Rig, step_cause, step_duration
 from .transcript import Transcript
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .runner import _Rig
 
-
-def _power_outage(rig: "_Rig", step: Step, transcript: Transcript) -> None:
-    duration = _dt.timedelta(seconds=step.get("seconds", 0), minutes=step.get("minutes", 0),
-                             hours=step.get("hours", 0))
-    outage = rig.dsp.network.power.cut(step.get("hub"), rig.clock.now(), duration,
-                                       cause=f"scenario step {step.index}")
+def _power_outage(rig: Rig, step: Step, transcript: Transcript) -> None:
+    outage = rig.operations.power_outage(
+        step.get("hub"), step_duration(step, ("seconds", "minutes", "hours")),
+        cause=step_cause(step))
     transcript.note(f"power cut at comms hub {outage.hub} until {format_datetime(outage.end)}")
 
 
-def _publish_hub_firmware(rig: "_Rig", step: Step, transcript: Transcript) -> None:
+def _publish_hub_firmware(rig: Rig, step: Step, transcript: Transcript) -> None:
     hubs = step.get("hubs")
     try:
         publication = rig.dsp.hub_firmware.publish(
@@ -61,7 +55,7 @@ def _publish_hub_firmware(rig: "_Rig", step: Step, transcript: Transcript) -> No
                          [o.code for o in outgoing])
 
 
-def _query_hub_firmware(rig: "_Rig", step: Step, transcript: Transcript) -> None:
+def _query_hub_firmware(rig: Rig, step: Step, transcript: Transcript) -> None:
     status = rig.dsp.hub_firmware.status(step.get("hub"), step.get("from"))
     transcript.note(status.text() if status is not None
                     else f"{step.get('hub')}: no comms hub firmware release")
@@ -77,12 +71,12 @@ def _query_hub_firmware(rig: "_Rig", step: Step, transcript: Transcript) -> None
                              for_profile(expect[key], transcript.profile), found[key])
 
 
-def log_position(rig: "_Rig") -> int:
+def log_position(rig: Rig) -> int:
     """The newest Suppression Log entry's number, to find the entries a step adds."""
     return rig.dsp.suppression.last_seq()
 
 
-def record_suppressed(rig: "_Rig", transcript: Transcript, since_seq: int,
+def record_suppressed(rig: Rig, transcript: Transcript, since_seq: int,
                       step: Step) -> list[SuppressedAlert]:
     """Note each AD1 logged since ``since_seq``; check the step's ``suppressed`` expectation."""
     entries = rig.dsp.suppression.log(after_seq=since_seq)

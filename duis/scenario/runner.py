@@ -9,30 +9,23 @@ deterministic.  Two runs give the same bytes.
 from __future__ import annotations
 
 import base64
-import datetime as _dt
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from ..catalogue import lookup
-from ..clock import FixedClock, seeded_random
-from ..devices import FaultPlan, Network
 from ..dsp import DSP, Outgoing
 from ..errors import DuisError
 from ..messages import Request, build, parse_message, request, to_node
 from ..mmc import mmc_document
-from ..profiles import profile as named_profile
-from ..settings import load_settings
-from ..signatures import CounterStore, CredentialStore, sign_with_store
-from ..signatures.credentials import default_store_directory
+from ..signatures import CredentialStore, sign_with_store
 from ..signatures.gbcs import sign_command
-from ..smi import CplEntry, load_world
+from ..smi import CplEntry
 from ..xmlparse import parse_bytes
 from . import hub_steps
 from .format import Scenario, Step, for_profile
+from .rig import Rig, step_cause, step_duration
 from .transcript import Transcript
 
-FIRST_COUNTER = 1000
 SR_NS = "http://www.dccinterface.co.uk/ServiceUserGateway"
 DEFAULT_SENDER = "90-B3-D5-1F-30-01-00-00"
 
@@ -43,28 +36,13 @@ class StepFailed(DuisError):
     exit_code = 2
 
 
-@dataclass
-class _Rig:
-    clock: FixedClock
-    dsp: DSP
-    store: CredentialStore
-    faults: FaultPlan
-    base: Path
-    """The scenario's folder: request files are relative to it."""
-    counters: dict[str, int] = field(default_factory=dict)
-
-    def next_counter(self, originator: str) -> int:
-        self.counters[originator] = self.counters.get(originator, FIRST_COUNTER - 1) + 1
-        return self.counters[originator]
-
-
 def run_scenario(scenario: Scenario, profile_name: str, *,
                  store: CredentialStore | None = None,
                  after: Callable[[DSP], None] | None = None) -> Transcript:
     """Execute every step under ``profile_name``; unmet expectations are recorded,
     not raised.  ``after`` is called with the DSP once the steps are done, to read
     its final state (the Suppression Log, comms hub firmware stages, ...)."""
-    rig = _rig(scenario, profile_name, store)
+    rig = Rig.for_scenario(scenario, profile_name, store)
     transcript = Transcript(scenario.name, profile_name, scenario.start)
     first_audit = rig.dsp.inventory.last_seq()
     for step in scenario.steps:
@@ -82,23 +60,10 @@ def run_scenario(scenario: Scenario, profile_name: str, *,
     return transcript
 
 
-def _rig(scenario: Scenario, profile_name: str, store: CredentialStore | None) -> _Rig:
-    clock = FixedClock(scenario.start)
-    inventory = load_world(scenario.world, clock=clock)
-    store = store or CredentialStore(default_store_directory())
-    faults = FaultPlan()
-    network = Network.from_inventory(inventory, clock=clock, random=seeded_random(scenario.seed),
-                                     faults=faults)
-    dsp = DSP(inventory, store, profile=named_profile(profile_name), clock=clock,
-              counters=CounterStore(None), network=network,
-              settings=load_settings(scenario.settings) if scenario.settings else None)
-    return _Rig(clock, dsp, store, faults, scenario.source.parent)
-
-
 # --- steps -------------------------------------------------------------------------
 
-def _send(rig: _Rig, step: Step, transcript: Transcript) -> None:
-    message = _request_of(rig, step, transcript.profile)
+def _send(rig: Rig, step: Step, transcript: Transcript) -> None:
+    message = request_of(step, rig.next_counter, rig.base)
     service = lookup(message.service_reference_variant)
     if service.critical and step.get("command_variant") is None:
         pre = _submit(rig, message, transcript)
@@ -120,12 +85,14 @@ def _send(rig: _Rig, step: Step, transcript: Transcript) -> None:
     _check_send(step, transcript, submission, [submission])
 
 
-def _request_of(rig: _Rig, step: Step, profile: str) -> Request:
+def request_of(step: Step, next_counter: Callable[[str], int], base: Path) -> Request:
+    """The request a ``send`` step describes (unsigned), with its sender's next counter
+    (``next_counter(sender)``); a request file is relative to ``base``."""
     sender = step.get("from", DEFAULT_SENDER)
-    counter = rig.next_counter(sender)
+    counter = next_counter(sender)
     variant = str(step.get("service"))
     if step.get("file"):
-        body = parse_message(rig.base / step.get("file"), validate=False).body
+        body = parse_message(base / step.get("file"), validate=False).body
     else:
         text = step.get("body") or f"<{_default_body(variant)}/>"
         body = to_node(parse_bytes(
@@ -142,7 +109,7 @@ def _default_body(variant: str) -> str:
     return defaults[variant]
 
 
-def _submit(rig: _Rig, message: Request, transcript: Transcript):
+def _submit(rig: Rig, message: Request, transcript: Transcript):
     signed = sign_with_store(build(message), rig.store, preserve_counter=True,
                              now=rig.clock.now())
     transcript.record_in(signed, message)
@@ -152,7 +119,7 @@ def _submit(rig: _Rig, message: Request, transcript: Transcript):
     return submission
 
 
-def _mmc(out: Outgoing, rig: _Rig) -> bytes | None:
+def _mmc(out: Outgoing, rig: Rig) -> bytes | None:
     if out.gbcs is None:
         return None
     return build(mmc_document(out.gbcs, service_reference_variant=out.service_reference_variant,
@@ -174,12 +141,10 @@ def _check_send(step: Step, transcript: Transcript, final, submissions) -> None:
         transcript.check("alerts", list(for_profile(expect["alerts"], profile)), sent)
 
 
-def _advance(rig: _Rig, step: Step, transcript: Transcript) -> None:
-    delta = _dt.timedelta(seconds=step.get("seconds", 0), minutes=step.get("minutes", 0),
-                          hours=step.get("hours", 0), days=step.get("days", 0))
-    rig.clock.advance(seconds=delta.total_seconds())
+def _advance(rig: Rig, step: Step, transcript: Transcript) -> None:
     logged = hub_steps.log_position(rig)
-    outgoing = rig.dsp.tick()
+    outgoing = rig.dsp.seal(rig.operations.move_clock(
+        advance_seconds=step_duration(step).total_seconds()))
     for out in outgoing:
         transcript.record_out(out, _mmc(out, rig))
     expect = step.get("expect") or {}
@@ -189,38 +154,27 @@ def _advance(rig: _Rig, step: Step, transcript: Transcript) -> None:
     hub_steps.record_suppressed(rig, transcript, logged, step)
 
 
-def _remove_cpl(rig: _Rig, step: Step, transcript: Transcript) -> None:
-    suspended = rig.dsp.inventory.remove_cpl_entry(
-        step.get("manufacturer"), step.get("model"), step.get("firmware_version"),
-        step.get("smets"), reason="CPL entry removed", cause=f"scenario step {step.index}")
+def _remove_cpl(rig: Rig, step: Step, transcript: Transcript) -> None:
+    suspended = rig.operations.remove_cpl(step.get("manufacturer"), step.get("model"),
+                                          step.get("firmware_version"), step.get("smets"),
+                                          cause=step_cause(step))
     transcript.note(f"CPL entry removed; suspended: {', '.join(suspended) or 'none'}")
 
 
-def _add_cpl(rig: _Rig, step: Step, transcript: Transcript) -> None:
+def _add_cpl(rig: Rig, step: Step, transcript: Transcript) -> None:
     entry = CplEntry(step.get("manufacturer"), step.get("model"), step.get("firmware_version"),
                      step.get("firmware_hash"), step.get("smets"), step.get("status", "Current"))
-    rig.dsp.inventory.add_cpl_entry(entry, reason="CPL entry added",
-                                    cause=f"scenario step {step.index}")
+    rig.operations.add_cpl(entry, cause=step_cause(step))
     transcript.note(f"CPL entry added: {entry.model} {entry.firmware_version} ({entry.status})")
 
 
-def _fault(rig: _Rig, step: Step, transcript: Transcript) -> None:
+def _fault(rig: Rig, step: Step, transcript: Transcript) -> None:
     kind, device = step.get("kind"), step.get("device")
-    plan = rig.faults
-    actions = {
-        "lose-next-response": lambda: plan.lose_next_response(device),
-        "no-response": lambda: plan.no_response(device),
-        "unreachable": lambda: plan.unreachable(device),
-        "corrupt-image": lambda: plan.corrupt_next_image(device),
-        "power-loss": lambda: plan.power_loss_on_next_activation(device),
-        "lose-share": lambda: plan.lose_responses(step.get("share"), message_code=0x00CA),
-        "clear": lambda: plan.clear(device),
-    }
-    actions[kind]()
+    rig.operations.fault(kind, device, step.get("share"))
     transcript.note(f"fault: {kind}" + (f" on {device}" if device else ""))
 
 
-def _expect(rig: _Rig, step: Step, transcript: Transcript) -> None:
+def _expect(rig: Rig, step: Step, transcript: Transcript) -> None:
     profile = transcript.profile
     device = rig.dsp.inventory.device(step.get("device")) if step.get("device") else None
     for key in ("status", "firmware_version", "status_before_suspension", "smets", "hub"):
@@ -235,10 +189,8 @@ def _expect(rig: _Rig, step: Step, transcript: Transcript) -> None:
                          copy.version if copy else None)
 
 
-def _join(rig: _Rig, step: Step, transcript: Transcript) -> None:
-    rig.dsp.join_system(step.get("device"), step.get("hub"),
-                        cause=f"scenario step {step.index}")
-    device = rig.dsp.inventory.device(step.get("device"))
+def _join(rig: Rig, step: Step, transcript: Transcript) -> None:
+    device = rig.operations.join(step.get("device"), step.get("hub"), cause=step_cause(step))
     transcript.note(f"{device.eui} joined the system of hub {step.get('hub')} "
                     f"(SMI generation {device.smets})")
 

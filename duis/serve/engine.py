@@ -50,12 +50,13 @@ import logging
 import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Callable, TypeVar
 
 from ..clock import FixedClock, SystemClock, seeded_random
+from ..defaults import default_world
 from ..devices import FaultPlan, Network
 from ..dsp import DSP, Outgoing
+from ..dsp.operations import OperationRefused, Operations
 from ..dsp.service import Checked, Submission
 from ..errors import DuisError, InputError
 from ..messages import format_datetime
@@ -73,6 +74,12 @@ T = TypeVar("T")
 
 class AdminError(InputError):
     """An admin request that cannot be carried out (bad field, wrong clock mode)."""
+
+    @classmethod
+    def refusing(cls, refused: OperationRefused) -> "AdminError":
+        """The admin's refusal of an operation the facade refused."""
+        return cls(refused.message, path=refused.path, expected=refused.expected,
+                   found=refused.found)
 
 
 class SmiBusy(DuisError):
@@ -143,11 +150,6 @@ class Ticked:
                 "messages": [{"seq": seq, "kind": o.kind, "code": o.code,
                               "recipient": o.recipient}
                              for seq, o in zip(self.queued, self.outgoing)]}
-
-
-def default_world() -> Path:
-    from ..commands.submit import default_world as world
-    return world()
 
 
 @dataclass
@@ -227,6 +229,8 @@ class Engine:
         store = CredentialStore(config.store or default_store_directory())
         self.dsp = DSP(inventory, store, profile=named_profile(self.profile_name), clock=clock,
                        counters=counters, network=network)
+        self.operations = Operations(self.dsp, self.faults)
+        """The clock, the CPL, the faults: what a scenario's steps do too."""
         self.outbox = Outbox(config.smi, busy_timeout=config.busy_timeout)
         self._shared = connection if config.smi is not None else None
         """The SMI's connection, through which the outbox rows are written (same file)."""
@@ -537,68 +541,34 @@ class Engine:
     def move_clock(self, *, advance_seconds: float | None = None,
                    now: _dt.datetime | None = None,
                    last: _dt.datetime | None = None) -> Ticked:
-        """Driven clock only: move it (never backwards, never past ``last``), then
-        :meth:`tick`.  Nothing moves when the request is refused."""
-        if not self.driven:
-            raise AdminError("the clock is real; it cannot be moved",
-                             expected="duis serve --clock driven", found="--clock real")
-        clock: FixedClock = self.dsp.clock
-        target = clock.now()
-        if now is not None:
-            if now < target:
-                raise AdminError("the clock does not go backwards",
-                                 expected=f"an instant at or after {format_datetime(target)}",
-                                 found=format_datetime(now))
-            target = now
-        if advance_seconds is not None:
-            if not advance_seconds >= 0:                     # NaN too
-                raise AdminError("negative advance", expected="seconds >= 0",
-                                 found=str(advance_seconds))
-            try:
-                target = target + _dt.timedelta(seconds=advance_seconds)
-            except (OverflowError, ValueError):
-                raise AdminError("the clock cannot go that far", path="advance_seconds",
-                                 expected="an instant the clock can show",
-                                 found=str(advance_seconds)) from None
-        if last is not None and target >= last:
-            raise AdminError("the clock cannot go that far",
-                             expected=f"an instant before {format_datetime(last)}",
-                             found=str(target))
-        clock.set(target)
-        return self.tick()
+        """Driven clock only: move it (never backwards, never past ``last``), and let
+        the devices catch up (:meth:`Operations.move_clock`).  Nothing moves when the
+        request is refused."""
+        try:
+            outgoing = self.operations.move_clock(advance_seconds=advance_seconds, now=now,
+                                                  last=last)
+        except OperationRefused as exc:
+            raise AdminError.refusing(exc) from None
+        now = self.dsp.clock.now()
+        return Ticked(now, outgoing, f"clock at {format_datetime(now)}")
 
     def remove_cpl(self, manufacturer: str, model: str, firmware_version: str,
                    smets: str | None, cause: str) -> list[str]:
         """The DCC removes a CPL entry: the devices running it are Suspended."""
-        return self.dsp.inventory.remove_cpl_entry(manufacturer, model, firmware_version, smets,
-                                                   reason="CPL entry removed", cause=cause)
+        return self.operations.remove_cpl(manufacturer, model, firmware_version, smets, cause)
 
     def add_cpl(self, entry: CplEntry, cause: str) -> None:
-        self.dsp.inventory.add_cpl_entry(entry, reason="CPL entry added", cause=cause)
+        self.operations.add_cpl(entry, cause)
 
     def fault(self, kind: str, device: str | None, share: float | None) -> None:
         """Plan a network fault, as a scenario's ``fault`` step does."""
-        plan = self.faults
-        actions = {
-            "lose-next-response": lambda: plan.lose_next_response(device),
-            "no-response": lambda: plan.no_response(device),
-            "unreachable": lambda: plan.unreachable(device),
-            "corrupt-image": lambda: plan.corrupt_next_image(device),
-            "power-loss": lambda: plan.power_loss_on_next_activation(device),
-            "lose-share": lambda: plan.lose_responses(share, message_code=0x00CA),
-            "clear": lambda: plan.clear(device),
-        }
-        if kind not in actions:
-            raise AdminError("unknown fault kind", expected=", ".join(actions), found=repr(kind))
-        if kind == "lose-share" and share is None:
-            raise AdminError("lose-share needs a share", expected="share: 0 to 1", found="none")
-        if kind not in ("lose-share", "clear") and not device:
-            raise AdminError(f"fault {kind} needs a device", expected="device: EUI-64",
-                             found="none")
-        actions[kind]()
+        try:
+            self.operations.fault(kind, device, share)
+        except OperationRefused as exc:
+            raise AdminError.refusing(exc) from None
 
     def device(self, eui: str) -> dict | None:
-        found = self.dsp.inventory.device(eui)
+        found = self.operations.device(eui)
         return asdict(found) if found is not None else None
 
     def audit(self, since: int) -> list[dict]:

@@ -1,0 +1,158 @@
+"""What a test rig or the DCC's operators do to the emulated DSP and its devices,
+outside the DUIS web services: move a driven clock, change the CPL, plan
+network faults, join a device to a system, cut a comms hub's power.
+
+One facade for the two front ends that perform them: a scenario's steps
+(:mod:`duis.scenario`) and ``duis serve``'s admin endpoints
+(:mod:`duis.serve.engine`).  The network faults are a table (:data:`FAULTS`),
+which the scenario format checks steps against too.  What an operation makes
+the DSP send comes back unsealed: the caller seals it (:meth:`DSP.seal`),
+where it chooses.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from functools import cache
+from typing import Callable
+
+from ..clock import FixedClock
+from ..devices import FaultPlan
+from ..devices.power import Outage
+from ..errors import InputError
+from ..messages import format_datetime
+from ..mmc import mapping
+from ..smi import CplEntry, Device
+from .responses import Outgoing
+from .service import DSP
+
+
+class OperationRefused(InputError):
+    """An operation that cannot be carried out (a real clock moved, a fault without
+    the device it needs, ...): nothing was done."""
+
+
+@dataclass(frozen=True)
+class FaultKind:
+    """A network fault a test can plan (``fault`` step, ``POST /admin/fault``)."""
+
+    name: str
+    needs: str | None
+    """``device``: the device it applies to; ``share``: a share of responses; None."""
+    plan: Callable[[FaultPlan, str | None, float | None], object]
+    """Plans it on a fault plan, given the device and the share."""
+
+
+@cache
+def activation_message_code() -> int:
+    """GBCS message code of 11.3 (Activate Firmware), as the MMC mapping gives it."""
+    (use_case,) = mapping().for_variant("11.3")
+    return use_case.message_code
+
+
+_KINDS = (
+    FaultKind("lose-next-response", "device", lambda p, d, s: p.lose_next_response(d)),
+    FaultKind("no-response", "device", lambda p, d, s: p.no_response(d)),
+    FaultKind("unreachable", "device", lambda p, d, s: p.unreachable(d)),
+    FaultKind("corrupt-image", "device", lambda p, d, s: p.corrupt_next_image(d)),
+    FaultKind("power-loss", "device", lambda p, d, s: p.power_loss_on_next_activation(d)),
+    FaultKind("lose-share", "share",
+              lambda p, d, s: p.lose_responses(s, message_code=activation_message_code())),
+    FaultKind("clear", None, lambda p, d, s: p.clear(d)),
+)
+FAULTS: dict[str, FaultKind] = {kind.name: kind for kind in _KINDS}
+"""The network faults, by name, in the order the documentation lists them."""
+
+
+class Operations:
+    """The facade over a DSP, its (driven) clock and its devices' fault plan."""
+
+    def __init__(self, dsp: DSP, faults: FaultPlan) -> None:
+        self.dsp, self.faults = dsp, faults
+
+    @property
+    def driven(self) -> bool:
+        return isinstance(self.dsp.clock, FixedClock)
+
+    # --- the clock ----------------------------------------------------------------------
+
+    def move_clock(self, *, advance_seconds: float | None = None,
+                   now: _dt.datetime | None = None,
+                   last: _dt.datetime | None = None) -> list[Outgoing]:
+        """Driven clock only: move it to ``now`` and/or on by ``advance_seconds``
+        (never backwards, never to ``last`` or past it), then let the devices catch
+        up (:meth:`DSP.catch_up`): what that sends, unsealed.  Nothing moves when the
+        move is refused."""
+        if not self.driven:
+            raise OperationRefused("the clock is real; it cannot be moved",
+                                   expected="duis serve --clock driven", found="--clock real")
+        clock: FixedClock = self.dsp.clock
+        target = clock.now()
+        if now is not None:
+            if now < target:
+                raise OperationRefused("the clock does not go backwards",
+                                       expected=f"an instant at or after "
+                                                f"{format_datetime(target)}",
+                                       found=format_datetime(now))
+            target = now
+        if advance_seconds is not None:
+            if not advance_seconds >= 0:                     # NaN too
+                raise OperationRefused("negative advance", expected="seconds >= 0",
+                                       found=str(advance_seconds))
+            try:
+                target = target + _dt.timedelta(seconds=advance_seconds)
+            except (OverflowError, ValueError):
+                raise OperationRefused("the clock cannot go that far", path="advance_seconds",
+                                       expected="an instant the clock can show",
+                                       found=str(advance_seconds)) from None
+        if last is not None and target >= last:
+            raise OperationRefused("the clock cannot go that far",
+                                   expected=f"an instant before {format_datetime(last)}",
+                                   found=str(target))
+        clock.set(target)
+        return self.dsp.catch_up()
+
+    # --- the CPL -----------------------------------------------------------------------
+
+    def remove_cpl(self, manufacturer: str, model: str, firmware_version: str,
+                   smets: str | None, cause: str) -> list[str]:
+        """The DCC removes a CPL entry: the devices running it are Suspended (their EUIs)."""
+        return self.dsp.inventory.remove_cpl_entry(manufacturer, model, firmware_version, smets,
+                                                   reason="CPL entry removed", cause=cause)
+
+    def add_cpl(self, entry: CplEntry, cause: str) -> None:
+        """The DCC adds a CPL entry."""
+        self.dsp.inventory.add_cpl_entry(entry, reason="CPL entry added", cause=cause)
+
+    # --- the devices -------------------------------------------------------------------
+
+    def fault(self, kind: str, device: str | None = None, share: float | None = None) -> None:
+        """Plan a network fault of :data:`FAULTS`."""
+        fault = FAULTS.get(kind)
+        if fault is None:
+            raise OperationRefused("unknown fault kind", expected=", ".join(FAULTS),
+                                   found=repr(kind))
+        if fault.needs == "share" and share is None:
+            raise OperationRefused(f"{kind} needs a share", expected="share: 0 to 1",
+                                   found="none")
+        if fault.needs == "device" and not device:
+            raise OperationRefused(f"fault {kind} needs a device", expected="device: EUI-64",
+                                   found="none")
+        fault.plan(self.faults, device, share)
+
+    def join(self, device: str, hub: str, cause: str) -> Device:
+        """A device joins the system of comms hub ``hub``; the device as the SMI now holds it."""
+        self.dsp.join_system(device, hub, cause=cause)
+        return self.dsp.inventory.device(device)
+
+    def power_outage(self, hub: str, duration: _dt.timedelta, cause: str) -> Outage:
+        """Comms hub ``hub`` loses power now, for ``duration`` (a genuine outage)."""
+        return self.dsp.network.power.cut(hub, self.dsp.clock.now(), duration, cause=cause)
+
+    def device(self, eui: str) -> Device | None:
+        """The device as the SMI holds it (None: unknown)."""
+        return self.dsp.inventory.device(eui)
+
+
+__all__ = ["FAULTS", "FaultKind", "OperationRefused", "Operations", "activation_message_code"]
