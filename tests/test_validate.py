@@ -152,3 +152,16 @@ def test_unknown_variant_is_invalid_not_uncovered(bundled_schema):
                       bundled_schema)
     assert report.verdict == INVALID
     assert report.issues[0].path == "/sr:Request/sr:Header/sr:ServiceReferenceVariant"
+
+
+def test_an_empty_or_mistyped_folder_is_an_error_not_a_pass(tmp_path, capsys):
+    from duis.cli import main
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not XML")
+    assert main(["validate", str(empty)]) == 2
+    assert "no XML files found" in capsys.readouterr().err
+    assert main(["validate", "--json", str(empty)]) == 2
+    assert main(["validate", str(tmp_path / "mistyped")]) == 2   # unreadable: unusable
+    assert main(["validate", "--allow-empty", "--json", str(empty)]) == 0
+    assert '"files": 0' in capsys.readouterr().out

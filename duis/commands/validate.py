@@ -7,6 +7,7 @@ import json
 import sys
 from collections import Counter
 
+from ..errors import InputError
 from ..schema import (EXIT_CODES, NOT_COVERED, UNUSABLE, VALID, ReportLimits, load_schema,
                       validate)
 from ..schema.report import DEFAULT_MAX_ERRORS, DEFAULT_REPORT_SECONDS
@@ -31,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON report for machines")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="print only problems and the summary")
+    parser.add_argument("--allow-empty", action="store_true",
+                        help="exit 0 when the directories hold no XML file (default: exit 2, "
+                             "as a mistyped or empty folder would otherwise pass unnoticed)")
     parser.add_argument("--progress", action="store_true", default=None,
                         help="show progress on stderr (default: on a terminal, for long batches)")
     add_limit_options(parser)
@@ -55,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
     limits = limits_from(args)
     report_limits = report_limits_from(args)
     files = list(expand_inputs(args.files))
+    if not files and not args.allow_empty:
+        raise InputError("no XML files found", source=", ".join(args.files),
+                         expected="*.xml files in the folders given (or --allow-empty)",
+                         found="none")
     progress = Progress(len(files), args.progress)
     reports = []
     for done, name in enumerate(files, 1):
