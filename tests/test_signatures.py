@@ -266,7 +266,7 @@ def test_signed_info_octets_do_not_depend_on_context(store):
     """The precomputed SignedInfo octets equal exclusive C14N of the SignedInfo
     in the signed document, whatever namespaces the document declares."""
     from duis.signatures.c14n import signed_info_octets
-    from duis.signatures.sign import _SIGNED_INFO
+    from duis.signatures.template import TEMPLATE
     decorated = request().replace(b'schemaVersion="5.4"',
                                   f'schemaVersion="5.4" xmlns:ds="{DS}" xmlns:x="urn:x" '
                                   'xml:lang="en"'.encode())
@@ -274,7 +274,7 @@ def test_signed_info_octets_do_not_depend_on_context(store):
                                                           now=NOW)):
         signed_info = etree.fromstring(data).find(f".//{{{DS}}}SignedInfo")
         digest = signed_info.findtext(f".//{{{DS}}}DigestValue").encode()
-        assert signed_info_octets(signed_info) == _SIGNED_INFO[0] + digest + _SIGNED_INFO[1]
+        assert signed_info_octets(signed_info) == TEMPLATE.signed_info_octets(digest)
         verify(data, store, now=NOW)
 
 

@@ -4,9 +4,11 @@
   instruction or CDATA section, verify hands back the tree it checked (the
   signature detached) instead of re-parsing the signed bytes; element by
   element it must be what the re-parse gives.
-* The Signature's shape: the compact form is read from lxml's serialization;
-  whatever it accepts, the element-by-element check accepts with the same
-  values and SignedInfo octets.
+* The Signature's shape: the template's recognisers
+  (:mod:`duis.signatures.template`) read the compact form from lxml's
+  serialization and match the profile's shape in exclusive C14N; whatever
+  they accept, the element-by-element check accepts with the same values and
+  SignedInfo octets.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from lxml import etree
 
 from duis.signatures import CredentialStore, sign, sign_with_store, verify
 from duis.signatures import errors as E
-from duis.signatures.c14n import signed_info_octets
-from duis.signatures.profile import DS, SR, STRUCTURE
+from duis.signatures.profile import DS, SR
+from duis.signatures.template import TEMPLATE
 from duis.xmlparse import parse_bytes, parse_canonical
 
 V = importlib.import_module("duis.signatures.verify")  # the package exports the function
@@ -195,15 +197,7 @@ def _signature(data: bytes) -> etree._Element:
 
 def _walked(signature: etree._Element):
     """Issuer, serial, digest, value and SignedInfo octets the long way."""
-    checker = V._Checker(signature.getroottree(), "<test>")
-    found: dict = {}
-    checker.foreign_content(signature)
-    checker._walk(STRUCTURE, signature, found)
-    issuer = (found[V._ISSUER].text or "").strip()
-    serial = checker._serial(found[V._SERIAL])
-    digest = checker._base64(found[V._DIGEST], 32)
-    value = checker._base64(found[V._VALUE], 64)
-    return issuer, serial, digest, value, signed_info_octets(found[V._SIGNED_INFO])
+    return V.signature_values(signature, shortcuts=False, source="<test>")
 
 
 def _text(tag: str, text: str):
@@ -268,7 +262,7 @@ def _changed(store, change) -> etree._Element:
 def test_the_compact_reading_agrees_with_the_walk(store, name):
     change, taken = SHAPES[name]
     signature = _changed(store, change)
-    compact = V._compact_signature(signature)
+    compact = TEMPLATE.read_compact(signature)
     assert (compact is not None) == taken
     if compact is not None:
         assert compact == _walked(signature)
@@ -279,7 +273,7 @@ def test_the_compact_reading_agrees_with_the_walk(store, name):
 def test_declarations_in_scope_are_read_past(store, declarations):
     data = _sign(store, request(root_extra=declarations))
     signature = _signature(data)
-    compact = V._compact_signature(signature)
+    compact = TEMPLATE.read_compact(signature)
     assert compact is not None and compact == _walked(signature)
     verify(data, store, now=NOW)
 
@@ -289,9 +283,9 @@ def test_xmldsig_declared_on_the_root_reads_the_same(store):
     a ``ds`` declared on the root still reads compactly, with the same values."""
     data = _sign(store, request(root_extra=f' xmlns:x="urn:x" xmlns:ds="{DS}"'))
     signature = _signature(data)
-    compact = V._compact_signature(signature)
+    compact = TEMPLATE.read_compact(signature)
     assert compact is not None and compact == _walked(signature)
-    assert compact[4] == V._canonical_signed_info(signature)
+    assert compact[4] == TEMPLATE.canonical_signed_info(signature)
     verify(data, store, now=NOW)
 
 
@@ -302,7 +296,7 @@ def test_an_empty_issuer_is_refused_as_before(store, text, error):
     root = etree.fromstring(data)
     root.find(f".//{{{DS}}}X509IssuerName").text = text
     attacked = etree.tostring(root)
-    assert V._compact_signature(_signature(attacked)) is None
+    assert TEMPLATE.read_compact(_signature(attacked)) is None
     with pytest.raises(error) as caught:
         verify(attacked, store, now=NOW)
     assert caught.value.message == "empty issuer name"
@@ -360,3 +354,19 @@ def test_sign_built_keys_markup_per_certificate(store):
         credential = store.signing_credential(eui, now=NOW)
         assert sign_built(element, credential) == sign(element, credential.private_key,
                                                        credential.certificate)
+
+
+#: the shapes the one-pass C14N check leaves to the element-by-element check
+NOT_CANONICAL_SHAPES = {"comment in SignedInfo", "processing instruction in KeyInfo",
+                        "an extra attribute", "xml:lang on the Signature", "an extra element"}
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_the_shape_pattern_agrees_with_the_walk(store, name):
+    """White space between elements and any value text: the pattern takes it
+    and gives SignedInfo's octets as the walk does; the rest is the walk's."""
+    signature = _changed(store, SHAPES[name][0])
+    octets = TEMPLATE.canonical_signed_info(signature)
+    assert (octets is not None) == (name not in NOT_CANONICAL_SHAPES)
+    if octets is not None:
+        assert octets == _walked(signature).signed_info

@@ -58,6 +58,12 @@ SIGNATURE = ds("Signature")
 ROOTS = frozenset({sr("Request"), sr("Response")})
 #: element children of the root, in order, around an enveloped signature
 ENVELOPE = (sr("Header"), sr("Body"), SIGNATURE)
+#: the Signature's parts that hold what is signed and the values
+SIGNED_INFO = ds("SignedInfo")
+DIGEST_VALUE = ds("DigestValue")
+SIGNATURE_VALUE = ds("SignatureValue")
+ISSUER_NAME = ds("X509IssuerName")
+SERIAL_NUMBER = ds("X509SerialNumber")
 
 
 @dataclass(frozen=True)
@@ -76,9 +82,10 @@ class Node:
     text: bool = False
 
 
-#: the one Signature shape the profile allows
+#: the one Signature shape the profile allows (:mod:`duis.signatures.template`
+#: makes the markup and the shortcuts from it; verify checks against it)
 STRUCTURE = Node(SIGNATURE, children=(
-    Node(ds("SignedInfo"), children=(
+    Node(SIGNED_INFO, children=(
         Node(ds("CanonicalizationMethod"), (("Algorithm", EXC_C14N),)),
         Node(ds("SignatureMethod"), (("Algorithm", ECDSA_SHA256),)),
         Node(ds("Reference"), (("URI", ""),), children=(
@@ -86,19 +93,20 @@ STRUCTURE = Node(SIGNATURE, children=(
                 Node(ds("Transform"), (("Algorithm", ENVELOPED),)),
             )),
             Node(ds("DigestMethod"), (("Algorithm", SHA256),)),
-            Node(ds("DigestValue"), text=True),
+            Node(DIGEST_VALUE, text=True),
         )),
     )),
-    Node(ds("SignatureValue"), text=True),
+    Node(SIGNATURE_VALUE, text=True),
     Node(ds("KeyInfo"), children=(
         Node(ds("X509Data"), children=(
             Node(ds("X509IssuerSerial"), children=(
-                Node(ds("X509IssuerName"), text=True),
-                Node(ds("X509SerialNumber"), text=True),
+                Node(ISSUER_NAME, text=True),
+                Node(SERIAL_NUMBER, text=True),
             )),
         )),
     )),
 ))
+
 
 def preorder(node: Node):
     """``node`` and its descendants in document order."""

@@ -31,11 +31,12 @@ from ..messages.ids import MAX_COUNTER, MessageID
 from ..messages.values import element_value
 from ..xmlparse import parse_bytes
 from . import profile as P
-from .c14n import signed_info_octets, strip_ignorable_whitespace
+from .c14n import strip_ignorable_whitespace
 from .credentials import Credential, CredentialStore, issuer_text
 from .ecdsa import sign_raw
 from .errors import CredentialError
 from .replay import MillisecondCounter
+from .template import TEMPLATE
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 _HEADER, _REQUEST_ID = P.sr("Header"), P.sr("RequestID")
@@ -113,25 +114,14 @@ def _sign_tree(tree: etree._ElementTree, key, certificate, strip_whitespace: boo
     if _spliceable(root):
         return _spliced(root, tree, key, certificate.serial_number, issuer, deterministic)
     digest, value = _digest_and_value(tree, key, deterministic)
-    signature = copy.deepcopy(_TEMPLATE)
-    signature[0][2][2].text = digest
-    signature[1].text = value
-    serial_element = signature[2][0][0]
-    serial_element[0].text = issuer
-    serial_element[1].text = str(certificate.serial_number)
-    root.append(signature)
+    root.append(TEMPLATE.element(digest.decode("ascii"), value.decode("ascii"), issuer,
+                                 str(certificate.serial_number)))
     return XML_DECLARATION + etree.tostring(tree, encoding="UTF-8")
 
 
-def _digest_and_value(tree: etree._ElementTree, key, deterministic: bool) -> tuple[str, str]:
-    """The document's digest and the signature value over the SignedInfo naming it."""
-    digest, value = _digest_and_value_octets(tree, key, deterministic)
-    return digest.decode("ascii"), value.decode("ascii")
-
-
-def _digest_and_value_octets(tree: etree._ElementTree, key,
-                             deterministic: bool) -> tuple[bytes, bytes]:
-    """:func:`_digest_and_value` as the ASCII bytes of the base64 texts."""
+def _digest_and_value(tree: etree._ElementTree, key, deterministic: bool) -> tuple[bytes, bytes]:
+    """The base64 texts (ASCII bytes) of the document's digest and of the
+    signature value over the SignedInfo naming it."""
     octets = etree.tostring(tree, method="c14n", exclusive=False, with_comments=False)
     digest = base64.b64encode(hashlib.sha256(octets).digest())
     return digest, _signature_value_octets(key, digest, deterministic)
@@ -139,14 +129,15 @@ def _digest_and_value_octets(tree: etree._ElementTree, key,
 
 def _spliced(root: etree._Element, tree: etree._ElementTree, key, serial: int, issuer: str,
              deterministic: bool, serialized: bytes | None = None) -> bytes:
-    """The usual message (see :func:`_spliceable`) signed without building the
-    Signature: the message serialized as it is, and the Signature's markup
-    written in before the root's end tag -- the very bytes appending the
-    element would give.  ``root`` stays unsigned."""
-    digest, value = _digest_and_value_octets(tree, key, deterministic)
+    """The signed bytes of the usual message (see :func:`_spliceable`): the
+    bytes appending the Signature to ``root`` and serializing would give.
+    ``root`` stays unsigned."""
+    digest, value = _digest_and_value(tree, key, deterministic)
     body = serialized if serialized is not None else etree.tostring(root, encoding="UTF-8")
     closing = _closing_tag(root.prefix, root.tag)
-    return b"".join((XML_DECLARATION, body[:-len(closing)], _MARKUP[0], digest, _MARKUP[1],
+    # the Signature is not built: its markup goes in as text before the root's end tag
+    markup = TEMPLATE.markup
+    return b"".join((XML_DECLARATION, body[:-len(closing)], markup[0], digest, markup[1],
                      value, _key_info_markup(issuer, serial), closing))
 
 
@@ -166,45 +157,9 @@ def _spliceable(root: etree._Element) -> bool:
         and root.getprevious() is None
 
 
-#: the profile's Signature with empty values, parsed once and copied per signature
-_TEMPLATE = etree.fromstring(
-    f'<ds:Signature xmlns:ds="{P.DS}"><ds:SignedInfo>'
-    f'<ds:CanonicalizationMethod Algorithm="{P.EXC_C14N}"/>'
-    f'<ds:SignatureMethod Algorithm="{P.ECDSA_SHA256}"/>'
-    f'<ds:Reference URI=""><ds:Transforms><ds:Transform Algorithm="{P.ENVELOPED}"/>'
-    f'</ds:Transforms><ds:DigestMethod Algorithm="{P.SHA256}"/><ds:DigestValue/>'
-    f'</ds:Reference></ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data>'
-    f'<ds:X509IssuerSerial><ds:X509IssuerName/><ds:X509SerialNumber/></ds:X509IssuerSerial>'
-    f'</ds:X509Data></ds:KeyInfo></ds:Signature>')
 _ECDSA = {flag: ec.ECDSA(hashes.SHA256(), deterministic_signing=flag) for flag in (True, False)}
-_MARK = "\x00"
 #: how lxml escapes element text
 _TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
-
-
-def _split(data: bytes, count: int) -> tuple[bytes, ...]:
-    parts = tuple(data.split(_MARK.encode("ascii")))
-    assert len(parts) == count + 1, parts
-    return parts
-
-
-def _template_with_marks() -> etree._Element:
-    """The template with a mark where each value goes: the digest, the
-    signature value, the issuer, the serial."""
-    marked = copy.deepcopy(_TEMPLATE)
-    for element in (marked[0][2][2], marked[1], marked[2][0][0][0], marked[2][0][0][1]):
-        element.text = "MARK"
-    return marked
-
-
-#: SignedInfo as exclusive C14N gives it, around the digest.  Exclusive C14N
-#: of an element does not depend on where the element sits (ancestors'
-#: namespaces are output only where the element uses them, and ds is declared
-#: on SignedInfo itself), so these are the signed octets of every signature.
-_SIGNED_INFO = _split(signed_info_octets(_template_with_marks()[0]).replace(b"MARK", b"\x00"), 1)
-#: the Signature as lxml serializes it, around digest, value, issuer and serial
-_MARKUP = _split(etree.tostring(_template_with_marks(), encoding="UTF-8")
-                 .replace(b"MARK", b"\x00"), 4)
 
 
 def _signature_value_octets(key: ec.EllipticCurvePrivateKey, digest: bytes,
@@ -212,16 +167,17 @@ def _signature_value_octets(key: ec.EllipticCurvePrivateKey, digest: bytes,
     """Base64 (ASCII bytes) of the raw r || s signature over the SignedInfo
     that names ``digest`` (the base64 of the document's digest); low-S
     (:mod:`duis.signatures.ecdsa`)."""
-    signed_info = _SIGNED_INFO[0] + digest + _SIGNED_INFO[1]
-    return base64.b64encode(sign_raw(key, signed_info, _ECDSA[deterministic]))
+    return base64.b64encode(sign_raw(key, TEMPLATE.signed_info_octets(digest),
+                                     _ECDSA[deterministic]))
 
 
 @functools.lru_cache(maxsize=256)
 def _key_info_markup(issuer: str, serial: int) -> bytes:
-    """The Signature's bytes after the value: the same for every signature by
-    one certificate."""
-    return b"".join((_MARKUP[2], issuer.translate(_TEXT_ESCAPES).encode("utf-8"), _MARKUP[3],
-                     str(serial).encode("ascii"), _MARKUP[4]))
+    """The Signature's bytes after the signature value, naming the certificate."""
+    # the same for every signature by one certificate: cached
+    markup = TEMPLATE.markup
+    return b"".join((markup[2], issuer.translate(_TEXT_ESCAPES).encode("utf-8"), markup[3],
+                     str(serial).encode("ascii"), markup[4]))
 
 
 def _own_tree(message: Message, source: str) -> etree._ElementTree:

@@ -42,10 +42,8 @@ import binascii
 import datetime as _dt
 import hashlib
 import hmac
-import re
 from dataclasses import dataclass
 from typing import Callable, Collection
-from xml.sax.saxutils import escape
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -64,6 +62,7 @@ from . import profile as P
 from .c14n import XML_SPACE, document_octets, signed_info_octets
 from .credentials import DSP_XML_SIGN, USER_XML_SIGN, Credential, CredentialStore
 from .replay import CounterStore
+from .template import TEMPLATE, SignatureValues
 
 _ECDSA = ec.ECDSA(hashes.SHA256())
 _WHITESPACE = b" \t\r\n"
@@ -74,8 +73,7 @@ _KIND = {P.sr("Request"): "Request", P.sr("Response"): "Response"}
 _CDATA = b"<![CDATA["
 _KEYINFO = frozenset(P.ds(n) for n in ("KeyInfo", "X509Data", "X509IssuerSerial",
                                        "X509IssuerName", "X509SerialNumber"))
-#: where the detached signature's parts were (paths are taken before the digest)
-_DIGEST_VALUE_PATH = "/ds:SignedInfo/ds:Reference/ds:DigestValue"
+#: the error for a difference at an element, by tag (else ProfileViolation)
 _CLASS_BY_TAG = {P.ds("Reference"): E.ReferenceNotAllowed,
                  P.ds("Transforms"): E.TransformNotAllowed,
                  P.ds("Transform"): E.TransformNotAllowed,
@@ -126,17 +124,17 @@ def verify(data: bytes, store: CredentialStore, *, now: _dt.datetime | None = No
     tree = tree if tree is not None else parse_bytes(data, source)
     check = _Checker(tree, source)
     signature = check.placement()
-    fields = check.profile(signature)
-    credential = check.certificate(store, fields)
+    values = check.profile(signature)
+    credential = check.certificate(store, signature, values)
     check.validity(credential, now)
     message_id = check.signer(credential)
     roles = store.roles_of(credential.eui) if credential.eui else frozenset()
     if allowed_roles is not None and message_id is not None:
         check.roles(roles, allowed_roles)
-    signed_info = fields.signed_info_octets or signed_info_octets(fields.signed_info)
-    octets = document_octets(tree, signature)
-    check.digest(octets, fields)
-    check.signature_value(credential, signed_info, fields)
+    signed_info = values.signed_info or signed_info_octets(_part(signature, P.SIGNED_INFO))
+    octets = document_octets(tree, signature)  # detaches the signature
+    check.digest(octets, signature, values)
+    check.signature_value(credential, signed_info, signature, values)
     if counters is not None and message_id is not None:
         counters.check_and_record(message_id.originator, message_id.counter, source=source)
     signed = tree if check.plain and _CDATA not in data else parse_canonical(octets, source)
@@ -144,34 +142,27 @@ def verify(data: bytes, store: CredentialStore, *, now: _dt.datetime | None = No
                            _KIND[check.root.tag], message_id, credential)
 
 
-@dataclass
-class _Fields:
-    signature: etree._Element
-    issuer: str
-    serial: int
-    digest: bytes
-    value: bytes
-    signed_info_octets: bytes | None
-    """Exclusive C14N of SignedInfo, when the shape check already has it."""
-    found: dict | None = None
-    """The Signature's parts by tag, when the element-by-element check found
-    them; ``None``: the Signature is exactly the profile's, so each part is at
-    its place in it (:data:`_PLACES`)."""
+def signature_values(signature: etree._Element, *, shortcuts: bool = True,
+                     source: str = "<bytes>") -> SignatureValues:
+    """Check 2 on its own: the values of ``signature``, a ``ds:Signature`` in a
+    DUIS Request or Response, if it is exactly the profile's; else the error
+    naming the first difference (as :func:`verify` raises it).
 
-    def element(self, tag: str) -> etree._Element:
-        return self.found[tag] if self.found is not None else _at(self.signature, tag)
+    ``shortcuts=False`` reads it element by element only, the way that
+    defines what is accepted (:mod:`duis.signatures.template` says why there
+    are shortcuts); tests compare the two.  ``signed_info`` is always given.
+    """
+    check = _Checker(signature.getroottree(), source)
+    values = check.profile(signature, shortcuts=shortcuts)
+    if values.signed_info is None:
+        values = values._replace(signed_info=signed_info_octets(_part(signature, P.SIGNED_INFO)))
+    return values
 
-    @property
-    def signed_info(self) -> etree._Element:
-        return self.element(_SIGNED_INFO)
 
-    @property
-    def digest_value(self) -> etree._Element:
-        return self.element(_DIGEST)
-
-    @property
-    def signature_value(self) -> etree._Element:
-        return self.element(_VALUE)
+def _part(signature: etree._Element, tag: str) -> etree._Element:
+    """The element ``tag`` of a Signature that passed check 2: the only one
+    with its tag (comments and processing instructions may sit among them)."""
+    return next(signature.iter(tag))
 
 
 class _Checker:
@@ -236,27 +227,31 @@ class _Checker:
                                 element, "only xmldsig elements", _short(element))
 
     # 2 ---------------------------------------------------------------------
-    def profile(self, signature: etree._Element) -> _Fields:
-        compact = _compact_signature(signature)
-        if compact is not None:  # the usual case: duis's own compact form, nothing to report
-            return _Fields(signature, *compact)
-        octets = _canonical_signed_info(signature)
-        if octets is not None:  # the profile's shape, checked in one pass
-            found = None
-            element = lambda tag: _at(signature, tag)  # noqa: E731
-        else:  # find and name the first difference
+    def profile(self, signature: etree._Element, shortcuts: bool = True) -> SignatureValues:
+        """The Signature's values if it is exactly the profile's (``STRUCTURE``,
+        comments and processing instructions between elements allowed, white
+        space around them and around the values), each value well formed and
+        within its bound; else the error naming the first difference."""
+        octets = None
+        if shortcuts:
+            # the usual case, duis's own compact form: read and checked in one pass
+            values = TEMPLATE.read_compact(signature)
+            if values is not None:
+                return values
+            # the profile's shape with white space between elements: one C14N and a pattern
+            octets = TEMPLATE.canonical_signed_info(signature)
+        if octets is None:  # anything else: the check itself, naming the first difference
             self.foreign_content(signature)
-            found = {}
-            self._walk(P.STRUCTURE, signature, found)
-            element = found.__getitem__
-        fields = _Fields(signature, self._issuer(element(_ISSUER)),
-                         self._serial(element(_SERIAL)), b"", b"", octets, found)
-        fields.digest = self._base64(element(_DIGEST), P.DIGEST_BYTES)
-        fields.value = self._base64(element(_VALUE), P.SIGNATURE_BYTES)
-        return fields
+            self._walk(P.STRUCTURE, signature)
+        issuer = self._issuer(_part(signature, P.ISSUER_NAME))
+        serial = self._serial(_part(signature, P.SERIAL_NUMBER))
+        digest = self._base64(_part(signature, P.DIGEST_VALUE), P.DIGEST_BYTES)
+        value = self._base64(_part(signature, P.SIGNATURE_VALUE), P.SIGNATURE_BYTES)
+        return SignatureValues(issuer, serial, digest, value, octets)
 
-    def _walk(self, spec: P.Node, element: etree._Element, found: dict) -> None:
-        found[spec.name] = element
+    def _walk(self, spec: P.Node, element: etree._Element) -> None:
+        """``element`` and its subtree are exactly ``spec``'s, element by
+        element; else the error naming the first difference, where it is."""
         self._attributes(spec, element)
         if spec.text:
             if len(element):
@@ -275,7 +270,7 @@ class _Checker:
                             ", ".join(_short_tag(t) for t in wanted) or "no elements",
                             ", ".join(_short(c) for c in children) or "no elements")
         for child_spec, child in zip(spec.children, children):
-            self._walk(child_spec, child, found)
+            self._walk(child_spec, child)
 
     def _attributes(self, spec: P.Node, element: etree._Element) -> None:
         attributes = element.attrib
@@ -312,7 +307,7 @@ class _Checker:
     def _issuer(self, element: etree._Element) -> str:
         """The issuer name, refused unread when longer than any real one (it
         is looked up, and normalised, before the message is authenticated)."""
-        text = element.text or ""  # the walk and the one-pass check allow no child node
+        text = element.text or ""  # the shape checks allow no child node in a value
         if len(text) > P.MAX_ISSUER_NAME_CHARS:
             raise self.fail(E.KeyInfoNotAllowed, "issuer name too long", element,
                             f"a distinguished name of at most {P.MAX_ISSUER_NAME_CHARS} "
@@ -335,13 +330,14 @@ class _Checker:
         return int(text)
 
     # 3, 4 -------------------------------------------------------------------
-    def certificate(self, store: CredentialStore, fields: _Fields) -> Credential:
-        credential = store.by_issuer_serial(fields.issuer, fields.serial)
+    def certificate(self, store: CredentialStore, signature: etree._Element,
+                    values: SignatureValues) -> Credential:
+        credential = store.by_issuer_serial(values.issuer, values.serial)
         if credential is None:
-            element = fields.signed_info.getparent().find(P.ds("KeyInfo"))
             raise self.fail(E.UnknownCertificate, "signer's certificate not in the store",
-                            element, f"a certificate in {store.directory}",
-                            f"issuer {fields.issuer!r}, serial {fields.serial}")
+                            _part(signature, P.ds("KeyInfo")),
+                            f"a certificate in {store.directory}",
+                            f"issuer {values.issuer!r}, serial {values.serial}")
         return credential
 
     def validity(self, credential: Credential, now: _dt.datetime | None) -> None:
@@ -399,178 +395,29 @@ class _Checker:
                 found=", ".join(sorted(roles)) or "no roles on record")
 
     # 7, 8 -------------------------------------------------------------------
-    def digest(self, octets: bytes, fields: _Fields) -> None:
+    # the signature is detached by now: its paths are the ones taken before
+    def digest(self, octets: bytes, signature: etree._Element, values: SignatureValues) -> None:
         actual = hashlib.sha256(octets).digest()
-        if not hmac.compare_digest(actual, fields.digest):
+        if not hmac.compare_digest(actual, values.digest):
             raise self.fail(E.DigestMismatch, "signed content changed after signing",
-                            fields.digest_value, base64.b64encode(fields.digest).decode(),
+                            _part(signature, P.DIGEST_VALUE),
+                            base64.b64encode(values.digest).decode(),
                             base64.b64encode(actual).decode(),
-                            path=self.signature_path + _DIGEST_VALUE_PATH)
+                            path=self.signature_path + TEMPLATE.paths[P.DIGEST_VALUE])
 
     def signature_value(self, credential: Credential, signed_info: bytes,
-                        fields: _Fields) -> None:
+                        signature: etree._Element, values: SignatureValues) -> None:
         half = P.COORDINATE_BYTES
-        der = encode_dss_signature(int.from_bytes(fields.value[:half], "big"),
-                                   int.from_bytes(fields.value[half:], "big"))
+        der = encode_dss_signature(int.from_bytes(values.value[:half], "big"),
+                                   int.from_bytes(values.value[half:], "big"))
         try:
             credential.public_key.verify(der, signed_info, _ECDSA)
         except InvalidSignature:
             raise self.fail(E.BadSignatureValue, "signature value does not verify",
-                            fields.signature_value,
+                            _part(signature, P.SIGNATURE_VALUE),
                             f"an ECDSA P-256 signature by serial {credential.serial}",
                             "a value that does not verify",
-                            path=self.signature_path + "/ds:SignatureValue") from None
-
-
-_SIGNED_INFO, _DIGEST, _VALUE, _ISSUER, _SERIAL = (P.ds(name) for name in (
-    "SignedInfo", "DigestValue", "SignatureValue", "X509IssuerName", "X509SerialNumber"))
-#: white space as exclusive C14N writes it (a carriage return becomes a reference)
-_C14N_SPACE = rb"(?:[ \t\n]|&#xD;)*"
-
-
-def _c14n_pattern(spec: P.Node, top: bool = False) -> bytes:
-    """A pattern for exclusive C14N (with comments) of exactly the profile's
-    Signature: these elements, attributes and values, white space only
-    between elements, any text without markup in the value elements."""
-    tag = b"ds:" + spec.name.partition("}")[2].encode("ascii")
-    declaration = f' xmlns:ds="{P.DS}"'.encode("ascii") if top else b""
-    attributes = b"".join(f' {name}="{value}"'.encode("ascii")
-                          for name, value in sorted(spec.attributes))
-    if spec.text:
-        inner = rb"[^<]*"
-    else:
-        inner = _C14N_SPACE + _C14N_SPACE.join(_c14n_pattern(c) for c in spec.children) \
-            + (_C14N_SPACE if spec.children else b"")
-    pattern = re.escape(b"<" + tag + declaration + attributes + b">") + inner \
-        + re.escape(b"</" + tag + b">")
-    return b"(?P<signed_info>" + pattern + b")" if spec.name == _SIGNED_INFO else pattern
-
-
-assert all(value is not None and value == escape(value, {'"': "&quot;"})
-           for node in P.preorder(P.STRUCTURE) for _, value in node.attributes), \
-    "the one-pass check compares attribute values literally; give every profile attribute one"
-_SHAPE = re.compile(_c14n_pattern(P.STRUCTURE, top=True))
-_SIGNED_INFO_START = b"<ds:SignedInfo"
-_SIGNED_INFO_DECLARED = _SIGNED_INFO_START + f' xmlns:ds="{P.DS}"'.encode("ascii")
-
-
-def _canonical_signed_info(signature: etree._Element) -> bytes | None:
-    """Exclusive C14N of SignedInfo if the Signature is exactly the profile's
-    shape (no comments, no processing instructions, no stray text, the ``ds``
-    prefix), else ``None``.  Accepts only what :meth:`_Checker._walk` accepts;
-    it just does it in one pass, in C.
-
-    Exclusive C14N of an element does not depend on its ancestors beyond the
-    namespaces it uses, so SignedInfo's octets are its part of the Signature's,
-    with the ``ds`` declaration the Signature carried moved onto it.
-    """
-    octets = etree.tostring(signature, method="c14n", exclusive=True, with_comments=True)
-    match = _SHAPE.fullmatch(octets)
-    if match is None:
-        return None
-    return _SIGNED_INFO_DECLARED + match.group("signed_info")[len(_SIGNED_INFO_START):]
-
-
-#: where each part sits in a Signature of exactly the profile's shape
-_PLACES = {_SIGNED_INFO: (0,), _DIGEST: (0, 2, 2), _VALUE: (1,), _ISSUER: (2, 0, 0, 0),
-           _SERIAL: (2, 0, 0, 1)}
-
-
-def _at(signature: etree._Element, tag: str) -> etree._Element:
-    """The part ``tag`` of a Signature known to be exactly the profile's shape
-    (no comments, no processing instructions: children are where the profile puts them)."""
-    element = signature
-    for index in _PLACES[tag]:
-        element = element[index]
-    assert element.tag == tag, (element.tag, tag)
-    return element
-
-
-def _profile_template(spec: P.Node, parent: etree._Element | None = None) -> etree._Element:
-    """The profile's Signature as an element, ``MARK`` as the text of each value."""
-    element = etree.Element(spec.name, nsmap={"ds": P.DS}) if parent is None \
-        else etree.SubElement(parent, spec.name)
-    for name, value in spec.attributes:
-        element.set(name, value)
-    if spec.text:
-        element.text = "MARK"
-    for child in spec.children:
-        _profile_template(child, element)
-    return element
-
-
-_TEMPLATE = _profile_template(P.STRUCTURE)
-#: the values' tags, in document order
-_VALUE_TAGS = tuple(node.name for node in P.preorder(P.STRUCTURE) if node.text)
-assert _VALUE_TAGS == (_DIGEST, _VALUE, _ISSUER, _SERIAL), _VALUE_TAGS
-#: the Signature as lxml serializes it on its own (the namespace declarations
-#: in scope on its start tag, ``_COMPACT_START``), around the four values
-_COMPACT = tuple(etree.tostring(_TEMPLATE, with_tail=False).split(b"MARK"))
-_COMPACT_START = f'<ds:Signature xmlns:ds="{P.DS}"'.encode("ascii")
-assert len(_COMPACT) == len(_VALUE_TAGS) + 1 and _COMPACT[0].startswith(_COMPACT_START + b">")
-_COMPACT = (_COMPACT[0][len(_COMPACT_START) + 1:],) + _COMPACT[1:]
-_COMPACT_BEFORE_VALUES = _COMPACT[:-1]
-#: the rest of the Signature's start tag: declarations (a value holds no quote
-#: character: lxml would quote it with apostrophes), then its end
-_MORE_NAMESPACES = re.compile(rb'(?: xmlns(?::[^\s="]+)?="[^"]*")*>')
-#: SignedInfo's exclusive C14N around the digest (see :func:`_compact_signature`)
-_SIGNED_INFO_AROUND = tuple(signed_info_octets(_TEMPLATE[0]).split(b"MARK"))
-assert len(_SIGNED_INFO_AROUND) == 2
-
-
-def _compact_signature(signature: etree._Element) \
-        -> tuple[str, int, bytes, bytes, bytes] | None:
-    """Issuer, serial, digest, value and SignedInfo's exclusive C14N if the
-    Signature is exactly the profile's in the compact form duis writes (no
-    white space between elements, the ``ds`` prefix, values without character
-    references) and every value is well formed; else ``None``, and the checks
-    that follow decide and report.
-
-    lxml's serialization shows every node, attribute and declaration in the
-    subtree and escapes ``&``, ``<``, ``>``, CR and anything beyond ASCII with
-    ``&``; so when it matches the profile's markup with values free of ``&``,
-    the elements, attributes and texts are the profile's and the values are
-    the texts byte for byte.  SignedInfo's exclusive C14N then depends on the
-    digest text only (it uses the ``ds`` namespace alone, and C14N escapes
-    nothing such a text holds): it is ``_SIGNED_INFO_AROUND`` around it.
-    """
-    markup = etree.tostring(signature, with_tail=False)
-    if markup.find(b"&") >= 0 or not markup.startswith(_COMPACT_START):
-        return None
-    start = _MORE_NAMESPACES.match(markup, len(_COMPACT_START))
-    if start is None:
-        return None
-    # each value runs from the end of the markup before it to the next "<";
-    # rebuilt around them, the profile's markup must give the very bytes
-    head = start.end()
-    position = head
-    texts = []
-    for literal in _COMPACT_BEFORE_VALUES:
-        position += len(literal)
-        end = markup.find(b"<", position)
-        if end < 0:
-            return None
-        texts.append(markup[position:end])
-        position = end
-    digest_text, value_text, issuer_text, serial_text = texts
-    if markup[head:] != b"".join((_COMPACT[0], digest_text, _COMPACT[1], value_text,
-                                  _COMPACT[2], issuer_text, _COMPACT[3], serial_text,
-                                  _COMPACT[4])):
-        return None
-    try:
-        digest = binascii.a2b_base64(digest_text.translate(None, _WHITESPACE), strict_mode=True)
-        value = binascii.a2b_base64(value_text.translate(None, _WHITESPACE), strict_mode=True)
-    except (binascii.Error, ValueError):
-        return None
-    if len(issuer_text) > P.MAX_ISSUER_NAME_CHARS or len(serial_text) > P.MAX_SERIAL_DIGITS:
-        return None  # the checks that follow refuse it, saying so
-    issuer = issuer_text.decode("ascii").strip()
-    serial = serial_text.decode("ascii").strip()
-    if len(digest) != P.DIGEST_BYTES or len(value) != P.SIGNATURE_BYTES or not issuer \
-            or not serial.isdigit():
-        return None
-    return (issuer, int(serial), digest, value,
-            _SIGNED_INFO_AROUND[0] + digest_text + _SIGNED_INFO_AROUND[1])
+                            path=self.signature_path + TEMPLATE.paths[P.SIGNATURE_VALUE]) from None
 
 
 def _class_for(tag: str) -> type[E.ProfileViolation]:
