@@ -24,7 +24,8 @@ from duis.clock import parse_instant
 from duis.messages import build, from_tree, leaf, node, request
 from duis.serve import Client, ServeConfig, ServerThread
 from duis.serve.logs import LOGGER
-from duis.serve.workers import CheckPool, CheckSettings
+from duis.serve.pool import Answered, CheckPool, Failed, RunHere
+from duis.serve.worker import CheckSettings
 from duis.signatures import CredentialStore, sign_with_store
 from duis.signatures.credentials import default_store_directory
 from duis.xmlparse import parse_bytes
@@ -219,9 +220,10 @@ def test_checked_requests_are_handed_on_in_the_order_they_came(tmp_path):
 
     handed = asyncio.run(run())
     assert [index for index, _ in handed] == list(range(len(jobs)))
-    kinds = [outcome[0] for _, outcome in handed]
-    assert kinds == ["checked"] * 3 + ["error"] + ["checked"] * 6
-    counters = [outcome[1].request.counter for _, outcome in handed if outcome[0] == "checked"]
+    kinds = [type(outcome) for _, outcome in handed]
+    assert kinds == [Answered] * 3 + [Failed] + [Answered] * 6
+    counters = [outcome.value.request.counter for _, outcome in handed
+                if isinstance(outcome, Answered)]
     assert counters[1:] == [5000 + n for n in range(8)]
 
 
@@ -229,7 +231,7 @@ def test_checked_requests_are_handed_on_in_the_order_they_came(tmp_path):
 
 def test_a_worker_killed_while_signing_leaves_the_signing_to_the_server():
     """Signing is deterministic, so what a dead worker was signing is signed again
-    by the server (the engine is told ``in-process``)."""
+    by the server (the engine is told :class:`RunHere`)."""
     async def run() -> list:
         pool = CheckPool(1, CheckSettings(str(default_store_directory())))
         await pool.start()
@@ -247,7 +249,7 @@ def test_a_worker_killed_while_signing_leaves_the_signing_to_the_server():
         finally:
             await pool.stop()
 
-    assert asyncio.run(run()) == [("in-process", None), ("in-process", None)]
+    assert asyncio.run(run()) == [RunHere(), RunHere()]
 
 
 def test_what_a_worker_signs_is_what_the_dsp_would_send():

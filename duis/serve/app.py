@@ -40,8 +40,8 @@ from ..smi import CplEntry
 from .config import SERVICE_NAMES, SERVICE_PATHS, SERVICE_VARIANTS, ServeConfig
 from .delivery import Deliverer
 from .engine import AdminError, Engine, SmiBusy
-from .workers import WorkerExited
 from .logs import event
+from .pool import WorkerExited
 
 #: content types a web service accepts (parameters such as charset are ignored)
 XML_TYPES = ("application/xml", "text/xml")

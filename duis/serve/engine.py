@@ -27,7 +27,7 @@ in order) for up to ``ServeConfig.busy_timeout`` seconds, then it and every
 change queued behind it are refused with :class:`SmiBusy` (HTTP 503: not
 acted on, no counter recorded, send again).
 
-With worker processes (:mod:`.workers`), a request's parsing, schema
+With worker processes (:mod:`.pool`, :mod:`.worker`), a request's parsing, schema
 validation and signature verification happen there, and only the rest (the
 replay check, authorisation, the devices, the SMI) comes here, in the order
 the requests arrived.
@@ -67,7 +67,9 @@ from ..smi import CplEntry, load_world, open_smi
 from .config import ServeConfig
 from .logs import LOGGER, event
 from .outbox import Message, Outbox
-from .workers import CheckPool, CheckSettings, Outcome, request_checked
+from .checks import request_checked
+from .pool import Answered, CheckPool, Failed, Outcome, RunHere
+from .worker import CheckSettings
 
 T = TypeVar("T")
 
@@ -313,16 +315,16 @@ class Engine:
             return await future
 
         def deliver(outcome: Outcome) -> None:          # in order; run by _drain after
-            kind, value = outcome
-            if kind == "checked":
-                self._calls.append(_Call(self.handle, (service, source), future,
-                                         lambda: value, True))
-            elif kind == "error":
-                if not future.done():
-                    future.set_exception(value)
-            else:                                             # no worker running
-                self._calls.append(_Call(self.handle, (service, source), future,
-                                         lambda: self._check_here(data, source), True))
+            match outcome:
+                case Answered(checked):
+                    self._calls.append(_Call(self.handle, (service, source), future,
+                                             lambda: checked, True))
+                case Failed(error):
+                    if not future.done():
+                        future.set_exception(error)
+                case RunHere():                               # no worker running
+                    self._calls.append(_Call(self.handle, (service, source), future,
+                                             lambda: self._check_here(data, source), True))
 
         self.pool.check(data, source, self.dsp.clock.now(), deliver)
         return await future
@@ -408,23 +410,22 @@ class Engine:
         now = self.dsp.clock.now()
         self._busy = True
 
-        def signed(outcome: tuple[str, object]) -> None:
-            kind, value = outcome
+        def signed(outcome: Outcome) -> None:
             try:
-                if kind == "in-process":                  # no worker: seal them here
-                    try:
-                        kind, value = "sealed", [self.dsp.seal(r.outgoing) for r in produced]
-                    except Exception as exc:
-                        kind, value = "error", exc
-                elif kind == "signed":
-                    xmls = iter(value)
-                    kind, value = "sealed", [[out.with_signature(next(xmls))
-                                              for out in result.outgoing]
-                                             for result in produced]
-                if kind == "sealed":
-                    self._complete(batch, _with_sealed(outcomes, value), transaction)
+                match outcome:
+                    case Answered(xmls):
+                        signatures = iter(xmls)
+                        sealed = [[out.with_signature(next(signatures))
+                                   for out in result.outgoing] for result in produced]
+                    case RunHere():                       # no worker: seal them here
+                        try:
+                            sealed = [self.dsp.seal(result.outgoing) for result in produced]
+                        except Exception as exc:
+                            outcome = Failed(exc)
+                if isinstance(outcome, Failed):
+                    _abort(batch, transaction, outcome.error)
                 else:
-                    _abort(batch, transaction, value)
+                    self._complete(batch, _with_sealed(outcomes, sealed), transaction)
             finally:
                 self._busy = False
                 if self._calls:

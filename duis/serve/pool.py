@@ -1,4 +1,5 @@
-"""Worker processes for the stateless part of each request (``--workers N``: N-1).
+"""The pool of worker processes for the stateless part of each request
+(``--workers N``: N-1), on the server's side.
 
 Parsing, schema validation and signature verification of a request read
 nothing of the DSP's state (only the credential store and the schema), nor
@@ -44,38 +45,27 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import datetime as _dt
 import logging
 import os
-import pickle
-import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from lxml import etree
-
-from ..errors import DuisError, WrongRoot
+from ..errors import DuisError
+from .framing import FrameReader, frame, microseconds
 from .logs import event
+from .worker import CHECK, SIGN, CheckSettings
 
-FRAME = struct.Struct(">I")
-#: pickle protocol of the frames
-PROTOCOL = 5
-#: the jobs: check a request; sign what the DSP sends
-CHECK, SIGN = "check", "sign"
-#: a worker answers what it finished at most this many seconds apart in one write
-FLUSH_SECONDS = 0.001
 #: seconds a new worker has to load the schema and the credential store
 START_TIMEOUT = 60.0
 #: a worker that died is replaced after this many seconds (doubling while they keep dying)
 RESTART_DELAY = 0.5
-REQUEST_TAG = "{http://www.dccinterface.co.uk/ServiceUserGateway}Request"
+#: a request is checked again after a worker died on it; after this many deaths, refused
+MAX_CHECK_TRIES = 2
 
 
 class WorkerExited(DuisError):
@@ -83,193 +73,33 @@ class WorkerExited(DuisError):
     (killed or crashed): the request was not acted on (its RequestID counter
     was not recorded), and is refused rather than risk the server's process."""
 
-#: a request is checked again after a worker died on it; after this many deaths, refused
-MAX_CHECK_TRIES = 2
+
+# --- what a job comes to, handed on in order ----------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """The worker did the job: a :class:`~duis.dsp.service.Checked` request, or the
+    signed messages (in the order they were sent)."""
+
+    value: object
 
 
-@dataclass(frozen=True)
-class CheckSettings:
-    """What a worker needs to check requests as the DSP would (sent to it at start)."""
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The job was refused (the check's error) or failed."""
 
-    store: str
-    """The credential store directory."""
-    signing: bool = True
-    check_certificate_roles: bool = False
+    error: BaseException
 
 
-#: an outcome handed on in order: ("checked", Checked), ("error", exception) or
-#: ("in-process", None): no worker was running, check it with the rest
-Outcome = tuple[str, object]
+@dataclass(frozen=True, slots=True)
+class RunHere:
+    """No worker was running (or the one doing it died and it is safe to do again):
+    the server's process does the job itself."""
 
 
-# --- the worker process ------------------------------------------------------------------
+Outcome = Answered | Failed | RunHere
+RUN_HERE = RunHere()
 
-def worker_main(fd: int) -> None:
-    """The worker process: read jobs, check them, answer, until the socket closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)     # the server stops us, once its requests
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)    # in flight are answered
-    _batch_scheduling()
-    sock = socket.socket(fileno=fd)
-    reader = _FrameReader()
-    try:
-        jobs: list = []
-        while not jobs:                          # the settings come first, then the jobs
-            chunk = sock.recv(1 << 16)
-            if not chunk:
-                return
-            jobs = reader.feed(chunk)
-        check, sign = _workers(jobs.pop(0))
-        from ..runtime import tune_for_throughput
-        tune_for_throughput()
-        sock.sendall(_frame(("ready", os.getpid())))
-        while True:
-            out: list[bytes] = []
-            flushed = time.perf_counter()
-            for job in jobs:
-                try:
-                    if job[0] == CHECK:
-                        _, seq, data, source, now = job
-                        value = check(data, source, _instant(now))
-                    else:
-                        _, seq, messages, now = job
-                        value = [sign(message, _instant(now)) for message in messages]
-                    out.append(_frame((seq, True, value)))
-                except Exception as exc:  # every refusal goes back to the server
-                    out.append(_frame((seq, False, _portable(exc))))
-                if time.perf_counter() - flushed > FLUSH_SECONDS:
-                    sock.sendall(b"".join(out))
-                    out.clear()
-                    flushed = time.perf_counter()
-            if out:
-                sock.sendall(b"".join(out))
-            chunk = sock.recv(1 << 20)
-            if not chunk:
-                return                           # the server closed our input: done
-            jobs = reader.feed(chunk)
-    except (BrokenPipeError, ConnectionResetError):
-        return                                   # the server is gone
-
-
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
-
-
-def _microseconds(now: _dt.datetime) -> int:
-    """An instant as microseconds since the epoch (pickled 20 times faster than
-    a datetime); naive means UTC, as the signature checks take it."""
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=_dt.timezone.utc)
-    return (now - _EPOCH) // _dt.timedelta(microseconds=1)
-
-
-def _instant(microseconds: int) -> _dt.datetime:
-    return _EPOCH + _dt.timedelta(microseconds=microseconds)
-
-
-def _batch_scheduling() -> None:
-    """Linux: ask not to preempt the server's process when a job wakes us up (its
-    one thread is what every request waits for); the share of CPU is unchanged."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
-    except (AttributeError, OSError):
-        pass
-
-
-def _workers(settings: CheckSettings) -> tuple[Callable, Callable]:
-    """The two jobs: check a request, sign what the DSP sends."""
-    from ..dsp.seal import seal_bytes
-    from ..dsp.service import precheck
-    from ..schema import load_schema
-    from ..signatures import CredentialStore
-
-    store = CredentialStore(Path(settings.store))
-    schema = load_schema()
-
-    def check(data: bytes, source: str, now):
-        return request_checked(lambda: precheck(
-            data, store, schema, now=now, signing=settings.signing,
-            check_certificate_roles=settings.check_certificate_roles, source=source),
-            data, source)
-
-    def sign(message: bytes, now: _dt.datetime) -> bytes:
-        return seal_bytes(message, store, now)
-
-    return check, sign
-
-
-def request_checked(check: Callable, data: bytes, source: str):
-    """``check()``'s :class:`~duis.dsp.service.Checked`, refused unless it holds a
-    Request: a failure that is not a refusal becomes :class:`WrongRoot` when the
-    input is a valid, signed Response posted by mistake."""
-    from ..messages import Request
-    try:
-        checked = check()
-    except DuisError:
-        raise
-    except Exception:
-        ensure_request(data, source)
-        raise
-    if not isinstance(checked.request, Request):
-        raise not_a_request(checked.request, source)
-    return checked
-
-
-def ensure_request(data: bytes, source: str) -> None:
-    """Raise :class:`WrongRoot` unless ``data`` is an ``sr:Request``."""
-    from ..xmlparse import parse_bytes
-    root = parse_bytes(data, source).getroot()
-    if root.tag != REQUEST_TAG:
-        raise WrongRoot("a web service takes a DUIS request", source=source, path="/",
-                        expected="sr:Request", found=etree.QName(root).localname)
-
-
-def not_a_request(message: object, source: str) -> WrongRoot:
-    """The refusal of a message that verified but is not a Request (a Response)."""
-    return WrongRoot("a web service takes a DUIS request", source=source, path="/",
-                     expected="sr:Request", found=type(message).__name__)
-
-
-def _portable(exc: BaseException) -> BaseException:
-    """``exc`` if it survives pickling, else a RuntimeError saying what it was; a
-    fault that is not a refusal carries the worker's traceback as a note."""
-    if not isinstance(exc, DuisError):
-        exc.add_note("in a duis serve worker process:\n"
-                     + "".join(traceback.format_exception(exc)).rstrip())
-    try:
-        pickle.loads(pickle.dumps(exc, PROTOCOL))
-        return exc
-    except Exception:
-        return RuntimeError(f"{type(exc).__name__}: {exc}")
-
-
-# --- frames -------------------------------------------------------------------------------
-
-def _frame(item: object) -> bytes:
-    payload = pickle.dumps(item, PROTOCOL)
-    return FRAME.pack(len(payload)) + payload
-
-
-class _FrameReader:
-    """Splits a byte stream into the pickled items it carries."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def feed(self, chunk: bytes) -> list:
-        buffer = self._buffer
-        buffer += chunk
-        items, start, end = [], 0, len(buffer)
-        while end - start >= 4:
-            (size,) = FRAME.unpack_from(buffer, start)
-            if end - start - 4 < size:
-                break
-            items.append(pickle.loads(memoryview(buffer)[start + 4:start + 4 + size]))
-            start += 4 + size
-        if start:
-            del buffer[:start]
-        return items
-
-
-# --- the server's side --------------------------------------------------------------------
 
 class _Worker(asyncio.Protocol):
     """One worker process and its end of the socket pair."""
@@ -279,7 +109,7 @@ class _Worker(asyncio.Protocol):
         self.process: subprocess.Popen | None = None
         self.pid: int | None = None
         self.transport: asyncio.Transport | None = None
-        self.reader = _FrameReader()
+        self.reader = FrameReader()
         self.ready: asyncio.Future = asyncio.get_running_loop().create_future()
         self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())  # seen
         self.in_flight: set[int] = set()
@@ -367,7 +197,7 @@ class CheckPool:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root,
                                                             env.get("PYTHONPATH")) if p)
             worker.process = subprocess.Popen(
-                [sys.executable, "-P", "-c", "import sys; from duis.serve.workers import "
+                [sys.executable, "-P", "-c", "import sys; from duis.serve.worker import "
                  "worker_main; worker_main(int(sys.argv[1]))", str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL,
                 start_new_session=True)
@@ -375,7 +205,7 @@ class CheckPool:
             theirs.close()
         ours.setblocking(False)
         await loop.create_unix_connection(lambda: worker, sock=ours)
-        worker.transport.write(_frame(self.settings))
+        worker.transport.write(frame(self.settings))
         return worker
 
     # --- checking ---------------------------------------------------------------------
@@ -389,30 +219,30 @@ class CheckPool:
         self._order.append(pending)
         worker = self._choose()
         if worker is None:
-            pending.outcome = ("in-process", None)
+            pending.outcome = RUN_HERE
             self._release()
             return
         self._pending[seq] = pending
-        pending.frame = _frame((CHECK, seq, data, source, _microseconds(now)))
+        pending.frame = frame((CHECK, seq, data, source, microseconds(now)))
         pending.tries = 1
         worker.in_flight.add(seq)
         worker.send(pending.frame)
         self.jobs[CHECK] += 1
 
-    def sign(self, messages: list[bytes], now, done: Callable[[tuple[str, object]], None]
+    def sign(self, messages: list[bytes], now, done: Callable[[Outcome], None]
              ) -> None:
         """Sign what the DSP built unsigned, with its credential valid at ``now``;
-        ``done`` gets ``("signed", [bytes, ...])``, ``("error", exception)`` or, when
-        no worker is running (or the one signing died), ``("in-process", None)``."""
+        ``done`` gets :class:`Answered` (the signed messages), :class:`Failed` or, when
+        no worker is running (or the one signing died), :class:`RunHere`."""
         worker = self._choose()
         if worker is None:
-            done(("in-process", None))
+            done(RUN_HERE)
             return
         seq = self._seq
         self._seq += 1
         self._signing[seq] = done
         worker.in_flight.add(seq)
-        worker.send(_frame((SIGN, seq, messages, _microseconds(now))))
+        worker.send(frame((SIGN, seq, messages, microseconds(now))))
         self.jobs[SIGN] += 1
 
     def _choose(self) -> _Worker | None:
@@ -428,12 +258,12 @@ class CheckPool:
         worker.in_flight.discard(seq)
         done = self._signing.pop(seq, None)
         if done is not None:
-            done(("signed", value) if ok else ("error", value))
+            done(Answered(value) if ok else Failed(value))
             return
         pending = self._pending.pop(seq, None)
         if pending is None:
             return
-        pending.outcome = ("checked", value) if ok else ("error", value)
+        pending.outcome = Answered(value) if ok else Failed(value)
 
     def _release(self) -> None:
         """Hand on the outcomes that are next in order, then call :attr:`on_released`."""
@@ -458,7 +288,7 @@ class CheckPool:
         for seq in jobs:
             done = self._signing.pop(seq, None)
             if done is not None:
-                done(("in-process", None))                 # signing is safe to do again
+                done(RUN_HERE)                             # signing is safe to do again
                 continue
             pending = self._pending.get(seq)
             if pending is None:
@@ -473,9 +303,9 @@ class CheckPool:
                 continue
             del self._pending[seq]
             if pending.tries < MAX_CHECK_TRIES:             # no other worker: here
-                pending.outcome = ("in-process", None)
+                pending.outcome = RUN_HERE
             else:
-                pending.outcome = ("error", WorkerExited(
+                pending.outcome = Failed(WorkerExited(
                     f"{pending.tries} worker processes checking this request exited before "
                     "they answered; the request was not acted on (its RequestID counter was "
                     "not recorded) and is not checked in the server's own process",
