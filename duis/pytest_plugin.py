@@ -54,15 +54,17 @@ class GoldenChecker:
         root = self._path(golden_dir) if golden_dir is not None else None
         chosen = [profile] if profile else list(parsed.profiles)
         if self.update:
-            for name in chosen:
-                update_scenario(parsed, name, root)
+            refused = [u for u in (update_scenario(parsed, name, root) for name in chosen)
+                       if u.status == "refused"]
+            if refused:
+                pytest.fail("\n\n".join(u.report() for u in refused), pytrace=False)
             return []
         results = [check_scenario(parsed, name, root) for name in chosen]
         failed = [r for r in results if not r.passed]
         if failed:
-            pytest.fail("\n\n".join(r.report() for r in failed)
-                        + "\n\n(run pytest --update-goldens to accept the new transcripts)",
-                        pytrace=False)
+            hint = ("" if any(r.expectations_failed for r in failed) else
+                    "\n\n(run pytest --update-goldens to accept the new transcripts)")
+            pytest.fail("\n\n".join(r.report() for r in failed) + hint, pytrace=False)
         return results
 
 

@@ -104,3 +104,33 @@ def test_two_runs_give_identical_bytes():
     scenario = read_scenario(STORY)
     assert run_scenario(scenario, "mp105-option2").outputs() == \
         run_scenario(scenario, "mp105-option2").outputs()
+
+
+def test_update_refuses_a_run_whose_expectations_fail(story, capsys):
+    """A failing run is never written as a golden (it would make check fail for ever,
+    and --update-goldens would loop)."""
+    from duis.cli import main
+    scenario = story / STORY.name
+    folder = story / "golden" / "mp105-esme-recovery-by-read" / "baseline"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    text = scenario.read_text()
+    broken = text.replace('code = { baseline = "E5", default', 'code = { baseline = "I0", default', 1)
+    assert broken != text
+    scenario.write_text(broken)
+    assert main(["golden", "update", str(story)]) == 1
+    out = capsys.readouterr().out
+    assert "[baseline]: not written, 1 expectation(s) failed" in out
+    assert "1 refused" in out
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_update_says_unchanged_and_check_skips_worlds_beside_scenarios(story, capsys):
+    from duis.cli import main
+    (story / "world.toml").write_text((ROOT / "samples/worlds/default.toml").read_text())
+    (story / "settings.toml").write_text("[ad1_suppression]\n")
+    assert main(["golden", "update", str(story)]) == 0
+    captured = capsys.readouterr()
+    assert "0 written" in captured.out and "unchanged" in captured.out
+    assert "skipped 2 .toml file(s) without a [scenario] table" in captured.err
+    assert main(["golden", "check", "-q", str(story)]) == 0
+    assert "match, 0 differ" in capsys.readouterr().out

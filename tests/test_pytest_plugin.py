@@ -41,3 +41,14 @@ def test_relative_paths_are_taken_from_the_test_files_folder(tmp_path):
     assert (project / "tests/scenarios/golden" / STORY.stem / "baseline").is_dir()
     checked = subprocess.run(run, capture_output=True, text=True, cwd=project)
     assert checked.returncode == 0, checked.stdout[-2000:]
+    # a scenario whose expectations fail: --update-goldens refuses it, and the failure
+    # does not send the user to --update-goldens (which would change nothing)
+    story = project / "tests" / "scenarios" / STORY.name
+    story.write_text(story.read_text().replace('code = { baseline = "E5", default',
+                                               'code = { baseline = "I0", default', 1))
+    refused = subprocess.run(run + ["--update-goldens"], capture_output=True, text=True,
+                             cwd=project)
+    assert refused.returncode == 1 and "not written, 1 expectation(s) failed" in refused.stdout
+    failing = subprocess.run(run, capture_output=True, text=True, cwd=project)
+    assert failing.returncode == 1 and "expectation failed" in failing.stdout
+    assert "--update-goldens" not in failing.stdout

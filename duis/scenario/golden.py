@@ -4,12 +4,18 @@ The goldens of ``DIR/name.toml`` live in ``DIR/golden/<scenario name>/<profile>/
 ``check`` reruns every scenario and compares each produced file with the
 stored one; a mismatch comes with a unified diff (signed XML is compact, so
 both sides are indented first, which makes the diff readable line by line).
-``update`` rewrites them atomically, one profile folder at a time.
+``update`` rewrites them atomically, one profile folder at a time, and never
+from a run whose expectations failed (that transcript is not a golden: it would
+make ``check`` fail for ever).
+
+In a folder, a ``.toml`` file is a scenario when it has a ``[scenario]`` table:
+worlds and settings files beside the scenarios are skipped, and said to be.
 """
 
 from __future__ import annotations
 
 import difflib
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,15 +58,38 @@ class GoldenResult:
         return "\n".join(lines)
 
 
-def scenario_files(paths: list[str | Path]) -> list[Path]:
-    """Scenario files named, or found in the folders named (not inside golden folders)."""
-    found: list[Path] = []
+@dataclass(frozen=True)
+class Found:
+    """The scenario files among paths, and the ``.toml`` files skipped as not scenarios."""
+
+    scenarios: list[Path]
+    skipped: list[Path]
+
+
+def scenario_files(paths: list[str | Path]) -> Found:
+    """Scenario files named (always), or found in the folders named: there, a ``.toml``
+    file with a ``[scenario]`` table (not inside golden folders)."""
+    scenarios: list[Path] = []
+    skipped: list[Path] = []
     for item in map(Path, paths):
         if item.is_dir():
-            found += sorted(p for p in item.rglob("*.toml") if GOLDEN not in p.parts[len(item.parts):])
+            for path in sorted(p for p in item.rglob("*.toml")
+                               if GOLDEN not in p.parts[len(item.parts):]):
+                (scenarios if _is_scenario(path) else skipped).append(path)
         else:
-            found.append(item)
-    return found
+            scenarios.append(item)
+    return Found(scenarios, skipped)
+
+
+def _is_scenario(path: Path) -> bool:
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return True                       # reading it again reports what is wrong
+    try:
+        return isinstance(tomllib.loads(text).get("scenario"), dict)
+    except tomllib.TOMLDecodeError:       # broken: a scenario if it says it is one
+        return any(line.strip() == "[scenario]" for line in text.splitlines())
 
 
 def golden_folder(scenario: Scenario, profile: str, root: Path | None = None) -> Path:
@@ -75,8 +104,7 @@ def check_scenario(scenario: Scenario, profile: str, root: Path | None = None) -
 
 def compare(transcript: Transcript, folder: Path) -> GoldenResult:
     result = GoldenResult(transcript.scenario, transcript.profile, folder)
-    result.expectations_failed = [f"step {c.step}: {c.what}: expected {c.expected!r}, "
-                                  f"found {c.found!r}" for c in transcript.failures]
+    result.expectations_failed = _failures(transcript)
     produced = dict(transcript.outputs())
     stored = {p.name: p for p in folder.iterdir()} if folder.is_dir() else {}
     missing = sorted(set(produced) - set(stored))
@@ -107,9 +135,47 @@ def _suffix(name: str) -> str:
     return ".mmc.xml" if name.endswith(".mmc.xml") else Path(name).suffix
 
 
-def update_scenario(scenario: Scenario, profile: str, root: Path | None = None) -> Path:
+@dataclass(frozen=True)
+class Updated:
+    """What updating one scenario's golden under one profile did."""
+
+    scenario: str
+    profile: str
+    folder: Path
+    status: str
+    """``written``, ``unchanged`` (the goldens already hold these bytes) or
+    ``refused`` (expectations failed: nothing written)."""
+    expectations_failed: tuple[str, ...] = ()
+
+    def report(self) -> str:
+        lines = [f"{self.scenario} [{self.profile}]: {self.status} {self.folder}"]
+        if self.status == "refused":
+            lines[0] = (f"{self.scenario} [{self.profile}]: not written, "
+                        f"{len(self.expectations_failed)} expectation(s) failed "
+                        f"(a failing run is never a golden; fix the scenario or the code)")
+            lines += [f"  expectation failed: {text}" for text in self.expectations_failed]
+        return "\n".join(lines)
+
+
+def update_scenario(scenario: Scenario, profile: str, root: Path | None = None) -> Updated:
+    """Rewrite the goldens of ``scenario`` under ``profile`` from a fresh run, unless
+    its expectations failed or the goldens already hold exactly what it produced."""
     transcript = run_scenario(scenario, profile)
-    return write_folder(golden_folder(scenario, profile, root), transcript.outputs())
+    folder = golden_folder(scenario, profile, root)
+    failures = tuple(_failures(transcript))
+    if failures:
+        return Updated(scenario.name, profile, folder, "refused", failures)
+    produced = transcript.outputs()
+    stored = {p.name: p.read_bytes() for p in folder.iterdir()} if folder.is_dir() else None
+    if stored == dict(produced):
+        return Updated(scenario.name, profile, folder, "unchanged")
+    write_folder(folder, produced)
+    return Updated(scenario.name, profile, folder, "written")
+
+
+def _failures(transcript: Transcript) -> list[str]:
+    return [f"step {c.step}: {c.what}: expected {c.expected!r}, found {c.found!r}"
+            for c in transcript.failures]
 
 
 def unified_diff(name: str, old: bytes, new: bytes, old_name: str | None = None) -> str:
@@ -132,11 +198,13 @@ def _readable(name: str, data: bytes) -> list[str]:
 def check(paths: list[str | Path]) -> list[GoldenResult]:
     """Rerun every scenario under each of its profiles and compare with its goldens."""
     return [check_scenario(scenario, profile)
-            for path in scenario_files(paths)
+            for path in scenario_files(paths).scenarios
             for scenario in [read_scenario(path)] for profile in scenario.profiles]
 
 
-def update(paths: list[str | Path]) -> list[Path]:
+def update(paths: list[str | Path]) -> list[Updated]:
+    """Update the goldens of every scenario under each of its profiles (see
+    :func:`update_scenario`)."""
     return [update_scenario(scenario, profile)
-            for path in scenario_files(paths)
+            for path in scenario_files(paths).scenarios
             for scenario in [read_scenario(path)] for profile in scenario.profiles]
