@@ -86,13 +86,16 @@ def sign_with_store(message: Message, store: CredentialStore, *,
 
 def sign_built(root: etree._Element, credential: Credential, *,
                deterministic: bool = True, serialized: bytes | None = None) -> bytes:
-    """Sign a message the caller has just built (:func:`duis.messages.build_element`).
+    """Sign a message the caller has built (:func:`duis.messages.build_element`)
+    with ``credential``; return the bytes :func:`sign` gives for it with
+    ``strip_whitespace=False`` (a built element has no whitespace to strip).
 
-    For the DSP's own messages: no copy, no re-parse and no whitespace to strip
-    (a freshly built element has none).  ``root`` is left as it was.
-    ``serialized``, when the caller has it (:func:`duis.messages.build_serialized`),
-    is ``etree.tostring(root, encoding="UTF-8")``, so it is not written again.
+    ``root`` is left as it was.  ``serialized``, when the caller has it
+    (:func:`duis.messages.build_serialized`), must be
+    ``etree.tostring(root, encoding="UTF-8")``.
     """
+    # the usual message is neither copied nor re-parsed: the Signature's markup
+    # goes into its serialization (``serialized`` spares writing that again)
     if not _spliceable(root) or next(root.iterchildren(P.SIGNATURE), None) is not None:
         root = copy.deepcopy(root)  # signed by appending the Signature: to a copy
         return _sign_tree(root.getroottree(), credential.private_key, credential.certificate,

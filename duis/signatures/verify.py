@@ -7,9 +7,12 @@ The checks, in order (the first failure wins):
    besides it and the signature holds only xmldsig elements
    (:class:`SignatureWrapping`); it is the root's last child
    (:class:`SignatureMisplaced`);
-2. the Signature is exactly the profile's — :class:`AlgorithmNotAllowed`,
-   :class:`TransformNotAllowed`, :class:`ReferenceNotAllowed`,
-   :class:`KeyInfoNotAllowed`, :class:`ProfileViolation`;
+2. the Signature is exactly the profile's, :data:`~duis.signatures.profile.STRUCTURE`
+   — :class:`AlgorithmNotAllowed`, :class:`TransformNotAllowed`,
+   :class:`ReferenceNotAllowed`, :class:`KeyInfoNotAllowed`, :class:`ProfileViolation`.
+   The check is the element-by-element one (``_Checker._walk``); the
+   template's two shortcuts (:mod:`duis.signatures.template`) answer first
+   for the usual shapes and accept nothing it refuses;
 3. the certificate named by issuer and serial is in the store — :class:`UnknownCertificate`;
 4. it is valid at ``now`` — :class:`CertificateExpired`, :class:`CertificateNotYetValid`;
 5. it belongs to the originator: a Request's RequestID originator holds it
@@ -71,8 +74,8 @@ _SRV = P.sr("ServiceReferenceVariant")
 _HEADER, _BODY = P.ENVELOPE[:2]
 _KIND = {P.sr("Request"): "Request", P.sr("Response"): "Response"}
 _CDATA = b"<![CDATA["
-_KEYINFO = frozenset(P.ds(n) for n in ("KeyInfo", "X509Data", "X509IssuerSerial",
-                                       "X509IssuerName", "X509SerialNumber"))
+_KEYINFO = frozenset(node.name for part in P.STRUCTURE.children if part.name == P.ds("KeyInfo")
+                     for node in P.preorder(part))
 #: the error for a difference at an element, by tag (else ProfileViolation)
 _CLASS_BY_TAG = {P.ds("Reference"): E.ReferenceNotAllowed,
                  P.ds("Transforms"): E.TransformNotAllowed,
