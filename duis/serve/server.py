@@ -56,6 +56,9 @@ class Server:
         loop = asyncio.get_running_loop()
         config = self.config
         self.engine.open()
+        # the schema's reporting validator, built now: the first invalid request would
+        # otherwise pay its half second on the event loop
+        await loop.run_in_executor(None, lambda: self.engine.dsp.schema.detailed_schema)
         try:
             self.deliverer = Deliverer(self.engine.outbox, config.endpoints,
                                        retry_base=config.retry_base, retry_max=config.retry_max,
