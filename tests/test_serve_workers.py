@@ -253,12 +253,12 @@ def test_a_worker_killed_while_signing_leaves_the_signing_to_the_server():
 
 
 def test_what_a_worker_signs_is_what_the_dsp_would_send():
-    from duis.dsp import DSP
-    from duis.dsp.seal import seal_bytes as sign_unsigned
-    from duis.smi import load_world
     from duis.clock import FixedClock
     from duis.defaults import default_world
     from duis.devices import Network
+    from duis.dsp import DSP
+    from duis.dsp.seal import seal_bytes as sign_unsigned
+    from duis.smi import load_world
 
     store = CredentialStore(default_store_directory())
     sent = {}

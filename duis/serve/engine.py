@@ -64,10 +64,10 @@ from ..profiles import DEFAULT_PROFILE, profile as named_profile
 from ..signatures import CounterStore, CredentialStore
 from ..signatures.credentials import default_store_directory
 from ..smi import CplEntry, load_world, open_smi
+from .checks import request_checked
 from .config import ServeConfig
 from .logs import LOGGER, event
 from .outbox import Message, Outbox
-from .checks import request_checked
 from .pool import Answered, CheckPool, Failed, Outcome, RunHere
 from .worker import CheckSettings
 
