@@ -341,6 +341,9 @@ def apply(data: bytes, edits) -> tuple[bytes, bool]:
             choice = b % (3 if kind == "redeclare-same" else 4)
             declaration = [f' xmlns:sr="{SR}"', f' xmlns:x="{SR}"', f' xmlns="{SR}"',
                            ' xmlns:sr="urn:other"'][choice]
+            start_tag = data[tags[index]:data.index(b">", tags[index])]
+            if choice == 0 and index > 0 and b"xmlns:sr=" in start_tag:
+                continue  # an earlier edit declared it there: twice is not well-formed
             data = data[:tags[index]] + declaration.encode() + data[tags[index]:]
             # sr again below the root is superfluous (on the root: a duplicate attribute)
             same_c14n &= choice == 0 and index > 0
