@@ -39,7 +39,7 @@ from .rows import (SQL_AUDIT_COLUMNS, SQL_CPL_COLUMNS, SQL_DEVICE_COLUMNS, SQL_U
                    audit_from_row, cpl_from_row, cpl_key, cpl_row, device_from_row, device_row,
                    roles_text, user_from_row, user_row)
 from .schema import SCHEMA_VERSION, connect
-from .transactions import Nesting
+from .transactions import Nesting, Transaction
 
 WriteHook = Callable[[str], None]
 
@@ -186,8 +186,7 @@ class SqliteInventory:
         self._last_now: tuple[object, str] | None = None
         """The clock's last reading and its audit text (many writes share an instant)."""
         self._db = connect(self.path, temp_in_memory=temp_in_memory)
-        self._nesting = Nesting(self._db, self, announce=self._announce,
-                                on_undo=self._cache.clear)
+        self._nesting = Nesting(self._db, self, on_undo=self._cache.clear)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -211,11 +210,7 @@ class SqliteInventory:
     def transaction(self) -> ContextManager["SqliteInventory"]:
         """One atomic unit; nested blocks are savepoints inside the outer one (see
         :mod:`duis.smi.transactions`).  A rollback empties the cache."""
-        return self._nesting.block()
-
-    def _announce(self, label: str) -> None:
-        if self.write_hook is not None:
-            self.write_hook(label)
+        return Transaction(self._nesting)
 
     def _write(self, label: str, sql: str, params: Iterable = (), *,
                changes: tuple[str, str | None] | None = None) -> sqlite3.Cursor:

@@ -18,26 +18,22 @@ from typing import Callable
 class Nesting:
     """The transaction state of one connection: how deeply blocks are nested.
 
-    ``owner`` is what a block's ``with`` gives (the inventory); ``announce`` is
-    called with ``"commit"`` just before the outermost COMMIT (the inventory's
-    write hook); ``on_undo`` before any rollback.
+    ``owner`` is what a block's ``with`` gives (the inventory); its ``write_hook``
+    (None or a callable, see :mod:`duis.smi.faults`) is called with ``"commit"``
+    just before the outermost COMMIT.  ``on_undo`` runs before any rollback.
     """
 
-    __slots__ = ("db", "owner", "announce", "on_undo", "depth")
+    __slots__ = ("db", "owner", "on_undo", "depth")
 
     def __init__(self, db: sqlite3.Connection, owner: object, *,
-                 announce: Callable[[str], None], on_undo: Callable[[], None]) -> None:
-        self.db, self.owner, self.announce, self.on_undo = db, owner, announce, on_undo
+                 on_undo: Callable[[], None]) -> None:
+        self.db, self.owner, self.on_undo = db, owner, on_undo
         self.depth = 0
-
-    def block(self) -> "Transaction":
-        """One atomic unit (a context manager); nested blocks are savepoints."""
-        return Transaction(self)
 
 
 class Transaction:
-    """One block of :class:`Nesting`: BEGIN IMMEDIATE, or a savepoint when nested;
-    COMMIT / RELEASE on success; undone on any exception."""
+    """One atomic block on a :class:`Nesting` (a context manager): BEGIN IMMEDIATE, or
+    a savepoint when nested; COMMIT / RELEASE on success; undone on any exception."""
 
     __slots__ = ("nesting", "depth")
 
@@ -58,7 +54,9 @@ class Transaction:
             if kind is None:
                 try:
                     if depth == 0:
-                        nesting.announce("commit")
+                        hook = nesting.owner.write_hook
+                        if hook is not None:
+                            hook("commit")
                         db.execute("COMMIT")
                     else:
                         db.execute(_SAVEPOINTS[depth][1])
