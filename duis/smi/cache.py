@@ -6,8 +6,8 @@ generation (asked for every device of its system, MP202), DCC users looked up
 
 The one rule: **what a write changes is forgotten before the write runs, and a
 rollback forgets everything.**  A write names what it changes
-(:meth:`RecordCache.forget`): one device (its record and, were it a hub, its
-generation), every device, the users, or the CPL.  An insert changes nothing
+(:meth:`RecordCache.forget`): one device or every device (the records, and the
+hubs' generations when the ``smets`` column changes), the users, or the CPL.  An insert changes nothing
 remembered, since only rows that exist are remembered, except for the CPL,
 which is remembered whole.  After a write, the inventory may put back the record
 it just wrote (:meth:`keep_device`), exactly as a read would give it.
@@ -18,6 +18,8 @@ database's only writer.
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from .model import CplEntry, Device, User
 
@@ -41,16 +43,21 @@ class RecordCache:
         """The whole CPL by (manufacturer, model, version), rows by SMETS generation;
         None until read."""
 
-    def forget(self, table: str, key: str | None = None) -> None:
+    def forget(self, table: str, key: str | None = None,
+               fields: Collection[str] | None = None) -> None:
         """Forget what a write to ``table`` changes: the row of ``key`` (a device's
-        canonical EUI-64), or with no key every row of the table."""
+        canonical EUI-64), or with no key every row of the table; ``fields`` names the
+        columns it changes (None: any).  A hub's generation is its ``smets`` column."""
         if table == DEVICE:
+            hubs = fields is None or "smets" in fields
             if key is None:
                 self.devices.clear()
-                self.hub_smets.clear()
+                if hubs:
+                    self.hub_smets.clear()
             else:
                 self.devices.pop(key, None)
-                self.hub_smets.pop(key, None)
+                if hubs:
+                    self.hub_smets.pop(key, None)
         elif table == USER:
             self.users.clear()
         elif table == CPL:

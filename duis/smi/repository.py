@@ -213,9 +213,10 @@ class SqliteInventory:
         return Transaction(self._nesting)
 
     def _write(self, label: str, sql: str, params: Iterable = (), *,
-               changes: tuple[str, str | None] | None = None) -> sqlite3.Cursor:
+               changes: tuple | None = None) -> sqlite3.Cursor:
         """Run one writing statement.  ``changes`` names what it changes of what the cache
-        may hold, a table and a key (None: any row), forgotten first."""
+        may hold, forgotten first: a table, a key (None: any row) and the columns
+        (None: any); see :meth:`RecordCache.forget`."""
         if changes is not None:
             self._cache.forget(*changes)
         if self.write_hook is not None:
@@ -473,7 +474,7 @@ class SqliteInventory:
             assignments = _cols(f"{name} = ?" for name in changed)
             self._write("device.update", f"UPDATE device SET {assignments} WHERE eui = ?",
                         [getattr(updated, name) for name in changed] + [key],
-                        changes=(DEVICE, key))
+                        changes=(DEVICE, key, changed))
             at = self._now()
             self._audit([(at, "device", key, name, getattr(current, name),
                           getattr(updated, name), reason, cause) for name in changed])
@@ -552,7 +553,8 @@ class SqliteInventory:
                 self._set_cpl_row_status(entry, "Removed", reason, cause)
             self._write("removal.pick", _SQL_PICK, (*entry.key,))
             self._write("removal.audit", _SQL_AUDIT_SUSPENSION, (self._now(), reason, cause))
-            self._write("removal.suspend", _SQL_SUSPEND, changes=(DEVICE, None))
+            self._write("removal.suspend", _SQL_SUSPEND,
+                        changes=(DEVICE, None, ("status", "status_before_suspension")))
             suspended = [row[0] for row in
                          self._db.execute("SELECT eui FROM temp.smi_suspend ORDER BY eui")]
             self._write("removal.done", "DELETE FROM temp.smi_suspend")
