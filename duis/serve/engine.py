@@ -44,7 +44,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import dataclasses
 import datetime as _dt
 import logging
 import sqlite3
@@ -125,7 +124,8 @@ class Handled:
 
     def sealed(self, outgoing: list[Outgoing]) -> "Handled":
         """The same, with ``outgoing`` (its messages sealed) in place of the submission's."""
-        return Handled(dataclasses.replace(self.submission, outgoing=outgoing), self.cause)
+        sub = self.submission
+        return Handled(Submission(sub.request, sub.decision, outgoing, sub.delivery), self.cause)
 
     def queue(self) -> None:
         self.messages = [_message(o, self.cause) for o in self.outgoing[1:]]
