@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from duis.clock import parse_instant
 from duis.messages import format_datetime
 from duis.serve import Client, Endpoints, ReceiverThread, ServeConfig, ServerThread
 from duis.serve.logs import LOGGER
+from serve_helpers import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID = ROOT / "samples/messages/valid"
@@ -61,20 +61,6 @@ def commands(monkeypatch):
 def server():
     with ServerThread(ServeConfig(port=0)) as running:
         yield running
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return value
 
 
 # --- duis send ------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from duis.clock import parse_instant
 from duis.serve import Client, Endpoints, ReceiverThread, ServeConfig, ServerThread
 from duis.serve.delivery import Deliverer
 from duis.serve.outbox import Message, Outbox
+from serve_helpers import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID = ROOT / "samples/messages/valid"
@@ -38,22 +38,6 @@ ACTIVATE = f"""<?xml version="1.0" encoding="UTF-8"?>
 <sr:ServiceReference>11.3</sr:ServiceReference><sr:ServiceReferenceVariant>11.3</sr:ServiceReferenceVariant>
 </sr:Header><sr:Body><sr:ActivateFirmware><sr:FirmwareHash>34F55C16C3EE1E5E7DD18E6E48DAEBDB884F12B2FF9AEA60178BD8C553B316FE</sr:FirmwareHash>
 </sr:ActivateFirmware></sr:Body></sr:Request>""".encode()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def recovery_traffic(client: Client, reads: int) -> None:
