@@ -25,7 +25,7 @@ from duis.smi import load_world
 from duis.xmlparse import parse_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
-NOW = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
 SUPPLIER, ESME = "90-B3-D5-1F-30-01-00-00", "00-DB-12-34-56-78-90-A0"
 N = 3000
 

@@ -17,8 +17,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from test_schema_hostile import (deep_attributes, long_text, namespace_declarations,  # noqa: E402
-                                 root_attributes, siblings, wrong_elements)
+from test_schema_hostile import (  # noqa: E402
+    deep_attributes,
+    long_text,
+    namespace_declarations,
+    root_attributes,
+    siblings,
+    wrong_elements,
+)
 
 _PROBE = r"""
 import json, sys, time

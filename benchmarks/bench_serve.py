@@ -160,8 +160,7 @@ async def _client(send, requests: list[bytes], tally: Tally, stop_at: float,
         started = time.perf_counter()
         try:
             status, body = await send(data)
-        except (OSError, asyncio.TimeoutError, ConnectionError, ValueError,
-                aiohttp.ClientError) as exc:
+        except (TimeoutError, OSError, ConnectionError, ValueError, aiohttp.ClientError) as exc:
             tally.errors.append(f"{type(exc).__name__}: {exc}")
             continue
         tally.latencies.append(time.perf_counter() - started)
@@ -238,7 +237,7 @@ class _Sender:
         connection.waiter = waiter = loop.create_future()
         connection.transport.write(b"%s%d\r\n\r\n%s" % (self.head, len(data), data))
         timer = loop.call_later(30, lambda: waiter.done() or waiter.set_exception(
-            asyncio.TimeoutError("no answer in 30 s")))
+            TimeoutError("no answer in 30 s")))
         try:
             return await waiter
         finally:

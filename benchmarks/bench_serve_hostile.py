@@ -111,7 +111,7 @@ async def legit_client(bench, url: str, requests: list[bytes], tally: Legit, sto
             started = time.perf_counter()
             try:
                 status, body = await asyncio.wait_for(sender(data), TIMEOUT)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 tally.timeouts += 1
                 tally.latencies.append(TIMEOUT)
                 sender.close()
@@ -151,7 +151,7 @@ async def slow_attacker(url: str, stop_at: float, counts: dict) -> None:
                         counts[f"{kind} connections closed by the server"] = \
                             counts.get(f"{kind} connections closed by the server", 0) + 1
                         break
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         except (OSError, ConnectionError):
             counts[f"{kind} connections closed by the server"] = \
@@ -171,7 +171,7 @@ async def payload_attacker(bench, url: str, kind: str, made: object, stop_at: fl
             try:
                 status, _ = await asyncio.wait_for(sender(payload(made, n)),
                                                    max(0.1, stop_at - time.perf_counter()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 counts[f"{kind}: unanswered when the time was up"] = 1
                 return
             except (OSError, ConnectionError, ValueError):

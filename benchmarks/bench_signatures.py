@@ -31,7 +31,7 @@ from duis.signatures import CredentialStore, dcctool, sign, sign_with_store, ver
 ROOT = Path(__file__).resolve().parents[1]
 N = 3000
 WARMUP = 300
-NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 SUPPLIER, DEVICE = "90-B3-D5-1F-30-01-00-00", "00-DB-12-34-56-78-90-A4"
 VALIDATE_TREE = "schema validation of the verified tree"
 VALIDATE_BYTES = "schema validation (parse + validate)"
@@ -90,8 +90,14 @@ def duis_figures(store: CredentialStore, message: bytes) -> dict[str, float]:
 
 def signxml_figures(key, cert, message: bytes) -> dict[str, float]:
     from lxml import etree
-    from signxml import (CanonicalizationMethod, DigestAlgorithm, SignatureConfiguration,
-                         SignatureMethod, XMLSigner, XMLVerifier)
+    from signxml import (
+        CanonicalizationMethod,
+        DigestAlgorithm,
+        SignatureConfiguration,
+        SignatureMethod,
+        XMLSigner,
+        XMLVerifier,
+    )
     signer = XMLSigner(signature_algorithm=SignatureMethod.ECDSA_SHA256,
                        digest_algorithm=DigestAlgorithm.SHA256,
                        c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)

@@ -11,7 +11,7 @@ import random as _random
 from dataclasses import dataclass, field
 from typing import Protocol
 
-UTC = _dt.timezone.utc
+UTC = _dt.UTC
 
 
 class Clock(Protocol):

@@ -22,8 +22,8 @@ exceed it (``oversize``).
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from .signatures.profile import ECDSA_SHA256, SHA256, SR
 from .xmlparse import DEFAULT_MAX_BYTES
@@ -31,7 +31,7 @@ from .xmlparse import DEFAULT_MAX_BYTES
 #: the responsible supplier of the default world's ESME, and the ESME
 ORIGINATOR, TARGET = "90-B3-D5-1F-30-01-00-00", "00-DB-12-34-56-78-90-A0"
 #: a time at which the project's test PKI is valid
-SIGNING_TIME = _dt.datetime(2026, 3, 1, tzinfo=_dt.timezone.utc)
+SIGNING_TIME = _dt.datetime(2026, 3, 1, tzinfo=_dt.UTC)
 
 
 @dataclass(frozen=True)

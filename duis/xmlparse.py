@@ -24,9 +24,17 @@ from typing import BinaryIO
 
 from lxml import etree
 
-from .errors import (DTDForbidden, EncodingNotAllowed, EntitiesForbidden,
-                     ExternalReferenceForbidden, InputTooLarge, MalformedXML, NestingTooDeep,
-                     TooManyNodes, UnreadableInput)
+from .errors import (
+    DTDForbidden,
+    EncodingNotAllowed,
+    EntitiesForbidden,
+    ExternalReferenceForbidden,
+    InputTooLarge,
+    MalformedXML,
+    NestingTooDeep,
+    TooManyNodes,
+    UnreadableInput,
+)
 
 #: an 11.1 request carries up to 10,240,000 base64 characters of image;
 #: the default leaves room for the envelope and a signature
@@ -58,7 +66,7 @@ class ParseLimits:
     but DUIS text (base64, numbers, identifiers) holds a handful at most."""
 
     @classmethod
-    def from_env(cls) -> "ParseLimits":
+    def from_env(cls) -> ParseLimits:
         """Limits from ``DUIS_MAX_BYTES`` / ``DUIS_MAX_DEPTH`` / ``DUIS_MAX_NODES`` when
         set; a value that is not a positive integer is refused, naming the variable."""
         return cls(_env_int("DUIS_MAX_BYTES", DEFAULT_MAX_BYTES),

@@ -31,7 +31,7 @@ from duis.signatures.gbcs import sign_command
 from duis.smi import CplEntry, Device, SqliteInventory, User
 
 PKI = Path(__file__).resolve().parents[1] / "samples" / "pki"
-NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 
 DSP_EUI = "90-B3-D5-1F-30-00-00-02"          # the DCC Access Control Broker (test PKI)
 SUPPLIER = "90-B3-D5-1F-30-01-00-00"         # IS+GS, responsible for the meters

@@ -6,8 +6,14 @@ import json
 
 import pytest
 
-from duis.catalogue import (CRITICAL_VARIANTS, NON_CRITICAL_VARIANTS, NON_DEVICE_VARIANTS,
-                            UnknownServiceRequest, catalogue, lookup)
+from duis.catalogue import (
+    CRITICAL_VARIANTS,
+    NON_CRITICAL_VARIANTS,
+    NON_DEVICE_VARIANTS,
+    UnknownServiceRequest,
+    catalogue,
+    lookup,
+)
 from duis.profiles import JointProfile, ProfilesDisagree, UnknownProfile, profile, profiles
 
 

@@ -12,14 +12,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from duis.signatures import CredentialStore, generate_test_pki
-from duis.signatures.credentials import (certificate_eui, load_certificate, load_private_key,
-                                         normalise_dn)
+from duis.signatures.credentials import (
+    certificate_eui,
+    load_certificate,
+    load_private_key,
+    normalise_dn,
+)
 from duis.signatures.errors import CredentialError, NoSigningCredential
 
 ROOT = Path(__file__).resolve().parents[1]
 PKI = ROOT / "samples" / "pki"
 ZAZ1 = ROOT.parent / "shared" / "reference" / "zaz1"
-NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 
 
 def test_committed_pki_is_what_the_generator_makes(tmp_path):
@@ -146,7 +150,7 @@ def test_zaz1_set_loads():
         pytest.skip(f"reference data not available: {ZAZ1} is absent")
     store = CredentialStore(ZAZ1)
     assert store.rejected == []
-    assert all(c.private_key is not None for c in store if c.path.name != 
+    assert all(c.private_key is not None for c in store if c.path.name !=
                "Z1-accessControlBroker-dSPXmlSign.pem")
     user = store.signing_credential("90-B3-D5-1F-30-01-00-00", now=NOW)
     assert user.path.name == "xml-sign-90B3D51F30010000-ds.pem" and user.issuer == "CN=Z1,OU=07"

@@ -9,10 +9,22 @@ from __future__ import annotations
 import datetime as dt
 
 from duis.clock import UTC, FixedClock, seeded_random
-from duis.devices import (Delivery, EmulatedDevice, FaultPlan, ImageLibrary, Network,
-                          sample_image, sha256)
-from duis.gbcs.model import (ActivateFirmware, DistributeImage, GbcsMessage, Kind,
-                             ReadFirmwareVersion)
+from duis.devices import (
+    Delivery,
+    EmulatedDevice,
+    FaultPlan,
+    ImageLibrary,
+    Network,
+    sample_image,
+    sha256,
+)
+from duis.gbcs.model import (
+    ActivateFirmware,
+    DistributeImage,
+    GbcsMessage,
+    Kind,
+    ReadFirmwareVersion,
+)
 from duis.messages.ids import EUI64
 
 T0 = dt.datetime(2025, 1, 1, 12, 0, tzinfo=UTC)

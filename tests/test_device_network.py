@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 import pytest
+from test_device_bench import (
+    ACTIVATE,
+    ESME,
+    GPF,
+    GSME,
+    HUB,
+    IHD,
+    READ,
+    S1ESME,
+    S1HUB,
+    SUPPLIER,
+    Bench,
+    digest,
+    image,
+)
 
-from duis.devices import (Fault, FaultPlan, ImageHeld, Running, UnknownDevice,
-                          UnsupportedCommand)
+from duis.devices import Fault, FaultPlan, ImageHeld, Running, UnknownDevice, UnsupportedCommand
 from duis.devices.network import corrupted
-from duis.gbcs.model import (ActivateFirmware, ActivationResult, CommandOutcome, DistributeImage,
-                             FirmwareVersionReport, GbcsMessage, Kind, ReadFirmwareVersion, TopUp,
-                             UpdateSecurityCredentials)
-from test_device_bench import (ACTIVATE, ESME, GPF, GSME, HUB, IHD, READ, S1ESME, S1HUB,
-                               SUPPLIER, Bench, digest, image)
-
+from duis.gbcs.model import (
+    ActivateFirmware,
+    ActivationResult,
+    CommandOutcome,
+    DistributeImage,
+    FirmwareVersionReport,
+    GbcsMessage,
+    Kind,
+    ReadFirmwareVersion,
+    TopUp,
+    UpdateSecurityCredentials,
+)
 
 # --- responses ------------------------------------------------------------------------
 

@@ -7,12 +7,32 @@ import datetime as dt
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_device_bench import (
+    ACTIVATE,
+    DISTRIBUTE,
+    ESME,
+    GPF,
+    GSME,
+    MODELS,
+    READ,
+    S1ESME,
+    UNKNOWN_HASH,
+    VERSIONS,
+    Bench,
+    digest,
+    image,
+    library,
+)
 
 from duis.devices import MACHINES, ActivationScheduled, Fault, FaultPlan, ImageHeld
-from duis.gbcs.model import (ActivateFirmware, ActivationResult, DistributeImage,
-                             FirmwareVersionReport, ImageDistributionResult, ReadFirmwareVersion)
-from test_device_bench import (ACTIVATE, DISTRIBUTE, ESME, GPF, GSME, MODELS, READ, S1ESME,
-                               UNKNOWN_HASH, VERSIONS, Bench, digest, image, library)
+from duis.gbcs.model import (
+    ActivateFirmware,
+    ActivationResult,
+    DistributeImage,
+    FirmwareVersionReport,
+    ImageDistributionResult,
+    ReadFirmwareVersion,
+)
 
 TARGETS = (ESME, GSME, S1ESME)
 ROWS = {t for m in MACHINES for t in m.transitions}

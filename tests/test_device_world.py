@@ -10,8 +10,15 @@ import pytest
 
 from duis.clock import UTC, FixedClock, seeded_random
 from duis.devices import FaultPlan, Network, sample_image, sha256
-from duis.gbcs.model import (ActivateFirmware, ActivationResult, DistributeImage,
-                             FirmwareVersionReport, GbcsMessage, Kind, ReadFirmwareVersion)
+from duis.gbcs.model import (
+    ActivateFirmware,
+    ActivationResult,
+    DistributeImage,
+    FirmwareVersionReport,
+    GbcsMessage,
+    Kind,
+    ReadFirmwareVersion,
+)
 from duis.messages.ids import EUI64
 from duis.smi import load_world
 

@@ -16,15 +16,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from test_device_bench import ESME, GPF, GSME, LATER, S1ESME, T0, UNKNOWN_HASH, Bench, digest, image
 
-from duis.devices import (ALERT_ACTIVATION_FAILED as FAILED,
-                          ALERT_ACTIVATION_SUCCEEDED as SUCCEEDED, MACHINES, ActivationScheduled,
-                          Event, ImageHeld, NoTransition, Running, Transition)
+from duis.devices import ALERT_ACTIVATION_FAILED as FAILED
+from duis.devices import ALERT_ACTIVATION_SUCCEEDED as SUCCEEDED
+from duis.devices import (
+    MACHINES,
+    ActivationScheduled,
+    Event,
+    ImageHeld,
+    NoTransition,
+    Running,
+    Transition,
+)
 from duis.devices.firmware import SMETS2_FIRMWARE, Machine, Stimulus, render
-from duis.gbcs.model import (ActivationResult, DistributeImage, FirmwareVersionReport,
-                             GbcsMessage, ImageDistributionResult, Kind)
-from test_device_bench import (ESME, GPF, GSME, LATER, S1ESME, T0, UNKNOWN_HASH, Bench, digest,
-                               image)
+from duis.gbcs.model import (
+    ActivationResult,
+    DistributeImage,
+    FirmwareVersionReport,
+    GbcsMessage,
+    ImageDistributionResult,
+    Kind,
+)
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "devices.md"
 E = Event

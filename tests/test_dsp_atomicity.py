@@ -18,7 +18,7 @@ from duis.signatures import CredentialStore, sign_with_store
 from duis.smi import CplEntry, Device, FailOnWrite, InjectedFault, SqliteInventory, User
 
 PKI = Path(__file__).resolve().parents[1] / "samples" / "pki"
-NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 
 SUPPLIER = "90-B3-D5-1F-30-01-00-00"
 NETWORK = "90-B3-D5-1F-30-05-00-00"

@@ -16,7 +16,7 @@ from duis.signatures import CredentialStore
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 USER, OTHER = "90-B3-D5-1F-30-01-00-00", "90-B3-D5-1F-30-02-00-00"
 METER = "00-DB-12-34-56-78-90-A0"
-NOW = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
 TRAILER = b"\x40" + b"\x07" * 64  # the signature is not checked here
 
 
@@ -59,8 +59,8 @@ def test_a_command_that_does_not_decode_to_itself_is_decoded(store):
     data = book.issue(issued)
     redeemed = redeem(book, store, data)
     assert redeemed == issued and redeemed is not issued
-    assert redeemed.payload.execution.tzinfo == dt.timezone.utc  # as the bytes carry it
-    utc = command(43, dt.datetime(2026, 3, 9, 2, 30, tzinfo=dt.timezone.utc))
+    assert redeemed.payload.execution.tzinfo == dt.UTC  # as the bytes carry it
+    utc = command(43, dt.datetime(2026, 3, 9, 2, 30, tzinfo=dt.UTC))
     assert redeem(book, store, book.issue(utc)) is utc
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+from pathlib import Path
 
 import pytest
 
@@ -25,11 +26,9 @@ from duis.signatures.gbcs import sign_command
 from duis.smi import CplEntry, Device, SqliteInventory, User
 from duis.xmlparse import parse_bytes
 
-from pathlib import Path
-
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
-NOW = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
 SUPPLIER, NETWORK_OPERATOR = "90-B3-D5-1F-30-01-00-00", "90-B3-D5-1F-30-05-00-00"
 HUB, GPF = "00-DB-00-00-00-00-00-01", "00-DB-00-00-00-00-00-05"
 DEVICES = {  # type -> (EUI-64, manufacturer, model)
@@ -292,9 +291,9 @@ def test_future_dated_activation_alert_fires_at_its_instant(rig, store, schemas)
                       activate_body("ESME", at="2026-03-01T10:00:00Z"))
     scheduled = reply_of(sub)[0].gbcs.payload
     assert (scheduled.status, scheduled.firmware_version) == (None, None)
-    clock.set(dt.datetime(2026, 3, 1, 9, 59, 59, tzinfo=dt.timezone.utc))
+    clock.set(dt.datetime(2026, 3, 1, 9, 59, 59, tzinfo=dt.UTC))
     assert dsp.tick() == []
-    clock.set(dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.timezone.utc))
+    clock.set(dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC))
     alerts = dsp.tick()
     assert [(o.kind, o.code) for o in alerts] == [("device-alert", "8F66")]
     assert_valid_everywhere(alerts[0].xml, schemas)

@@ -15,18 +15,40 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from duis.errors import DuisError
-from duis.gbcs.codec import (ALERT_FAILURE, ALERT_SUCCESS, HEADER_BYTES, MAGIC, PAYLOADS,
-                             GbcsDecodeError, GbcsEncodeError, decode, encode, from_base64,
-                             to_base64)
-from duis.gbcs.model import (STATUSES, ActivateFirmware, ActivationResult, CommandOutcome,
-                             DistributeImage, FirmwareActivationAlert, FirmwareVersionReport,
-                             GbcsMessage, ImageDistributionResult, Kind, ReadFirmwareVersion,
-                             TopUp, UpdateSecurityCredentials)
-from duis.gbcs.model import POWER_OUTAGE_ALERT, PowerOutageAlert
+from duis.gbcs.codec import (
+    ALERT_FAILURE,
+    ALERT_SUCCESS,
+    HEADER_BYTES,
+    MAGIC,
+    PAYLOADS,
+    GbcsDecodeError,
+    GbcsEncodeError,
+    decode,
+    encode,
+    from_base64,
+    to_base64,
+)
+from duis.gbcs.model import (
+    POWER_OUTAGE_ALERT,
+    STATUSES,
+    ActivateFirmware,
+    ActivationResult,
+    CommandOutcome,
+    DistributeImage,
+    FirmwareActivationAlert,
+    FirmwareVersionReport,
+    GbcsMessage,
+    ImageDistributionResult,
+    Kind,
+    PowerOutageAlert,
+    ReadFirmwareVersion,
+    TopUp,
+    UpdateSecurityCredentials,
+)
 from duis.messages.ids import EUI64
 from duis.signatures.gbcs import sign_command, split_signed_command
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 MAX_SECONDS = 253402300799  # 9999-12-31T23:59:59Z
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

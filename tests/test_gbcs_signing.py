@@ -8,14 +8,25 @@ from pathlib import Path
 import pytest
 
 from duis.signatures import CredentialStore
-from duis.signatures.errors import (BadSignatureValue, CertificateExpired, NoSigningCredential,
-                                    SignatureMissing, UnknownCertificate)
-from duis.signatures.gbcs import (command_signature, sign_command, sign_precommand,
-                                  split_signed_command, verify_command, verify_precommand)
+from duis.signatures.errors import (
+    BadSignatureValue,
+    CertificateExpired,
+    NoSigningCredential,
+    SignatureMissing,
+    UnknownCertificate,
+)
+from duis.signatures.gbcs import (
+    command_signature,
+    sign_command,
+    sign_precommand,
+    split_signed_command,
+    verify_command,
+    verify_precommand,
+)
 
 PKI = Path(__file__).resolve().parents[1] / "samples" / "pki"
 ZAZ1 = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "zaz1"
-NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 USER = "90-B3-D5-1F-30-01-00-00"
 COMMAND = bytes.fromhex("DD000000000000551100000000DF0902") + b"\x00CA" + bytes(range(40))
 
@@ -80,7 +91,7 @@ def test_zaz1_supplier_ds_key():
     if not ZAZ1.is_dir():
         pytest.skip(f"reference data not available: {ZAZ1} is absent")
     zaz1 = CredentialStore(ZAZ1)
-    when = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     signed = sign_precommand(COMMAND, zaz1, USER, now=when)
     assert verify_precommand(signed, zaz1, USER, now=when) == COMMAND
     with pytest.raises(CertificateExpired):  # Z1 and Z1b supplier ds certs ended 2025/2026

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from duis.signatures import CredentialStore, sign_with_store, verify
-from duis.signatures import dcctool
+from duis.signatures import CredentialStore, dcctool, sign_with_store, verify
 from duis.signatures.profile import SR
 
 pytestmark = pytest.mark.interop
 
-NOW = dt.datetime(2024, 6, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
 USER = "90-B3-D5-1F-30-01-00-00"
 HEADER = ('<?xml version="1.0" encoding="UTF-8"?>\n<sr:Request xmlns:sr="' + SR + '" '
           'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" schemaVersion="5.1">\n'

@@ -27,7 +27,7 @@ from duis.signatures.profile import MAX_ISSUER_NAME_CHARS, MAX_SERIAL_DIGITS, SR
 
 ROOT = Path(__file__).resolve().parents[1]
 PKI = ROOT / "samples" / "pki"
-NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 IS_USER = "90-B3-D5-1F-30-01-00-00"
 REQUEST = (f'<sr:Request xmlns:sr="{SR}" schemaVersion="5.4"><sr:Header>'
            f"<sr:RequestID>{IS_USER}:00-DB-12-34-56-78-90-A0:1000</sr:RequestID>"

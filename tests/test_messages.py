@@ -5,19 +5,34 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from duis.errors import MessageError, NotCovered, SchemaInvalid, WrongRoot
-from duis.messages import (EUI64, MMCDocument, MessageID, Node, Request, Response, build,
-                           build_element, build_serialized, leaf, node, parse_message, request,
-                           response, response_message)
+from duis.messages import (
+    EUI64,
+    MessageID,
+    MMCDocument,
+    Node,
+    Request,
+    Response,
+    build,
+    build_element,
+    build_serialized,
+    leaf,
+    node,
+    parse_message,
+    request,
+    response,
+    response_message,
+)
 from duis.messages.model import RA
 
 SUPPLIER = "90-B3-D5-1F-30-01-00-00"
 ESME = "00-DB-12-34-56-78-90-A0"
 DSP = "90-B3-D5-1F-30-00-00-02"
-WHEN = dt.datetime(2026, 11, 21, 12, 30, 5, 250000, tzinfo=dt.timezone.utc)
+WHEN = dt.datetime(2026, 11, 21, 12, 30, 5, 250000, tzinfo=dt.UTC)
 
 
 def built_messages():
@@ -188,7 +203,7 @@ def test_build_serialized_gives_exactly_what_lxml_serializes(body, code):
     serializing the element again: for any text (escapes, CR, tabs, non-ASCII,
     quotes), attribute and nesting, the two must be the same bytes."""
     message = response("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:1000", code,
-                       dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.timezone.utc),
+                       dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC),
                        Node("ResponseMessage", None, (body,)))
     element, serialized = build_serialized(message, validate=False)
     assert serialized == etree.tostring(element, encoding="UTF-8")
@@ -200,7 +215,7 @@ def test_build_serialized_validates_and_matches_build_element(bundled_schema):
     element, serialized = build_serialized(message, schema=bundled_schema)
     assert etree.tostring(build_element(message)) == serialized == etree.tostring(element)
     bad = response("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:1000", "I0",
-                   dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.timezone.utc),
+                   dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC),
                    Node("ResponseMessage", None, (Node("NotInTheSchema", "x"),)))
     with pytest.raises(SchemaInvalid):
         build_serialized(bad, schema=bundled_schema)

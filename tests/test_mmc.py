@@ -18,21 +18,50 @@ from hypothesis import strategies as st
 import duis.cli
 from duis.catalogue import lookup
 from duis.gbcs.codec import decode, encode, from_base64, to_base64
-from duis.gbcs.model import (STATUSES, ActivateFirmware, ActivationResult, CommandOutcome,
-                             DistributeImage, FirmwareActivationAlert, FirmwareVersionReport,
-                             GbcsMessage, ImageDistributionResult, Kind, ReadFirmwareVersion,
-                             TopUp, UpdateSecurityCredentials)
-from duis.messages import (EUI64, MessageID, build, leaf, node, parse_message, request, response,
-                           response_message)
-from duis.mmc import (MappingInvalid, TranslationError, command_for, load_mapping, mapping,
-                      mmc_document, mmc_for_payload, mmc_for_response, use_case_for)
+from duis.gbcs.model import (
+    STATUSES,
+    ActivateFirmware,
+    ActivationResult,
+    CommandOutcome,
+    DistributeImage,
+    FirmwareActivationAlert,
+    FirmwareVersionReport,
+    GbcsMessage,
+    ImageDistributionResult,
+    Kind,
+    ReadFirmwareVersion,
+    TopUp,
+    UpdateSecurityCredentials,
+)
+from duis.messages import (
+    EUI64,
+    MessageID,
+    build,
+    leaf,
+    node,
+    parse_message,
+    request,
+    response,
+    response_message,
+)
+from duis.mmc import (
+    MappingInvalid,
+    TranslationError,
+    command_for,
+    load_mapping,
+    mapping,
+    mmc_document,
+    mmc_for_payload,
+    mmc_for_response,
+    use_case_for,
+)
 from duis.mmc.output import ALERTS, RESPONSES
 from duis.mmc.translate import BUILDERS
 from duis.signatures.gbcs import sign_command
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID = ROOT / "samples" / "messages" / "valid"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 USER = EUI64.parse("90-B3-D5-1F-30-01-00-00")
 ESME = EUI64.parse("00-DB-12-34-56-78-90-A0")
 GSME = EUI64.parse("00-DB-12-34-56-78-90-A2")

@@ -25,8 +25,13 @@ from duis.messages import build, leaf, node, parse_message, request
 from duis.scenario import read_scenario
 from duis.scenario.format import ScenarioError
 from duis.schema import check_tree, load_schema
-from duis.settings import DEFAULT_SETTINGS, Settings, SettingsError, load_settings, \
-    settings_from_text
+from duis.settings import (
+    DEFAULT_SETTINGS,
+    Settings,
+    SettingsError,
+    load_settings,
+    settings_from_text,
+)
 from duis.signatures import CredentialStore, sign_with_store, verify
 from duis.signatures.gbcs import sign_command
 from duis.smi import load_world
@@ -35,7 +40,7 @@ from duis.xmlparse import parse_bytes
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 WORLD = SAMPLES / "worlds/default.toml"
-NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 SUPPLIER_A, SUPPLIER_B = "90-B3-D5-1F-30-01-00-00", "90-B3-D5-1F-30-02-00-00"
 OPERATOR = "90-B3-D5-1F-30-03-00-00"
 ESME, HUB, MPAN = "00-DB-12-34-56-78-90-A0", "00-DB-12-34-56-78-90-A1", "1900000000011"

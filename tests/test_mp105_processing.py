@@ -34,7 +34,7 @@ from duis.signatures import CredentialStore, verify
 from duis.smi import CplEntry, Device, SqliteInventory, User
 
 PKI = Path(__file__).resolve().parents[1] / "samples" / "pki"
-NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 SRNS = {"sr": "http://www.dccinterface.co.uk/ServiceUserGateway"}
 
 DSP_EUI = "90-B3-D5-1F-30-00-00-02"

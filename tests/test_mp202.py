@@ -23,7 +23,7 @@ from duis.smi import CplEntry, Device, SqliteInventory, User
 from duis.xmlparse import parse_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
-NOW = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
 SUPPLIER, NO = "90-B3-D5-1F-30-01-00-00", "90-B3-D5-1F-30-05-00-00"
 HUB2, HUB1 = "00-DB-00-00-00-00-02-00", "00-DB-00-00-00-00-01-00"   # SMETS2 / SMETS1 hubs
 PPMID = "00-DB-00-00-00-00-00-44"

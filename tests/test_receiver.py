@@ -16,7 +16,7 @@ from duis.signatures.credentials import default_store_directory
 ROOT = Path(__file__).resolve().parents[1]
 RESPONSE = (ROOT / "samples/scenarios/golden/mp105-unknown-version/baseline"
             / "013-out-response-I99-to-90B3D51F30020000.xml").read_bytes()
-NOW = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
 
 def post(url: str, body: bytes) -> int:

@@ -86,7 +86,7 @@ def test_concurrent_acceptance_happens_once(tmp_path):
 
 
 def test_millisecond_counter():
-    clock = FixedClock(dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc))
+    clock = FixedClock(dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
     counter = MillisecondCounter(clock)
     assert [counter(), counter()] == [1704067200000, 1704067200001]
     clock.advance(seconds=1)
@@ -110,7 +110,7 @@ def test_a_captured_request_split_by_comments_is_one_request_to_the_dsp():
     from duis.smi import load_world
 
     root = Path(__file__).resolve().parents[1]
-    now = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
     clock = FixedClock(now)
     store = CredentialStore(root / "samples" / "pki")
     inventory = load_world(root / "samples" / "worlds" / "default.toml", clock=clock)

@@ -8,7 +8,7 @@ Parametrized by scenario and profile, so a failure names both.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import pytest
@@ -46,7 +46,7 @@ def _store() -> CredentialStore:
     return CredentialStore(PKI)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _run(path: Path, profile: str | None, attempt: int = 1) -> Transcript:
     """One run of ``path`` under ``profile`` (cached: the checks below share it)."""
     if profile is None:

@@ -14,7 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from duis.messages import build, leaf, node, request
 from duis.schema import INVALID, UNUSABLE, VALID, ReportLimits, load_schema, validate
 

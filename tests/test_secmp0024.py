@@ -18,8 +18,14 @@ from duis.cli import main
 from duis.clock import FixedClock
 from duis.devices import FaultPlan, Network
 from duis.dsp import DSP
-from duis.dsp.hub_firmware import (ACTIVE, FAILED, NOT_DEPLOYED, PENDING_ACTIVATION,
-                                   HubFirmwareRefused, duration_text)
+from duis.dsp.hub_firmware import (
+    ACTIVE,
+    FAILED,
+    NOT_DEPLOYED,
+    PENDING_ACTIVATION,
+    HubFirmwareRefused,
+    duration_text,
+)
 from duis.messages import parse_message
 from duis.schema import check_tree, load_schema
 from duis.settings import Settings
@@ -30,7 +36,7 @@ from duis.xmlparse import parse_bytes
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 WORLD = SAMPLES / "worlds/comms-hubs.toml"
-NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 DAY, SECOND = dt.timedelta(days=1), dt.timedelta(seconds=1)
 SUPPLIER_A, SUPPLIER_B = "90-B3-D5-1F-30-01-00-00", "90-B3-D5-1F-30-02-00-00"
 OPERATOR, AGENT = "90-B3-D5-1F-30-03-00-00", "90-B3-D5-1F-30-04-00-00"

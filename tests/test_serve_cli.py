@@ -12,13 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from serve_helpers import free_port, wait_for
 
 import duis.cli
 from duis.clock import parse_instant
 from duis.messages import format_datetime
 from duis.serve import Client, Endpoints, ReceiverThread, ServeConfig, ServerThread
 from duis.serve.logs import LOGGER
-from serve_helpers import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID = ROOT / "samples/messages/valid"
@@ -180,7 +180,7 @@ def test_serve_logs_what_it_serves_and_every_message(tmp_path):
 # --- the clock -------------------------------------------------------------------------------------
 
 def test_the_real_clock_fires_a_future_dated_activation_by_itself(tmp_path):
-    when = format_datetime(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1.5))
+    when = format_datetime(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1.5))
     with ReceiverThread(tmp_path / "in") as receiver:
         config = ServeConfig(port=0, tick_seconds=0.1,
                              endpoints=Endpoints.parse([receiver.url]))

@@ -24,11 +24,24 @@ import threading
 import time
 
 import pytest
+from serve_helpers import (
+    SUPPLIER,
+    SUPPLIER2,
+    Ledger,
+    Receiver,
+    Sender,
+    free_port,
+    log_records,
+    post,
+    read_request,
+    request_id,
+    resend_until_settled,
+    start_server,
+    stop,
+    wait_for,
+)
 
 from duis.serve import Client, Endpoints, ServeConfig, ServerThread
-from serve_helpers import (SUPPLIER, SUPPLIER2, Ledger, Receiver, Sender, free_port,
-                           log_records, post, read_request, request_id, resend_until_settled,
-                           start_server, stop, wait_for)
 
 
 def health(url: str) -> dict:

@@ -20,6 +20,7 @@ import sqlite3
 import time
 
 import pytest
+from serve_helpers import SUPPLIER, Receiver, free_port, read_request, wait_for
 
 from duis.clock import parse_instant
 from duis.serve import Client, Endpoints, ServeConfig, ServerThread
@@ -29,7 +30,6 @@ from duis.serve.logs import LOGGER, JsonFormatter, RepeatLimiter
 from duis.serve.outbox import Message, Outbox
 from duis.signatures import CounterStore
 from duis.signatures.errors import ReplayedCounter
-from serve_helpers import SUPPLIER, Receiver, free_port, read_request, wait_for
 
 START = "2026-03-01T09:00:00Z"
 
@@ -225,7 +225,7 @@ def _closed_within(sock: socket.socket, seconds: float) -> bytes:
             if not chunk:
                 return got
             got += chunk
-    except socket.timeout:
+    except TimeoutError:
         raise AssertionError(f"still open after {seconds} s; got {got[:200]!r}") from None
 
 

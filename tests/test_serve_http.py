@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from duis.messages import build, node, leaf, request
+from duis.messages import build, leaf, node, request
 from duis.serve import Client, ServeConfig, ServerThread, ServerUnreachable
 from duis.serve.app import HTTP_STATUS, http_status
 from duis.serve.outbox import Outbox

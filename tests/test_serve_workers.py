@@ -210,7 +210,7 @@ def test_checked_requests_are_handed_on_in_the_order_they_came(tmp_path):
                         done.set_result(None)
                 return take
 
-            now = dt.datetime.now(dt.timezone.utc)
+            now = dt.datetime.now(dt.UTC)
             for index, data in enumerate(jobs):
                 pool.check(data, f"job {index}", now, deliver(index))
             await asyncio.wait_for(done, 60)
@@ -240,11 +240,11 @@ def test_a_worker_killed_while_signing_leaves_the_signing_to_the_server():
             (pid,) = pool.pids
             os.kill(pid, signal.SIGSTOP)
             outcome = loop.create_future()
-            pool.sign([b"<unused/>"], dt.datetime.now(dt.timezone.utc), outcome.set_result)
+            pool.sign([b"<unused/>"], dt.datetime.now(dt.UTC), outcome.set_result)
             os.kill(pid, signal.SIGKILL)
             first = await asyncio.wait_for(outcome, 30)
             again = []                                   # no worker running: at once
-            pool.sign([b"<unused/>"], dt.datetime.now(dt.timezone.utc), again.append)
+            pool.sign([b"<unused/>"], dt.datetime.now(dt.UTC), again.append)
             return [first, *again]
         finally:
             await pool.stop()

@@ -9,15 +9,21 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from duis.clock import FixedClock
 from duis.errors import InputError, WrongRoot
-from duis.signatures import (CounterStore, CredentialStore, MillisecondCounter, sign,
-                             sign_with_store, verify)
+from duis.signatures import (
+    CounterStore,
+    CredentialStore,
+    MillisecondCounter,
+    sign,
+    sign_with_store,
+    verify,
+)
 from duis.signatures import errors as E
 from duis.signatures.profile import DS, SR
-from duis.clock import FixedClock
 
 PKI = Path(__file__).resolve().parents[1] / "samples" / "pki"
-NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 IS_USER = "90-B3-D5-1F-30-01-00-00"
 GS_USER = "90-B3-D5-1F-30-02-00-00"
 
@@ -115,7 +121,7 @@ def test_resigning_replaces_the_old_signature(store):
 
 
 def test_fresh_counter_comes_from_the_clock(store):
-    clock = FixedClock(dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
+    clock = FixedClock(dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
     counter = MillisecondCounter(clock)
     one = verify(sign_with_store(request(), store, counter=counter, now=NOW), store, now=NOW)
     two = verify(sign_with_store(request(), store, counter=counter, now=NOW), store, now=NOW)
@@ -251,6 +257,7 @@ def test_sign_built_gives_the_bytes_sign_gives(store, data):
 
 def test_sign_built_escapes_the_issuer_as_lxml_does(store):
     import dataclasses
+
     from duis.signatures import sign_built
     credential = store.dsp_signing_credential(now=NOW)
     odd = dataclasses.replace(credential)

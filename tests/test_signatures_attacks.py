@@ -6,8 +6,8 @@ import base64
 import copy
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -18,7 +18,7 @@ from duis.signatures import errors as E
 from duis.signatures.profile import DS, SR
 
 PKI = Path(__file__).resolve().parents[1] / "samples" / "pki"
-NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 IS_USER = "90-B3-D5-1F-30-01-00-00"
 GS_USER = "90-B3-D5-1F-30-02-00-00"
 EXPIRED_USER = "90-B3-D5-1F-30-09-00-00"
@@ -330,13 +330,13 @@ def test_expired_certificate_without_an_explicit_now(store):
         verify(data, store)
     with pytest.raises(E.CertificateNotValidNow):
         verify(data, store, now=NOW)
-    when = dt.datetime(2020, 6, 1, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2020, 6, 1, tzinfo=dt.UTC)
     assert str(verify(data, store, now=when).signer_eui) == EXPIRED_USER
 
 
 def test_certificate_not_yet_valid(signed, store):
     with pytest.raises(E.CertificateNotYetValid):
-        verify(signed, store, now=dt.datetime(2019, 1, 1, tzinfo=dt.timezone.utc))
+        verify(signed, store, now=dt.datetime(2019, 1, 1, tzinfo=dt.UTC))
 
 
 def test_replayed_counter(signed, store):

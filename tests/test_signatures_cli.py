@@ -131,6 +131,7 @@ def _signed_with(tmp_path, counter: str | None = None, serial: str | None = None
     """A request signed by the test PKI, its counter (signed in) or its KeyInfo
     (after signing) replaced."""
     import re
+
     from duis.signatures import CredentialStore, sign
     data = REQUEST if counter is None else REQUEST.replace(b":1000<", f":{counter}<".encode())
     store = CredentialStore(PKI)

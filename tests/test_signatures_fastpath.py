@@ -30,7 +30,7 @@ from duis.xmlparse import parse_bytes, parse_canonical
 V = importlib.import_module("duis.signatures.verify")  # the package exports the function
 
 PKI = Path(__file__).resolve().parents[1] / "samples" / "pki"
-NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 IS_USER = "90-B3-D5-1F-30-01-00-00"
 
 

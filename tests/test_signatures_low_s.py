@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from duis.signatures import CredentialStore, sign_with_store, verify
-from duis.signatures import dcctool
+from duis.signatures import CredentialStore, dcctool, sign_with_store, verify
 from duis.signatures.ecdsa import P256_HALF_ORDER, P256_ORDER, is_low_s, low_s
 from duis.signatures.gbcs import command_signature, sign_command, verify_command
 from duis.signatures.profile import COORDINATE_BYTES, SR
 
 PKI = Path(__file__).resolve().parents[1] / "samples" / "pki"
-NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 IS_USER = "90-B3-D5-1F-30-01-00-00"
 _VALUE = re.compile(rb"<ds:SignatureValue>([^<]*)</ds:SignatureValue>")
 
@@ -107,7 +106,7 @@ def tool():
 def test_the_dcc_tool_validates_low_s_and_high_s(tool, tmp_path):
     """What the DCC's own tool does: both forms pass its Validate."""
     zaz1 = CredentialStore(dcctool.extract_credentials(tmp_path, tool))
-    now = dt.datetime(2024, 6, 1, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
     for counter in range(1000, 1002):
         signed = sign_with_store(request(counter, schema_version="5.1"), zaz1,
                                  preserve_counter=True, now=now)

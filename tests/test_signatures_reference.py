@@ -76,7 +76,7 @@ def test_ecs17b_template_carries_placeholders(zaz1):
 
 
 def test_ecs17b_signed_with_zaz1_verifies(zaz1):
-    when = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     signed = sign_with_store(read(ECS17B), zaz1, preserve_counter=True, now=when)
     verified = verify(signed, zaz1, now=when)
     assert str(verified.message_id) == "90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:1000"

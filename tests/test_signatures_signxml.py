@@ -18,8 +18,14 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
-from signxml import (CanonicalizationMethod, DigestAlgorithm, SignatureConfiguration,
-                     SignatureMethod, XMLSigner, XMLVerifier)
+from signxml import (
+    CanonicalizationMethod,
+    DigestAlgorithm,
+    SignatureConfiguration,
+    SignatureMethod,
+    XMLSigner,
+    XMLVerifier,
+)
 from signxml.exceptions import InvalidInput, SignXMLException
 
 from duis.signatures import CredentialStore, sign, verify
@@ -27,7 +33,7 @@ from duis.signatures.errors import SignatureError
 from duis.signatures.profile import DS, SR
 
 PKI = Path(__file__).resolve().parents[1] / "samples" / "pki"
-NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 USERS = ("90-B3-D5-1F-30-01-00-00", "90-B3-D5-1F-30-02-00-00", "90-B3-D5-1F-30-05-00-00")
 PROFILE = SignatureConfiguration(
     location="./", expect_references=1,

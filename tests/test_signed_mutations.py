@@ -42,7 +42,7 @@ from duis.xmlparse import parse_bytes
 ROOT = Path(__file__).resolve().parents[1]
 PKI = ROOT / "samples" / "pki"
 VALID = ROOT / "samples" / "messages" / "valid"
-NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 
 #: signed samples whose leaves cover every request header field (RequestID,
 #: FirstInSequence, PrecedingServiceRequestID, CommandVariant, ServiceReference,

@@ -11,17 +11,24 @@ from pathlib import Path
 
 import pytest
 
-from duis.commands import simulate as simulate_command
-from duis.signatures import CredentialStore
 from duis import profiles as profiles_module
+from duis.commands import simulate as simulate_command
 from duis.profiles import BehaviourProfile
-from duis.simulate import (Campaign, CampaignSettings, FleetSpec, SimulationError, fleet_devices,
-                           run_profile, simulate)
-from duis.simulate.campaign import SHARED
+from duis.signatures import CredentialStore
+from duis.simulate import (
+    Campaign,
+    CampaignSettings,
+    FleetSpec,
+    SimulationError,
+    fleet_devices,
+    run_profile,
+    simulate,
+)
 from duis.simulate import run as run_module
+from duis.simulate.campaign import SHARED
 from duis.simulate.fleet import NEW_VERSION, OLD_VERSION
-from duis.simulate.run import default_jobs
 from duis.simulate.report import Timeline
+from duis.simulate.run import default_jobs
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -12,9 +12,21 @@ import pytest
 from duis.clock import FixedClock
 from duis.errors import DuisError
 from duis.messages.ids import EUI64, canonical_eui, is_canonical_eui
-from duis.smi import (AmbiguousCplEntry, CplEntry, Device, DuplicateKey, FailOnWrite,
-                      InjectedFault, InvalidRecord, Inventory, NotFound, SmiError,
-                      SqliteInventory, User, load_world)
+from duis.smi import (
+    AmbiguousCplEntry,
+    CplEntry,
+    Device,
+    DuplicateKey,
+    FailOnWrite,
+    InjectedFault,
+    InvalidRecord,
+    Inventory,
+    NotFound,
+    SmiError,
+    SqliteInventory,
+    User,
+    load_world,
+)
 from duis.smi.schema import create_tables
 from duis.smi.tables import CPL_STATUS_IN_DUIS, DEVICE_STATUSES, DEVICE_TYPES
 
@@ -26,7 +38,7 @@ OPERATOR = "90-B3-D5-1F-30-03-00-00"
 CHF, ESME, GSME = "00-DB-12-34-56-78-90-A1", "00-DB-12-34-56-78-90-A0", "00-DB-12-34-56-78-90-A2"
 PPMID = "00-DB-12-34-56-78-90-A4"
 S1_ESME, S1_HUB = "00-DB-12-34-56-78-91-B0", "00-DB-12-34-56-78-91-B1"
-START = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
+START = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture

@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 
 from duis.clock import FixedClock
-from duis.smi import (Device, FailOnWrite, InjectedFault, SqliteInventory, WorldError, load_world,
-                      read_world)
+from duis.smi import (
+    Device,
+    FailOnWrite,
+    InjectedFault,
+    SqliteInventory,
+    WorldError,
+    load_world,
+    read_world,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WORLD = ROOT / "samples" / "worlds" / "default.toml"

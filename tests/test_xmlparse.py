@@ -13,9 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from duis.errors import (DTDForbidden, EncodingNotAllowed, EntitiesForbidden,
-                         ExternalReferenceForbidden, TooManyNodes, UnreadableInput,
-                         InputTooLarge, MalformedXML, NestingTooDeep, UnsafeXML)
+from duis.errors import (
+    DTDForbidden,
+    EncodingNotAllowed,
+    EntitiesForbidden,
+    ExternalReferenceForbidden,
+    InputTooLarge,
+    MalformedXML,
+    NestingTooDeep,
+    TooManyNodes,
+    UnreadableInput,
+    UnsafeXML,
+)
 from duis.xmlparse import ParseLimits, parse_bytes, parse_xml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,10 +159,10 @@ def test_configured_depth_cap_is_applied_and_named():
 
 
 @pytest.mark.parametrize("data", [
-    "<!DOCTYPE r><r/>".encode("utf-8"),
-    b"\xef\xbb\xbf" + "<!DOCTYPE r><r/>".encode("utf-8"),
-    '<?xml version="1.0" encoding="utf-8"?>\n<!-- <!DOCTYPE --><!DOCTYPE r><r/>'.encode(),
-    '<?xml version="1.0" encoding="UTF8"?><!DOCTYPE r SYSTEM "r.dtd"><r/>'.encode(),
+    b"<!DOCTYPE r><r/>",
+    b"\xef\xbb\xbf" + b"<!DOCTYPE r><r/>",
+    b'<?xml version="1.0" encoding="utf-8"?>\n<!-- <!DOCTYPE --><!DOCTYPE r><r/>',
+    b'<?xml version="1.0" encoding="UTF8"?><!DOCTYPE r SYSTEM "r.dtd"><r/>',
 ], ids=["utf-8", "utf-8 with BOM", "after a comment", "external subset"])
 def test_a_document_type_declaration_is_refused(data):
     with pytest.raises((DTDForbidden, ExternalReferenceForbidden)):
@@ -161,7 +170,7 @@ def test_a_document_type_declaration_is_refused(data):
 
 
 def _utf7(text: str) -> bytes:
-    return f'<?xml version="1.0" encoding="UTF-7"?>'.encode() + text.encode("utf-7")
+    return b'<?xml version="1.0" encoding="UTF-7"?>' + text.encode("utf-7")
 
 
 @pytest.mark.parametrize("data, found", [

@@ -16,8 +16,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from duis.gbcs import (ActivateFirmware, FirmwareActivationAlert, FirmwareVersionReport,  # noqa: E402
-                       GbcsMessage, Kind, encode, to_base64)
+from duis.gbcs import (  # noqa: E402
+    ActivateFirmware,
+    FirmwareActivationAlert,
+    FirmwareVersionReport,
+    GbcsMessage,
+    Kind,
+    encode,
+    to_base64,
+)
 from duis.messages.ids import EUI64  # noqa: E402
 from duis.signatures import CredentialStore  # noqa: E402
 from duis.signatures.gbcs import sign_command  # noqa: E402
@@ -25,7 +32,7 @@ from duis.signatures.gbcs import sign_command  # noqa: E402
 VALID = ROOT / "samples" / "messages" / "valid"
 SUPPLIER, ESME = EUI64.parse("90-B3-D5-1F-30-01-00-00"), EUI64.parse("00-DB-12-34-56-78-90-A0")
 HASH = bytes.fromhex("9BC9B87DB00B456CB727B38262F1D5ED824ED59E9A23AD3513184D3F7B413FFC")
-AT = dt.datetime(2026, 3, 9, 2, 30, tzinfo=dt.timezone.utc)
+AT = dt.datetime(2026, 3, 9, 2, 30, tzinfo=dt.UTC)
 
 
 def payloads() -> dict[str, str]:

@@ -8,9 +8,9 @@ not exist, so that E19 (the last check) reports that.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable
 
 from ..catalogue import LOCAL_VARIANTS, WEB_SERVICES, ServiceRequest
 from ..messages import Request

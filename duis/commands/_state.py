@@ -5,7 +5,8 @@ kept in an SQLite file between runs (``--smi``), or the end of a scenario run
 from __future__ import annotations
 
 import argparse
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from ..clock import FixedClock, SystemClock, parse_instant
 from ..defaults import default_world

@@ -7,8 +7,8 @@ import argparse
 from ..clock import SystemClock, parse_instant
 from ..signatures import sign, sign_with_store
 from ..signatures.credentials import load_certificate, load_private_key
-from ..signatures.replay import MillisecondCounter
 from ..signatures.errors import CredentialError
+from ..signatures.replay import MillisecondCounter
 from ..xmlparse import parse_bytes, read_source
 from ._io import add_limit_options, add_store_option, limits_from, store_from, write_output
 

@@ -8,8 +8,7 @@ import sys
 from collections import Counter
 
 from ..errors import InputError
-from ..schema import (EXIT_CODES, NOT_COVERED, UNUSABLE, VALID, ReportLimits, load_schema,
-                      validate)
+from ..schema import EXIT_CODES, NOT_COVERED, UNUSABLE, VALID, ReportLimits, load_schema, validate
 from ..schema.report import DEFAULT_MAX_ERRORS, DEFAULT_REPORT_SECONDS
 from ._io import Progress, add_limit_options, add_schema_option, expand_inputs, limits_from
 

@@ -9,11 +9,27 @@ See ``docs/devices.md``.
 from .device import FIRMWARE_DEVICE_TYPES, OTHER_COMMANDS, EmulatedDevice, Surroundings
 from .errors import DevicesError, NoTransition, UnknownDevice, UnsupportedCommand
 from .faults import Fault, FaultPlan, RandomFault, TargetedFault
-from .firmware import (ALERT_ACTIVATION_FAILED, ALERT_ACTIVATION_SUCCEEDED, ALREADY_ACTIVE_STATUS,
-                       GSME_COPY, MACHINES, NO_IMAGE_STATUS, POWER_LOSS_STATUS,
-                       SMETS1_FIRMWARE, SMETS1_RETRY_ANSWER, SMETS2_FIRMWARE,
-                       ActivationScheduled, Event, GsmeCopy, Image, ImageHeld, Machine, Running,
-                       Schedule, Transition)
+from .firmware import (
+                       ALERT_ACTIVATION_FAILED,
+                       ALERT_ACTIVATION_SUCCEEDED,
+                       ALREADY_ACTIVE_STATUS,
+                       GSME_COPY,
+                       MACHINES,
+                       NO_IMAGE_STATUS,
+                       POWER_LOSS_STATUS,
+                       SMETS1_FIRMWARE,
+                       SMETS1_RETRY_ANSWER,
+                       SMETS2_FIRMWARE,
+                       ActivationScheduled,
+                       Event,
+                       GsmeCopy,
+                       Image,
+                       ImageHeld,
+                       Machine,
+                       Running,
+                       Schedule,
+                       Transition,
+)
 from .images import ImageLibrary, KnownImage, sample_image, sha256
 from .network import Delivery, Network
 

@@ -14,13 +14,34 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..clock import UTC
-from ..gbcs.model import (ActivateFirmware, CommandOutcome, DistributeImage, Payload,
-                          ReadFirmwareVersion, TopUp, UpdateSecurityCredentials)
+from ..gbcs.model import (
+    ActivateFirmware,
+    CommandOutcome,
+    DistributeImage,
+    Payload,
+    ReadFirmwareVersion,
+    TopUp,
+    UpdateSecurityCredentials,
+)
 from ..messages.ids import EUI64
 from .errors import UnsupportedCommand
-from .firmware import (FIRMWARE_MACHINE, GSME_COPY, ActivationScheduled, Event, FirmwareState,
-                       GsmeCopy, Image, ImageHeld, Machine, Outcome, Running, Schedule,
-                       Stimulus, Transition, activation_event)
+from .firmware import (
+    FIRMWARE_MACHINE,
+    GSME_COPY,
+    ActivationScheduled,
+    Event,
+    FirmwareState,
+    GsmeCopy,
+    Image,
+    ImageHeld,
+    Machine,
+    Outcome,
+    Running,
+    Schedule,
+    Stimulus,
+    Transition,
+    activation_event,
+)
 from .images import ImageLibrary, sha256
 
 #: Device types whose firmware the DCC updates (11.1, 11.2, 11.3).

@@ -92,32 +92,32 @@ class FaultPlan:
     # --- targeted ---------------------------------------------------------------
 
     def add(self, fault: Fault, device: EUI64 | str, *, times: int | None = 1,
-            message_code: int | None = None) -> "FaultPlan":
+            message_code: int | None = None) -> FaultPlan:
         self.targeted.append(TargetedFault(fault, EUI64.parse(device), times, message_code))
         return self
 
     def lose_next_response(self, device: EUI64 | str, *, times: int | None = 1,
-                           message_code: int | None = None) -> "FaultPlan":
+                           message_code: int | None = None) -> FaultPlan:
         """The device acts, its response is lost on the way back."""
         return self.add(Fault.LOSE_RESPONSE, device, times=times, message_code=message_code)
 
     def no_response(self, device: EUI64 | str, *, times: int | None = 1,
-                    message_code: int | None = None) -> "FaultPlan":
+                    message_code: int | None = None) -> FaultPlan:
         """The device neither acts nor answers."""
         return self.add(Fault.NO_RESPONSE, device, times=times, message_code=message_code)
 
-    def unreachable(self, device: EUI64 | str, *, times: int | None = None) -> "FaultPlan":
+    def unreachable(self, device: EUI64 | str, *, times: int | None = None) -> FaultPlan:
         """Nothing reaches the device (a comms hub: nor any device behind it)."""
         return self.add(Fault.UNREACHABLE, device, times=times)
 
-    def corrupt_next_image(self, device: EUI64 | str, *, times: int | None = 1) -> "FaultPlan":
+    def corrupt_next_image(self, device: EUI64 | str, *, times: int | None = 1) -> FaultPlan:
         return self.add(Fault.CORRUPT_IMAGE, device, times=times)
 
     def power_loss_on_next_activation(self, device: EUI64 | str, *,
-                                      times: int | None = 1) -> "FaultPlan":
+                                      times: int | None = 1) -> FaultPlan:
         return self.add(Fault.POWER_LOSS, device, times=times)
 
-    def clear(self, device: EUI64 | str | None = None, fault: Fault | None = None) -> "FaultPlan":
+    def clear(self, device: EUI64 | str | None = None, fault: Fault | None = None) -> FaultPlan:
         """Drop targeted faults (of a device, of a kind, or all)."""
         eui = EUI64.parse(device) if device is not None else None
         self.targeted = [t for t in self.targeted
@@ -128,14 +128,14 @@ class FaultPlan:
     # --- probabilistic ------------------------------------------------------------
 
     def sometimes(self, fault: Fault, probability: float, *, message_code: int | None = None,
-                  device_types: frozenset[str] | set[str] | None = None) -> "FaultPlan":
+                  device_types: frozenset[str] | set[str] | None = None) -> FaultPlan:
         """``fault`` strikes with ``probability`` wherever it applies."""
         types = frozenset(device_types) if device_types is not None else None
         self.random.append(RandomFault(fault, probability, message_code, types))
         return self
 
     def lose_responses(self, probability: float, *, message_code: int | None = None,
-                       device_types: frozenset[str] | set[str] | None = None) -> "FaultPlan":
+                       device_types: frozenset[str] | set[str] | None = None) -> FaultPlan:
         """Lose this share of responses (e.g. 0.2 of message code 0x00CA: 11.3)."""
         return self.sometimes(Fault.LOSE_RESPONSE, probability, message_code=message_code,
                               device_types=device_types)

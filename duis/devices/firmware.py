@@ -35,8 +35,13 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from functools import lru_cache
 
-from ..gbcs.model import (ActivationResult, FirmwareActivationAlert, FirmwareVersionReport,
-                          ImageDistributionResult, Payload)
+from ..gbcs.model import (
+    ActivationResult,
+    FirmwareActivationAlert,
+    FirmwareVersionReport,
+    ImageDistributionResult,
+    Payload,
+)
 from ..messages.ids import EUI64
 from .errors import NoTransition
 

@@ -68,7 +68,7 @@ class ImageLibrary:
             self._images[(known.manufacturer, known.model, known.firmware_hash)] = known
 
     @classmethod
-    def from_cpl(cls, entries: Iterable[CplEntry]) -> "ImageLibrary":
+    def from_cpl(cls, entries: Iterable[CplEntry]) -> ImageLibrary:
         """Every CPL entry with a firmware hash, whatever its status (a Removed
         entry's image is still a genuine image of its model)."""
         return cls(KnownImage(e.manufacturer, e.model, e.firmware_version,

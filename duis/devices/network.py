@@ -105,7 +105,7 @@ class Network:
     @classmethod
     def from_inventory(cls, inventory: Inventory, *, clock: Clock,
                        images: ImageLibrary | None = None, random: _random.Random | None = None,
-                       faults: FaultPlan | None = None) -> "Network":
+                       faults: FaultPlan | None = None) -> Network:
         """One emulated device per SMI device, running the SMI's firmware version.
 
         The active image's hash is the firmware hash of the CPL entry that applies

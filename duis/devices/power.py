@@ -70,7 +70,7 @@ class Outage:
 class HubPower:
     """The power of a network's comms hubs: outages, their alerts, rebooting meters."""
 
-    def __init__(self, network: "Network") -> None:
+    def __init__(self, network: Network) -> None:
         self.network = network
         self.reboot_manufacturers: frozenset[str] = frozenset()
         """ESMEs of these manufacturers reboot on activating new firmware (none by default)."""
@@ -105,7 +105,7 @@ class HubPower:
             heapq.heappush(self._events, _Event(at, rank, outage.number, device.eui))
         return outage
 
-    def activated(self, device: "EmulatedDevice", version_before: str,
+    def activated(self, device: EmulatedDevice, version_before: str,
                   when: _dt.datetime) -> Outage | None:
         """A device acted at ``when``: an ESME of a rebooting manufacturer that now runs
         new firmware reboots and cuts its hub's power."""

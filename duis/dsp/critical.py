@@ -94,7 +94,7 @@ def _decodes_to_itself(command: GbcsMessage) -> bool:
         value = getattr(payload, field.name)
         if type(value) in _PLAIN:
             continue
-        if type(value) is _dt.datetime and value.tzinfo is _dt.timezone.utc \
+        if type(value) is _dt.datetime and value.tzinfo is _dt.UTC \
                 and not value.microsecond:
             continue
         return False

@@ -43,8 +43,14 @@ from dataclasses import dataclass, field
 from ..clock import UTC, Clock, parse_instant
 from ..devices import Image, ImageHeld, Network, Running, sample_image
 from ..errors import DuisError
-from ..gbcs import (ActivateFirmware, ActivationResult, DistributeImage, GbcsMessage,
-                    ImageDistributionResult, Kind)
+from ..gbcs import (
+    ActivateFirmware,
+    ActivationResult,
+    DistributeImage,
+    GbcsMessage,
+    ImageDistributionResult,
+    Kind,
+)
 from ..messages import EUI64, format_datetime, leaf, node
 from ..messages.ids import canonical_eui
 from ..mmc import use_case_for

@@ -13,9 +13,9 @@ where it chooses.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Callable
 
 from ..clock import FixedClock
 from ..devices import FaultPlan

@@ -10,15 +10,24 @@ answer; DCC alerts carry a ResponseID ``DSP:recipient:counter``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from lxml import etree
 
 from ..clock import Clock
 from ..gbcs import GbcsMessage, encode, to_base64
-from ..messages import EUI64, MessageID, Node, Request, build_serialized, leaf, node, response, \
-    response_message
+from ..messages import (
+    EUI64,
+    MessageID,
+    Node,
+    Request,
+    build_serialized,
+    leaf,
+    node,
+    response,
+    response_message,
+)
 from ..schema import SchemaSet
 from .firmware import AlertIntent
 
@@ -63,7 +72,7 @@ class Outgoing:
     signed: bool = False
     """Whether :attr:`xml` carries the DSP's signature."""
 
-    def with_signature(self, xml: bytes) -> "Outgoing":
+    def with_signature(self, xml: bytes) -> Outgoing:
         """This message as sealed: ``xml`` is its signed form."""
         return Outgoing(self.kind, self.recipient, self.code, xml, self.gbcs,
                         self.service_reference_variant, None, True)

@@ -13,7 +13,7 @@ they were built from.
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Iterable
+from collections.abc import Iterable
 
 from lxml import etree
 

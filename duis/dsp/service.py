@@ -21,8 +21,8 @@ or a worker).
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..authorise import Decision, authorise
 from ..catalogue import lookup
@@ -32,7 +32,8 @@ from ..errors import DuisError
 from ..gbcs import GbcsMessage, PowerOutageAlert
 from ..messages import MessageID, Node, Request, from_tree
 from ..mmc import command_for
-from ..profiles import BehaviourProfile, profile as named_profile
+from ..profiles import BehaviourProfile
+from ..profiles import profile as named_profile
 from ..schema import SchemaSet, ensure_valid, load_schema
 from ..settings import DEFAULT_SETTINGS, Settings
 from ..signatures import CounterStore, CredentialStore, verify
@@ -41,10 +42,9 @@ from ..xmlparse import parse_bytes
 from .critical import PreCommandBook
 from .distribution import plan_distribution
 from .firmware import FirmwareReport, process_firmware_report, report_from
-from .inventory import read_inventory
-from .ppmid import (join_system, plan_ppmid_update, ppmid_image_command, ppmid_warning,
-                    prenotify)
 from .hub_firmware import HubFirmware
+from .inventory import read_inventory
+from .ppmid import join_system, plan_ppmid_update, ppmid_image_command, ppmid_warning, prenotify
 from .responses import Outgoing, Responder
 from .seal import seal
 from .suppression import AD1Suppression

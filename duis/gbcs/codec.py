@@ -23,16 +23,29 @@ import datetime as _dt
 import re
 import struct
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import cached_property, lru_cache
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import DuisError, MessageError
 from ..messages.ids import EUI64, MAX_COUNTER
-from .model import (STATUSES, ActivateFirmware, ActivationResult, CommandOutcome,
-                    DistributeImage, FirmwareActivationAlert, FirmwareVersionReport, GbcsMessage,
-                    ImageDistributionResult, Kind, PowerOutageAlert, ReadFirmwareVersion, TopUp,
-                    UpdateSecurityCredentials)
+from .model import (
+    STATUSES,
+    ActivateFirmware,
+    ActivationResult,
+    CommandOutcome,
+    DistributeImage,
+    FirmwareActivationAlert,
+    FirmwareVersionReport,
+    GbcsMessage,
+    ImageDistributionResult,
+    Kind,
+    PowerOutageAlert,
+    ReadFirmwareVersion,
+    TopUp,
+    UpdateSecurityCredentials,
+)
 
 #: first octet of every message: this layout, version 1
 MAGIC = 0xD1
@@ -45,7 +58,7 @@ ALERT_SUCCESS = 0x8F66
 ALERT_FAILURE = 0x8F67
 STATUS_NAMES: dict[int, str] = {code: name for name, code in STATUSES.items()}
 
-_UTC = _dt.timezone.utc
+_UTC = _dt.UTC
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
 _SECOND = _dt.timedelta(seconds=1)
 _MAX_SECONDS = (_dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=_UTC) - _EPOCH) // _SECOND

@@ -18,8 +18,17 @@ from ..schema import SchemaSet, check_tree, ensure_valid, load_schema
 from ..schema.validate import check_root
 from ..xmlparse import DEFAULT_LIMITS, ParseLimits, parse_bytes, read_source
 from .ids import MessageID
-from .model import (RA, SR, MMCDocument, Message, Node, Request, RequestHeader, Response,
-                    ResponseHeader)
+from .model import (
+    RA,
+    SR,
+    Message,
+    MMCDocument,
+    Node,
+    Request,
+    RequestHeader,
+    Response,
+    ResponseHeader,
+)
 from .values import element_value
 
 DS = "http://www.w3.org/2000/09/xmldsig#"

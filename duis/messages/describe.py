@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..catalogue import UnknownServiceRequest, lookup
 from ..catalogue.codes import command_variant_meaning, response_code_meaning
-from .model import MMCDocument, Message, Node, Request, Response
+from .model import Message, MMCDocument, Node, Request, Response
 
 _MAX_TEXT = 72
 

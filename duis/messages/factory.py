@@ -6,8 +6,16 @@ import datetime as _dt
 
 from ..catalogue import lookup
 from .ids import EUI64, MessageID
-from .model import (Node, Request, RequestHeader, Response, ResponseHeader, format_datetime,
-                    leaf, node)
+from .model import (
+    Node,
+    Request,
+    RequestHeader,
+    Response,
+    ResponseHeader,
+    format_datetime,
+    leaf,
+    node,
+)
 
 
 def default_command_variant(variant: str) -> int:

@@ -42,7 +42,7 @@ class EUI64:
     text: str
 
     @classmethod
-    def parse(cls, value: "str | EUI64") -> "EUI64":
+    def parse(cls, value: str | EUI64) -> EUI64:
         """Accept ``90-B3-...`` or compact ``90B3D5...`` (any case)."""
         if isinstance(value, EUI64):
             return value
@@ -51,7 +51,7 @@ class EUI64:
         return cls._parse(value)
 
     @classmethod
-    def _parse(cls, value: str) -> "EUI64":
+    def _parse(cls, value: str) -> EUI64:
         if not isinstance(value, str):
             raise MessageError("not an EUI-64", expected="8 hex byte pairs separated by '-'",
                                found=quoted(repr(value)))
@@ -82,7 +82,7 @@ class EUI64:
 is_canonical_eui = _CANONICAL_EUI.fullmatch
 
 
-def canonical_eui(value: "str | EUI64") -> str:
+def canonical_eui(value: str | EUI64) -> str:
     """The canonical text of an EUI-64: ``90-B3-D5-1F-30-01-00-00``.
 
     The rule for EUI-64s in duis: **text inside the SMI and devices' indexes**
@@ -117,7 +117,7 @@ class MessageID:
     counter: int
 
     @classmethod
-    def parse(cls, text: str) -> "MessageID":
+    def parse(cls, text: str) -> MessageID:
         """``originator:target:counter``; the counter an unsigned 64-bit decimal
         integer (ASCII digits, no leading zero).  Any other text raises
         :class:`MessageError`, however long it is."""
@@ -140,7 +140,7 @@ class MessageID:
                                found=counter)
         return cls(EUI64.parse(originator), EUI64.parse(target), value)
 
-    def with_counter(self, counter: int) -> "MessageID":
+    def with_counter(self, counter: int) -> MessageID:
         return MessageID(self.originator, self.target, counter)
 
     def __str__(self) -> str:

@@ -9,8 +9,8 @@ and back.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Iterator
 from dataclasses import FrozenInstanceError, dataclass, field, replace
-from typing import Iterator
 
 from ..clock import UTC, parse_instant
 from .ids import EUI64, MessageID
@@ -34,11 +34,11 @@ class Node:
     __slots__ = ("name", "text", "children", "ns", "attrs")
     name: str
     text: str | None
-    children: tuple["Node", ...]
+    children: tuple[Node, ...]
     ns: str
     attrs: tuple[tuple[str, str], ...]
 
-    def __init__(self, name: str, text: str | None = None, children: tuple["Node", ...] = (),
+    def __init__(self, name: str, text: str | None = None, children: tuple[Node, ...] = (),
                  ns: str = SR, attrs: tuple[tuple[str, str], ...] = ()) -> None:
         _set(self, "name", name)
         _set(self, "text", text)
@@ -70,13 +70,13 @@ class Node:
     def __reduce__(self):
         return (Node, self._fields())
 
-    def child(self, name: str) -> "Node | None":
+    def child(self, name: str) -> Node | None:
         return next((c for c in self.children if c.name == name), None)
 
-    def all(self, name: str) -> tuple["Node", ...]:
+    def all(self, name: str) -> tuple[Node, ...]:
         return tuple(c for c in self.children if c.name == name)
 
-    def find(self, path: str) -> "Node | None":
+    def find(self, path: str) -> Node | None:
         """The first node at a ``/``-separated path of local names below this one."""
         node: Node | None = self
         for step in path.split("/"):
@@ -87,7 +87,7 @@ class Node:
         node = self.find(path)
         return node.text if node is not None and node.text is not None else default
 
-    def walk(self) -> Iterator["Node"]:
+    def walk(self) -> Iterator[Node]:
         yield self
         for c in self.children:
             yield from c.walk()
@@ -167,7 +167,7 @@ class Request:
     def body_name(self) -> str:
         return self.body.name
 
-    def with_counter(self, counter: int) -> "Request":
+    def with_counter(self, counter: int) -> Request:
         header = replace(self.header, request_id=self.header.request_id.with_counter(counter))
         return replace(self, header=header)
 

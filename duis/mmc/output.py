@@ -12,13 +12,19 @@ alert (``DeviceAlertContent``).  Which element shows which payload is in
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Callable
+from collections.abc import Callable
 
 from ..catalogue import lookup
 from ..clock import UTC
 from ..gbcs.codec import decode, from_base64
-from ..gbcs.model import (STATUSES, ActivationResult, FirmwareActivationAlert,
-                          FirmwareVersionReport, GbcsMessage, Kind)
+from ..gbcs.model import (
+    STATUSES,
+    ActivationResult,
+    FirmwareActivationAlert,
+    FirmwareVersionReport,
+    GbcsMessage,
+    Kind,
+)
 from ..messages import MMCDocument, Node, format_datetime
 from ..messages.model import RA
 from .errors import TranslationError

@@ -12,14 +12,22 @@ from __future__ import annotations
 
 import binascii
 import datetime as _dt
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable
 
 from ..clock import parse_instant
 from ..errors import MessageError
 from ..gbcs.codec import GbcsDecodeError, GbcsEncodeError, decode, encode, from_base64
-from ..gbcs.model import (ActivateFirmware, DistributeImage, GbcsMessage, Kind, Payload,
-                          ReadFirmwareVersion, TopUp, UpdateSecurityCredentials)
+from ..gbcs.model import (
+    ActivateFirmware,
+    DistributeImage,
+    GbcsMessage,
+    Kind,
+    Payload,
+    ReadFirmwareVersion,
+    TopUp,
+    UpdateSecurityCredentials,
+)
 from ..messages import EUI64, Node, Request
 from ..messages.ids import MAX_COUNTER
 from ..signatures.errors import SignatureMissing

@@ -218,13 +218,13 @@ class _Reader:
         value = head.get("start")
         try:
             if isinstance(value, _dt.datetime):
-                return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+                return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
             return parse_instant(value)
         except (TypeError, ValueError, AttributeError):
             self.error("bad start time", "scenario", 0, "start",
                        expected="an ISO-8601 instant such as 2026-03-01T09:00:00Z",
                        found=repr(value))
-            return _dt.datetime(2026, 1, 1, tzinfo=_dt.timezone.utc)
+            return _dt.datetime(2026, 1, 1, tzinfo=_dt.UTC)
 
     # --- steps -------------------------------------------------------------------
 
@@ -396,7 +396,7 @@ def step_instant(value: Any) -> _dt.datetime | None:
     """An instant written in a step (a TOML datetime or ISO-8601 text; naive is UTC)."""
     try:
         if isinstance(value, _dt.datetime):
-            return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+            return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
         return parse_instant(value)
     except (TypeError, ValueError, AttributeError):
         return None

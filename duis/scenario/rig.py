@@ -47,7 +47,7 @@ class Rig:
 
     @classmethod
     def for_scenario(cls, scenario: Scenario, profile_name: str,
-                     store: CredentialStore | None = None) -> "Rig":
+                     store: CredentialStore | None = None) -> Rig:
         """The scenario's world on its start and seed, under ``profile_name``."""
         clock = FixedClock(scenario.start)
         inventory = load_world(scenario.world, clock=clock)

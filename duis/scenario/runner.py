@@ -9,8 +9,8 @@ deterministic.  Two runs give the same bytes.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..catalogue import lookup
 from ..dsp import DSP, Outgoing

@@ -6,8 +6,17 @@ stream or bytes; ``ensure_valid()`` raises on an invalid tree.
 """
 
 from .loader import BUNDLED, SCHEMA_DIR_ENV, SchemaSet, bundled_dir, load_schema
-from .report import (DEFAULT_REPORT_LIMITS, EXIT_CODES, INVALID, NOT_COVERED, UNUSABLE, VALID,
-                     ReportLimits, SchemaIssue, ValidationReport)
+from .report import (
+                     DEFAULT_REPORT_LIMITS,
+                     EXIT_CODES,
+                     INVALID,
+                     NOT_COVERED,
+                     UNUSABLE,
+                     VALID,
+                     ReportLimits,
+                     SchemaIssue,
+                     ValidationReport,
+)
 from .validate import check_tree, ensure_valid, validate
 
 __all__ = ["BUNDLED", "SCHEMA_DIR_ENV", "SchemaSet", "bundled_dir", "load_schema",

@@ -27,7 +27,7 @@ COVERAGE_SOURCE = "urn:duis:coverage"
 SCHEMA_DIR_ENV = "DUIS_SCHEMA_DIR"
 BUNDLED = "bundled"
 
-_CACHE: dict[str, "SchemaSet"] = {}
+_CACHE: dict[str, SchemaSet] = {}
 _LOCK = threading.Lock()
 
 

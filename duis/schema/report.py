@@ -39,7 +39,7 @@ class ReportLimits:
                              found=repr(self.seconds))
 
     @classmethod
-    def from_env(cls) -> "ReportLimits":
+    def from_env(cls) -> ReportLimits:
         """Limits from ``DUIS_MAX_ERRORS`` / ``DUIS_REPORT_SECONDS`` when set."""
         return cls(_env_number("DUIS_MAX_ERRORS", int, DEFAULT_MAX_ERRORS),
                    _env_number("DUIS_REPORT_SECONDS", float, DEFAULT_REPORT_SECONDS))

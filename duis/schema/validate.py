@@ -37,8 +37,16 @@ from lxml import etree
 from ..errors import InputError, NotCovered, SchemaInvalid, WrongRoot
 from ..xmlparse import DEFAULT_LIMITS, ParseLimits, parse_bytes, read_source
 from .loader import RA, SCHEMA_DIR_ENV, SR, SchemaSet, load_schema
-from .report import (DEFAULT_REPORT_LIMITS, INVALID, NOT_COVERED, UNUSABLE, VALID, ReportLimits,
-                     SchemaIssue, ValidationReport)
+from .report import (
+    DEFAULT_REPORT_LIMITS,
+    INVALID,
+    NOT_COVERED,
+    UNUSABLE,
+    VALID,
+    ReportLimits,
+    SchemaIssue,
+    ValidationReport,
+)
 
 _SRV_PATH = etree.XPath("string(sr:Header/sr:ServiceReferenceVariant)", namespaces={"sr": SR})
 _REQUEST, _RESPONSE = f"{{{SR}}}Request", f"{{{SR}}}Response"
@@ -87,7 +95,7 @@ def check_tree(tree: etree._ElementTree, schema: SchemaSet | None = None,
 
 
 def _check(tree: etree._ElementTree, schema: SchemaSet, source: str, limits: ReportLimits,
-           verdict: "_Verdict | None" = None) -> ValidationReport:
+           verdict: _Verdict | None = None) -> ValidationReport:
     try:
         root = check_root(tree, source)
     except WrongRoot as exc:
@@ -104,7 +112,7 @@ def _check(tree: etree._ElementTree, schema: SchemaSet, source: str, limits: Rep
 
 
 def _plainly_valid(tree: etree._ElementTree, schema: SchemaSet,
-                   max_errors: int = DEFAULT_REPORT_LIMITS.max_errors) -> "_Verdict | None":
+                   max_errors: int = DEFAULT_REPORT_LIMITS.max_errors) -> _Verdict | None:
     """The verdict :func:`check_tree` gives as VALID, without building its report:
     a DUIS Response, or a Request whose variant the schema covers, that the
     schema accepts.  ``None`` means "ask :func:`check_tree`"; an invalid

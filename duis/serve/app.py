@@ -27,7 +27,7 @@ import math
 import time
 import traceback
 import weakref
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -70,7 +70,7 @@ REASONS = {413: "request body too large", 403: "signature refused",
 ADMIN_MAX_BYTES = 64 * 1024
 #: the furthest a driven clock may be moved in one request, and the last instant it may show
 MAX_ADVANCE_SECONDS = 100 * 366 * 86400
-LAST_INSTANT = _dt.datetime(9000, 1, 1, tzinfo=_dt.timezone.utc)
+LAST_INSTANT = _dt.datetime(9000, 1, 1, tzinfo=_dt.UTC)
 #: the largest sequence number a query may give (SQLite's INTEGER)
 MAX_SEQ = 2 ** 63 - 1
 #: seconds ``/health`` waits for the outbox's figures (its file may be locked)
@@ -110,7 +110,7 @@ class RefusedGate:
         if self.wait and self._in_hand:
             try:
                 await asyncio.wait_for(self._quiet.wait(), self.wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return False
 
@@ -189,7 +189,7 @@ async def _answer(request: web.Request, service: str) -> web.StreamResponse:
     except web.HTTPRequestEntityTooLarge:
         return _refuse(413, f"request body over {config.max_bytes} bytes refused",
                        "InputTooLarge", path, started, close=True)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return _refuse(408, f"request body not received within {config.body_timeout} s; "
                             "expected the whole body in time", "BodyTimeout", path, started,
                        close=True)
@@ -460,7 +460,7 @@ def _instant(body: dict, key: str) -> _dt.datetime | None:
         return None
     try:
         value = parse_instant(text)
-        if not _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc) <= value < LAST_INSTANT:
+        if not _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC) <= value < LAST_INSTANT:
             raise ValueError("out of range")
     except (ValueError, OverflowError):
         raise _bad(key, key, "an ISO-8601 instant from 1970 to 8999, e.g. "

@@ -4,7 +4,7 @@ is an ``sr:Request`` (a valid, signed Response posted by mistake is refused with
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from lxml import etree
 

@@ -15,14 +15,19 @@ import base64
 import datetime as _dt
 import http.client
 import json
-import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from urllib.parse import urlencode, urlsplit
 
 from ..errors import DuisError, InputError
 from ..messages import Request, Response, build, format_datetime, from_tree, leaf, node, request
-from ..signatures import CredentialStore, MillisecondCounter, VerifiedMessage, sign_with_store, verify
+from ..signatures import (
+    CredentialStore,
+    MillisecondCounter,
+    VerifiedMessage,
+    sign_with_store,
+    verify,
+)
 from ..signatures.credentials import default_store_directory
 from ..signatures.gbcs import sign_precommand
 from ..signatures.profile import SIGNATURE
@@ -120,7 +125,7 @@ class Client:
             self._connection.close()
             self._connection = None
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -151,7 +156,7 @@ class Client:
                     raise ServerUnreachable("the server closed the connection",
                                             source=self.url, expected="an HTTP answer",
                                             found=type(exc).__name__) from None
-            except (OSError, socket.timeout, http.client.HTTPException) as exc:
+            except (TimeoutError, OSError, http.client.HTTPException) as exc:
                 self.close()
                 raise ServerUnreachable("cannot reach the server", source=self.url,
                                         expected="a DUIS web service", found=str(exc)) from None

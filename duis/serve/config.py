@@ -42,7 +42,7 @@ class Endpoints:
     """User EUI-64 (canonical text) -> URL (``--callback EUI=URL``)."""
 
     @classmethod
-    def parse(cls, items: list[str] | None) -> "Endpoints":
+    def parse(cls, items: list[str] | None) -> Endpoints:
         """From ``--callback`` values: ``URL`` or ``EUI-64=URL``."""
         default, by_user = None, {}
         for item in items or []:

@@ -30,9 +30,10 @@ import asyncio
 import logging
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, TypeVar
+from typing import TypeVar
 
 import aiohttp
 
@@ -185,7 +186,7 @@ class Deliverer:
         """Sleep ``seconds``, or less when stopping."""
         try:
             await asyncio.wait_for(self._stop.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def _run(self, lane: _Lane) -> None:
@@ -282,5 +283,5 @@ class Deliverer:
                 if 200 <= reply.status < 300:
                     return None
                 return f"HTTP {reply.status}"
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

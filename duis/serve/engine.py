@@ -48,8 +48,9 @@ import datetime as _dt
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from ..clock import FixedClock, SystemClock, seeded_random
 from ..defaults import default_world
@@ -59,7 +60,8 @@ from ..dsp.operations import OperationRefused, Operations
 from ..dsp.service import Checked, Submission
 from ..errors import DuisError, InputError
 from ..messages import format_datetime
-from ..profiles import DEFAULT_PROFILE, profile as named_profile
+from ..profiles import DEFAULT_PROFILE
+from ..profiles import profile as named_profile
 from ..signatures import CounterStore, CredentialStore
 from ..signatures.credentials import default_store_directory
 from ..smi import CplEntry, load_world, open_smi
@@ -77,7 +79,7 @@ class AdminError(InputError):
     """An admin request that cannot be carried out (bad field, wrong clock mode)."""
 
     @classmethod
-    def refusing(cls, refused: OperationRefused) -> "AdminError":
+    def refusing(cls, refused: OperationRefused) -> AdminError:
         """The admin's refusal of an operation the facade refused."""
         return cls(refused.message, path=refused.path, expected=refused.expected,
                    found=refused.found)
@@ -122,7 +124,7 @@ class Handled:
     def recipients(self) -> set[str]:
         return {m.recipient for m in self.messages}
 
-    def sealed(self, outgoing: list[Outgoing]) -> "Handled":
+    def sealed(self, outgoing: list[Outgoing]) -> Handled:
         """The same, with ``outgoing`` (its messages sealed) in place of the submission's."""
         sub = self.submission
         return Handled(Submission(sub.request, sub.decision, outgoing, sub.delivery), self.cause)
@@ -141,7 +143,7 @@ class Ticked:
     messages: list[Message] = field(default_factory=list)
     queued: list[int] = field(default_factory=list)
 
-    def sealed(self, outgoing: list[Outgoing]) -> "Ticked":
+    def sealed(self, outgoing: list[Outgoing]) -> Ticked:
         return Ticked(self.now, outgoing, self.cause)
 
     def queue(self) -> None:

@@ -42,14 +42,14 @@ class FrameReader:
         return items
 
 
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 
 def microseconds(now: _dt.datetime) -> int:
     """An instant as microseconds since the epoch (pickled 20 times faster than
     a datetime); naive means UTC, as the signature checks take it."""
     if now.tzinfo is None:
-        now = now.replace(tzinfo=_dt.timezone.utc)
+        now = now.replace(tzinfo=_dt.UTC)
     return (now - _EPOCH) // _dt.timedelta(microseconds=1)
 
 

@@ -29,8 +29,9 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TextIO
+from typing import TextIO
 
 LOGGER = logging.getLogger("duis.serve")
 
@@ -49,7 +50,7 @@ def event(name: str, level: int = logging.INFO, **fields: object) -> None:
 
 
 def _stamp(record: logging.LogRecord) -> str:
-    return _dt.datetime.fromtimestamp(record.created, _dt.timezone.utc) \
+    return _dt.datetime.fromtimestamp(record.created, _dt.UTC) \
         .isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

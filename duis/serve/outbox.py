@@ -23,9 +23,9 @@ from __future__ import annotations
 import datetime as _dt
 import sqlite3
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from ..clock import UTC
 

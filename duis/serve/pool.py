@@ -51,9 +51,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ..errors import DuisError
 from .framing import FrameReader, frame, microseconds
@@ -104,7 +104,7 @@ RUN_HERE = RunHere()
 class _Worker(asyncio.Protocol):
     """One worker process and its end of the socket pair."""
 
-    def __init__(self, pool: "CheckPool", number: int) -> None:
+    def __init__(self, pool: CheckPool, number: int) -> None:
         self.pool, self.number = pool, number
         self.process: subprocess.Popen | None = None
         self.pid: int | None = None
@@ -337,7 +337,7 @@ class CheckPool:
         self.workers[self.workers.index(old)] = new
         try:
             await asyncio.wait_for(asyncio.shield(new.ready), START_TIMEOUT)
-        except (Exception, asyncio.TimeoutError) as exc:
+        except (TimeoutError, Exception) as exc:
             event("worker-failed", logging.ERROR, worker=old.number,
                   error=f"{type(exc).__name__}: {exc}")
             return
@@ -368,7 +368,7 @@ class CheckPool:
             try:
                 await asyncio.wait_for(loop.run_in_executor(None, worker.process.wait),
                                        max(0.1, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 worker.process.kill()
                 await loop.run_in_executor(None, worker.process.wait)
             if worker.transport is not None:

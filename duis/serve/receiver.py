@@ -94,7 +94,7 @@ class Inbox:
             item = Received(number, name, kind, code, recipient, delivery,
                             str(header.request_id) if header.request_id else None,
                             str(header.response_id) if header.response_id else None,
-                            digest, _dt.datetime.now(_dt.timezone.utc).isoformat())
+                            digest, _dt.datetime.now(_dt.UTC).isoformat())
             with open(self.folder / INDEX, "a", encoding="utf-8") as index:
                 index.write(json.dumps(asdict(item)) + "\n")
             self.messages.append(item)
@@ -175,7 +175,7 @@ class ReceiverThread:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/"
 
-    def start(self) -> "ReceiverThread":
+    def start(self) -> ReceiverThread:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
         return self
@@ -195,7 +195,7 @@ class ReceiverThread:
         self._thread.join(timeout=10)
         self._loop.close()
 
-    def __enter__(self) -> "ReceiverThread":
+    def __enter__(self) -> ReceiverThread:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

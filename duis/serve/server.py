@@ -22,7 +22,7 @@ import contextlib
 import logging
 import signal
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -291,7 +291,7 @@ class ServerThread:
     def url(self) -> str:
         return self.server.url
 
-    def start(self) -> "ServerThread":
+    def start(self) -> ServerThread:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(timeout=60)
         return self
@@ -306,7 +306,7 @@ class ServerThread:
             self._thread.join(timeout=10)
             self._loop.close()
 
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> ServerThread:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -11,9 +11,9 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .checks import request_checked
 from .framing import FrameReader, frame, instant, portable

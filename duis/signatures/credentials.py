@@ -39,10 +39,10 @@ import datetime as _dt
 import os
 import re
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -53,8 +53,14 @@ from cryptography.x509.oid import NameOID
 from ..clock import UTC
 from ..messages.ids import EUI64
 from .errors import CredentialError, NoSigningCredential
-from .profile import (DSP_XML_SIGN_OU, ISSUING_AUTHORITY_OU, LEGACY_OU, MAX_ISSUER_NAME_CHARS,
-                      USER_ROLES, USER_XML_SIGN_OU)
+from .profile import (
+    DSP_XML_SIGN_OU,
+    ISSUING_AUTHORITY_OU,
+    LEGACY_OU,
+    MAX_ISSUER_NAME_CHARS,
+    USER_ROLES,
+    USER_XML_SIGN_OU,
+)
 
 ROLES_FILE = "roles.toml"
 #: environment variable naming the default credential store directory

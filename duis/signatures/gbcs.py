@@ -21,8 +21,14 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from ..messages.ids import EUI64
 from .credentials import DIGITAL_SIGNING, Credential, CredentialStore
 from .ecdsa import sign_raw
-from .errors import (BadSignatureValue, CertificateExpired, CertificateNotYetValid,
-                     CredentialError, SignatureMissing, UnknownCertificate)
+from .errors import (
+    BadSignatureValue,
+    CertificateExpired,
+    CertificateNotYetValid,
+    CredentialError,
+    SignatureMissing,
+    UnknownCertificate,
+)
 from .profile import COORDINATE_BYTES, SIGNATURE_BYTES
 
 #: the length octet that precedes a GBCS command signature
@@ -94,7 +100,7 @@ def verify_precommand(signed: bytes, store: CredentialStore, user: EUI64 | str, 
         raise UnknownCertificate("no ds certificate for the user", source=source,
                                  expected=f"a ds certificate for {user} in {store.directory}",
                                  found="none")
-    when = now or _dt.datetime.now(_dt.timezone.utc)
+    when = now or _dt.datetime.now(_dt.UTC)
     valid = [c for c in candidates if c.valid_at(when)]
     if not valid:
         cls = CertificateNotYetValid if all(when < c.not_before for c in candidates) \

@@ -78,7 +78,7 @@ class Node:
 
     name: str
     attributes: tuple[tuple[str, str | None], ...] = ()
-    children: tuple["Node", ...] = ()
+    children: tuple[Node, ...] = ()
     text: bool = False
 
 

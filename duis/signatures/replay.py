@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from ..clock import UTC, Clock, SystemClock
-from ..messages.ids import MAX_COUNTER, EUI64
+from ..messages.ids import EUI64, MAX_COUNTER
 from .errors import ReplayedCounter
 
 _WIDTH = len(str(MAX_COUNTER))
@@ -128,7 +128,7 @@ class CounterStore:
         if not self._borrowed:
             self._db.close()
 
-    def __enter__(self) -> "CounterStore":
+    def __enter__(self) -> CounterStore:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -19,7 +19,7 @@ import copy
 import datetime as _dt
 import functools
 import hashlib
-from typing import Callable
+from collections.abc import Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -147,7 +147,7 @@ def _spliced(root: etree._Element, tree: etree._ElementTree, key, serial: int, i
 @functools.lru_cache(maxsize=64)
 def _closing_tag(prefix: str, tag: str) -> bytes:
     """The end tag of an element named ``tag`` (Clark) written with ``prefix``."""
-    return f"</{prefix}:{etree.QName(tag).localname}>".encode("utf-8")
+    return f"</{prefix}:{etree.QName(tag).localname}>".encode()
 
 
 def _spliceable(root: etree._Element) -> bool:

@@ -33,10 +33,10 @@ from ..messages.ids import EUI64
 
 DEFAULT_SEED = 20240101
 CA_NAME = "DT1"
-_LONG = (_dt.datetime(2020, 1, 1, tzinfo=_dt.timezone.utc),
-         _dt.datetime(2120, 1, 1, tzinfo=_dt.timezone.utc))
-_EXPIRED = (_dt.datetime(2020, 1, 1, tzinfo=_dt.timezone.utc),
-            _dt.datetime(2021, 1, 1, tzinfo=_dt.timezone.utc))
+_LONG = (_dt.datetime(2020, 1, 1, tzinfo=_dt.UTC),
+         _dt.datetime(2120, 1, 1, tzinfo=_dt.UTC))
+_EXPIRED = (_dt.datetime(2020, 1, 1, tzinfo=_dt.UTC),
+            _dt.datetime(2021, 1, 1, tzinfo=_dt.UTC))
 _ORDER = int("FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551", 16)
 
 

@@ -45,8 +45,8 @@ import binascii
 import datetime as _dt
 import hashlib
 import hmac
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Callable, Collection
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature

@@ -10,9 +10,9 @@ it), and reports per profile how many devices stayed wrongly Suspended, the
 messages it took and how long.  See ``docs/simulate.md``.
 """
 
+from .campaign import STRATEGIES, Campaign, CampaignSettings, SimulationError, run_profile
 from .fleet import FleetSpec, build_inventory, fleet_devices
 from .report import Phase, ProfileResult, SharedSteps, SimulationReport, Timeline
-from .campaign import STRATEGIES, Campaign, CampaignSettings, SimulationError, run_profile
 from .run import simulate
 
 __all__ = ["STRATEGIES", "Campaign", "CampaignSettings", "FleetSpec", "Phase", "ProfileResult",

@@ -36,11 +36,22 @@ from ..clock import FixedClock, seeded_random
 from ..devices import FaultPlan, Network
 from ..dsp import DSP
 from ..errors import DuisError
-from ..profiles import JointProfile, profile as named_profile
+from ..profiles import JointProfile
+from ..profiles import profile as named_profile
 from ..signatures import CredentialStore
 from ..smi import SqliteInventory
-from .fleet import (NEW_VERSION, OLD_VERSION, START, SUPPLIER, FleetSpec, Model,
-                    affected_models, build_inventory, firmware_hash, image_of)
+from .fleet import (
+    NEW_VERSION,
+    OLD_VERSION,
+    START,
+    SUPPLIER,
+    FleetSpec,
+    Model,
+    affected_models,
+    build_inventory,
+    firmware_hash,
+    image_of,
+)
 from .report import Phase, ProfileResult, Timeline
 from .supplier import ANSWERED, LOST, SupplierAdaptor
 
@@ -70,7 +81,7 @@ STRATEGIES: dict[str, tuple[str, ...]] = {
 RETRY_ROUND, READ_STEP = "retry ", "read"
 
 
-def recovery_steps(profile_name: str, settings: "CampaignSettings") -> list[str]:
+def recovery_steps(profile_name: str, settings: CampaignSettings) -> list[str]:
     """The recovery of a profile as steps (``retry 1``... ``read``), each of which
     a run of several profiles can share while they agree (:mod:`duis.simulate.run`)."""
     steps: list[str] = []
@@ -260,7 +271,7 @@ class Campaign:
                 phase.devices = done
                 self._tick(done, len(devices), "read")
 
-    def _activate_all(self, devices: list[str], name: str, phase: "_PhaseRecorder") -> list[str]:
+    def _activate_all(self, devices: list[str], name: str, phase: _PhaseRecorder) -> list[str]:
         lost = []
         hashes = {model: firmware_hash(model, NEW_VERSION) for model in affected_models()}
         for done, device in enumerate(devices, 1):
@@ -279,7 +290,7 @@ class Campaign:
         if done % 500 < every or done == total:
             self.progress(self.profile.name, name, done, total)
 
-    def _phase(self, name: str) -> "_PhaseRecorder":
+    def _phase(self, name: str) -> _PhaseRecorder:
         return _PhaseRecorder(self, name)
 
     # --- the result --------------------------------------------------------------------
@@ -317,7 +328,7 @@ class _PhaseRecorder:
     def __init__(self, campaign: Campaign, name: str) -> None:
         self.campaign, self.name, self.devices = campaign, name, 0
 
-    def __enter__(self) -> "_PhaseRecorder":
+    def __enter__(self) -> _PhaseRecorder:
         self.start = self.campaign.elapsed()
         self.requests = self.campaign.supplier.tally.requests
         return self

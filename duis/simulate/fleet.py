@@ -177,5 +177,5 @@ def affected_models() -> list[Model]:
     return [m for m in MODELS.values() if m.affected]
 
 
-START = _dt.datetime(2026, 3, 2, 8, 0, tzinfo=_dt.timezone.utc)
+START = _dt.datetime(2026, 3, 2, 8, 0, tzinfo=_dt.UTC)
 """Simulated time at which a campaign starts (a Monday morning)."""

@@ -34,10 +34,18 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
-from ..profiles import ProfilesDisagree, profile as named_profile, profiles
+from ..profiles import ProfilesDisagree, profiles
+from ..profiles import profile as named_profile
 from ..signatures import CredentialStore
-from .campaign import (Campaign, CampaignSettings, Progress, SimulationError, peak_memory_kb,
-                       recovery_steps, run_profile)
+from .campaign import (
+    Campaign,
+    CampaignSettings,
+    Progress,
+    SimulationError,
+    peak_memory_kb,
+    recovery_steps,
+    run_profile,
+)
 from .fleet import FleetSpec
 from .report import ProfileResult, SharedSteps, SimulationReport
 

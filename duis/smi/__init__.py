@@ -4,8 +4,7 @@
 on the standard library's SQLite.  ``load_world`` seeds one from a world file.
 """
 
-from .errors import (AmbiguousCplEntry, DuplicateKey, InvalidRecord, NotFound, SmiError,
-                     WorldError)
+from .errors import AmbiguousCplEntry, DuplicateKey, InvalidRecord, NotFound, SmiError, WorldError
 from .faults import FailOnWrite, InjectedFault
 from .model import AuditRecord, CplEntry, Device, User
 from .repository import Inventory, SqliteInventory

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from itertools import islice
 from pathlib import Path
 from sys import intern as _intern
-from typing import Callable, ContextManager, Protocol
+from typing import ContextManager, Protocol
 
 from ..clock import Clock, SystemClock
 from ..errors import DuisError
@@ -33,11 +33,31 @@ from ..messages.model import format_datetime
 from . import tables as t
 from .cache import CPL, DEVICE, USER, RecordCache
 from .errors import AmbiguousCplEntry, DuplicateKey, InvalidRecord, NotFound
-from .model import CPL_FIELDS, DEVICE_FIELDS, USER_FIELDS, AuditRecord, CplEntry, Device, User, \
-    replaced
-from .rows import (SQL_AUDIT_COLUMNS, SQL_CPL_COLUMNS, SQL_DEVICE_COLUMNS, SQL_USER_COLUMNS,
-                   audit_from_row, cpl_from_row, cpl_key, cpl_row, device_from_row, device_row,
-                   roles_text, user_from_row, user_row)
+from .model import (
+    CPL_FIELDS,
+    DEVICE_FIELDS,
+    USER_FIELDS,
+    AuditRecord,
+    CplEntry,
+    Device,
+    User,
+    replaced,
+)
+from .rows import (
+    SQL_AUDIT_COLUMNS,
+    SQL_CPL_COLUMNS,
+    SQL_DEVICE_COLUMNS,
+    SQL_USER_COLUMNS,
+    audit_from_row,
+    cpl_from_row,
+    cpl_key,
+    cpl_row,
+    device_from_row,
+    device_row,
+    roles_text,
+    user_from_row,
+    user_row,
+)
 from .schema import SCHEMA_VERSION, connect
 from .transactions import Nesting, Transaction
 
@@ -86,7 +106,7 @@ class Inventory(Protocol):
 
     def audit(self, since_seq: int = 0) -> Iterator[AuditRecord]: ...
     def last_seq(self) -> int: ...
-    def transaction(self) -> ContextManager["Inventory"]: ...
+    def transaction(self) -> ContextManager[Inventory]: ...
     def connection(self) -> sqlite3.Connection:
         """The SQLite connection holding the inventory, for modules that keep their own
         tables beside it (create them with :func:`duis.smi.schema.create_tables`);
@@ -96,7 +116,7 @@ class Inventory(Protocol):
 
 _CHUNK = 10_000
 _PREFETCH_CHUNK = 500
-_UTC = _dt.timezone.utc
+_UTC = _dt.UTC
 _cols = ", ".join
 
 _SQL_DEVICE = f"SELECT {SQL_DEVICE_COLUMNS} FROM device WHERE eui = ?"
@@ -199,7 +219,7 @@ class SqliteInventory:
         writes join :meth:`transaction` like the SMI's own."""
         return self._db
 
-    def __enter__(self) -> "SqliteInventory":
+    def __enter__(self) -> SqliteInventory:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -207,7 +227,7 @@ class SqliteInventory:
 
     # -- transactions and writes ---------------------------------------------
 
-    def transaction(self) -> ContextManager["SqliteInventory"]:
+    def transaction(self) -> ContextManager[SqliteInventory]:
         """One atomic unit; nested blocks are savepoints inside the outer one (see
         :mod:`duis.smi.transactions`).  A rollback empties the cache."""
         return Transaction(self._nesting)

@@ -13,8 +13,7 @@ from operator import attrgetter
 from sys import intern as _intern
 
 from .errors import InvalidRecord
-from .model import (AUDIT_FIELDS, CPL_FIELDS, DEVICE_FIELDS, AuditRecord, CplEntry, Device,
-                    User)
+from .model import AUDIT_FIELDS, CPL_FIELDS, DEVICE_FIELDS, AuditRecord, CplEntry, Device, User
 
 _cols = ", ".join
 

@@ -12,7 +12,7 @@ transaction.
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable
+from collections.abc import Callable
 
 
 class Nesting:
