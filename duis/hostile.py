@@ -25,7 +25,8 @@ import datetime as _dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .signatures.profile import ECDSA_SHA256, SHA256, SR
+from .namespaces import SR
+from .signatures.profile import ECDSA_SHA256, SHA256
 from .xmlparse import DEFAULT_MAX_BYTES
 
 #: the responsible supplier of the default world's ESME, and the ESME

@@ -12,6 +12,11 @@ are UTF-8, and every other encoding is refused by name
 libxml2 parsed (the encoding it decoded with, the document type declaration
 it saw, the tree's depth), never on a scan of the raw bytes, which another
 encoding (UTF-7, UTF-16) can hide markup from.
+
+It is also the one home of lxml parser settings: :func:`parse_own` reads back
+markup duis wrote itself, :func:`schema_document_parser` reads schema files and
+:func:`validating_parser` validates while it parses; every parser here shares
+the same refusals (no network, no entity expansion, no DTD loaded).
 """
 
 from __future__ import annotations
@@ -96,13 +101,28 @@ class _NoResolver(etree.Resolver):
             found=repr(url))
 
 
+#: what every parser in duis refuses: nothing fetched, no entity expanded, no DTD loaded
+_SAFE = {"resolve_entities": False, "no_network": True, "load_dtd": False}
+
+
 def _make_parser(huge: bool) -> etree.XMLParser:
     parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False,
-        dtd_validation=False, attribute_defaults=False, huge_tree=huge,
+        **_SAFE, dtd_validation=False, attribute_defaults=False, huge_tree=huge,
         remove_comments=False, remove_pis=False, collect_ids=False)
     parser.resolvers.add(_NoResolver())
     return parser
+
+
+def schema_document_parser() -> etree.XMLParser:
+    """A parser for reading XSD files (comments dropped; includes are left to the
+    schema compiler)."""
+    return etree.XMLParser(**_SAFE, remove_comments=True)
+
+
+def validating_parser(schema: etree.XMLSchema, target: object) -> etree.XMLParser:
+    """A feed parser that validates against ``schema`` as it parses, handing the
+    events to ``target`` (no tree is built)."""
+    return etree.XMLParser(**_SAFE, schema=schema, target=target, huge_tree=True)
 
 
 _PARSERS = {False: _make_parser(False), True: _make_parser(True)}
@@ -225,7 +245,13 @@ def parse_canonical(data: bytes, name: str = "<bytes>") -> etree._ElementTree:
     adds no element), so only the parse itself is left; the same parser, the
     same refusals.
     """
-    return etree.fromstring(data, _PARSERS[len(data) > _HUGE_THRESHOLD]).getroottree()
+    return parse_own(data).getroottree()
+
+
+def parse_own(data: bytes) -> etree._Element:
+    """Parse markup duis wrote itself (a message it built, Canonical XML of a tree
+    it parsed): the same parser, without the checks only outside input needs."""
+    return etree.fromstring(data, _PARSERS[len(data) > _HUGE_THRESHOLD])
 
 
 def parse_xml(source: str | os.PathLike | BinaryIO | bytes,

@@ -27,7 +27,7 @@ from duis.messages import (
     response,
     response_message,
 )
-from duis.messages.model import RA
+from duis.namespaces import RA
 
 SUPPLIER = "90-B3-D5-1F-30-01-00-00"
 ESME = "00-DB-12-34-56-78-90-A0"

@@ -15,13 +15,9 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Iterable
 
-from lxml import etree
-
 from ..signatures import CredentialStore, sign_built
+from ..xmlparse import parse_own
 from .responses import XML_DECLARATION, Outgoing
-
-#: the DSP's own messages, built by this process: no DTD, no entities, nothing to fetch
-_TRUSTED = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
 
 def seal(outgoing: Iterable[Outgoing], store: CredentialStore,
@@ -44,7 +40,7 @@ def seal(outgoing: Iterable[Outgoing], store: CredentialStore,
             xml = sign_built(out.element, credential,
                              serialized=out.xml[len(XML_DECLARATION):])
         else:
-            xml = sign_built(etree.fromstring(out.xml, _TRUSTED), credential)
+            xml = sign_built(parse_own(out.xml), credential)
         sealed.append(out.with_signature(xml))
     return sealed
 
@@ -53,7 +49,7 @@ def seal_bytes(unsigned: bytes, store: CredentialStore, now: _dt.datetime) -> by
     """One unsigned message (an :attr:`Outgoing.xml`) signed with the DSP's credential
     valid at ``now``, from its bytes alone (in another process): byte for byte what
     :func:`seal` gives."""
-    root = etree.fromstring(unsigned, _TRUSTED)
+    root = parse_own(unsigned)
     return sign_built(root, store.dsp_signing_credential(now=now))
 
 

@@ -14,13 +14,12 @@ from typing import BinaryIO
 from lxml import etree
 
 from ..errors import MessageError
+from ..namespaces import DS, PREFIXES, SR
 from ..schema import SchemaSet, check_tree, ensure_valid, load_schema
 from ..schema.validate import check_root
-from ..xmlparse import DEFAULT_LIMITS, ParseLimits, parse_bytes, read_source
+from ..xmlparse import DEFAULT_LIMITS, ParseLimits, parse_bytes, parse_own, read_source
 from .ids import MessageID
 from .model import (
-    RA,
-    SR,
     Message,
     MMCDocument,
     Node,
@@ -31,9 +30,6 @@ from .model import (
 )
 from .values import element_value
 
-DS = "http://www.w3.org/2000/09/xmldsig#"
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
-PREFIXES = {SR: "sr", RA: "ra", DS: "ds", XSI: "xsi"}
 NSMAP = {prefix: ns for ns, prefix in PREFIXES.items()}
 _SIG = f"{{{DS}}}Signature"
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -263,8 +259,6 @@ class _UnknownNamespace(Exception):
 _TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
 _ATTR_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
                                "\r": "&#13;", "\n": "&#10;", "\t": "&#9;"})
-_TRUSTED = etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True,
-                           load_dtd=False)
 
 
 def _from_markup(root: Node, envelope: tuple[str, str] | None = None
@@ -285,7 +279,7 @@ def _from_markup(root: Node, envelope: tuple[str, str] | None = None
     cut = first.index(" ") if " " in first else len(first) - (2 if first.endswith("/>") else 1)
     parts[0] = first[:cut] + declarations + first[cut:]
     markup = "".join(parts).encode("utf-8")
-    return etree.fromstring(markup, _TRUSTED), markup
+    return parse_own(markup), markup
 
 
 #: (namespace, local name) -> the prefixed tag the markup uses

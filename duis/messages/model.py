@@ -13,10 +13,9 @@ from collections.abc import Iterator
 from dataclasses import FrozenInstanceError, dataclass, field, replace
 
 from ..clock import UTC, parse_instant
+from ..namespaces import SR
 from .ids import EUI64, MessageID
 
-SR = "http://www.dccinterface.co.uk/ServiceUserGateway"
-RA = "http://www.dccinterface.co.uk/ResponseAndAlert"
 DEFAULT_SCHEMA_VERSION = "5.4"
 
 

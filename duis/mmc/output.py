@@ -26,7 +26,7 @@ from ..gbcs.model import (
     Kind,
 )
 from ..messages import MMCDocument, Node, format_datetime
-from ..messages.model import RA
+from ..namespaces import RA
 from .errors import TranslationError
 from .mapping import UseCase, mapping
 

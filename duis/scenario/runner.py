@@ -17,6 +17,7 @@ from ..dsp import DSP, Outgoing
 from ..errors import DuisError
 from ..messages import Request, build, parse_message, request, to_node
 from ..mmc import mmc_document
+from ..namespaces import SR
 from ..signatures import CredentialStore, sign_with_store
 from ..signatures.gbcs import sign_command
 from ..smi import CplEntry
@@ -26,7 +27,6 @@ from .format import Scenario, Step, for_profile
 from .rig import Rig, step_cause, step_duration
 from .transcript import Transcript
 
-SR_NS = "http://www.dccinterface.co.uk/ServiceUserGateway"
 DEFAULT_SENDER = "90-B3-D5-1F-30-01-00-00"
 
 
@@ -74,7 +74,7 @@ def _send(rig: Rig, step: Step, transcript: Transcript) -> None:
         key = rig.store.for_eui(message.originator, "ds")[0].private_key
         signed = base64.b64encode(sign_command(command, key)).decode("ascii")
         body = to_node(parse_bytes(
-            f'<SignedPreCommand xmlns="{SR_NS}"><GBCSPayload>{signed}</GBCSPayload>'
+            f'<SignedPreCommand xmlns="{SR}"><GBCSPayload>{signed}</GBCSPayload>'
             f'</SignedPreCommand>'.encode()).getroot())
         second = request(message.originator, message.target,
                          rig.next_counter(str(message.originator)),
@@ -96,7 +96,7 @@ def request_of(step: Step, next_counter: Callable[[str], int], base: Path) -> Re
     else:
         text = step.get("body") or f"<{_default_body(variant)}/>"
         body = to_node(parse_bytes(
-            f'<Body xmlns="{SR_NS}">{text}</Body>'.encode()).getroot()[0])
+            f'<Body xmlns="{SR}">{text}</Body>'.encode()).getroot()[0])
     return request(sender, step.get("to"), counter, variant, body,
                    command_variant=step.get("command_variant"))
 

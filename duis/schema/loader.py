@@ -18,11 +18,9 @@ from pathlib import Path
 from lxml import etree
 
 from ..errors import SchemaUnavailable
+from ..xmlparse import schema_document_parser
 
 XS = "http://www.w3.org/2001/XMLSchema"
-SR = "http://www.dccinterface.co.uk/ServiceUserGateway"
-RA = "http://www.dccinterface.co.uk/ResponseAndAlert"
-DS = "http://www.w3.org/2000/09/xmldsig#"
 COVERAGE_SOURCE = "urn:duis:coverage"
 SCHEMA_DIR_ENV = "DUIS_SCHEMA_DIR"
 BUNDLED = "bundled"
@@ -50,11 +48,6 @@ def _main_file(directory: Path) -> Path:
                                 expected="a file named like 'DUIS Schema V5.4.xsd'",
                                 found=", ".join(p.name for p in directory.glob("*.xsd")) or "no .xsd files")
     return matches[-1]
-
-
-def _schema_parser() -> etree.XMLParser:
-    return etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False,
-                           remove_comments=True)
 
 
 @dataclass
@@ -107,7 +100,7 @@ class SchemaSet:
 
 
 def _load_with_encoded_imports(path: Path) -> etree._ElementTree:
-    doc = etree.parse(str(path), _schema_parser())
+    doc = etree.parse(str(path), schema_document_parser())
     for tag in (f"{{{XS}}}import", f"{{{XS}}}include"):
         for node in doc.getroot().iter(tag):
             location = node.get("schemaLocation")
@@ -129,7 +122,7 @@ def _attribute_bound(main_file: Path) -> int | None:
         if path.parent != directory or not path.is_file():
             return None  # a schema file we do not read: no bound
         try:
-            root = etree.parse(str(path), _schema_parser()).getroot()
+            root = etree.parse(str(path), schema_document_parser()).getroot()
         except (etree.XMLSyntaxError, OSError):
             return None
         if root.find(f".//{{{XS}}}anyAttribute") is not None:
@@ -147,7 +140,7 @@ def _attribute_bound(main_file: Path) -> int | None:
 
 def _coverage(main_file: Path) -> tuple[frozenset[str], frozenset[str]]:
     """(variants the request bodies cover, every variant the enumeration knows)."""
-    doc = etree.parse(str(main_file), _schema_parser())
+    doc = etree.parse(str(main_file), schema_document_parser())
     texts = doc.getroot().xpath(
         "//xs:appinfo[@source=$src]/text()", namespaces={"xs": XS}, src=COVERAGE_SOURCE)
     known = doc.getroot().xpath(

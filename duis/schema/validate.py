@@ -35,8 +35,15 @@ from typing import BinaryIO
 from lxml import etree
 
 from ..errors import InputError, NotCovered, SchemaInvalid, WrongRoot
-from ..xmlparse import DEFAULT_LIMITS, ParseLimits, parse_bytes, read_source
-from .loader import RA, SCHEMA_DIR_ENV, SR, SchemaSet, load_schema
+from ..namespaces import RA, SR
+from ..xmlparse import (
+    DEFAULT_LIMITS,
+    ParseLimits,
+    parse_bytes,
+    read_source,
+    validating_parser,
+)
+from .loader import SCHEMA_DIR_ENV, SchemaSet, load_schema
 from .report import (
     DEFAULT_REPORT_LIMITS,
     INVALID,
@@ -231,8 +238,7 @@ def _stream_verdict(tree: etree._ElementTree, schema: SchemaSet, max_errors: int
     root = tree.getroot()
     data = etree.tostring(root, encoding="UTF-8", xml_declaration=False, with_tail=False)
     offset = (root.sourceline or 1) - 1
-    parser = etree.XMLParser(schema=schema.lxml_schema, target=_Sink(), huge_tree=True,
-                             resolve_entities=False, no_network=True, load_dtd=False)
+    parser = validating_parser(schema.lxml_schema, _Sink())
     view = memoryview(data)
     errors: list = []
     finished = False

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from lxml import etree
 
 from ..errors import DuisError, WrongRoot
+from ..namespaces import sr
 
-REQUEST_TAG = "{http://www.dccinterface.co.uk/ServiceUserGateway}Request"
+REQUEST_TAG = sr("Request")
 
 
 def request_checked(check: Callable, data: bytes, source: str):

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SR = "http://www.dccinterface.co.uk/ServiceUserGateway"
-DS = "http://www.w3.org/2000/09/xmldsig#"
+from ..namespaces import DS, SR, ds, sr  # noqa: F401 - the profile's namespaces, used as P.DS
 
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 ECDSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
@@ -42,16 +41,6 @@ assert MAX_SERIAL_DIGITS == 48
 COORDINATE_BYTES = 32
 SIGNATURE_BYTES = 2 * COORDINATE_BYTES
 DIGEST_BYTES = 32
-
-
-def ds(name: str) -> str:
-    """Clark name of an xmldsig element."""
-    return f"{{{DS}}}{name}"
-
-
-def sr(name: str) -> str:
-    """Clark name of a DUIS element."""
-    return f"{{{SR}}}{name}"
 
 
 SIGNATURE = ds("Signature")

@@ -26,14 +26,14 @@ from ..clock import FixedClock
 from ..dsp import DSP, Outgoing, Submission
 from ..messages import Node, build_serialized, leaf, node, request
 from ..messages.codec import XML_DECLARATION
+from ..namespaces import sr
 from ..signatures import CredentialStore, sign_built, verify
 from ..signatures.credentials import DIGITAL_SIGNING
 from ..signatures.gbcs import sign_command
 from ..xmlparse import parse_bytes
 
-SR = "{http://www.dccinterface.co.uk/ServiceUserGateway}"
-_GBCS_PAYLOAD = f"{SR}GBCSPayload"
-_STATUS_CHANGE, _DEVICE_ID = f"{SR}DeviceStatusChangeEvent", f"{SR}DeviceID"
+_GBCS_PAYLOAD = sr("GBCSPayload")
+_STATUS_CHANGE, _DEVICE_ID = sr("DeviceStatusChangeEvent"), sr("DeviceID")
 
 #: what became of a device request, as the supplier sees it: the delivery
 #: outcome after an I99, else the code that refused it (E5, ...)
