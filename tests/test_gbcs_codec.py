@@ -16,8 +16,6 @@ from hypothesis import strategies as st
 
 from duis.errors import DuisError
 from duis.gbcs.codec import (
-    ALERT_FAILURE,
-    ALERT_SUCCESS,
     HEADER_BYTES,
     MAGIC,
     PAYLOADS,
@@ -29,6 +27,8 @@ from duis.gbcs.codec import (
     to_base64,
 )
 from duis.gbcs.model import (
+    ALERT_ACTIVATION_FAILED,
+    ALERT_ACTIVATION_SUCCEEDED,
     POWER_OUTAGE_ALERT,
     STATUSES,
     ActivateFirmware,
@@ -89,7 +89,8 @@ KIND_OF = {spec.cls: spec.kind for spec in PAYLOADS}
 def messages(draw, payloads=st.one_of(*PAYLOAD_STRATEGIES.values())):
     payload = draw(payloads)
     if isinstance(payload, FirmwareActivationAlert):
-        code = ALERT_SUCCESS if payload.status == "success" else ALERT_FAILURE
+        code = (ALERT_ACTIVATION_SUCCEEDED if payload.status == "success"
+                else ALERT_ACTIVATION_FAILED)
     else:
         code = draw(st.integers(0, 0xFFFF))
     return GbcsMessage(KIND_OF[type(payload)], draw(euis), draw(euis), draw(u64), code, payload)
@@ -278,7 +279,8 @@ DECODE_ERRORS = [
      "ImageDistributionResult.verified", "0x02"),
     (_payload_message("01" "00"), 33, "payload", "2 (payload length)"),
     (_payload_message("0A" "00"), 1, "kind", "1 (command)"),
-    (_payload_message("05" "01" "00" + "00" * 8 + "00" * 8, kind=3, code=ALERT_SUCCESS), 26,
+    (_payload_message("05" "01" "00" + "00" * 8 + "00" * 8, kind=3,
+                      code=ALERT_ACTIVATION_SUCCEEDED), 26,
      "message code", "0x8F66"),
 ]
 
@@ -333,7 +335,7 @@ ENCODE_ERRORS = [
      "UpdateSecurityCredentials.certificate"),
     (GbcsMessage(Kind.RESPONSE, ESME, USER, 1, 0xF104, ImageDistributionResult(1, HASH)),
      "ImageDistributionResult.verified"),
-    (GbcsMessage(Kind.ALERT, ESME, USER, 1, ALERT_SUCCESS, FirmwareActivationAlert(
+    (GbcsMessage(Kind.ALERT, ESME, USER, 1, ALERT_ACTIVATION_SUCCEEDED, FirmwareActivationAlert(
         "hashMismatch", None, EPOCH, 1)), "message_code"),
     (GbcsMessage(Kind.COMMAND, "90-B3", ESME, 1, 0xCA, ReadFirmwareVersion()), "originator"),
     (GbcsMessage(Kind.COMMAND, USER, ESME, 1, 0xCA, object()), "payload"),

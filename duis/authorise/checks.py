@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ..catalogue import LOCAL_VARIANTS, WEB_SERVICES, ServiceRequest
+from ..catalogue.authorisation import authorisation_rules
 from ..messages import Request
 from ..profiles import BehaviourProfile
 from ..smi import Device, User
-from .rules import rules
 
 SIGNED_PRECOMMAND_VARIANTS = frozenset({5, 6, 7})
 
@@ -70,7 +70,7 @@ def e3_user_not_suspended(ctx: AuthorisationContext) -> bool:
 def e4_user_eligible_for_device(ctx: AuthorisationContext) -> bool:
     if ctx.device is None or ctx.service.critical or ctx.service.non_device:
         return True
-    r, user, device = rules(), ctx.user.eui, ctx.device
+    r, user, device = authorisation_rules(), ctx.user.eui, ctx.device
     roles = ctx.usable_roles
     return bool(roles & r.open_roles
                 or (roles & r.supplier_roles and device.supplier == user)
@@ -78,7 +78,7 @@ def e4_user_eligible_for_device(ctx: AuthorisationContext) -> bool:
 
 
 def e5_device_status_allows(ctx: AuthorisationContext) -> bool:
-    device, service, r = ctx.device, ctx.service, rules()
+    device, service, r = ctx.device, ctx.service, authorisation_rules()
     if device is None or service.non_device:
         return True
     if service.critical:  # not applied, except to signed pre-commands in Recovery
@@ -114,7 +114,7 @@ def e17_local_delivery_allowed(ctx: AuthorisationContext) -> bool:
         return False
     if ctx.device is None:
         return True
-    r, status = rules(), ctx.device.status
+    r, status = authorisation_rules(), ctx.device.status
     if status == "Suspended" and ctx.profile.allows_while_suspended(
             ctx.service.variant, ctx.request.command_variant, ctx.device.smets):
         return True

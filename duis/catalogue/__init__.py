@@ -24,6 +24,17 @@ NON_CRITICAL_VARIANTS = frozenset({1, 2, 3})
 CRITICAL_VARIANTS = frozenset({4, 5, 6, 7})
 NON_DEVICE_VARIANTS = frozenset({8})
 LOCAL_VARIANTS = frozenset({2, 3, 6, 7})
+#: DCC User roles (DUIS "User Role" codes) and what each stands for; which of
+#: them are supplier, network and open roles is in ``authorisation.toml``
+USER_ROLES: dict[str, str] = {
+    "IS": "Import Supplier",
+    "ES": "Export Supplier",
+    "GS": "Gas Supplier",
+    "ED": "Electricity Distributor",
+    "GT": "Gas Transporter",
+    "RSA": "Registered Supplier Agent",
+    "OU": "Other User",
+}
 #: which command variants each DUIS web service accepts (E13)
 WEB_SERVICES = {"S": frozenset({1, 3, 5, 7}), "T": frozenset({4}), "D": frozenset({2, 6, 8})}
 
@@ -99,4 +110,5 @@ def allowed_roles(variant: str) -> frozenset[str]:
     return lookup(variant).roles
 
 
-__all__ = ["ServiceRequest", "UnknownServiceRequest", "catalogue", "lookup", "allowed_roles"]
+__all__ = ["USER_ROLES", "ServiceRequest", "UnknownServiceRequest", "allowed_roles", "catalogue",
+           "lookup"]

@@ -36,11 +36,14 @@ from enum import Enum
 from functools import lru_cache
 
 from ..gbcs.model import (
+    ALERT_ACTIVATION_FAILED,
+    ALERT_ACTIVATION_SUCCEEDED,
     ActivationResult,
     FirmwareActivationAlert,
     FirmwareVersionReport,
     ImageDistributionResult,
     Payload,
+    activation_alert_code,
 )
 from ..messages.ids import EUI64
 from .errors import NoTransition
@@ -71,9 +74,6 @@ NO_IMAGE_STATUS = "noImageHeld"
 #: The outcome when the hash differs from the held image's.
 MISMATCH_STATUS = "hashMismatch"
 
-#: Alert codes for the outcome of a future-dated activation (message code 0x00CA).
-ALERT_ACTIVATION_SUCCEEDED = 0x8F66
-ALERT_ACTIVATION_FAILED = 0x8F67
 
 
 # --- what the states are made of ----------------------------------------------
@@ -204,8 +204,7 @@ class Outcome:
     def alert_code(self) -> int | None:
         if self.alert is None:
             return None
-        return (ALERT_ACTIVATION_SUCCEEDED if self.alert.status == "success"
-                else ALERT_ACTIVATION_FAILED)
+        return self.alert.alert_code
 
 
 # --- actions --------------------------------------------------------------------
@@ -307,7 +306,7 @@ def _alert(state: ActivationScheduled, status: str, version: str | None) -> tupl
             schedule.requester)
 
 
-@_action("activate the image; alert 0x8F66 success + new version")
+@_action(f"activate the image; alert 0x{ALERT_ACTIVATION_SUCCEEDED:X} success + new version")
 def _fire_activate(state: ActivationScheduled, s: Stimulus) -> Outcome:
     alert, to = _alert(state, "success", s.image.version)
     return Outcome(Running(s.image), alert=alert, alert_to=to)
@@ -320,10 +319,10 @@ def _fire_failure(status: str, *, keep_image: bool) -> Action:
         return Outcome(ImageHeld(state.active, image) if image else Running(state.active),
                        alert=alert, alert_to=to)
     kept = "keep the held image" if keep_image else "hold nothing"
-    return Action(f"{kept}; alert 0x8F67 {status} + current version", run)
+    return Action(f"{kept}; alert 0x{ALERT_ACTIVATION_FAILED:X} {status} + current version", run)
 
 
-@_action(f"alert 0x{0x8F66 if SMETS1_RETRY_ANSWER.status == 'success' else 0x8F67:X} "
+@_action(f"alert 0x{activation_alert_code(SMETS1_RETRY_ANSWER.status):X} "
          f"{SMETS1_RETRY_ANSWER.status}, no version (SMETS1 retry rule)")
 def _fire_smets1_retry(state: ActivationScheduled, s: Stimulus) -> Outcome:
     alert, to = _alert(state, SMETS1_RETRY_ANSWER.status, SMETS1_RETRY_ANSWER.firmware_version)

@@ -31,6 +31,8 @@ from typing import Any
 from ..errors import DuisError, MessageError
 from ..messages.ids import EUI64, MAX_COUNTER
 from .model import (
+    ALERT_ACTIVATION_FAILED,
+    ALERT_ACTIVATION_SUCCEEDED,
     STATUSES,
     ActivateFirmware,
     ActivationResult,
@@ -54,8 +56,6 @@ HASH_BYTES = 32
 MAX_IMAGE_BYTES = 10_240_000
 """The DUIS cap on a firmware image (FirmwareImageData), once base64-decoded."""
 MAX_CERTIFICATE_BYTES = 0xFFFF
-ALERT_SUCCESS = 0x8F66
-ALERT_FAILURE = 0x8F67
 STATUS_NAMES: dict[int, str] = {code: name for name, code in STATUSES.items()}
 
 _UTC = _dt.UTC
@@ -318,11 +318,13 @@ def _alert_problem(message_code: int, payload: object) -> tuple[str, str] | None
     """(expected, found) when a firmware activation alert's code disagrees with its status."""
     if not isinstance(payload, FirmwareActivationAlert):
         return None
-    wanted = ALERT_SUCCESS if payload.status == "success" else ALERT_FAILURE
+    wanted = payload.alert_code
     if message_code == wanted:
         return None
     return (f"alert code 0x{wanted:04X} for status {payload.status!r} "
-            f"(0x8F66 success, 0x8F67 failure)", f"0x{message_code:04X}")
+            f"(0x{ALERT_ACTIVATION_SUCCEEDED:04X} success, "
+            f"0x{ALERT_ACTIVATION_FAILED:04X} failure)",
+            f"0x{message_code:04X}")
 
 
 # --- encode --------------------------------------------------------------------
@@ -499,5 +501,5 @@ def from_base64(text: str, source: str = "<GBCSPayload>") -> bytes:
                               found=repr(compact[:40] + ("..." if len(compact) > 40 else "")))
 
 
-__all__ = ["ALERT_FAILURE", "ALERT_SUCCESS", "GbcsDecodeError", "GbcsEncodeError",
+__all__ = ["GbcsDecodeError", "GbcsEncodeError",
            "HEADER_BYTES", "MAGIC", "PAYLOADS", "decode", "encode", "from_base64", "to_base64"]

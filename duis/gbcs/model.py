@@ -65,6 +65,17 @@ class ActivationResult:
     firmware_version: str | None = None
 
 
+#: alert codes of a future-dated activation's outcome (message code 0x00CA)
+ALERT_ACTIVATION_SUCCEEDED = 0x8F66
+ALERT_ACTIVATION_FAILED = 0x8F67
+
+
+def activation_alert_code(status: str) -> int:
+    """The alert code of a future-dated activation's outcome: 0x8F66 for ``success``,
+    0x8F67 for any failure status."""
+    return ALERT_ACTIVATION_SUCCEEDED if status == "success" else ALERT_ACTIVATION_FAILED
+
+
 @dataclass(frozen=True)
 class FirmwareActivationAlert:
     """Alert 0x8F66 (success) / 0x8F67 (failure): the outcome of a future-dated
@@ -75,6 +86,11 @@ class FirmwareActivationAlert:
     execution: _dt.datetime
     command_counter: int
     """The transaction counter of the ActivateFirmware command it answers."""
+
+    @property
+    def alert_code(self) -> int:
+        """The alert code its status gives: 0x8F66 for success, else 0x8F67."""
+        return activation_alert_code(self.status)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import catalogue as _catalogue
 from ..namespaces import DS, SR, ds, sr  # noqa: F401 - the profile's namespaces, used as P.DS
 
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
@@ -119,7 +120,4 @@ LEGACY_OU = frozenset({"135", "137"})
 ISSUING_AUTHORITY_OU = "07"
 
 #: DUIS user role codes (DUIS "User Role" values)
-USER_ROLES = frozenset({"IS", "ES", "GS", "RSA", "ED", "GT", "OU"})
-
-#: the DSP's EUI-64 in the DCC test environments
-DSP_EUI = "90-B3-D5-1F-30-00-00-02"
+USER_ROLES = frozenset(_catalogue.USER_ROLES)

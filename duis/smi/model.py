@@ -99,7 +99,7 @@ class Device:
     hub: str | None = None
     """EUI-64 of the comms hub (CHF) of this device's system; None for a CHF itself."""
     supplier: str | None = None
-    """EUI-64 of the responsible supplier (a DCC User with role IS or GS)."""
+    """EUI-64 of the responsible supplier (a DCC User with a supplier role: IS, ES or GS)."""
     network_operator: str | None = None
     """EUI-64 of the responsible network operator (role ED or GT)."""
     mpxn: str | None = None

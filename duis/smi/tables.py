@@ -8,6 +8,8 @@ names ``Current``/``Removed`` are MP105's; see :data:`CPL_STATUS_IN_DUIS`.
 
 from __future__ import annotations
 
+from .. import catalogue as _catalogue
+
 #: DUIS ``DeviceType``, in schema order.
 DEVICE_TYPES: tuple[str, ...] = ("ESME", "GSME", "GPF", "CHF", "HCALCS", "PPMID", "IHD", "CAD")
 
@@ -26,20 +28,9 @@ NOT_SUSPENDED_BY_CPL_REMOVAL: frozenset[str] = frozenset(
 #: SMETS generation of a device (and of a CPL row, after MP202).
 SMETS_GENERATIONS: tuple[str, ...] = ("SMETS1", "SMETS2")
 
-#: DCC User roles (DUIS "User Role" codes) and what they stand for.
-USER_ROLES: dict[str, str] = {
-    "IS": "Import Supplier",
-    "ES": "Export Supplier",
-    "GS": "Gas Supplier",
-    "ED": "Electricity Distributor",
-    "GT": "Gas Transporter",
-    "RSA": "Registered Supplier Agent",
-    "OU": "Other User",
-}
-
-#: Roles that can be a device's responsible supplier / network operator.
-SUPPLIER_ROLES: frozenset[str] = frozenset({"IS", "GS"})
-NETWORK_OPERATOR_ROLES: frozenset[str] = frozenset({"ED", "GT"})
+#: DCC User roles (their home is the catalogue; the role groups are
+#: :func:`duis.catalogue.authorisation.authorisation_rules`).
+USER_ROLES = _catalogue.USER_ROLES
 
 USER_STATUSES: tuple[str, ...] = ("Active", "Suspended")
 

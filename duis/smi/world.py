@@ -15,9 +15,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..catalogue.authorisation import authorisation_rules
 from ..clock import Clock
 from ..tomlfile import TomlLines, decode_error_position
-from . import tables as t
 from .errors import InvalidRecord, SmiError, WorldError
 from .model import CplEntry, Device, User
 from .repository import Inventory, SqliteInventory
@@ -293,8 +293,9 @@ class _Reader:
             by_device.setdefault(device.eui, device)
         for index, device in devices:
             self.check_hub(index, device, by_device)
-            for key, roles, what in (("supplier", t.SUPPLIER_ROLES, "supplier"),
-                                     ("network_operator", t.NETWORK_OPERATOR_ROLES,
+            groups = authorisation_rules()
+            for key, roles, what in (("supplier", groups.supplier_roles, "supplier"),
+                                     ("network_operator", groups.network_roles,
                                       "network operator")):
                 eui = getattr(device, key)
                 if eui is None:

@@ -1,4 +1,7 @@
-"""The authorisation facts as one frozen object, loaded from ``authorisation.toml``."""
+"""The authorisation facts (DUIS Table 22 as amended by MP105) as one frozen object,
+loaded from ``authorisation.toml``; the role groups here are the one meaning of
+"supplier role" and "network role" (E4 eligibility, and who may be recorded as a
+device's supplier or network operator)."""
 
 from __future__ import annotations
 
@@ -20,8 +23,8 @@ class AuthorisationRules:
 
 
 @lru_cache(maxsize=1)
-def rules() -> AuthorisationRules:
-    text = resources.files("duis.catalogue").joinpath("authorisation.toml").read_text("utf-8")
+def authorisation_rules() -> AuthorisationRules:
+    text = resources.files(__package__).joinpath("authorisation.toml").read_text("utf-8")
     t = tomllib.loads(text)
     return AuthorisationRules(
         addressable_statuses=frozenset(t["addressable_statuses"]),
