@@ -10,11 +10,11 @@ it), and reports per profile how many devices stayed wrongly Suspended, the
 messages it took and how long.  See ``docs/simulate.md``.
 """
 
-from .campaign import STRATEGIES, Campaign, CampaignSettings, SimulationError, run_profile
+from .campaign import RECOVERY, Campaign, CampaignSettings, SimulationError, run_profile
 from .fleet import FleetSpec, build_inventory, fleet_devices
 from .report import Phase, ProfileResult, SharedSteps, SimulationReport, Timeline
 from .run import simulate
 
-__all__ = ["STRATEGIES", "Campaign", "CampaignSettings", "FleetSpec", "Phase", "ProfileResult",
+__all__ = ["RECOVERY", "Campaign", "CampaignSettings", "FleetSpec", "Phase", "ProfileResult",
            "SharedSteps", "SimulationError", "SimulationReport", "Timeline", "build_inventory",
            "fleet_devices", "run_profile", "simulate"]

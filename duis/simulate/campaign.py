@@ -12,7 +12,7 @@ For each profile, in a fresh world built from the same seed:
    11.3 responses is lost on the way back: the device runs the new firmware,
    but the DSP never hears it and the device stays Suspended.
 4. **recover**: the supplier's recovery strategy for the profile
-   (:data:`STRATEGIES`), starting ``retry_after`` seconds after the last
+   (:data:`RECOVERY`), starting ``retry_after`` seconds after the last
    activation (the time it takes to give up waiting for a response).
 
 Phases 1 to 3 (the *roll-out*) send the same messages whatever the
@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from ..clock import FixedClock, seeded_random
 from ..devices import FaultPlan, Network
 from ..dsp import DSP
+from ..dsp.operations import activation_message_code
 from ..errors import DuisError
 from ..profiles import JointProfile
 from ..profiles import profile as named_profile
@@ -55,8 +56,6 @@ from .fleet import (
 from .report import Phase, ProfileResult, Timeline
 from .supplier import ANSWERED, LOST, SupplierAdaptor
 
-#: GBCS message code of 11.3 (CS06, ActivateFirmware): the responses that get lost
-ACTIVATE_FIRMWARE_CODE = 0x00CA
 #: the largest DeviceIDList the DUIS schema allows (1,199,999 characters)
 MAX_DEVICE_ID_LIST = 50_000
 #: Devices per 11.1 request by default.  Small, because translating an 11.1
@@ -65,27 +64,22 @@ MAX_DEVICE_ID_LIST = 50_000
 DEFAULT_DISTRIBUTION_BATCH = 20
 
 RETRY, READ = "retry-11.3", "read-11.2"
-#: The supplier's recovery steps, in order, per behaviour profile.  The same
-#: steps under every profile: a supplier's automation does not change with
-#: the DCC's rules; what the DCC does with each step is what differs
-#: (``retry-11.3``: an automatic 11.3 retry to each device whose 11.3 response
-#: was lost, repeated while the retry's own response is lost, at most
-#: ``max_retries`` rounds; ``read-11.2``: 11.2 to each device the supplier
-#: upgraded and saw no N29 for).
-STRATEGIES: dict[str, tuple[str, ...]] = {
-    "baseline": (RETRY, READ),
-    "mp105-option1": (RETRY, READ),
-    "mp105-option2": (RETRY, READ),
-}
+#: The supplier's recovery steps, in order.  The same under every behaviour
+#: profile: a supplier's automation does not change with the DCC's rules; what
+#: the DCC does with each step is what differs (``retry-11.3``: an automatic
+#: 11.3 retry to each device whose 11.3 response was lost, repeated while the
+#: retry's own response is lost, at most ``max_retries`` rounds; ``read-11.2``:
+#: 11.2 to each device the supplier upgraded and saw no N29 for).
+RECOVERY: tuple[str, ...] = (RETRY, READ)
 
 RETRY_ROUND, READ_STEP = "retry ", "read"
 
 
-def recovery_steps(profile_name: str, settings: CampaignSettings) -> list[str]:
-    """The recovery of a profile as steps (``retry 1``... ``read``), each of which
-    a run of several profiles can share while they agree (:mod:`duis.simulate.run`)."""
+def recovery_steps(settings: CampaignSettings) -> list[str]:
+    """The recovery as steps (``retry 1``... ``read``), each of which a run of
+    several profiles can share while they agree (:mod:`duis.simulate.run`)."""
     steps: list[str] = []
-    for strategy in STRATEGIES[profile_name]:
+    for strategy in RECOVERY:
         if strategy == RETRY:
             steps += [f"{RETRY_ROUND}{n}" for n in range(1, settings.max_retries + 1)]
         elif strategy == READ:
@@ -142,7 +136,7 @@ class Campaign:
         self.progress = progress or (lambda *args: None)
         self.clock = FixedClock(START)
         self.inventory: SqliteInventory = build_inventory(spec, self.clock)
-        faults = FaultPlan().lose_responses(settings.lost, message_code=ACTIVATE_FIRMWARE_CODE)
+        faults = FaultPlan().lose_responses(settings.lost, message_code=activation_message_code())
         self.network = Network.from_inventory(self.inventory, clock=self.clock,
                                               random=seeded_random(spec.seed), faults=faults)
         self.dsp = DSP(self.inventory, store, profile=self.profile, clock=self.clock,
@@ -187,7 +181,7 @@ class Campaign:
     def recover(self, lost: list[str]) -> None:
         """The profile's recovery strategy, from the devices whose 11.3 response was lost."""
         self.lost = lost
-        for step in recovery_steps(self.profile.name, self.settings):
+        for step in recovery_steps(self.settings):
             self.run_step(step)
 
     def run_step(self, step: str) -> None:

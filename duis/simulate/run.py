@@ -245,16 +245,14 @@ class _Recoveries:
         self.sampled_kb: int | None = None
 
     def run(self) -> None:
-        by_steps: dict[tuple[str, ...], list[str]] = {}
-        for name in self.names:
-            by_steps.setdefault(tuple(recovery_steps(name, self.settings)), []).append(name)
-        children = []
-        for steps, group in by_steps.items():
-            child = self.context.Process(target=_runner, name="duis simulate runner",
-                                         args=(self.campaign, group, list(steps), 0,
-                                               self.queue, self.slots))
-            child.start()
-            children.append(child)
+        # one runner for every profile: they all take the same recovery steps
+        # (campaign.RECOVERY), and it forks a copy where their answers part
+        child = self.context.Process(target=_runner, name="duis simulate runner",
+                                     args=(self.campaign, list(self.names),
+                                           recovery_steps(self.settings), 0,
+                                           self.queue, self.slots))
+        child.start()
+        children = [child]
         started: set[int] = set()
         exited: set[int] = set()
         last_sample = 0.0
