@@ -16,7 +16,7 @@ from duis.authorise import authorise
 from duis.clock import FixedClock
 from duis.devices import Network
 from duis.dsp import DSP
-from duis.dsp.firmware import report_from
+from duis.dsp.firmware_reports import report_from
 from duis.messages import build, from_tree, node, request
 from duis.mmc import command_for, mmc_document
 from duis.schema import ensure_valid

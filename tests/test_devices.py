@@ -29,7 +29,7 @@ from duis.devices import (
     Running,
     Transition,
 )
-from duis.devices.firmware import SMETS2_FIRMWARE, Machine, Stimulus, render
+from duis.devices.firmware_machine import SMETS2_FIRMWARE, Machine, Stimulus, render
 from duis.gbcs.model import (
     ActivationResult,
     DistributeImage,
@@ -373,7 +373,7 @@ def test_transition(machine: Machine, transition: Transition):
 # --- the tables themselves -------------------------------------------------------------
 
 def test_every_status_a_device_reports_is_a_gbcs_status():
-    from duis.devices import firmware
+    from duis.devices import firmware_machine as firmware
     from duis.gbcs.model import STATUSES
     for name in ("ALREADY_ACTIVE_STATUS", "POWER_LOSS_STATUS", "NO_IMAGE_STATUS",
                  "MISMATCH_STATUS"):

@@ -2,14 +2,14 @@
 
 ``Network`` delivers GBCS-like commands (:mod:`duis.gbcs.model`) to
 ``EmulatedDevice`` objects whose firmware follows the explicit state machines
-of :mod:`duis.devices.firmware`, with faults injected by a ``FaultPlan``.
+of :mod:`duis.devices.firmware_machine`, with faults injected by a ``FaultPlan``.
 See ``docs/devices.md``.
 """
 
 from .device import FIRMWARE_DEVICE_TYPES, OTHER_COMMANDS, EmulatedDevice, Surroundings
 from .errors import DevicesError, NoTransition, UnknownDevice, UnsupportedCommand
 from .faults import Fault, FaultPlan, RandomFault, TargetedFault
-from .firmware import (
+from .firmware_machine import (
                        ALERT_ACTIVATION_FAILED,
                        ALERT_ACTIVATION_SUCCEEDED,
                        ALREADY_ACTIVE_STATUS,

@@ -25,7 +25,7 @@ from ..gbcs.model import (
 )
 from ..messages.ids import EUI64
 from .errors import UnsupportedCommand
-from .firmware import (
+from .firmware_machine import (
     FIRMWARE_MACHINE,
     GSME_COPY,
     ActivationScheduled,

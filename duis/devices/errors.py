@@ -28,5 +28,5 @@ class UnsupportedCommand(DevicesError):
 class NoTransition(DevicesError):
     """A state machine met an event its transition table has no row for.
 
-    This is a bug in :mod:`duis.devices.firmware` (the classifiers produced an
+    This is a bug in :mod:`duis.devices.firmware_machine` (the classifiers produced an
     event the table does not cover), never a device outcome."""

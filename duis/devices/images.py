@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ..smi import CplEntry
-from .firmware import Image
+from .firmware_machine import Image
 
 
 def sha256(data: bytes) -> bytes:

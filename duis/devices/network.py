@@ -27,7 +27,7 @@ from ..smi import Inventory
 from .device import EmulatedDevice, Surroundings
 from .errors import UnknownDevice, UnsupportedCommand
 from .faults import Fault, FaultPlan
-from .firmware import Event, GsmeCopy, Outcome, Stimulus
+from .firmware_machine import Event, GsmeCopy, Outcome, Stimulus
 from .images import ImageLibrary
 from .power import HubPower
 

@@ -58,7 +58,7 @@ from ..settings import Settings
 from ..smi import Device, Inventory
 from ..smi.schema import create_tables
 from .distribution import RECEIVING_STATUSES
-from .firmware import ACTIVATE_FIRMWARE, FirmwareReport
+from .firmware_reports import ACTIVATE_FIRMWARE, FirmwareReport
 from .responses import Outgoing, Responder
 
 NOT_DEPLOYED = "not-deployed"

@@ -29,7 +29,7 @@ from ..messages import (
     response_message,
 )
 from ..schema import SchemaSet
-from .firmware import AlertIntent
+from .firmware_reports import AlertIntent
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 #: the GBCS version a PreCommand names (the DUIS 5.4 schema is aligned with GBCS 4.3)

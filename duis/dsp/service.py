@@ -41,9 +41,9 @@ from ..smi import Inventory
 from ..xmlparse import parse_bytes
 from .critical import PreCommandBook
 from .distribution import plan_distribution
-from .firmware import FirmwareReport, process_firmware_report, report_from
+from .firmware_reports import FirmwareReport, process_firmware_report, report_from
 from .hub_firmware import HubFirmware
-from .inventory import read_inventory
+from .read_inventory import read_inventory
 from .ppmid import join_system, plan_ppmid_update, ppmid_image_command, ppmid_warning, prenotify
 from .responses import Outgoing, Responder
 from .seal import seal
