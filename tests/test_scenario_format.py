@@ -242,13 +242,22 @@ def test_unreadable_scenario_file(tmp_path: Path, capsys):
     assert f"duis run: {path}: cannot read scenario file" in capsys.readouterr().err
 
 
+ALERTS_EXPECTED = ('a list of alert codes such as ["N29"]: the DCC alerts of '
+                   'catalogue/codes.toml, or a device alert\'s code in hex ("8F66")')
+
+
 @pytest.mark.parametrize("old, new, path, expected", [
     ('alerts = { baseline = [], default = [] }', 'alerts = "N29"', "step[2].expect.alerts",
-     'a list of alert codes such as ["N29"]'),
+     ALERTS_EXPECTED),
     ('code = "I99"', 'code = "I99", device_response = "losst"',
      "step[2].expect.device_response", "one of answered, lost, no-response, unreachable, none"),
     ('alerts = { baseline = [], default = [] }', 'alerts = { baseline = "N29", default = [] }',
-     "step[2].expect.alerts.baseline", 'a list of alert codes such as ["N29"]'),
+     "step[2].expect.alerts.baseline", ALERTS_EXPECTED),
+    # a code duis never raises (a typo) is refused when the scenario is read
+    ('alerts = { baseline = [], default = [] }', 'alerts = ["N29", "N92"]',
+     "step[2].expect.alerts", ALERTS_EXPECTED),
+    ('alerts = { baseline = [], default = [] }', 'alerts = ["8f66"]',
+     "step[2].expect.alerts", ALERTS_EXPECTED),
 ])
 def test_expectation_values_are_checked(folder: Path, old, new, path, expected):
     text = HEAD + STEPS.replace(old, new)

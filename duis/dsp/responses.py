@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from ..catalogue.codes import dcc_alert
 from ..clock import Clock
 from ..gbcs import GbcsMessage, encode, to_base64
 from ..messages import (
@@ -132,9 +133,7 @@ class Responder:
 
     def dcc_alert(self, intent: AlertIntent) -> list[Outgoing]:
         """One DCC alert per recipient of ``intent``."""
-        return [self._outgoing("dcc-alert", recipient, intent.code,
-                               self._alert_message(intent, recipient))
-                for recipient in intent.recipients]
+        return self.dcc_alert_of(intent.code, intent.recipients, alert_content(intent))
 
     def dcc_alert_of(self, code: str, recipients: tuple[str, ...],
                      content: Node) -> list[Outgoing]:
@@ -145,16 +144,12 @@ class Responder:
                 for recipient in recipients]
 
     def _dcc_alert_message(self, code: str, content: Node, recipient: str):
+        if content.name != dcc_alert(code).element:  # the table in catalogue/codes.toml
+            raise ValueError(f"DCC alert {code} carries {dcc_alert(code).element}, "
+                             f"not {content.name}")
         response_id = MessageID(EUI64.parse(self.dsp_eui), EUI64.parse(recipient),
                                 self.counter())
         body = node("DCCAlertMessage", leaf("DCCAlertCode", code), node("DCCAlert", content))
-        return response(None, "I0", self.clock.now(), body, response_id=response_id)
-
-    def _alert_message(self, intent: AlertIntent, recipient: str):
-        response_id = MessageID(EUI64.parse(self.dsp_eui), EUI64.parse(recipient),
-                                self.counter())
-        body = node("DCCAlertMessage", leaf("DCCAlertCode", intent.code),
-                    node("DCCAlert", alert_content(intent)))
         return response(None, "I0", self.clock.now(), body, response_id=response_id)
 
 

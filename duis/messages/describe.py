@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..catalogue import UnknownServiceRequest, lookup
-from ..catalogue.codes import command_variant_meaning, response_code_meaning
+from ..catalogue.codes import command_variant_meaning, dcc_alerts, response_code_meaning
 from .model import Message, MMCDocument, Node, Request, Response
 
 _MAX_TEXT = 72
@@ -67,7 +67,8 @@ def _response_facts(m: Response) -> dict:
     facts["response code"] = f"{h.response_code}: {response_code_meaning(h.response_code)}"
     facts["at"] = h.response_datetime
     if m.alert_code:
-        facts["alert code"] = m.alert_code
+        known = dcc_alerts().get(m.alert_code)
+        facts["alert code"] = f"{m.alert_code}: {known.meaning}" if known else m.alert_code
     facts.update(_service(m.service_reference_variant))
     facts["body"] = render_node(m.body)
     return facts

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from ..catalogue import UnknownServiceRequest, lookup
+from ..catalogue.codes import dcc_alerts
 from ..clock import parse_instant
 from ..dsp.operations import FAULTS
 from ..errors import DuisError
 from ..messages.ids import EUI64
+from ..mmc.mapping import mapping
 from ..profiles import profiles
 from ..tomlfile import TomlLines, decode_error_position
 
@@ -91,8 +93,9 @@ HUB_FIRMWARE_STAGES = ("not-deployed", "deployed-pending-activation", "active", 
 DELIVERY_OUTCOMES = ("answered", "lost", "no-response", "unreachable", "none")
 #: how an expected value must look: a check and a description for the error
 _VALUE_RULES = {
-    "alerts": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-               "a list of alert codes such as [\"N29\"]"),
+    "alerts": (lambda v: isinstance(v, list) and all(_known_alert(x) for x in v),
+               "a list of alert codes such as [\"N29\"]: the DCC alerts of "
+               "catalogue/codes.toml, or a device alert's code in hex (\"8F66\")"),
     "device_response": (lambda v: v in DELIVERY_OUTCOMES, "one of " + ", ".join(DELIVERY_OUTCOMES)),
     "code": (lambda v: isinstance(v, str), "a response code such as \"I99\""),
     "suppressed": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
@@ -102,6 +105,12 @@ _VALUE_RULES = {
     "firmware_version": (lambda v: isinstance(v, str), "a firmware version"),
     "running": (lambda v: isinstance(v, str), "a firmware version"),
 }
+def _known_alert(code: object) -> bool:
+    """A DCC alert code duis raises, or a device alert code of the MMC mapping."""
+    return isinstance(code, str) and (
+        code in dcc_alerts() or code in {f"{c:04X}" for c in mapping().alerts})
+
+
 #: what an ``expect`` step writes for "no value" (TOML has no null)
 NONE = "none"
 
