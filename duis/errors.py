@@ -3,8 +3,68 @@
 Every error a user sees names *where* (file, line or XPath), *what was
 expected* and *what was found*.  Callers catch exactly what they can handle:
 ``UnsafeXML`` for hostile input, ``SchemaInvalid`` for a document that breaks
-the DUIS schema, ``SignatureError`` (see :mod:`duis.signatures`) for a bad
-signature, and so on.
+the DUIS schema, ``SignatureError`` for a bad signature, and so on.  The CLI
+exits with the class's ``exit_code``: **1** when the input was read and is
+refused (invalid, unsigned, not authorised...), **2** when the command could
+not do its job (a file it cannot read, a bad option, hostile XML, a broken
+world or scenario file).
+
+The whole hierarchy (the module defining each class in brackets; a test checks
+that this list names every subclass of ``DuisError`` and nothing else)::
+
+    DuisError                        root; exit 2
+    ├── InputError                   the input could not be used (exit 2)
+    │   ├── UnreadableInput          a file, stream or $DUIS_* value that cannot be read
+    │   ├── MalformedXML             not well-formed XML
+    │   ├── UnsafeXML                refused before or while parsing (docs/hostile-input.md)
+    │   │   ├── DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
+    │   │   ├── EncodingNotAllowed   not UTF-8
+    │   │   └── InputTooLarge, NestingTooDeep, TooManyNodes
+    │   ├── WrongRoot                not a DUIS Request/Response or MMC document
+    │   ├── SchemaUnavailable        no DUIS schema in the directory given
+    │   ├── CredentialError          [signatures.errors] a credential store problem
+    │   │   └── NoSigningCredential  no key valid for the signer at that time
+    │   ├── OperationRefused         [dsp.operations] an operator/rig step the DSP refuses
+    │   ├── ConfigError              [serve.config] a bad `duis serve` option
+    │   ├── AdminError               [serve.engine] a bad admin request body
+    │   └── ServerUnreachable        [serve.client] no `duis serve` at that address
+    ├── MessageError                 a message that is not what DUIS allows (exit 1)
+    ├── SchemaInvalid                breaks the DUIS schema (exit 1)
+    ├── NotCovered                   a variant the bundled schema has no body for (exit 1)
+    ├── SignatureError               [signatures.errors] the signature check failed (exit 1)
+    │   ├── SignatureMissing, SignatureMisplaced, MultipleSignatures, SignatureWrapping
+    │   ├── ProfileViolation         outside the DUIS signature profile
+    │   │   └── AlgorithmNotAllowed, KeyInfoNotAllowed, ReferenceNotAllowed,
+    │   │       TransformNotAllowed
+    │   ├── DigestMismatch, BadSignatureValue
+    │   ├── UnknownCertificate, WrongSigner, RoleNotAllowed
+    │   ├── CertificateNotValidNow
+    │   │   └── CertificateExpired, CertificateNotYetValid
+    │   └── ReplayedCounter          a RequestID counter not above the last one
+    ├── UnknownServiceRequest        [catalogue] a variant DUIS does not define (exit 1)
+    ├── TranslationError             [mmc.errors] no GBCS command / MMC output for it (exit 1)
+    ├── MappingInvalid               [mmc.errors] a broken mmc/mapping.toml
+    ├── GbcsDecodeError, GbcsEncodeError   [gbcs.codec] a GBCS payload (exit 1)
+    ├── PreCommandMismatch           [dsp.critical] a signed PreCommand not the one issued (exit 1)
+    ├── NotEmulated                  [dsp.service] a request duis does not emulate (exit 1)
+    ├── HubFirmwareRefused           [dsp.hub_firmware] a SECMP0024 release refused (exit 1)
+    ├── DevicesError                 [devices.errors] the emulated devices
+    │   └── NoTransition, UnknownDevice, UnsupportedCommand
+    ├── SmiError                     [smi.errors] the Smart Metering Inventory
+    │   ├── AmbiguousCplEntry, DuplicateKey, InvalidRecord, NotFound
+    │   ├── WorldError               a world file (every problem at once)
+    │   └── InjectedFault            [smi.faults] a fault a test planted
+    ├── SettingsError                [settings] a DCC settings file
+    ├── UnknownProfile               [profiles] no behaviour profile of that name
+    ├── ProfilesDisagree             [profiles] a joint run whose profiles part (exit 1)
+    ├── ScenarioError                [scenario.format] a scenario file
+    ├── StepFailed                   [scenario.runner] a scenario step that could not run
+    ├── SimulationError              [simulate.campaign] a campaign that cannot go on (exit 1)
+    ├── SmiBusy                      [serve.engine] the SMI is locked (HTTP 503)
+    ├── WorkerExited                 [serve.pool] a check worker died twice on a request
+    ├── AdminRefused                 [serve.client] the server refused an admin call (exit 1)
+    ├── UsageError                   [commands._state] a command used the wrong way
+    └── MissingExtra                 an optional extra (duis[plot]) is not installed
 """
 
 from __future__ import annotations
