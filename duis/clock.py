@@ -64,3 +64,7 @@ class Environment:
 
     clock: Clock = field(default_factory=SystemClock)
     random: _random.Random = field(default_factory=lambda: _random.Random(0))
+
+
+__all__ = ["UTC", "Clock", "Environment", "FixedClock", "SystemClock", "parse_instant",
+           "seeded_random"]

@@ -205,3 +205,9 @@ class MessageError(DuisError):
     """A typed message cannot be built from, or into, XML."""
 
     exit_code = 1
+
+
+__all__ = ["DTDForbidden", "DuisError", "EncodingNotAllowed", "EntitiesForbidden",
+           "ExternalReferenceForbidden", "InputError", "InputTooLarge", "MalformedXML",
+           "MessageError", "MissingExtra", "NestingTooDeep", "NotCovered", "SchemaInvalid",
+           "SchemaUnavailable", "TooManyNodes", "UnreadableInput", "UnsafeXML", "WrongRoot"]

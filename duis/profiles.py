@@ -133,3 +133,7 @@ def profile(name: str = DEFAULT_PROFILE) -> BehaviourProfile:
     except KeyError:
         raise UnknownProfile("unknown behaviour profile", expected=" or ".join(profiles()),
                              found=repr(name)) from None
+
+
+__all__ = ["DEFAULT_PROFILE", "BehaviourProfile", "JointProfile", "ProfilesDisagree",
+           "UnknownProfile", "profile", "profiles"]

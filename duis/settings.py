@@ -142,6 +142,8 @@ def load_settings(path: str | Path) -> Settings:
 
 
 def settings_from_text(text: str, source: str = "<settings>") -> Settings:
+    """The settings a TOML text gives (``source`` names it in errors); raises
+    :class:`SettingsError` for text that is not valid settings."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -321,3 +321,8 @@ def _classify_syntax_error(exc: etree.XMLSyntaxError, data: bytes, name: str,
                             expected="a well-formed XML document", found="no bytes")
     return MalformedXML(f"not well-formed XML: {message}", source=name, line=line,
                         expected="a well-formed XML document", found=message)
+
+
+__all__ = ["DEFAULT_LIMITS", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_DEPTH", "DEFAULT_MAX_NODES",
+           "ParseLimits", "parse_bytes", "parse_canonical", "parse_own", "parse_xml",
+           "read_source", "schema_document_parser", "validating_parser"]

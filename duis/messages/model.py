@@ -106,6 +106,7 @@ def leaf(name: str, value: object, ns: str = SR) -> Node:
 
 
 def node(name: str, *children: Node, ns: str = SR) -> Node:
+    """An element with ``children`` (in order) and no text, in namespace ``ns``."""
     return Node(name, None, tuple(children), ns=ns)
 
 

@@ -141,6 +141,8 @@ def http_status(exc: DuisError) -> int:
 
 
 def build_app(engine: Engine, deliverer: Deliverer, config: ServeConfig) -> web.Application:
+    """The aiohttp application of ``duis serve``: the DUIS web services, the admin
+    endpoints and /health over ``engine``, with ``config``'s limits."""
     app = web.Application(client_max_size=config.max_bytes, middlewares=[_errors])
     app[ENGINE], app[DELIVERER], app[CONFIG] = engine, deliverer, config
     app[GATE] = RefusedGate(config.refused_wait)
