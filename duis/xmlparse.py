@@ -214,16 +214,18 @@ _WIDE_STARTS = ((b"\xff\xfe\x00\x00", "UTF-32LE"), (b"\x00\x00\xfe\xff", "UTF-32
                 (b"<\x00\x00\x00", "UTF-32LE"), (b"\x00\x00\x00<", "UTF-32BE"),
                 (b"\xff\xfe", "UTF-16LE"), (b"\xfe\xff", "UTF-16BE"),
                 (b"<\x00", "UTF-16LE"), (b"\x00<", "UTF-16BE"))
+_WIDE_PREFIXES = tuple(start for start, _ in _WIDE_STARTS)
 
 
 def _refuse_other_encodings(data: bytes, name: str) -> None:
     """Refuse, before any parsing, input that names or plainly is in another encoding
     than UTF-8 (a byte order mark of UTF-16 or UTF-32, a first "<" written in two or
-    four bytes, an XML declaration naming another encoding).  What libxml2 decoded with is checked
-    again after parsing, so this only spares the parse."""
-    found = next((encoding for start, encoding in _WIDE_STARTS if data.startswith(start)),
-                 None)
-    if found is None:
+    four bytes, an XML declaration naming another encoding).  What libxml2 decoded with
+    is checked again after parsing, so this only spares the parse."""
+    found = None
+    if data.startswith(_WIDE_PREFIXES):  # one C call for the common case: none of them
+        found = next(encoding for start, encoding in _WIDE_STARTS if data.startswith(start))
+    else:
         declared = _DECLARED.match(data, 0, 256)
         if declared is None or declared.group(1).upper().replace(b"-", b"") in (b"UTF8",):
             return
