@@ -36,8 +36,9 @@ _HUB_TYPES = frozenset({"CHF"})
 
 
 def _eui64(text: str) -> EUI64:
-    """An SMI record's EUI-64 (canonical text) as an EUI64, without going through the
-    parse cache (a fleet's device identifiers would only push the recurring ones out)."""
+    """An SMI record's EUI-64 (canonical text) as an EUI64."""
+    # not through EUI64.parse's cache: a fleet's device identifiers would only push
+    # the recurring ones out
     return EUI64(canonical_eui(text))
 
 ANSWERED, LOST, NO_RESPONSE, UNREACHABLE = "answered", "lost", "no-response", "unreachable"

@@ -223,12 +223,11 @@ def _header_nodes(message: Request | Response) -> Node:
 
 
 def to_element(message: Message) -> etree._Element:
-    """The message as a fresh lxml element (unsigned).
-
-    The Node tree is written out as markup and parsed once by libxml2, which is
-    several times faster than creating the elements one by one from Python; a
-    namespace without a known prefix takes the element-by-element path.
-    """
+    """The message as a fresh lxml element (unsigned), with the fixed prefixes of
+    :data:`duis.namespaces.PREFIXES`."""
+    # The Node tree is written out as markup and parsed once by libxml2, several
+    # times faster than creating the elements one by one from Python; a namespace
+    # without a known prefix takes the element-by-element path.
     return _element_and_markup(message)[0]
 
 

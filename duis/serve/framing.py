@@ -46,8 +46,9 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 
 def microseconds(now: _dt.datetime) -> int:
-    """An instant as microseconds since the epoch (pickled 20 times faster than
-    a datetime); naive means UTC, as the signature checks take it."""
+    """An instant as microseconds since the epoch, as frames carry it; naive means
+    UTC, as the signature checks take it."""
+    # an int pickles 20 times faster than a datetime
     if now.tzinfo is None:
         now = now.replace(tzinfo=_dt.UTC)
     return (now - _EPOCH) // _dt.timedelta(microseconds=1)
