@@ -31,14 +31,13 @@ reboot_outage_minutes = 4
 from __future__ import annotations
 
 import datetime as _dt
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import DuisError
 from .messages.ids import EUI64
-from .tomlfile import TomlLines, decode_error_position
+from .tomlfile import TomlLines, parse_toml, read_toml
 
 
 class SettingsError(DuisError):
@@ -131,24 +130,14 @@ def load_settings(path: str | Path) -> Settings:
     """Read a settings file; absent tables and fields keep their defaults.
 
     Raises :class:`SettingsError` naming the file, the line and the field."""
-    source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError("cannot read settings file", source=str(source),
-                            expected="a readable UTF-8 TOML file",
-                            found=type(exc).__name__) from None
-    return settings_from_text(text, str(source))
+    text, _ = read_toml(path, SettingsError, "settings file")
+    return settings_from_text(text, str(path))
 
 
 def settings_from_text(text: str, source: str = "<settings>") -> Settings:
     """The settings a TOML text gives (``source`` names it in errors); raises
     :class:`SettingsError` for text that is not valid settings."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        message, line = decode_error_position(str(exc))
-        raise SettingsError(f"not valid TOML: {message}", source=source, line=line) from None
+    data = parse_toml(text, source, SettingsError)
     lines = TomlLines(text)
     values: dict[str, Any] = {}
     for table, content in data.items():

@@ -7,14 +7,47 @@ scanning the text (skipping strings, comments and multi-line values).
 
 from __future__ import annotations
 
+import os
 import re
+import tomllib
+from typing import Any
+
+from .errors import DuisError
 
 
 def decode_error_position(text: str) -> tuple[str, int | None]:
+    """A ``tomllib`` error message without its position, and the line it names."""
     match = re.search(r"\s*\(at line (\d+), column \d+\)$", text)
     if not match:
         return text, None
     return text[:match.start()], int(match.group(1))
+
+
+def parse_toml(text: str, source: str, error: type[DuisError]) -> dict[str, Any]:
+    """``text`` parsed as TOML; ``error`` ("not valid TOML: ...") naming ``source``
+    and the line when it is not."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message, line = decode_error_position(str(exc))
+        raise error(f"not valid TOML: {message}", source=source, line=line) from None
+
+
+def read_toml(path: str | os.PathLike[str], error: type[DuisError],
+              what: str) -> tuple[str, dict[str, Any]]:
+    """The text of the TOML file ``path`` and its tables; ``error`` ("cannot read
+    ``what``" or "not valid TOML") naming the file, and the line where there is one."""
+    source = os.fspath(path)
+    try:
+        with open(source, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        found = type(exc).__name__
+        if isinstance(exc, OSError) and exc.strerror:
+            found += f" ({exc.strerror})"
+        raise error(f"cannot read {what}", source=source,
+                    expected="a readable UTF-8 TOML file", found=found) from None
+    return text, parse_toml(text, source, error)
 
 
 class TomlLines:

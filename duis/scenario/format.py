@@ -8,7 +8,6 @@ step and reports each problem with the file, the line and the field
 from __future__ import annotations
 
 import datetime as _dt
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from ..errors import DuisError
 from ..messages.ids import EUI64
 from ..mmc.mapping import mapping
 from ..profiles import profiles
-from ..tomlfile import TomlLines, decode_error_position
+from ..tomlfile import TomlLines, read_toml
 
 FORMAT = 1
 STEP_TABLE = "step"
@@ -117,20 +116,8 @@ NONE = "none"
 
 def read_scenario(path: str | Path) -> Scenario:
     """Parse and validate a scenario file; raises :class:`ScenarioError` with every problem."""
-    source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError("cannot read scenario file", source=str(source),
-                            expected="a readable UTF-8 TOML file",
-                            found=type(exc).__name__) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        message, line = decode_error_position(str(exc))
-        raise ScenarioError(f"not valid TOML: {message}", source=str(source),
-                            line=line) from None
-    return _Reader(source, TomlLines(text), data).scenario()
+    text, data = read_toml(path, ScenarioError, "scenario file")
+    return _Reader(Path(path), TomlLines(text), data).scenario()
 
 
 @dataclass

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..catalogue.authorisation import authorisation_rules
 from ..clock import Clock
-from ..tomlfile import TomlLines, decode_error_position
+from ..tomlfile import TomlLines, read_toml
 from .errors import InvalidRecord, SmiError, WorldError
 from .model import CplEntry, Device, User
 from .repository import Inventory, SqliteInventory
@@ -137,18 +136,8 @@ def _remove_database(path: str) -> None:
 
 def read_world(path: str | Path, *, known: Inventory | None = None) -> World:
     """Parse and validate a world file; raises :class:`WorldError` listing every problem."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WorldError("cannot read world file", source=source,
-                         found=type(exc).__name__ + ": " + str(exc)) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        message, line = decode_error_position(str(exc))
-        raise WorldError(f"not valid TOML: {message}", source=source, line=line) from None
-    return _Reader(source, text, data, known).world()
+    text, data = read_toml(path, WorldError, "world file")
+    return _Reader(str(path), text, data, known).world()
 
 
 @dataclass
