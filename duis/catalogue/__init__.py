@@ -24,6 +24,8 @@ NON_CRITICAL_VARIANTS = frozenset({1, 2, 3})
 CRITICAL_VARIANTS = frozenset({4, 5, 6, 7})
 NON_DEVICE_VARIANTS = frozenset({8})
 LOCAL_VARIANTS = frozenset({2, 3, 6, 7})
+#: command variants whose command the DSP sends to the device over the WAN (3 and 7: both)
+WAN_VARIANTS = frozenset({1, 3, 5, 7})
 #: DCC User roles (DUIS "User Role" codes) and what each stands for; which of
 #: them are supplier, network and open roles is in ``authorisation.toml``
 USER_ROLES: dict[str, str] = {
@@ -36,7 +38,7 @@ USER_ROLES: dict[str, str] = {
     "OU": "Other User",
 }
 #: which command variants each DUIS web service accepts (E13)
-WEB_SERVICES = {"S": frozenset({1, 3, 5, 7}), "T": frozenset({4}), "D": frozenset({2, 6, 8})}
+WEB_SERVICES = {"S": WAN_VARIANTS, "T": frozenset({4}), "D": frozenset({2, 6, 8})}
 
 
 class UnknownServiceRequest(DuisError):

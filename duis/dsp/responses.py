@@ -112,6 +112,12 @@ class Responder:
                        leaf("GBCSPayload", to_base64(command)))
         return self.answer(request, "I0", payload)
 
+    def local_command(self, request: Request, command: GbcsMessage) -> Outgoing:
+        """The I0 answer to a request for local delivery (CV 2, 3, 6, 7): the GBCS
+        command, for the user to deliver to the device over its HAN."""
+        return self.answer(request, "I0", node("LocalCommand",
+                                               leaf("GBCSPayload", to_base64(encode(command)))))
+
     def device_response(self, request: Request, reply: GbcsMessage) -> Outgoing:
         """The device's reply to ``request``, carried base64 in a ResponseMessage."""
         body = response_message(request.service_reference_variant,

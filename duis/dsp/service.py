@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..authorise import Decision, authorise
-from ..catalogue import lookup
+from ..catalogue import LOCAL_VARIANTS, WAN_VARIANTS, lookup
 from ..clock import Clock, SystemClock
 from ..devices import EmulatedDevice, Network
 from ..errors import DuisError
@@ -240,7 +240,14 @@ class DSP:
             command = self.precommands.redeem(request, self.store, self.clock.now(), source)
         else:
             command = command_for(request, device.device_type)
-        out.append(self.responder.answer(request, "I99"))
+        if request.command_variant in LOCAL_VARIANTS:
+            # the answer carries the command for the user to deliver over the HAN; only
+            # CV 3 and 7 (both) also send it over the WAN
+            out.append(self.responder.local_command(request, command))
+            if request.command_variant not in WAN_VARIANTS:
+                return
+        else:
+            out.append(self.responder.answer(request, "I99"))
         submission.delivery = self._to_device(request, command, out)
         self.suppression.note_request(request, command, submission.delivery)
 

@@ -177,6 +177,16 @@ def mmc_document(message: GbcsMessage, *, service_reference_variant: str | None 
                            found=message.kind.name.lower())
 
 
+def has_mmc_output(message: GbcsMessage) -> bool:
+    """Whether the MMC output format has an element for this device reply (a response
+    of a use case whose ``mmc_response`` is named in the mapping, or a known alert);
+    a 2.2 top up (CS01a/b) or 6.23 (CS02b) outcome has none."""
+    if message.kind is Kind.ALERT:
+        return message.message_code in mapping().alerts
+    case = mapping().by_message_code(message.message_code)
+    return message.kind is Kind.RESPONSE and case is not None and case.mmc_response is not None
+
+
 def mmc_for_payload(gbcs_payload_base64: str, variant: str | None,
                     when: _dt.datetime) -> MMCDocument:
     """:func:`mmc_document` for a GBCSPayload as it appears in DUIS XML (base64)."""
@@ -184,4 +194,4 @@ def mmc_for_payload(gbcs_payload_base64: str, variant: str | None,
     return mmc_document(message, service_reference_variant=variant, when=when)
 
 
-__all__ = ["ALERTS", "RESPONSES", "instant", "mmc_document", "mmc_for_payload"]
+__all__ = ["ALERTS", "RESPONSES", "has_mmc_output", "instant", "mmc_document", "mmc_for_payload"]

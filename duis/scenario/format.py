@@ -126,6 +126,8 @@ class _Reader:
     lines: TomlLines
     data: dict
     errors: list[ScenarioError] = field(default_factory=list)
+    #: the profiles the scenario runs under (every per-profile value must cover them)
+    chosen: tuple[str, ...] = ()
 
     def error(self, message: str, table: str, index: int, key: str | None = None,
               path: str | None = None, **kw: Any) -> None:
@@ -149,7 +151,7 @@ class _Reader:
             head = {}
         name = self.text(head, "name", required=True) or self.source.stem
         world = self.text(head, "world", required=True)
-        chosen = self.profile_list(head)
+        chosen = self.chosen = self.profile_list(head)
         start = self.instant(head)
         seed = head.get("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool):
@@ -357,10 +359,14 @@ class _Reader:
             if key not in EXPECT_KEYS[kind]:
                 self.error("unknown expectation", STEP_TABLE, i, f"expect.{key}",
                            expected="one of " + ", ".join(EXPECT_KEYS[kind]), found=repr(key))
-            self.check_per_profile(i, f"expect.{key}", value)
+            self.check_per_profile(i, f"expect.{key}", value, complete=True)
             self.check_value(i, f"expect.{key}", key, value)
 
-    def check_per_profile(self, i: int, key: str, value: Any) -> None:
+    def check_per_profile(self, i: int, key: str, value: Any, complete: bool = False) -> None:
+        """A per-profile table names known profiles; with ``complete`` (a step's
+        ``expect``, where no value is not an answer) it covers every profile the
+        scenario runs under, or has a ``default``.  (In an ``expect`` step, a profile
+        left out means "none".)"""
         if isinstance(value, dict):
             known = set(profiles()) | {"default"}
             for name in value:
@@ -368,6 +374,12 @@ class _Reader:
                     self.error("unknown profile in expectation", STEP_TABLE, i,
                                f"{key}.{name}", expected="a profile name or 'default'",
                                found=repr(name))
+            missing = [p for p in self.chosen if p not in value]
+            if complete and missing and "default" not in value:
+                self.error("per-profile value leaves profiles out", STEP_TABLE, i, key,
+                           expected="an entry for each profile the scenario runs under ("
+                                    + ", ".join(self.chosen) + "), or a 'default'",
+                           found="no entry for " + ", ".join(missing))
 
     def check_value(self, i: int, path: str, key: str, value: Any) -> None:
         rule = _VALUE_RULES.get(key)

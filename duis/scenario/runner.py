@@ -16,7 +16,7 @@ from ..catalogue import lookup
 from ..dsp import DSP, Outgoing
 from ..errors import DuisError
 from ..messages import Request, build, parse_message, request, to_node
-from ..mmc import mmc_document
+from ..mmc.output import has_mmc_output, mmc_document
 from ..namespaces import SR
 from ..signatures import CredentialStore, sign_with_store
 from ..signatures.gbcs import sign_command
@@ -120,7 +120,9 @@ def _submit(rig: Rig, message: Request, transcript: Transcript):
 
 
 def _mmc(out: Outgoing, rig: Rig) -> bytes | None:
-    if out.gbcs is None:
+    """The MMC output of a device reply, or None (not a device reply, or one the MMC
+    output format has no element for: the DUIS message is the whole record then)."""
+    if out.gbcs is None or not has_mmc_output(out.gbcs):
         return None
     return build(mmc_document(out.gbcs, service_reference_variant=out.service_reference_variant,
                               when=rig.clock.now()))

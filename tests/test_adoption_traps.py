@@ -1,0 +1,116 @@
+"""Traps an adaptor team fell into, each checked by running the real thing
+(issue: an adaptor team adopts duis in an afternoon)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from duis.cli import main
+from duis.gbcs import TopUp, decode
+from duis.messages import parse_message
+from duis.scenario import ScenarioError, read_scenario, run_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+WORLD = ROOT / "samples" / "worlds" / "default.toml"
+ESME = "00-DB-12-34-56-78-90-A0"
+COS_REQUEST = ROOT / "samples" / "messages" / "valid" / \
+    "CS02b_6.23_update_security_credentials_cos_request.xml"
+
+HEAD = f"""[scenario]
+name = "trap"
+world = "{WORLD.as_posix()}"
+start = "2026-03-01T09:00:00Z"
+"""
+
+
+def top_up(utrn: str, variant: int | None = None, expect: str = "") -> str:
+    cv = f"command_variant = {variant}\n" if variant else ""
+    return f"""
+[[step]]
+do = "send"
+service = "2.2"
+to = "{ESME}"
+{cv}body = "<TopUpDevice><UTRN>{utrn}</UTRN></TopUpDevice>"
+{expect}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "trap.toml"
+    path.write_text(text, "utf-8")
+    return path
+
+
+# --- trap 9a: a per-profile table that leaves a profile out ---------------------------
+
+def test_per_profile_alerts_leaving_a_profile_out_are_refused_when_read(tmp_path, capsys):
+    path = write(tmp_path, HEAD + top_up(
+        "73018450291736450182",
+        expect='expect = { code = "I99", alerts = { baseline = [], mp105-option1 = [] } }'))
+    with pytest.raises(ScenarioError) as caught:
+        read_scenario(path)
+    [error] = caught.value.errors if hasattr(caught.value, "errors") else [caught.value]
+    assert error.message == "per-profile value leaves profiles out"
+    assert error.path == "step[1].expect.alerts"
+    assert error.found == "no entry for mp105-option2"
+    assert error.line == 11  # the step's expect
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "per-profile value leaves profiles out" in err and "Traceback" not in err
+
+
+def test_a_default_covers_the_profiles_left_out(tmp_path):
+    path = write(tmp_path, HEAD + top_up(
+        "73018450291736450182",
+        expect='expect = { code = "I99", alerts = { baseline = [], default = [] } }'))
+    transcript = run_scenario(read_scenario(path), "mp105-option2")
+    assert [c.passed for c in transcript.checks] == [True, True]
+
+
+# --- trap 9b: 2.2 and 6.23 answered by a device -------------------------------------------
+
+def test_top_up_and_credentials_update_run_end_to_end(tmp_path):
+    cos = COS_REQUEST.read_text("utf-8")
+    body = cos[cos.index("<sr:UpdateSecurityCredentialsCoS>"):cos.index("</sr:Body>")]
+    text = HEAD + top_up("73018450291736450182", expect=(
+        'expect = { code = "I99", device_response = "answered", alerts = [] }')) + f'''
+[[step]]
+do = "send"
+service = "6.23"
+to = "{ESME}"
+body = """{body.replace("sr:", "")}"""
+expect = {{ code = "I99", device_response = "answered" }}
+'''
+    transcript = run_scenario(read_scenario(write(tmp_path, text)), "mp105-option2")
+    assert transcript.checks and all(c.passed for c in transcript.checks), transcript.checks
+    replies = [name for name, _ in transcript.files if "device-response" in name]
+    assert len(replies) == 2
+    # the MMC output format has no element for these replies: the DUIS message is the record
+    assert not any(name.endswith(".mmc.xml") for name, _ in transcript.files)
+
+
+# --- trap 9c: command variant 2 is local delivery, not the WAN ----------------------------
+
+@pytest.mark.parametrize("variant, over_the_wan", [(2, False), (3, True)])
+def test_local_delivery_returns_the_command_and_goes_over_the_wan_only_for_cv3(
+        tmp_path, variant, over_the_wan):
+    code = '"I0"'  # the answer is the command for local delivery, either way
+    delivery = '"answered"' if over_the_wan else '"none"'
+    path = write(tmp_path, HEAD + top_up(
+        "73018450291736450182", variant,
+        expect=f"expect = {{ code = {code}, device_response = {delivery} }}"))
+    transcript = run_scenario(read_scenario(path), "mp105-option2")
+    assert transcript.checks and all(c.passed for c in transcript.checks), transcript.checks
+    answers = [xml for name, xml in transcript.files if name.endswith(".xml")
+               and "-out-response-I0-" in name]
+    assert len(answers) == 1, [name for name, _ in transcript.files]
+    local = parse_message(answers[0])
+    command = decode(base64.b64decode(local.body.text_at("LocalCommand/GBCSPayload")))
+    assert isinstance(command.payload, TopUp)
+    assert command.payload.utrn == "73018450291736450182"
+    assert str(command.target) == ESME
+    sent_to_device = [name for name, _ in transcript.files if "device-response" in name]
+    assert bool(sent_to_device) is over_the_wan
