@@ -114,3 +114,60 @@ def test_local_delivery_returns_the_command_and_goes_over_the_wan_only_for_cv3(
     assert str(command.target) == ESME
     sent_to_device = [name for name, _ in transcript.files if "device-response" in name]
     assert bool(sent_to_device) is over_the_wan
+
+
+# --- trap 10: MP202's OTA rule holds for 11.1 as for 11.4 --------------------------------
+
+KEYPAD, SMETS1_HUB = "00-DB-12-34-56-78-90-A4", "00-DB-12-34-56-78-91-B1"
+SMETS1_IMAGE = "S2V5cGFkIENvL0tQLVAxLzEuMy9TTUVUUzE="  # Keypad Co/KP-P1/1.3/SMETS1
+
+
+def keypad_in_a_smets1_system(settings: str = "") -> str:
+    return HEAD + settings + f'''
+[[step]]
+do = "join"
+device = "{KEYPAD}"
+hub = "{SMETS1_HUB}"
+
+[[step]]
+do = "send"
+service = "11.1"
+to = "90-B3-D5-1F-30-00-00-02"
+body = """<UpdateFirmware>
+  <FirmwareImage>{SMETS1_IMAGE}</FirmwareImage>
+  <FirmwareVersion>1.3</FirmwareVersion>
+  <DeviceIDList>{KEYPAD}</DeviceIDList>
+</UpdateFirmware>"""
+expect = {{ code = "I0" }}
+'''
+
+
+def _answer_and_deliveries(transcript):
+    [answer] = [xml for name, xml in transcript.files if "-out-response-I0-" in name]
+    return parse_message(answer), transcript
+
+
+def test_an_11_1_image_for_a_dual_mode_ppmid_in_a_smets1_system_is_not_sent(tmp_path):
+    scenario = read_scenario(write(tmp_path, keypad_in_a_smets1_system()))
+    rig_state = {}
+    transcript = run_scenario(scenario, "mp105-option2",
+                              after=lambda dsp: rig_state.update(dsp=dsp))
+    assert transcript.checks and all(c.passed for c in transcript.checks)
+    answer, _ = _answer_and_deliveries(transcript)
+    warning = answer.body.find("DSPUpdateFirmwareWarning")
+    assert warning is not None
+    assert warning.text_at("NotApplicableFirmwareDeviceIDList") == KEYPAD
+    device = rig_state["dsp"].network.device(KEYPAD)
+    assert device.held_image is None  # nothing went over the air
+
+
+def test_the_mp202_setting_lets_an_11_1_reach_it(tmp_path):
+    settings = tmp_path / "settings.toml"
+    settings.write_text("[dual_mode_ppmid]\nota_in_smets1_systems = true\n", "utf-8")
+    text = keypad_in_a_smets1_system(f'settings = "{settings.as_posix()}"\n')
+    rig_state = {}
+    transcript = run_scenario(read_scenario(write(tmp_path, text)), "mp105-option2",
+                              after=lambda dsp: rig_state.update(dsp=dsp))
+    answer, _ = _answer_and_deliveries(transcript)
+    assert answer.body.find("DSPUpdateFirmwareWarning") is None
+    assert rig_state["dsp"].network.device(KEYPAD).held_image is not None

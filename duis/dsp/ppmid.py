@@ -5,9 +5,11 @@ A PPMID model is *dual-mode* when the CPL lists it for both SMETS generations
 SMETS generation of the comms hub of the PPMID's system (``cpl_entry_for``);
 when a PPMID joins a system the DSP sets its SMI generation to the hub's.
 
-11.4 (Update PPMID Firmware) may update a dual-mode PPMID only in a SMETS2+
-system (MP202 Requirement 7); a dual-mode PPMID in a SMETS1 system is left out
-and named in ``DSPUpdatePPMIDFirmwareWarning`` (NotApplicableFirmwareDeviceIDList).
+Firmware goes over the air to a dual-mode PPMID only in a SMETS2+ system (MP202
+Requirement 7, :func:`ota_refused`), whatever the service request: an 11.4
+(Update PPMID Firmware) or an 11.1 (Update Firmware) listing such a PPMID in a
+SMETS1 system leaves it out and names it in the warning
+(NotApplicableFirmwareDeviceIDList).
 A single-mode PPMID takes the image when it is the CPL row for its system.
 When no PPMID of the list can take the image the answer is E11 (the request is
 not valid for those devices), with the warning saying why.
@@ -34,6 +36,14 @@ def is_dual_mode(inventory: Inventory, device: Device) -> bool:
     return {SMETS1, SMETS2} <= generations
 
 
+def ota_refused(inventory: Inventory, device: Device, *, smets1_allowed: bool = False) -> bool:
+    """MP202 Requirement 7: ``device`` may not take firmware over the air, being a
+    dual-mode PPMID in a SMETS1 system (allowed when ``smets1_allowed``, the setting
+    ``[dual_mode_ppmid] ota_in_smets1_systems``)."""
+    return (not smets1_allowed and device.device_type == "PPMID"
+            and is_dual_mode(inventory, device) and inventory.system_smets(device) != SMETS2)
+
+
 def plan_ppmid_update(inventory: Inventory, request: Request, *,
                       smets1_allowed: bool = False) -> DistributionPlan:
     """Which PPMIDs of an 11.4 take the image; ``smets1_allowed`` lets a dual-mode
@@ -49,8 +59,7 @@ def plan_ppmid_update(inventory: Inventory, request: Request, *,
             plan.invalid.append(eui)
         elif device.status not in RECEIVING_STATUSES:
             plan.not_commissioned.append(eui)
-        elif not smets1_allowed and is_dual_mode(inventory, device) \
-                and inventory.system_smets(device) != SMETS2:
+        elif ota_refused(inventory, device, smets1_allowed=smets1_allowed):
             plan.not_applicable.append(eui)
         elif not _image_fits(inventory.cpl_entry_for(device, version), image_hash):
             plan.not_applicable.append(eui)
@@ -123,5 +132,5 @@ def join_system(inventory: Inventory, eui: str, hub: str, *, cause: str) -> Devi
                                    **changes)
 
 
-__all__ = ["is_dual_mode", "join_system", "plan_ppmid_update", "ppmid_image_command",
+__all__ = ["is_dual_mode", "join_system", "ota_refused", "plan_ppmid_update", "ppmid_image_command",
            "ppmid_warning", "prenotify"]

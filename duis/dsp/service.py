@@ -43,8 +43,15 @@ from .critical import PreCommandBook
 from .distribution import plan_distribution
 from .firmware_reports import FirmwareReport, process_firmware_report, report_from
 from .hub_firmware import HubFirmware
+from .ppmid import (
+    join_system,
+    ota_refused,
+    plan_ppmid_update,
+    ppmid_image_command,
+    ppmid_warning,
+    prenotify,
+)
 from .read_inventory import read_inventory
-from .ppmid import join_system, plan_ppmid_update, ppmid_image_command, ppmid_warning, prenotify
 from .responses import Outgoing, Responder
 from .seal import seal
 from .suppression import AD1Suppression
@@ -267,7 +274,9 @@ class DSP:
         return [self.responder.answer(request, "I0", *handler(self.inventory, request))]
 
     def _update_firmware(self, request: Request) -> Outgoing:
-        plan = plan_distribution(self.inventory, request)
+        smets1 = self.settings.dual_mode_ppmid_ota_in_smets1
+        plan = plan_distribution(self.inventory, request, lambda device: ota_refused(
+            self.inventory, device, smets1_allowed=smets1))
         if self.network is not None:
             for eui, device_type in plan.targets:
                 self.network.deliver(command_for(request, device_type, target=eui))
