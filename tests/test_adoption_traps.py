@@ -171,3 +171,52 @@ def test_the_mp202_setting_lets_an_11_1_reach_it(tmp_path):
     answer, _ = _answer_and_deliveries(transcript)
     assert answer.body.find("DSPUpdateFirmwareWarning") is None
     assert rig_state["dsp"].network.device(KEYPAD).held_image is not None
+
+
+# --- trap 8: a driven clock never goes back, and the outbox keeps its time ----------------
+
+def test_restarting_a_driven_clock_on_its_smi_never_goes_back(tmp_path):
+    import datetime as dt
+
+    from duis.serve import Client, ServeConfig, ServerThread
+    from duis.serve.config import ConfigError
+
+    smi = tmp_path / "smi.sqlite"
+    start = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+    moved = dt.datetime(2026, 3, 5, 9, 0, tzinfo=dt.UTC)
+    with ServerThread(ServeConfig(port=0, smi=smi, clock="driven", now=start)) as server, \
+            Client(server.url) as client:
+        client.set_clock(moved)
+    with pytest.raises(ConfigError) as caught:
+        ServerThread(ServeConfig(port=0, smi=smi, clock="driven", now=start)).start()
+    assert caught.value.message == "the driven clock would go backwards"
+    assert caught.value.expected == ("--now at or after 2026-03-05T09:00:00.000Z, "
+                                     "where this SMI's clock stands")
+    assert caught.value.found == "2026-03-01T09:00:00.000Z"
+    # at or after where it stood, it starts
+    with ServerThread(ServeConfig(port=0, smi=smi, clock="driven", now=moved)) as server, \
+            Client(server.url) as client:
+        assert client.health()["now"] == "2026-03-05T09:00:00.000Z"
+
+
+def test_outbox_times_are_the_driven_clock_s():
+    import datetime as dt
+
+    from duis.clock import FixedClock
+    from duis.serve.outbox import Message, Outbox
+
+    clock = FixedClock(dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC))
+    outbox = Outbox(None, clock=clock)
+    [first, second] = outbox.add([
+        Message("90-B3-D5-1F-30-01-00-00", "dcc-alert", "N29", b"<x/>", "test"),
+        Message("90-B3-D5-1F-30-05-00-00", "dcc-alert", "N29", b"<y/>", "test")])
+    clock.advance(seconds=60)
+    outbox.delivered(first)
+    entries = {e.seq: e for e in outbox.entries()}
+    assert entries[first].queued_at == "2030-01-02T03:04:05.000Z"
+    assert entries[first].delivered_at == "2030-01-02T03:05:05.000Z"
+    assert entries[second].delivered_at is None
+    # how long a message has waited is wall time, whatever the driven clock shows
+    health = outbox.health()
+    assert health["pending"] == 1 and health["oldest_pending"]["seq"] == second
+    assert 0 <= health["oldest_pending_seconds"] < 30

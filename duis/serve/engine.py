@@ -52,7 +52,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TypeVar
 
-from ..clock import FixedClock, SystemClock, seeded_random
+from ..clock import FixedClock, SystemClock, parse_instant, seeded_random
 from ..defaults import default_world
 from ..devices import FaultPlan, Network
 from ..dsp import DSP, Outgoing
@@ -65,14 +65,29 @@ from ..profiles import profile as named_profile
 from ..signatures import CounterStore, CredentialStore
 from ..signatures.credentials import default_store_directory
 from ..smi import CplEntry, load_world, open_smi
+from ..smi.schema import read_meta, write_meta
 from .checks import request_checked
-from .config import ServeConfig
+from .config import ConfigError, ServeConfig
 from .logs import LOGGER, event
 from .outbox import Message, Outbox
 from .pool import Answered, CheckPool, Failed, Outcome, RunHere
 from .worker import CheckSettings
 
 T = TypeVar("T")
+
+
+#: the ``smi_meta`` key holding where a driven clock stands
+DRIVEN_CLOCK = "serve.driven_clock"
+
+
+def _refuse_going_back(db: sqlite3.Connection, config: ServeConfig) -> None:
+    """A driven clock restarted on an SMI it already moved must not start earlier
+    (the admin endpoint refuses backward moves; a restart must not make one)."""
+    kept = read_meta(db, DRIVEN_CLOCK)
+    if kept is not None and config.now is not None and parse_instant(kept) > config.now:
+        raise ConfigError("the driven clock would go backwards", source=str(config.smi),
+                          expected=f"--now at or after {kept}, where this SMI's clock stands",
+                          found=format_datetime(config.now))
 
 
 class AdminError(InputError):
@@ -224,6 +239,8 @@ class Engine:
         else:
             inventory, self.seeded = open_smi(config.smi, world, clock=clock)
         self.audit_start = inventory.last_seq()
+        if config.clock == "driven" and not self.seeded:
+            _refuse_going_back(inventory.connection(), config)
         network = Network.from_inventory(inventory, clock=clock,
                                          random=seeded_random(config.seed), faults=self.faults)
         connection = inventory.connection()
@@ -235,7 +252,7 @@ class Engine:
                        counters=counters, network=network)
         self.operations = Operations(self.dsp, self.faults)
         """The clock, the CPL, the faults: what a scenario's steps do too."""
-        self.outbox = Outbox(config.smi, busy_timeout=config.busy_timeout)
+        self.outbox = Outbox(config.smi, busy_timeout=config.busy_timeout, clock=clock)
         self._shared = connection if config.smi is not None else None
         """The SMI's connection, through which the outbox rows are written (same file)."""
         if config.smi is not None:
@@ -553,6 +570,8 @@ class Engine:
         except OperationRefused as exc:
             raise AdminError.refusing(exc) from None
         now = self.dsp.clock.now()
+        # kept in the SMI (this change's transaction): a restart never goes back
+        write_meta(self.dsp.inventory.connection(), DRIVEN_CLOCK, format_datetime(now))
         return Ticked(now, outgoing, f"clock at {format_datetime(now)}")
 
     def remove_cpl(self, manufacturer: str, model: str, firmware_version: str,

@@ -23,11 +23,12 @@ from __future__ import annotations
 import datetime as _dt
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..clock import UTC
+from ..clock import Clock, SystemClock
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS serve_outbox (
@@ -85,17 +86,25 @@ class Entry:
                 "delivered_at": self.delivered_at}
 
 
-def _now() -> str:
-    return _dt.datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _stamp(instant: _dt.datetime) -> str:
+    return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Outbox:
     """The ``serve_outbox`` table of an SQLite file (``None``: in memory, not durable)."""
 
-    def __init__(self, path: str | Path | None, *, busy_timeout: float = 30.0) -> None:
+    def __init__(self, path: str | Path | None, *, busy_timeout: float = 30.0,
+                 clock: Clock | None = None) -> None:
         """``busy_timeout``: seconds a write waits for a lock held by another
         connection before it fails with ``sqlite3.OperationalError`` (the
-        delivery lanes log it and try again later)."""
+        delivery lanes log it and try again later).  ``clock`` (the DSP's; the wall
+        clock by default) stamps ``queued_at`` and ``delivered_at``, so a driven
+        clock's run records its own times; how long a message has been pending
+        (:meth:`health`) is measured on the wall clock whatever ``clock`` is."""
+        self.clock = clock or SystemClock()
+        self._opened = time.monotonic()
+        self._pending_since: dict[int, float] = {}
+        """seq -> when (monotonic) this process queued it; older ones count from ``_opened``."""
         self.path = Path(path) if path is not None else None
         self.durable = self.path is not None
         self._lock = threading.Lock()
@@ -119,7 +128,7 @@ class Outbox:
         messages = list(messages)
         if not messages:
             return []
-        now = _now()
+        now = _stamp(self.clock.now())
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -132,23 +141,33 @@ class Outbox:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+        self._note_queued(seqs)
         return seqs
 
     def insert(self, db: sqlite3.Connection, messages: Iterable[Message]) -> list[int]:
         """Queue ``messages`` through ``db``, a connection to the same file in a
         transaction the caller commits (the SMI's: its changes and the messages
         they caused are then one commit); return their sequence numbers."""
-        now = _now()
-        return [db.execute(
+        now = _stamp(self.clock.now())
+        seqs = [db.execute(
             "INSERT INTO serve_outbox (recipient, kind, code, cause, queued_at, body) "
             "VALUES (?, ?, ?, ?, ?, ?)", (m.recipient, m.kind, m.code, m.cause, now, m.body)
         ).lastrowid for m in messages]
+        self._note_queued(seqs)
+        return seqs
+
+    def _note_queued(self, seqs: list[int]) -> None:
+        moment = time.monotonic()
+        with self._lock:    # health() reads it from another thread
+            self._pending_since.update(dict.fromkeys(seqs, moment))
 
     def delivered(self, seq: int) -> None:
         """The receiver answered 2xx: never offer ``seq`` again."""
         with self._lock:
             self._db.execute("UPDATE serve_outbox SET delivered_at = ?, attempts = attempts + 1 "
-                             "WHERE seq = ? AND delivered_at IS NULL", (_now(), seq))
+                             "WHERE seq = ? AND delivered_at IS NULL",
+                             (_stamp(self.clock.now()), seq))
+            self._pending_since.pop(seq, None)
 
     def failed(self, seq: int, error: str) -> int:
         """An attempt failed; return how many attempts ``seq`` has had."""
@@ -198,10 +217,11 @@ class Outbox:
                                    "WHERE delivered_at IS NULL ORDER BY seq LIMIT 1").fetchone()
         return Entry(*row) if row else None
 
-    def health(self, now: _dt.datetime | None = None) -> dict:
-        """:meth:`counts`, with the oldest pending message's age in seconds (by the
-        wall clock, ``now``), its sequence number and attempts, and the most
-        attempts any pending message has had."""
+    def health(self) -> dict:
+        """:meth:`counts`, with the oldest pending message's age in seconds (on the
+        wall clock, since this process queued it or, for an older one, since it
+        opened the outbox), its sequence number and attempts, and the most attempts
+        any pending message has had."""
         counts = self.counts()
         oldest = self.oldest_pending()
         with self._lock:
@@ -209,8 +229,11 @@ class Outbox:
                                        "WHERE delivered_at IS NULL").fetchone()
         if oldest is None:
             return {**counts, "oldest_pending_seconds": None, "max_attempts": 0}
-        queued = _dt.datetime.fromisoformat(oldest.queued_at.replace("Z", "+00:00"))
-        age = ((now or _dt.datetime.now(UTC)) - queued).total_seconds()
+        with self._lock:
+            for seq in [s for s in self._pending_since if s < oldest.seq]:
+                del self._pending_since[seq]   # delivered, or never committed
+            since = self._pending_since.get(oldest.seq, self._opened)
+        age = time.monotonic() - since
         return {**counts, "oldest_pending_seconds": round(max(age, 0.0), 3),
                 "oldest_pending": {"seq": oldest.seq, "recipient": oldest.recipient,
                                    "kind": oldest.kind, "code": oldest.code,

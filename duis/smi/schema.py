@@ -46,6 +46,17 @@ INSERT OR IGNORE INTO smi_meta VALUES ('schema', '{SCHEMA_VERSION}');
 """
 
 
+def read_meta(db: sqlite3.Connection, key: str) -> str | None:
+    """The value ``smi_meta`` holds under ``key`` (None when it holds none)."""
+    row = db.execute("SELECT value FROM smi_meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def write_meta(db: sqlite3.Connection, key: str, value: str) -> None:
+    """Set ``smi_meta``'s ``key`` (in the caller's transaction, if one is open)."""
+    db.execute("INSERT OR REPLACE INTO smi_meta VALUES (?, ?)", (key, value))
+
+
 def connect(path: str, *, temp_in_memory: bool = False) -> sqlite3.Connection:
     """A connection to the SMI database at ``path`` (a file, created if absent, or
     ``":memory:"``), its tables created; in autocommit mode (transactions are
