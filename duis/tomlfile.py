@@ -33,6 +33,10 @@ def parse_toml(text: str, source: str, error: type[DuisError]) -> dict[str, Any]
         raise error(f"not valid TOML: {message}", source=source, line=line) from None
 
 
+#: how :func:`read_toml`'s error for a file it could not read begins
+CANNOT_READ = "cannot read"
+
+
 def read_toml(path: str | os.PathLike[str], error: type[DuisError],
               what: str) -> tuple[str, dict[str, Any]]:
     """The text of the TOML file ``path`` and its tables; ``error`` ("cannot read
@@ -45,7 +49,7 @@ def read_toml(path: str | os.PathLike[str], error: type[DuisError],
         found = type(exc).__name__
         if isinstance(exc, OSError) and exc.strerror:
             found += f" ({exc.strerror})"
-        raise error(f"cannot read {what}", source=source,
+        raise error(f"{CANNOT_READ} {what}", source=source,
                     expected="a readable UTF-8 TOML file", found=found) from None
     return text, parse_toml(text, source, error)
 

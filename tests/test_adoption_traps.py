@@ -220,3 +220,109 @@ def test_outbox_times_are_the_driven_clock_s():
     health = outbox.health()
     assert health["pending"] == 1 and health["oldest_pending"]["seq"] == second
     assert 0 <= health["oldest_pending_seconds"] < 30
+
+
+# --- trap 7: duis world check's exit codes, and every error at once ------------------------
+
+BROKEN_WORLD = """[world]
+format = 1
+
+[[users]]
+eui = "90-B3-D5-1F-30-01-00-00"
+name = "Supplier A"
+roles = ["IS", "XX"]
+
+[[users]]
+eui = "90-B3-D5-1F-30-03-00-00"
+name = "Network Operator"
+roles = ["ED"]
+
+[[cpl]]
+manufacturer = "Acme"
+model = "M1"
+firmware_version = "1.0"
+smets = "SMETS2"
+
+[[devices]]
+eui = "00-DB-12-34-56-78-90-A1"
+device_type = "CHF"
+manufacturer = "Acme"
+model = "M1"
+smets = "SMETS2"
+status = "Commissioned"
+firmware_version = "1.0"
+
+[[devices]]
+eui = "00-DB-12-34-56-78-90-A0"
+device_type = "ESMX"
+manufacturer = "Acme"
+model = "M1"
+smets = "SMETS3"
+status = "Commissioned"
+firmware_version = "1.0"
+hub = "00-DB-12-34-56-78-90-A1"
+supplier = "90-B3-D5-1F-30-01-00-00"
+
+[[devices]]
+eui = "00-DB-12-34-56-78-90-A2"
+device_type = "ESME"
+manufacturer = "Acme"
+model = "M1"
+smets = "SMETS2"
+status = "Comissioned"
+firmware_version = "1.0"
+hub = "00-DB-12-34-56-78-90-A0"
+supplier = "90-B3-D5-1F-30-01-00-00"
+
+[[devices]]
+eui = "00-DB-12-34-56-78-90-A3"
+device_type = "ESME"
+manufacturer = "Acme"
+model = "M1"
+smets = "SMETS2"
+status = "Commissioned"
+firmware_version = "1.0"
+hub = "00-DB-12-34-56-78-90-A2"
+supplier = "90-B3-D5-1F-30-03-00-00"
+"""
+
+
+def test_world_check_reports_every_error_at_once_and_no_knock_on(tmp_path, capsys):
+    import json
+    path = tmp_path / "world.toml"
+    path.write_text(BROKEN_WORLD, "utf-8")
+    assert main(["world", "check", "--json", str(path)]) == 1
+    report = json.loads(capsys.readouterr().out)
+    found = [(e["path"], e["message"]) for e in report["errors"]]
+    assert found == [
+        ("users[1].roles", "unknown or missing role"),
+        ("devices[2].device_type", "unknown device type"),   # both fields of one entry
+        ("devices[2].smets", "unknown smets"),
+        ("devices[3].status", "unknown status"),
+        # its hub is a device whose own type is wrong: nothing more to say about it;
+        # its supplier's roles are wrong: reported there, not as a knock-on here
+        ("devices[4].hub", "hub is not a comms hub"),          # an ESME, with a bad status
+        ("devices[4].supplier", "supplier has no supplier role"),
+    ]
+
+
+def test_world_check_exit_codes_are_those_its_help_gives(tmp_path, capsys):
+    assert main(["world", "check", str(tmp_path / "absent.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read world file" in err and "No such file or directory" in err
+    assert "Traceback" not in err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[world\n", "utf-8")
+    assert main(["world", "check", str(bad)]) == 1       # read, and not a valid world
+    assert main(["world", "check", str(WORLD)]) == 0
+    assert "Exit status: 0 valid, 1 invalid, 2 unreadable" in " ".join(
+        _help(["world", "--help"]).split())
+
+
+def _help(argv: list[str]) -> str:
+    import contextlib
+    import io
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        main(argv)
+    return out.getvalue()

@@ -7,6 +7,7 @@ import json
 import sys
 
 from ..smi import WorldError, read_world
+from ..tomlfile import CANNOT_READ
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +31,7 @@ def run_check(args: argparse.Namespace) -> int:
         world = read_world(args.file)
     except WorldError as exc:
         problems = getattr(exc, "errors", None) or [exc]
+        unreadable = exc.message.startswith(CANNOT_READ)
         if args.json:
             json.dump({"file": args.file, "valid": False,
                        "errors": [p.as_dict() for p in problems]}, sys.stdout, indent=2)
@@ -37,7 +39,7 @@ def run_check(args: argparse.Namespace) -> int:
         else:
             for problem in problems:
                 print(problem, file=sys.stderr)
-        return 1
+        return 2 if unreadable else 1
     summary = {"file": args.file, "valid": True, "users": len(world.users),
                "cpl entries": len(world.cpl), "devices": len(world.devices)}
     if args.json:

@@ -9,6 +9,7 @@ gives no positions, so :class:`duis.tomlfile.TomlLines` finds them by scanning t
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -30,15 +31,32 @@ class _Spec:
     required: tuple[str, ...]
     optional: tuple[str, ...]
     lists: frozenset[str] = frozenset()
+    stand_ins: tuple[tuple[str, object], ...] = ()
+    """A valid value for each field: put in place of a field found bad, so that the
+    record's own validation (said once, in :mod:`duis.smi.model`) goes on to the
+    next field and every bad field of an entry is reported at once."""
 
+
+#: the EUI-64 put in place of a bad one (see ``_Spec.stand_ins``)
+_STAND_IN_EUI = "00-00-00-00-00-00-00-00"
 
 _SPECS: dict[str, _Spec] = {
-    "users": _Spec(User, ("eui", "name", "roles"), ("status",), frozenset({"roles"})),
+    "users": _Spec(User, ("eui", "name", "roles"), ("status",), frozenset({"roles"}),
+                   (("eui", _STAND_IN_EUI), ("name", "x"), ("roles", ("OU",)),
+                    ("status", "Active"))),
     "cpl": _Spec(CplEntry, ("manufacturer", "model", "firmware_version", "smets"),
-                 ("firmware_hash", "status")),
+                 ("firmware_hash", "status"),
+                 stand_ins=(("manufacturer", "x"), ("model", "x"), ("firmware_version", "1"),
+                            ("smets", "SMETS2"), ("firmware_hash", None),
+                            ("status", "Current"))),
     "devices": _Spec(Device, ("eui", "device_type", "manufacturer", "model", "smets", "status",
                               "firmware_version"),
-                     ("status_before_suspension", "hub", "supplier", "network_operator", "mpxn")),
+                     ("status_before_suspension", "hub", "supplier", "network_operator", "mpxn"),
+                     stand_ins=(("eui", _STAND_IN_EUI), ("device_type", "ESME"),
+                                ("manufacturer", "x"), ("model", "x"), ("smets", "SMETS2"),
+                                ("status", "Commissioned"), ("status_before_suspension", None),
+                                ("firmware_version", "1"), ("hub", None), ("supplier", None),
+                                ("network_operator", None), ("mpxn", None))),
 }
 _WORLD_KEYS = ("format", "description")
 _TOP_LEVEL = ("world", *_SPECS)
@@ -147,6 +165,12 @@ class _Reader:
     data: dict
     known: Inventory | None
     errors: list[WorldError] = field(default_factory=list)
+    broken: set[str] = field(default_factory=set)
+    """EUI-64s of entries that made no record: a reference to one is not an error of
+    its own (the entry's errors are reported)."""
+    stood_in: dict[str, set[str]] = field(default_factory=dict)
+    """EUI-64 -> the fields of its entry that were bad (stand-ins in the record): a
+    check of a reference that reads one of those fields is left out."""
 
     def __post_init__(self) -> None:
         self.lines = TomlLines(self.text)
@@ -197,7 +221,9 @@ class _Reader:
         return description
 
     def records(self, table: str) -> list[tuple[int, object]]:
-        """(index, record) for every item of ``table`` that makes a valid record."""
+        """(index, record) for every item of ``table`` that makes a record: valid,
+        or with stand-ins for its bad fields (each reported; its EUI-64, when it has
+        one, goes to :attr:`broken`, so that nothing refers to it unremarked)."""
         items = self.data.get(table, [])
         if not isinstance(items, list):
             self.error("not an array of tables", table, None, expected=f"[[{table}]] entries",
@@ -234,21 +260,43 @@ class _Reader:
                 self.error("missing required field", table, index, key, expected=f"a {key} field",
                            found="nothing")
         if len(self.errors) > before:
+            self.note_broken(item)
             return None
         values = {key: value for key, value in item.items()}
-        if spec.record is Device:
-            values.setdefault("status_before_suspension", None)
-        try:
-            return spec.record(**values)
-        except InvalidRecord as exc:
-            self.error(exc.message, table, index, exc.path, expected=exc.expected,
-                       found=exc.found)
-            return None
+        for name in spec.optional:    # optional here, but the record has no default
+            if spec.record.__dataclass_fields__[name].default is dataclasses.MISSING:
+                values.setdefault(name, None)
+        stand_ins = dict(spec.stand_ins)
+        for _ in range(len(stand_ins) + 1):
+            try:
+                record = spec.record(**values)
+            except InvalidRecord as exc:
+                self.error(exc.message, table, index, exc.path, expected=exc.expected,
+                           found=exc.found)
+                if exc.path not in stand_ins or values.get(exc.path) == stand_ins[exc.path]:
+                    break
+                values[exc.path] = stand_ins.pop(exc.path)
+                continue
+            replaced = set(dict(spec.stand_ins)) - set(stand_ins)
+            if "eui" in replaced:
+                self.note_broken(item)   # nothing can refer to it: its EUI-64 is bad
+            elif replaced and isinstance(item.get("eui"), str):
+                self.stood_in[item["eui"]] = replaced
+            return record
+        self.note_broken(item)
+        return None
+
+    def note_broken(self, item: dict) -> None:
+        eui = item.get("eui")
+        if isinstance(eui, str):
+            self.broken.add(eui)   # references are canonical text, or errors themselves
 
     def check_unique(self, users: list, devices: list, cpl: list) -> None:
         first: dict[str, tuple[str, int]] = {}
         for table, records in (("users", users), ("devices", devices)):
             for index, record in records:
+                if record.eui == _STAND_IN_EUI:
+                    continue   # its EUI-64 was bad: reported already
                 if record.eui in first:
                     other = first[record.eui]
                     where = self.lines.line(other[0], other[1], "eui")
@@ -277,9 +325,11 @@ class _Reader:
         by_user: dict[str, User] = {}
         by_device: dict[str, Device] = {}
         for _, user in users:
-            by_user.setdefault(user.eui, user)  # a duplicate is reported once, not used
+            if user.eui != _STAND_IN_EUI:
+                by_user.setdefault(user.eui, user)  # a duplicate is reported once, not used
         for _, device in devices:
-            by_device.setdefault(device.eui, device)
+            if device.eui != _STAND_IN_EUI:
+                by_device.setdefault(device.eui, device)
         for index, device in devices:
             self.check_hub(index, device, by_device)
             groups = authorisation_rules()
@@ -287,21 +337,21 @@ class _Reader:
                                      ("network_operator", groups.network_roles,
                                       "network operator")):
                 eui = getattr(device, key)
-                if eui is None:
-                    continue
+                if eui is None or eui in self.broken:
+                    continue   # none, or an entry whose own errors are reported
                 user = by_user.get(eui) or (self.known.user(eui) if self.known else None)
                 if user is None:
                     self.error(f"{what} is not a user of this world", "devices", index, key,
                                expected="the EUI-64 of a [[users]] entry", found=eui)
-                elif not user.roles & roles:
+                elif not user.roles & roles and "roles" not in self.stood_in.get(eui, ()):
                     self.error(f"{what} has no {what} role", "devices", index, key,
                                expected="a user with role " + " or ".join(sorted(roles)),
                                found=f"{eui} with roles {' '.join(sorted(user.roles))}")
 
     def check_hub(self, index: int, device: Device, by_device: dict[str, Device]) -> None:
-        if device.hub is None:
+        if device.hub is None or device.hub in self.broken:
             return
-        if device.device_type == "CHF":
+        if device.device_type == "CHF" and "device_type" not in self.stood_in.get(device.eui, ()):
             self.error("a comms hub has no hub", "devices", index, "hub", expected="nothing",
                        found=device.hub)
             return
@@ -309,7 +359,7 @@ class _Reader:
         if hub is None:
             self.error("hub is not a device of this world", "devices", index, "hub",
                        expected="the EUI-64 of a CHF [[devices]] entry", found=device.hub)
-        elif hub.device_type != "CHF":
+        elif hub.device_type != "CHF" and "device_type" not in self.stood_in.get(hub.eui, ()):
             self.error("hub is not a comms hub", "devices", index, "hub",
                        expected="a device of type CHF",
                        found=f"{hub.eui} of type {hub.device_type}")
