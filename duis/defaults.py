@@ -7,17 +7,8 @@ library and nothing in the library imports a command.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from .signatures.credentials import default_store_directory
-
-_PACKAGE = Path(__file__).resolve().parent
-
-
-def default_world() -> Path:
-    """The default world: ``duis/worlds`` in a wheel, ``samples/worlds`` in a checkout."""
-    installed = _PACKAGE / "worlds" / "default.toml"
-    return installed if installed.is_file() else _PACKAGE.parent / "samples/worlds/default.toml"
+from .smi.world import default_world
 
 
 __all__ = ["default_store_directory", "default_world"]

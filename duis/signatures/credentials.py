@@ -128,9 +128,13 @@ class CredentialStore:
     Parsed certificates and public keys are kept, so lookups cost a dict access.
     """
 
-    def __init__(self, directory: str | os.PathLike,
+    def __init__(self, directory: str | os.PathLike | None = None,
                  roles: Mapping[str, Iterable[str]] | None = None) -> None:
-        """Load ``directory``; ``roles`` (EUI-64 → role codes) overrides ``roles.toml``."""
+        """Load ``directory`` (by default :func:`default_store_directory`: ``$DUIS_PKI``,
+        else the test PKI that comes with duis); ``roles`` (EUI-64 → role codes)
+        overrides ``roles.toml``."""
+        if directory is None:
+            directory = default_store_directory()
         self.directory = Path(directory)
         if not self.directory.is_dir():
             raise CredentialError("credential store not found", source=str(directory),

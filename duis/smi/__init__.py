@@ -8,10 +8,10 @@ from .errors import AmbiguousCplEntry, DuplicateKey, InvalidRecord, NotFound, Sm
 from .faults import FailOnWrite, InjectedFault
 from .model import AuditRecord, CplEntry, Device, User
 from .repository import Inventory, SqliteInventory
-from .world import World, load_world, open_smi, read_world
+from .world import World, default_world, load_world, open_smi, read_world
 
 __all__ = [
     "AmbiguousCplEntry", "AuditRecord", "CplEntry", "Device", "DuplicateKey", "FailOnWrite",
     "InjectedFault", "InvalidRecord", "Inventory", "NotFound", "SmiError", "SqliteInventory",
-    "User", "World", "WorldError", "load_world", "open_smi", "read_world",
+    "User", "World", "WorldError", "default_world", "load_world", "open_smi", "read_world",
 ]

@@ -85,15 +85,26 @@ class World:
         return inventory
 
 
-def load_world(path: str | Path, inventory: Inventory | None = None, *,
+def default_world() -> Path:
+    """The world that comes with duis (two suppliers, a network operator, a SMETS2
+    premises, a SMETS1 meter, their CPL): ``duis/worlds`` in a wheel,
+    ``samples/worlds`` in a checkout."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "worlds" / "default.toml"
+    return installed if installed.is_file() else package.parent / "samples/worlds/default.toml"
+
+
+def load_world(path: str | Path | None = None, inventory: Inventory | None = None, *,
                clock: Clock | None = None) -> Inventory:
-    """Read, validate and seed a world file; a new in-memory inventory unless one is given.
+    """Read, validate and seed a world file (by default :func:`default_world`); a new
+    in-memory inventory unless one is given.
 
     References (hub, supplier, network operator) may point at records already
     in ``inventory``; an EUI-64 already there is a duplicate.
     """
     inventory = inventory if inventory is not None else SqliteInventory(clock=clock)
-    return read_world(path, known=inventory).seed(inventory)
+    return read_world(default_world() if path is None else path,
+                      known=inventory).seed(inventory)
 
 
 def open_smi(path: str | Path, world: str | Path, *,
@@ -365,4 +376,4 @@ class _Reader:
                        found=f"{hub.eui} of type {hub.device_type}")
 
 
-__all__ = ["FORMAT", "World", "load_world", "read_world"]
+__all__ = ["FORMAT", "World", "default_world", "load_world", "read_world"]
