@@ -4,12 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench pki interop clean
+.PHONY: demo test test-slow lint bench pki interop clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,plot]'
+	$(BIN)/pip install --quiet -e '.[test,plot,lint]'
 	touch $(STAMP)
 
 DEMO_REQ  := samples/messages/valid/CS06_11.3_future_dated_request.xml
@@ -53,6 +53,12 @@ test: $(STAMP)
 # inputs measured in a subprocess); CI runs them after `make test`
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+# ruff (its rules in pyproject.toml's [tool.ruff]) and mypy (the package duis, as
+# [tool.mypy] says); CI runs it after the tests
+lint: $(STAMP)
+	$(BIN)/ruff check duis tests tools benchmarks
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
