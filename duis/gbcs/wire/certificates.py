@@ -1,0 +1,187 @@
+"""Keys and certificates for parties that speak real GBCS: emulated devices, test users.
+
+GBCS device certificates (SMKI) are X.509 v3 with an **empty subject**; the device's
+EUI-64 is in a critical subjectAltName, as an otherName of type hardwareModuleName
+(``1.3.6.1.5.5.7.8.4``) whose value is ``SEQUENCE { hwType OBJECT IDENTIFIER,
+hwSerialNum OCTET STRING (the 8 octets of the EUI-64) }``.  Organisation (user)
+certificates name the party in the subject instead: its SMKI role code as an OU and
+the EUI-64 as ``x500UniqueIdentifier`` (a BIT STRING of the 8 octets).  Key usage is
+critical: keyAgreement for a "ka" certificate, digitalSignature for a "ds" one.
+
+The DCC's parser finds a party's keys by **file name** only, ``<eui>-<ka|ds>.pem`` (and
+``.key`` for a private key, ``<eui>`` in 16 lower-case hex digits), and uses nothing
+of a certificate but its public key: :func:`write_key_folder` writes such a folder,
+which :class:`~.crypto.KeyRing` reads too.
+
+Everything here is deterministic: keys derive from a seed and the party's EUI-64,
+certificates are signed with RFC 6979 nonces, dates and serial numbers are fixed by
+the inputs.  Test keys only: the seed is public.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.name import _ASN1Type
+from cryptography.x509.oid import NameOID, ObjectIdentifier
+
+from ...messages.ids import EUI64
+from ...signatures.ecdsa import P256_ORDER
+from .crypto import DIGITAL_SIGNING, KEY_AGREEMENT, KeyRing, Usage
+from .der import OBJECT_IDENTIFIER, OCTET_STRING, SEQUENCE, encode_oid, read_tlv, tlv
+from .errors import WireError
+from .reader import Reader
+
+HARDWARE_MODULE_NAME = ObjectIdentifier("1.3.6.1.5.5.7.8.4")
+#: hwType of a GBCS device's hardwareModuleName (as the SMKI test device certificates have)
+DEVICE_HW_TYPE = "1.2.826.0.1.8641679.1.2.2.1"
+DEFAULT_SEED = 20260101
+ISSUER_NAME = "DUIS-GBCS-TEST-CA"
+VALIDITY = (_dt.datetime(2020, 1, 1, tzinfo=_dt.UTC), _dt.datetime(9999, 12, 31, 23, 59, 59,
+                                                                     tzinfo=_dt.UTC))
+USAGES: tuple[Usage, Usage] = (KEY_AGREEMENT, DIGITAL_SIGNING)
+
+
+def derive_key(label: str, seed: int = DEFAULT_SEED) -> ec.EllipticCurvePrivateKey:
+    """A P-256 private key derived from ``seed`` and ``label`` (the same inputs, the same key)."""
+    digest = hashlib.sha256(f"duis-gbcs-wire/{seed}/{label}".encode()).digest()
+    return ec.derive_private_key(int.from_bytes(digest, "big") % (P256_ORDER - 1) + 1,
+                                 ec.SECP256R1())
+
+
+@dataclass(frozen=True)
+class PartyKeys:
+    """A party's two private keys: key agreement (the MAC) and digital signing."""
+
+    eui: EUI64
+    ka: ec.EllipticCurvePrivateKey
+    ds: ec.EllipticCurvePrivateKey
+
+    def key(self, usage: Usage) -> ec.EllipticCurvePrivateKey:
+        return self.ka if usage == KEY_AGREEMENT else self.ds
+
+
+def party_keys(eui: EUI64 | str, seed: int = DEFAULT_SEED) -> PartyKeys:
+    """The deterministic keys of ``eui`` under ``seed``."""
+    eui = EUI64.parse(eui)
+    return PartyKeys(eui, derive_key(f"{eui.compact}/ka", seed),
+                     derive_key(f"{eui.compact}/ds", seed))
+
+
+def _key_usage(usage: Usage) -> x509.KeyUsage:
+    return x509.KeyUsage(digital_signature=usage == DIGITAL_SIGNING, content_commitment=False,
+                         key_encipherment=False, data_encipherment=False,
+                         key_agreement=usage == KEY_AGREEMENT, key_cert_sign=False,
+                         crl_sign=False, encipher_only=False, decipher_only=False)
+
+
+def hardware_module_name(eui: EUI64) -> x509.OtherName:
+    """The subjectAltName entry naming a device: hwType and the EUI-64's 8 octets."""
+    value = tlv(SEQUENCE, encode_oid(DEVICE_HW_TYPE) + tlv(OCTET_STRING, eui.raw))
+    return x509.OtherName(HARDWARE_MODULE_NAME, value)
+
+
+def certificate(eui: EUI64 | str, usage: Usage, public_key: ec.EllipticCurvePublicKey,
+                issuer_key: ec.EllipticCurvePrivateKey, *, device: bool,
+                role_code: str = "02", issuer_name: str = ISSUER_NAME) -> x509.Certificate:
+    """A GBCS-shaped certificate of ``eui``'s ``usage`` key: a device certificate (EUI-64
+    in the hardwareModuleName) or, with ``device=False``, an organisation certificate
+    (``role_code`` as OU, the EUI-64 as x500UniqueIdentifier; 02 is a supplier)."""
+    eui = EUI64.parse(eui)
+    serial = int.from_bytes(hashlib.sha256(f"{eui.compact}/{usage}".encode()).digest()[:15],
+                            "big") | 1
+    builder = (x509.CertificateBuilder()
+               .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
+               .public_key(public_key).serial_number(serial)
+               .not_valid_before(VALIDITY[0]).not_valid_after(VALIDITY[1])
+               .add_extension(_key_usage(usage), critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key),
+                              critical=False)
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                   issuer_key.public_key()), critical=False))
+    if device:
+        builder = (builder.subject_name(x509.Name([]))
+                   .add_extension(x509.SubjectAlternativeName([hardware_module_name(eui)]),
+                                  critical=True))
+    else:
+        builder = builder.subject_name(x509.Name([
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role_code),
+            x509.NameAttribute(NameOID.X500_UNIQUE_IDENTIFIER, b"\x00" + eui.raw,
+                               _type=_ASN1Type.BitString)]))
+    return builder.sign(issuer_key, hashes.SHA256(), ecdsa_deterministic=True)
+
+
+def certificate_eui(cert: x509.Certificate) -> EUI64 | None:
+    """The EUI-64 a GBCS certificate names (device: hardwareModuleName; organisation:
+    x500UniqueIdentifier), or None."""
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        names = None
+    if names is not None:
+        for name in names.get_values_for_type(x509.OtherName):
+            if name.type_id == HARDWARE_MODULE_NAME:
+                try:
+                    body = read_tlv(Reader(name.value), SEQUENCE, "hardwareModuleName")
+                    read_tlv(body, OBJECT_IDENTIFIER, "hwType")
+                    serial = read_tlv(body, OCTET_STRING, "hwSerialNum")
+                except WireError:
+                    return None
+                return EUI64.parse(serial.take(serial.left, "hwSerialNum").hex()) \
+                    if serial.left == 8 else None
+    for attribute in cert.subject.get_attributes_for_oid(NameOID.X500_UNIQUE_IDENTIFIER):
+        value = attribute.value
+        if isinstance(value, bytes) and len(value) == 9 and value[0] == 0:
+            return EUI64.parse(value[1:].hex())
+    return None
+
+
+def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def write_key_folder(directory: str | os.PathLike[str], party: PartyKeys, *, device: bool,
+                     private: bool = True, seed: int = DEFAULT_SEED,
+                     role_code: str = "02") -> list[Path]:
+    """Write ``party``'s certificates (``<eui>-ka.pem``, ``<eui>-ds.pem``) and, when
+    ``private``, its private keys (``.key``) into ``directory``; return the paths."""
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    issuer = derive_key("issuer", seed)
+    stem = party.eui.compact.lower()
+    written = []
+    for usage in USAGES:
+        key = party.key(usage)
+        cert = certificate(party.eui, usage, key.public_key(), issuer, device=device,
+                           role_code=role_code)
+        path = target / f"{stem}-{usage}.pem"
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        written.append(path)
+        if private:
+            path = target / f"{stem}-{usage}.key"
+            path.write_bytes(_pem(key))
+            written.append(path)
+    return written
+
+
+def add_party(ring: KeyRing, party: PartyKeys, *, private: bool = True) -> None:
+    """Put ``party``'s keys in ``ring`` (only the public halves unless ``private``)."""
+    for usage in USAGES:
+        key = party.key(usage)
+        if private:
+            ring.add(party.eui, usage, private_key=key)
+        else:
+            ring.add(party.eui, usage, public_key=key.public_key())
+
+
+__all__ = ["DEFAULT_SEED", "DEVICE_HW_TYPE", "HARDWARE_MODULE_NAME", "PartyKeys", "add_party",
+           "certificate", "certificate_eui", "derive_key", "hardware_module_name", "party_keys",
+           "write_key_folder"]
