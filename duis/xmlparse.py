@@ -25,7 +25,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO, Protocol, TypedDict
 
 from lxml import etree
 
@@ -101,8 +101,14 @@ class _NoResolver(etree.Resolver):
             found=repr(url))
 
 
+class _Refusals(TypedDict):
+    resolve_entities: bool
+    no_network: bool
+    load_dtd: bool
+
+
 #: what every parser in duis refuses: nothing fetched, no entity expanded, no DTD loaded
-_SAFE = {"resolve_entities": False, "no_network": True, "load_dtd": False}
+_SAFE: _Refusals = {"resolve_entities": False, "no_network": True, "load_dtd": False}
 
 
 def _make_parser(huge: bool) -> etree.XMLParser:
@@ -119,9 +125,22 @@ def schema_document_parser() -> etree.XMLParser:
     return etree.XMLParser(**_SAFE, remove_comments=True)
 
 
-def validating_parser(schema: etree.XMLSchema, target: object) -> etree.XMLParser:
+class FeedParser(Protocol):
+    """What :func:`validating_parser` gives: a parser fed bytes, with its error log."""
+
+    def feed(self, data: bytes) -> None: ...
+
+    @property
+    def feed_error_log(self) -> etree._ListErrorLog: ...
+
+    def close(self) -> object: ...
+
+
+def validating_parser(schema: etree.XMLSchema, target: Any) -> FeedParser:
     """A feed parser that validates against ``schema`` as it parses, handing the
     events to ``target`` (no tree is built)."""
+    # Any: lxml calls only the target methods that exist (a sink may have close()
+    # alone), which the stubs' ParserTarget protocol, wanting them all, cannot say
     return etree.XMLParser(**_SAFE, schema=schema, target=target, huge_tree=True)
 
 
@@ -175,7 +194,8 @@ def parse_bytes(data: bytes, name: str = "<bytes>",
     if len(data) > limits.max_bytes:
         raise _too_large(name, limits, len(data))
     _refuse_other_encodings(data, name)
-    nodes = data.count(b"<") + data.count(b"=")
+    elements = data.count(b"<")
+    nodes = elements + data.count(b"=")
     if nodes > limits.max_nodes:
         raise TooManyNodes("too many elements and attributes", source=name,
                            expected=f"at most {limits.max_nodes} '<' and '=' characters "
@@ -196,10 +216,12 @@ def parse_bytes(data: bytes, name: str = "<bytes>",
         raise EncodingNotAllowed("character encoding not allowed (DUIS messages are UTF-8)",
                                  source=name, line=1, expected="UTF-8",
                                  found=docinfo.encoding[:40])
-    if docinfo.internalDTD is not None or docinfo.externalDTD is not None \
-            or docinfo.system_url is not None or docinfo.public_id is not None:
+    # libxml2 decoded UTF-8 (just checked), where a document type declaration is
+    # the bytes "<!DOCTYPE": without "<!" there is none to look for
+    if b"<!" in data and (docinfo.internalDTD is not None or docinfo.externalDTD is not None
+                          or docinfo.system_url is not None or docinfo.public_id is not None):
         _refuse_dtd(tree, name)
-    if data.count(b"<") > limits.max_depth:
+    if elements > limits.max_depth:
         _check_depth(root, name, limits)
     return tree
 
@@ -215,6 +237,7 @@ _WIDE_STARTS = ((b"\xff\xfe\x00\x00", "UTF-32LE"), (b"\x00\x00\xfe\xff", "UTF-32
                 (b"\xff\xfe", "UTF-16LE"), (b"\xfe\xff", "UTF-16BE"),
                 (b"<\x00", "UTF-16LE"), (b"\x00<", "UTF-16BE"))
 _WIDE_PREFIXES = tuple(start for start, _ in _WIDE_STARTS)
+_UTF8_DECLARED = (b'encoding="UTF-8"', b"encoding='UTF-8'")
 
 
 def _refuse_other_encodings(data: bytes, name: str) -> None:
@@ -226,6 +249,12 @@ def _refuse_other_encodings(data: bytes, name: str) -> None:
     if data.startswith(_WIDE_PREFIXES):  # one C call for the common case: none of them
         found = next(encoding for start, encoding in _WIDE_STARTS if data.startswith(start))
     else:
+        # the common case, found with two C-level searches: no declaration, or one
+        # without an encoding, or one naming UTF-8 exactly so
+        end = data.find(b">", 0, 256)
+        at = data.find(b"encoding", 0, end if end > 0 else 256)
+        if at < 0 or data.startswith(_UTF8_DECLARED, at):
+            return
         declared = _DECLARED.match(data, 0, 256)
         if declared is None or declared.group(1).upper().replace(b"-", b"") in (b"UTF8",):
             return
