@@ -24,6 +24,7 @@ that this list names every subclass of ``DuisError`` and nothing else)::
     │   ├── SchemaUnavailable        no DUIS schema in the directory given
     │   ├── CredentialError          [signatures.errors] a credential store problem
     │   │   └── NoSigningCredential  no key valid for the signer at that time
+    │   ├── KeyFileError             [gbcs.wire.errors] a key folder file that is no P-256 key
     │   ├── OperationRefused         [dsp.operations] an operator/rig step the DSP refuses
     │   ├── ConfigError              [serve.config] a bad `duis serve` option
     │   ├── AdminError               [serve.engine] a bad admin request body
@@ -45,6 +46,11 @@ that this list names every subclass of ``DuisError`` and nothing else)::
     ├── TranslationError             [mmc.errors] no GBCS command / MMC output for it (exit 1)
     ├── MappingInvalid               [mmc.errors] a broken mmc/mapping.toml
     ├── GbcsDecodeError, GbcsEncodeError   [gbcs.codec] a GBCS payload (exit 1)
+    ├── WireError                    [gbcs.wire.errors] bytes that are not real GBCS it accepts (exit 1)
+    │   ├── Truncated, BadLength, TrailingBytes, UnexpectedValue, Unsupported
+    │   ├── Unprotected              without the MAC or signature its use case requires
+    │   └── KeyUnavailable, MacInvalid, SignatureInvalid
+    ├── WireEncodeError              [gbcs.wire.errors] a value real GBCS cannot carry (exit 1)
     ├── PreCommandMismatch           [dsp.critical] a signed PreCommand not the one issued (exit 1)
     ├── NotEmulated                  [dsp.service] a request duis does not emulate (exit 1)
     ├── HubFirmwareRefused           [dsp.hub_firmware] a SECMP0024 release refused (exit 1)
