@@ -59,6 +59,8 @@ class ProfilesDisagree(DuisError):
     """Profiles asked together (:class:`JointProfile`) would answer differently."""
 
     exit_code = 1
+    #: each member's answer, by profile name (set by :class:`JointProfile`)
+    answers: dict[str, object]
 
 
 class JointProfile:

@@ -25,7 +25,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol, TypedDict
+from typing import Any, BinaryIO, Protocol, TypedDict, cast
 
 from lxml import etree
 
@@ -295,11 +295,13 @@ def parse_xml(source: str | os.PathLike | BinaryIO | bytes,
 def _refuse_dtd(tree: etree._ElementTree, name: str) -> None:
     docinfo = tree.docinfo
     dtd = docinfo.internalDTD
-    entities = [entity.name for entity in dtd.iterentities()] if dtd is not None else []
+    entities = [entity.name or "" for entity in dtd.iterentities()] if dtd is not None else []
     cls = EntitiesForbidden if entities else DTDForbidden
     what = "entity declarations" if entities else "a document type declaration"
     # the declaration as written: its own name (not the root's) and identifiers
-    declared = f"<!DOCTYPE {dtd.name if dtd is not None and dtd.name else tree.getroot().tag}"
+    # (a parsed element's tag is a str; the stubs allow what a program may assign)
+    root_tag = cast(str, tree.getroot().tag)
+    declared = f"<!DOCTYPE {dtd.name if dtd is not None and dtd.name else root_tag}"
     if docinfo.public_id:
         declared += f' PUBLIC "{docinfo.public_id}"'
     if docinfo.system_url:

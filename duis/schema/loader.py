@@ -46,7 +46,8 @@ def _main_file(directory: Path) -> Path:
     if not matches:
         raise SchemaUnavailable("no DUIS schema in directory", source=str(directory),
                                 expected="a file named like 'DUIS Schema V5.4.xsd'",
-                                found=", ".join(p.name for p in directory.glob("*.xsd")) or "no .xsd files")
+                                found=", ".join(p.name for p in directory.glob("*.xsd"))
+                                or "no .xsd files")
     return matches[-1]
 
 

@@ -115,7 +115,8 @@ class ValidationReport:
         head = f"{self.source}: {self.verdict}"
         if self.verdict != UNUSABLE:
             head += f" ({self.schema} schema"
-            head += f", SR {self.service_reference_variant})" if self.service_reference_variant else ")"
+            srv = self.service_reference_variant
+            head += f", SR {srv})" if srv else ")"
         if not self.issues:
             return head
         count = len(self.issues)

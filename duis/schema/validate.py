@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 from lxml import etree
 
@@ -78,10 +78,12 @@ def check_root(tree: etree._ElementTree, source: str) -> etree._Element:
     root = tree.getroot()
     if root.tag in _DUIS_ROOTS or etree.QName(root).namespace == RA:
         return root
+    prefix = root.prefix + ":" if root.prefix else ""
     raise WrongRoot("not a DUIS or MMC message", source=source, line=root.sourceline,
-                    path="/" + (root.prefix + ":" if root.prefix else "") + etree.QName(root).localname,
-                    expected=f"root sr:Request or sr:Response ({{{SR}}}), or an MMC document ({{{RA}}})",
-                    found=root.tag)
+                    path="/" + prefix + etree.QName(root).localname,
+                    expected=f"root sr:Request or sr:Response ({{{SR}}}), "
+                             f"or an MMC document ({{{RA}}})",
+                    found=cast(str, root.tag))
 
 
 def not_covered_issue(srv: str) -> SchemaIssue:
@@ -107,15 +109,16 @@ def _check(tree: etree._ElementTree, schema: SchemaSet, source: str, limits: Rep
         root = check_root(tree, source)
     except WrongRoot as exc:
         return _unusable(source, exc, schema)
-    srv = _SRV_PATH(root) or None if root.tag == f"{{{SR}}}Request" else None
+    tag = cast(str, root.tag)  # a parsed element's tag is a str
+    srv = _SRV_PATH(root) or None if tag == f"{{{SR}}}Request" else None
     if srv and schema.covered is not None and srv not in schema.covered and srv in schema.known:
-        return ValidationReport(source, NOT_COVERED, schema.name, root.tag, srv,
+        return ValidationReport(source, NOT_COVERED, schema.name, tag, srv,
                                 (not_covered_issue(srv),))
     verdict = verdict or fast_verdict(tree, schema, limits.max_errors)
     if verdict.valid:
-        return ValidationReport(source, VALID, schema.name, root.tag, srv)
+        return ValidationReport(source, VALID, schema.name, tag, srv)
     issues, truncated = _report(tree, schema, verdict, limits)
-    return ValidationReport(source, INVALID, schema.name, root.tag, srv, tuple(issues), truncated)
+    return ValidationReport(source, INVALID, schema.name, tag, srv, tuple(issues), truncated)
 
 
 def _plainly_valid(tree: etree._ElementTree, schema: SchemaSet,
@@ -164,8 +167,8 @@ def ensure_valid(tree: etree._ElementTree, schema: SchemaSet | None = None,
     if report.verdict == VALID:
         return tree
     first = report.issues[0] if report.issues else SchemaIssue("invalid")
-    kwargs = dict(source=source, line=first.line, path=first.path,
-                  expected=first.expected, found=first.found)
+    kwargs: dict[str, Any] = dict(source=source, line=first.line, path=first.path,
+                                  expected=first.expected, found=first.found)
     if report.verdict == NOT_COVERED:
         raise NotCovered(first.reason, **kwargs)
     if report.verdict == UNUSABLE:
@@ -342,7 +345,7 @@ def _issue_from(error, tree) -> SchemaIssue:
 
 def _prefixed_path(elem: etree._Element, tree: etree._ElementTree) -> str:
     steps = []
-    node = elem
+    node: etree._Element | None = elem
     while node is not None:
         qname = etree.QName(node)
         prefix = node.prefix
@@ -414,4 +417,5 @@ def _found(error) -> str | None:
 
 
 def _short(elem) -> str:
-    return (elem.prefix + ":" if getattr(elem, "prefix", None) else "") + etree.QName(elem).localname
+    prefix = elem.prefix + ":" if getattr(elem, "prefix", None) else ""
+    return prefix + etree.QName(elem).localname
