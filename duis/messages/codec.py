@@ -9,7 +9,7 @@ built, so a message duis writes is always schema-valid.
 from __future__ import annotations
 
 import os
-from typing import BinaryIO
+from typing import BinaryIO, overload
 
 from lxml import etree
 
@@ -40,7 +40,9 @@ XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 def to_node(element: etree._Element) -> Node:
     """An lxml element as an immutable :class:`Node` (comments and processing
     instructions dropped; a leaf's text is its whole value, :func:`element_value`)."""
-    tag = element.tag
+    # a parsed element's tag is a str (the stubs allow what a program may assign; no
+    # cast here, a per-element call)
+    tag: str = element.tag  # type: ignore[assignment]
     split = _SPLIT_TAGS.get(tag)
     if split is None:
         qname = etree.QName(tag)
@@ -103,6 +105,10 @@ def _body_child(root: etree._Element, source: str) -> etree._Element:
     return children[0]
 
 
+@overload
+def _message_id(text: str, source: str, what: str) -> MessageID: ...
+@overload
+def _message_id(text: str | None, source: str, what: str) -> MessageID | None: ...
 def _message_id(text: str | None, source: str, what: str) -> MessageID | None:
     if text is None:
         return None
@@ -199,8 +205,8 @@ def _fill(element: etree._Element, item: Node) -> None:
 
 def _header_fields(message: Request | Response) -> list[tuple[str, str]]:
     """The header's elements, in schema order, as (local name, text)."""
-    h = message.header
     if isinstance(message, Request):
+        h = message.header
         fields = [("RequestID", str(h.request_id))]
         if h.first_in_sequence is not None:
             fields.append(("FirstInSequence", "true" if h.first_in_sequence else "false"))
@@ -210,11 +216,12 @@ def _header_fields(message: Request | Response) -> list[tuple[str, str]]:
                    ("ServiceReference", h.service_reference),
                    ("ServiceReferenceVariant", h.service_reference_variant)]
     else:
-        fields = [("RequestID", str(h.request_id))] if h.request_id is not None else []
-        if h.response_id is not None:
-            fields.append(("ResponseID", str(h.response_id)))
-        fields += [("ResponseCode", h.response_code),
-                   ("ResponseDateTime", h.response_datetime)]
+        r = message.header
+        fields = [("RequestID", str(r.request_id))] if r.request_id is not None else []
+        if r.response_id is not None:
+            fields.append(("ResponseID", str(r.response_id)))
+        fields += [("ResponseCode", r.response_code),
+                   ("ResponseDateTime", r.response_datetime)]
     return fields
 
 
@@ -362,5 +369,5 @@ def build(message: Message, *, validate: bool = True, schema: SchemaSet | None =
     return serialize(build_element(message, validate=validate, schema=schema))
 
 
-__all__ = ["build", "build_element", "build_serialized", "from_tree", "parse_message", "serialize", "to_element", "to_node",
-           "check_tree"]
+__all__ = ["build", "build_element", "build_serialized", "from_tree", "parse_message",
+           "serialize", "to_element", "to_node", "check_tree"]
