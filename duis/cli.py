@@ -4,6 +4,12 @@ Each sub-command lives in its own module under :mod:`duis.commands` and
 exposes ``register(subparsers)``; this module only wires them together.
 Exit codes: 0 success / valid, 1 invalid (schema, signature, verdict),
 2 unusable input or usage error.
+
+Start-up is paid per call (teams run ``duis validate`` per file from scripts
+and hooks), so the parser imports only the command being run: ``duis --help``
+lists every command from :data:`SUMMARIES` without importing any command
+module, and ``duis CMD ...`` imports ``duis.commands.CMD`` alone (whose own
+imports are what CMD needs).  ``tests/test_startup_imports.py`` guards it.
 """
 
 from __future__ import annotations
@@ -15,13 +21,56 @@ import sys
 from . import __version__
 from .errors import DuisError
 
-#: sub-command modules, in the order ``--help`` lists them
+#: sub-command modules (``duis.commands.<module>``, command name with ``-`` for
+#: ``_``), in the order ``--help`` lists them
 COMMANDS = ("validate", "inspect", "sign", "verify", "translate", "mmc", "world", "submit",
             "run", "golden", "simulate", "suppression_log", "hub_firmware", "serve", "send",
             "receive")
 
+#: each command's one-line help in ``duis --help`` (its home: the command
+#: modules give their parser a description, not this line)
+SUMMARIES = {
+    "validate": "validate DUIS and MMC messages against the schema",
+    "inspect": "summarise a message: who sent what to whom, which SR, what it means",
+    "sign": "sign a DUIS message (enveloped ECDSA P-256 signature)",
+    "verify": "verify a DUIS message's signature (DUIS profile only)",
+    "translate": "show the GBCS command a service request becomes (MMC translation)",
+    "mmc": "turn the device reply in a DUIS Response into MMC output XML",
+    "world": "check a world file (the users, CPL and devices a DSP starts with)",
+    "submit": "send a signed request to an emulated DSP and print its response",
+    "run": "run a scenario against the emulated DCC and write its transcript",
+    "golden": "check or update the golden transcripts of scenarios",
+    "simulate": "simulate a firmware campaign over a fleet, under each profile",
+    "suppression_log": "list the AD1 power outage alerts suppressed after firmware "
+                       "activations (MP102B)",
+    "hub_firmware": "comms hub firmware releases: publish, run the schedule, query a hub "
+                    "(SECMP0024)",
+    "serve": "serve the DUIS web services over HTTP (a drop-in for DCC Boxed)",
+    "send": "post a request to a DUIS web service (duis serve, DCC Boxed) and print the reply",
+    "receive": "a DCC user's receiving endpoint: verify and store what duis serve delivers",
+}
 
-def build_parser() -> argparse.ArgumentParser:
+
+def command_name(module: str) -> str:
+    """The name a command module registers (``hub_firmware`` -> ``hub-firmware``)."""
+    return module.replace("_", "-")
+
+
+def chosen_command(argv: list[str]) -> str | None:
+    """The command module ``argv`` runs, found as argparse will: the first
+    argument that is not an option (the top-level options take no value).
+    ``None`` for ``duis``, ``duis --help``, ``duis --version``, a typo."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            module = arg.replace("-", "_")
+            return module if module in COMMANDS and command_name(module) == arg else None
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``duis`` parser with every command listed and ``command`` (a module
+    of :data:`COMMANDS`) registered in full; the others are stand-ins that
+    hold only their one-line help, so their modules are not imported."""
     parser = argparse.ArgumentParser(
         prog="duis",
         description="An offline stand-in for the GB smart-metering DCC (DUIS): "
@@ -29,14 +78,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"duis {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMANDS:
-        importlib.import_module(f"duis.commands.{name}").register(sub)
+    for module in COMMANDS:
+        if module == command:
+            importlib.import_module(f"duis.commands.{module}").register(sub)
+        else:
+            sub.add_parser(command_name(module), help=SUMMARIES.get(module, ""), add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = chosen_command(argv)
+    args = build_parser(command).parse_args(argv)
+    if getattr(args, "run", None) is None:  # argparse chose another command than we did
+        args = build_parser(args.command.replace("-", "_")).parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except DuisError as exc:

@@ -11,7 +11,7 @@ from ..scenario.golden import check, scenario_files, update
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "golden", help="check or update the golden transcripts of scenarios",
+        "golden",
         description="Golden-file regression: `check` reruns every scenario (in the folders or "
                     "files given) under each of its profiles and compares every produced file "
                     "byte for byte with DIR/golden/<scenario>/<profile>/, printing a unified "

@@ -14,8 +14,7 @@ from ._state import add_source_options, eui, instant, with_dsp
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "hub-firmware", help="comms hub firmware releases: publish, run the schedule, query "
-                             "a hub (SECMP0024)",
+        "hub-firmware",
         description="The DCC's comms hub firmware releases (SECMP0024; docs/secmp0024.md): "
                     "publish one with its deployment and activation dates (refused when users "
                     "would get less notice than the settings require), perform what the "

@@ -16,7 +16,7 @@ from ._io import add_limit_options, add_schema_option, limits_from
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "inspect", help="summarise a message: who sent what to whom, which SR, what it means",
+        "inspect",
         description="Print a readable summary of one DUIS message: originator and target, "
                     "service request and its meaning from the catalogue, command variant, "
                     "body outline, and the schema verdict.",

@@ -16,7 +16,7 @@ from ._io import add_limit_options, add_schema_option, limits_from, write_output
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "mmc", help="turn the device reply in a DUIS Response into MMC output XML",
+        "mmc",
         description="Read a DUIS Response whose ResponseMessage, FutureDatedDeviceAlertMessage "
                     "or DeviceAlertMessage carries a GBCSPayload, decode the device reply "
                     "(docs/gbcs.md) and print it as MMC output (ra:GBCSResponse), as DCC "

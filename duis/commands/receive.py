@@ -18,8 +18,7 @@ from ._io import add_store_option, store_from
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "receive", help="a DCC user's receiving endpoint: verify and store what duis serve "
-                        "delivers",
+        "receive",
         description="Accept the device responses and alerts a DSP POSTs (signed DUIS XML), "
                     "verify the DSP's signature, store each message in DIR as "
                     "NNNNNN-<kind>-<code>-to-<user>.xml with an index.jsonl, and answer 204. "

@@ -13,7 +13,7 @@ from ..scenario import ScenarioError, read_scenario, run_scenario
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "run", help="run a scenario against the emulated DCC and write its transcript",
+        "run",
         description="Run a scenario file (world, profile, clock, steps; see docs/scenarios.md) "
                     "under each of its behaviour profiles, or the one given, and write the "
                     "transcript: every message in and out as numbered signed XML files, the "

@@ -16,8 +16,7 @@ ACCEPTED = ("I0", "I99")
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "send", help="post a request to a DUIS web service (duis serve, DCC Boxed) and print "
-                     "the reply",
+        "send",
         description="Sign the request unless it is signed already, pick the web service from "
                     "its command variant (1, 3, 5, 7: serviceS; 4: serviceT; 2, 6, 8: "
                     "serviceD), POST it, verify the DSP's signature on the reply and print "

@@ -20,7 +20,7 @@ from ._io import add_store_option
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "serve", help="serve the DUIS web services over HTTP (a drop-in for DCC Boxed)",
+        "serve",
         description="Serve the three DUIS web services at the paths DCC Boxed uses: POST "
                     "/api/v1/serviceS (Send Command, CV 1, 3, 5, 7), /api/v1/serviceT "
                     "(Transform, CV 4) and /api/v1/serviceD (Non-Device, CV 2, 6, 8), "

@@ -15,7 +15,7 @@ from ._io import add_limit_options, add_store_option, limits_from, store_from, w
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "sign", help="sign a DUIS message (enveloped ECDSA P-256 signature)",
+        "sign",
         description="Sign a DUIS Request or Response like the DCC's signing tool: one "
                     "enveloped signature (exclusive c14n, ecdsa-sha256, SHA-256 digest, "
                     "X509IssuerSerial), replacing any earlier one.  Without --key/--cert the "

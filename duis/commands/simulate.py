@@ -19,7 +19,7 @@ PROGRESS_FROM = 2_000
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "simulate", help="simulate a firmware campaign over a fleet, under each profile",
+        "simulate",
         description="Build a fleet of emulated devices (comms hubs, meters, GPFs, PPMIDs; "
                     "SMETS1 and SMETS2), remove the meters' firmware from the CPL (they are "
                     "Suspended), roll out the replacement (11.1, then 11.3 to each device), "

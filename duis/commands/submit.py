@@ -19,7 +19,7 @@ from ._io import add_limit_options, add_store_option, limits_from, store_from, w
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "submit", help="send a signed request to an emulated DSP and print its response",
+        "submit",
         description="Validate, verify and authorise a signed DUIS request against an emulated "
                     "DSP (SMI seeded from a world file, or kept in an SQLite file between "
                     "runs) with emulated devices, and print the DSP's signed answer (the "

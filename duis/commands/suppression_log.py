@@ -12,8 +12,7 @@ from ._state import add_source_options, eui, instant, with_dsp
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "suppression-log", help="list the AD1 power outage alerts suppressed after firmware "
-                                "activations (MP102B)",
+        "suppression-log",
         description="List the Suppression Log: every AD1 power outage alert the DSP did not "
                     "send to a network operator because its comms hub was marked 'activation "
                     "in progress' by an 11.3 (MP102B; docs/mp102b.md). The log comes from an "

@@ -18,7 +18,7 @@ from ._io import add_limit_options, add_schema_option, limits_from
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "translate", help="show the GBCS command a service request becomes (MMC translation)",
+        "translate",
         description="Translate a DUIS service request into the GBCS-like device command "
                     "(docs/gbcs.md) the DSP would send: hex on stdout (or base64, as carried "
                     "in GBCSPayload), a readable summary on stderr. A SignedPreCommand gives "

@@ -17,7 +17,7 @@ ORDER = (VALID, "invalid", NOT_COVERED, UNUSABLE)
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "validate", help="validate DUIS and MMC messages against the schema",
+        "validate",
         description="Validate DUIS requests, responses, alerts and MMC documents. "
                     "Exit status: 0 all valid, 1 some invalid or not covered by the "
                     "bundled schema, 2 some input unusable (unreadable, not XML, unsafe).",

@@ -15,7 +15,7 @@ from ._io import add_limit_options, add_store_option, limits_from, store_from, w
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "verify", help="verify a DUIS message's signature (DUIS profile only)",
+        "verify",
         description="Verify the enveloped signature of a DUIS Request or Response against the "
                     "credential store, accepting only the DUIS profile.  On success print the "
                     "verified document: exactly the bytes that were signed, without the "

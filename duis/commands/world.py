@@ -12,7 +12,7 @@ from ..tomlfile import CANNOT_READ
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "world", help="check a world file (the users, CPL and devices a DSP starts with)",
+        "world",
         description="Check a world file: every problem is reported with the file, line and "
                     "field, what was expected and what was found. Exit status: 0 valid, "
                     "1 invalid, 2 unreadable. The format: samples/worlds/README.md.",
