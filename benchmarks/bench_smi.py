@@ -49,7 +49,7 @@ def world_devices(count: int):
                      version, eui(system * 5), SUPPLIER, OPERATOR)
 
 
-def build(path: Path) -> float:
+def build(path: Path, devices: int = DEVICES) -> float:
     start = time.perf_counter()
     with SqliteInventory(path, clock=CLOCK) as inventory:
         with inventory.transaction():
@@ -57,7 +57,7 @@ def build(path: Path) -> float:
             inventory.add_user(User(OPERATOR, "Network Operator", frozenset({"ED", "GT"})))
             for version in ("1.0", "1.1"):
                 inventory.add_cpl_entry(CplEntry(*TARGET[:2], version, "AB" * 32, "SMETS2"))
-            inventory.add_devices(world_devices(DEVICES), cause="bench")
+            inventory.add_devices(world_devices(devices), cause="bench")
     return time.perf_counter() - start
 
 
