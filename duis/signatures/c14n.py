@@ -36,6 +36,8 @@ def detach(element: etree._Element) -> None:
     removes the element node only.
     """
     parent = element.getparent()
+    if parent is None:
+        raise ValueError("the root element cannot be detached")
     tail = element.tail
     if tail:
         previous = element.getprevious()

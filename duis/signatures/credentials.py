@@ -39,7 +39,7 @@ import datetime as _dt
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -140,7 +140,7 @@ class CredentialStore:
             raise CredentialError("credential store not found", source=str(directory),
                                   expected="a directory of certificates and keys",
                                   found="no such directory")
-        self.rejected = []
+        self.rejected: list[tuple[Path, str]] = []
         certificates, keys = _read_directory(self.directory, self.rejected)
         table = _read_roles_file(self.directory) if roles is None else _role_table(roles, "roles")
         self.role_table = table
@@ -294,6 +294,7 @@ def _parse_file(data: bytes) -> tuple[list[x509.Certificate], list]:
             except (ValueError, TypeError):
                 continue
         return certs, keys
+    loader: Callable[[], tuple[list[x509.Certificate], list]]
     for loader in (lambda: ([x509.load_der_x509_certificate(data)], []),
                    lambda: ([], [serialization.load_der_private_key(data, password=None)])):
         try:

@@ -88,6 +88,7 @@ def sign_precommand(command: bytes, store: CredentialStore, user: EUI64 | str, *
                     now: _dt.datetime | None = None) -> bytes:
     """Sign PreCommand bytes with ``user``'s ds key from the store."""
     credential = store.signing_credential(user, function=DIGITAL_SIGNING, now=now)
+    assert credential.private_key is not None  # signing credentials are those with a key
     return sign_command(command, credential.private_key)
 
 
@@ -108,14 +109,16 @@ def verify_precommand(signed: bytes, store: CredentialStore, user: EUI64 | str, 
         raise cls("no ds certificate of the user valid now", source=source,
                   expected=f"a certificate valid at {when.isoformat()}",
                   found="; ".join(_span(c) for c in candidates))
-    failure = None
+    failure: BadSignatureValue | None = None
     for credential in valid:
         try:
             return verify_command(signed, credential.public_key, source=source)
         except BadSignatureValue as exc:
             failure = exc
+    assert failure is not None  # valid is not empty
     raise failure
 
 
 def _span(credential: Credential) -> str:
-    return f"{credential.path.name} {credential.not_before:%Y-%m-%d}..{credential.not_after:%Y-%m-%d}"
+    return (f"{credential.path.name} "
+            f"{credential.not_before:%Y-%m-%d}..{credential.not_after:%Y-%m-%d}")

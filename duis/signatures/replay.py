@@ -8,9 +8,9 @@ instead (``CounterStore(connection=db)``, e.g. the SMI's), the table lives
 beside that module's tables and a check-and-record made while that
 connection is in a transaction joins it: the counter is committed with what
 the request did, or rolled back with it (``duis serve`` records a counter in
-the very transaction that writes the request's SMI changes and outbox rows).  Counters are unsigned 64-bit, wider
-than SQLite's signed integers, so they are stored as fixed-width decimal
-text that sorts like the number.
+the very transaction that writes the request's SMI changes and outbox rows).
+Counters are unsigned 64-bit, wider than SQLite's signed integers, so they are
+stored as fixed-width decimal text that sorts like the number.
 
 :class:`MillisecondCounter` is the counter source for signing: milliseconds
 since the epoch, as the DCC's signing tool uses, but never repeating within

@@ -20,6 +20,7 @@ import datetime as _dt
 import functools
 import hashlib
 from collections.abc import Callable
+from typing import cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -137,7 +138,7 @@ def _spliced(root: etree._Element, tree: etree._ElementTree, key, serial: int, i
     ``root`` stays unsigned."""
     digest, value = _digest_and_value(tree, key, deterministic)
     body = serialized if serialized is not None else etree.tostring(root, encoding="UTF-8")
-    closing = _closing_tag(root.prefix, root.tag)
+    closing = _closing_tag(root.prefix, cast(str, root.tag))  # a parsed tag is a str
     # the Signature is not built: its markup goes in as text before the root's end tag
     markup = TEMPLATE.markup
     return b"".join((XML_DECLARATION, body[:-len(closing)], markup[0], digest, markup[1],
@@ -193,7 +194,7 @@ def _own_tree(message: Message, source: str) -> etree._ElementTree:
     root = tree.getroot()
     if root.tag not in P.ROOTS:
         raise WrongRoot("not a DUIS Request or Response", source=source, line=root.sourceline,
-                        expected="root sr:Request or sr:Response", found=root.tag)
+                        expected="root sr:Request or sr:Response", found=cast(str, root.tag))
     return tree
 
 

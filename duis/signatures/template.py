@@ -26,7 +26,7 @@ from __future__ import annotations
 import binascii
 import copy
 import re
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from lxml import etree
 
@@ -85,19 +85,22 @@ class SignatureTemplate:
         self._index: dict[str, int] = {}
         for index, element in enumerate(self._element.iter()):
             path = self._element.getroottree().getpath(element)  # /ds:Signature/...
-            self.paths[element.tag] = path.partition("/ds:Signature")[2]
-            self._index[element.tag] = index
+            tag = cast(str, element.tag)  # built by _build from the profile's str names
+            self.paths[tag] = path.partition("/ds:Signature")[2]
+            self._index[tag] = index
 
         marked = self.element(*(_MARK.decode("ascii"),) * len(self.values))
         #: the Signature as lxml serializes it on its own, around the values in
         #: :data:`VALUE_TAGS` order: what :mod:`duis.signatures.sign` writes
         self.markup: tuple[bytes, ...] = _cut(etree.tostring(marked), len(self.values))
         signed_info = marked.find(P.SIGNED_INFO)
+        assert signed_info is not None  # the profile's structure holds one
         #: SignedInfo's exclusive C14N around the digest.  Exclusive C14N of an
         #: element does not depend on where it sits (an ancestor's declaration
         #: is written only where the element uses it, and SignedInfo declares
         #: ``ds`` itself), so these are the signed octets of every signature.
-        self.signed: tuple[bytes, bytes] = _cut(signed_info_octets(signed_info), 1)
+        before, after = _cut(signed_info_octets(signed_info), 1)
+        self.signed: tuple[bytes, bytes] = (before, after)
 
         # the compact reader: the start tag up to its declarations, the rest
         # of the markup after it
@@ -123,7 +126,7 @@ class SignatureTemplate:
         """A new Signature element holding these texts (a ``ds`` declaration of its own)."""
         signature = copy.deepcopy(self._element)
         elements = list(signature.iter())
-        for tag, text in zip(self.values, (digest, value, issuer, serial)):
+        for tag, text in zip(self.values, (digest, value, issuer, serial), strict=True):
             elements[self._index[tag]].text = text
         return signature
 
@@ -214,6 +217,7 @@ def _build(spec: P.Node, parent: etree._Element | None = None) -> etree._Element
     element = etree.Element(spec.name, nsmap={"ds": P.DS}) if parent is None \
         else etree.SubElement(parent, spec.name)
     for name, value in spec.attributes:
+        assert value is not None  # Template checks that each attribute has its one value
         element.set(name, value)
     for child in spec.children:
         _build(child, element)

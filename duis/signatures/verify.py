@@ -47,6 +47,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -98,7 +99,9 @@ class VerifiedMessage:
     text (attribute order, line numbers and the XML declaration are the
     input's in the first case, C14N's in the second)."""
     certificate: x509.Certificate
-    signer_eui: EUI64
+    signer_eui: EUI64 | None
+    """The EUI-64 the signer's certificate names (a Request's originator; ``None``
+    for a DSP certificate that names none)."""
     roles: frozenset[str]
     """The signer's DUIS user roles on record in the store."""
     kind: str
@@ -142,7 +145,7 @@ def verify(data: bytes, store: CredentialStore, *, now: _dt.datetime | None = No
         counters.check_and_record(message_id.originator, message_id.counter, source=source)
     signed = tree if check.plain and _CDATA not in data else parse_canonical(octets, source)
     return VerifiedMessage(octets, signed, credential.certificate, credential.eui, roles,
-                           _KIND[check.root.tag], message_id, credential)
+                           _KIND[cast(str, check.root.tag)], message_id, credential)
 
 
 def signature_values(signature: etree._Element, *, shortcuts: bool = True,
@@ -176,7 +179,7 @@ class _Checker:
         if self.root.tag not in P.ROOTS:
             raise WrongRoot("not a DUIS Request or Response", source=source,
                             line=self.root.sourceline, expected="root sr:Request or sr:Response",
-                            found=self.root.tag)
+                            found=cast(str, self.root.tag))
 
     def fail(self, cls: type[E.SignatureError], message: str, element: etree._Element,
              expected: str, found: str, path: str | None = None) -> E.SignatureError:
@@ -225,7 +228,9 @@ class _Checker:
 
     def foreign_content(self, signature: etree._Element) -> None:
         for element in signature.iter(etree.Element):
-            if not element.tag.startswith("{" + P.DS + "}"):
+            # an element's tag is a str (the stubs allow what a program may assign)
+            tag: str = element.tag  # type: ignore[assignment]
+            if not tag.startswith("{" + P.DS + "}"):
                 raise self.fail(E.SignatureWrapping, "foreign content inside the signature",
                                 element, "only xmldsig elements", _short(element))
 
@@ -272,7 +277,7 @@ class _Checker:
             raise self.fail(cls, f"unexpected content in {_short(element)}", element,
                             ", ".join(_short_tag(t) for t in wanted) or "no elements",
                             ", ".join(_short(c) for c in children) or "no elements")
-        for child_spec, child in zip(spec.children, children):
+        for child_spec, child in zip(spec.children, children, strict=True):  # checked above
             self._walk(child_spec, child)
 
     def _attributes(self, spec: P.Node, element: etree._Element) -> None:
@@ -281,12 +286,12 @@ class _Checker:
             actual = attributes.get(name)
             if actual is None or (value is not None and actual != value):
                 cls = E.AlgorithmNotAllowed if element.tag in P.ALGORITHMS \
-                    else _class_for(element.tag)
+                    else _class_for(cast(str, element.tag))
                 raise self.fail(cls, f"{name} not allowed by the DUIS profile", element,
                                 f'{name}="{value}"', "absent" if actual is None else repr(actual))
         if len(attributes) != len(spec.attributes):
             extra = sorted(set(attributes.keys()) - {name for name, _ in spec.attributes})
-            raise self.fail(_class_for(element.tag), "unexpected attribute", element,
+            raise self.fail(_class_for(cast(str, element.tag)), "unexpected attribute", element,
                             ", ".join(n for n, _ in spec.attributes) or "no attributes",
                             ", ".join(extra))
 
@@ -347,6 +352,7 @@ class _Checker:
         when = now or _dt.datetime.now(UTC)
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
+        cls: type[E.CertificateNotValidNow]
         if when < credential.not_before:
             cls, message = E.CertificateNotYetValid, "signer's certificate not yet valid"
         elif when > credential.not_after:
