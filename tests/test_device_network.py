@@ -3,21 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from test_device_bench import (
-    ACTIVATE,
-    ESME,
-    GPF,
-    GSME,
-    HUB,
-    IHD,
-    READ,
-    S1ESME,
-    S1HUB,
-    SUPPLIER,
-    Bench,
-    digest,
-    image,
-)
 
 from duis.devices import Fault, FaultPlan, ImageHeld, Running, UnknownDevice, UnsupportedCommand
 from duis.devices.network import corrupted
@@ -32,6 +17,21 @@ from duis.gbcs.model import (
     ReadFirmwareVersion,
     TopUp,
     UpdateSecurityCredentials,
+)
+from tests.device_bench import (
+    ACTIVATE,
+    ESME,
+    GPF,
+    GSME,
+    HUB,
+    IHD,
+    READ,
+    S1ESME,
+    S1HUB,
+    SUPPLIER,
+    Bench,
+    digest,
+    image,
 )
 
 # --- responses ------------------------------------------------------------------------

@@ -7,7 +7,17 @@ import datetime as dt
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_device_bench import (
+
+from duis.devices import MACHINES, ActivationScheduled, Fault, FaultPlan, ImageHeld
+from duis.gbcs.model import (
+    ActivateFirmware,
+    ActivationResult,
+    DistributeImage,
+    FirmwareVersionReport,
+    ImageDistributionResult,
+    ReadFirmwareVersion,
+)
+from tests.device_bench import (
     ACTIVATE,
     DISTRIBUTE,
     ESME,
@@ -22,16 +32,6 @@ from test_device_bench import (
     digest,
     image,
     library,
-)
-
-from duis.devices import MACHINES, ActivationScheduled, Fault, FaultPlan, ImageHeld
-from duis.gbcs.model import (
-    ActivateFirmware,
-    ActivationResult,
-    DistributeImage,
-    FirmwareVersionReport,
-    ImageDistributionResult,
-    ReadFirmwareVersion,
 )
 
 TARGETS = (ESME, GSME, S1ESME)

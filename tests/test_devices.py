@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from test_device_bench import ESME, GPF, GSME, LATER, S1ESME, T0, UNKNOWN_HASH, Bench, digest, image
 
 from duis.devices import ALERT_ACTIVATION_FAILED as FAILED
 from duis.devices import ALERT_ACTIVATION_SUCCEEDED as SUCCEEDED
@@ -37,6 +36,18 @@ from duis.gbcs.model import (
     GbcsMessage,
     ImageDistributionResult,
     Kind,
+)
+from tests.device_bench import (
+    ESME,
+    GPF,
+    GSME,
+    LATER,
+    S1ESME,
+    T0,
+    UNKNOWN_HASH,
+    Bench,
+    digest,
+    image,
 )
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "devices.md"

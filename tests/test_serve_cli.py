@@ -12,13 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from serve_helpers import free_port, wait_for
 
 import duis.cli
 from duis.clock import parse_instant
 from duis.messages import format_datetime
 from duis.serve import Client, Endpoints, ReceiverThread, ServeConfig, ServerThread
 from duis.serve.logs import LOGGER
+from tests.serve_helpers import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID = ROOT / "samples/messages/valid"

@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from serve_helpers import free_port, wait_for
 
 from duis.clock import parse_instant
 from duis.serve import Client, Endpoints, ReceiverThread, ServeConfig, ServerThread
 from duis.serve.delivery import Deliverer
 from duis.serve.outbox import Message, Outbox
+from tests.serve_helpers import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID = ROOT / "samples/messages/valid"

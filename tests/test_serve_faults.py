@@ -24,7 +24,9 @@ import threading
 import time
 
 import pytest
-from serve_helpers import (
+
+from duis.serve import Client, Endpoints, ServeConfig, ServerThread
+from tests.serve_helpers import (
     SUPPLIER,
     SUPPLIER2,
     Ledger,
@@ -40,8 +42,6 @@ from serve_helpers import (
     stop,
     wait_for,
 )
-
-from duis.serve import Client, Endpoints, ServeConfig, ServerThread
 
 
 def health(url: str) -> dict:

@@ -20,7 +20,6 @@ import sqlite3
 import time
 
 import pytest
-from serve_helpers import SUPPLIER, Receiver, free_port, read_request, wait_for
 
 from duis.clock import parse_instant
 from duis.serve import Client, Endpoints, ServeConfig, ServerThread
@@ -30,6 +29,7 @@ from duis.serve.logs import LOGGER, JsonFormatter, RepeatLimiter
 from duis.serve.outbox import Message, Outbox
 from duis.signatures import CounterStore
 from duis.signatures.errors import ReplayedCounter
+from tests.serve_helpers import SUPPLIER, Receiver, free_port, read_request, wait_for
 
 START = "2026-03-01T09:00:00Z"
 
