@@ -43,6 +43,7 @@ from .model import (
     GbcsMessage,
     ImageDistributionResult,
     Kind,
+    Payload,
     PowerOutageAlert,
     ReadFirmwareVersion,
     TopUp,
@@ -287,7 +288,7 @@ class PayloadSpec:
     and its fields in the order they are written (the dataclass field order)."""
 
     tag: int
-    cls: type
+    cls: type[Payload]
     kind: Kind
     fields: tuple[_Field, ...]
 
@@ -337,7 +338,7 @@ def _encode_error(field: str, exc: ValueError) -> GbcsEncodeError:
 
 def _encode_payload(spec: PayloadSpec, payload: object) -> bytes:
     out = [spec.tag.to_bytes(1, "big")]
-    for name, field in zip(spec.names, spec.fields):
+    for name, field in zip(spec.names, spec.fields, strict=True):
         try:
             out.append(field.write(getattr(payload, name)))
         except ValueError as exc:
@@ -354,8 +355,10 @@ def _eui_octets(text: str) -> bytes:
 
 def _eui(value: object, field: str) -> bytes:
     try:
-        text = (value if type(value) is EUI64 else EUI64.parse(value)).text  # type: ignore
-        return _eui_octets(text) if type(text) is str else EUI64.parse(value).raw
+        # value is whatever the payload holds: EUI64.parse refuses what is not an
+        # EUI-64 (MessageError, AttributeError), turned into a GbcsEncodeError below
+        text = (value if type(value) is EUI64 else EUI64.parse(value)).text  # type: ignore[arg-type]
+        return _eui_octets(text) if type(text) is str else EUI64.parse(value).raw  # type: ignore[arg-type]
     except (MessageError, AttributeError):
         raise GbcsEncodeError(f"cannot encode {field}", path=field, expected="an EUI64",
                               found=repr(value)) from None
@@ -434,7 +437,7 @@ def _decode_header(reader: _Reader) -> tuple[Kind, EUI64, EUI64, int, int, int]:
     return _KINDS[kind], originator, target, transaction, code, length
 
 
-def _decode_payload(reader: _Reader, length: int) -> tuple[PayloadSpec, object]:
+def _decode_payload(reader: _Reader, length: int) -> tuple[PayloadSpec, Payload]:
     start = reader.pos
     reader.end = start + length
     tag = reader.uint(1, "payload tag")
@@ -445,7 +448,7 @@ def _decode_payload(reader: _Reader, length: int) -> tuple[PayloadSpec, object]:
                               f"0x{s.tag:02X} ({s.cls.__name__})" for s in PAYLOADS),
                           found=f"0x{tag:02X}")
     values = {name: field.read(reader, f"{spec.cls.__name__}.{name}")
-              for name, field in zip(spec.names, spec.fields)}
+              for name, field in zip(spec.names, spec.fields, strict=True)}
     if reader.pos != reader.end:
         raise reader.fail("payload has bytes after its last field", "payload",
                           expected=f"{reader.pos - start} payload bytes for {spec.cls.__name__}",
@@ -498,7 +501,8 @@ def from_base64(text: str, source: str = "<GBCSPayload>") -> bytes:
     except (binascii.Error, ValueError, UnicodeEncodeError):
         raise GbcsDecodeError("GBCSPayload is not base64", offset=0, field="GBCSPayload",
                               source=source, expected="base64 text (A-Z a-z 0-9 + / =)",
-                              found=repr(compact[:40] + ("..." if len(compact) > 40 else "")))
+                              found=repr(compact[:40] + ("..." if len(compact) > 40 else ""))
+                              ) from None
 
 
 __all__ = ["GbcsDecodeError", "GbcsEncodeError",
