@@ -64,12 +64,14 @@ def e2_role_may_send(ctx: AuthorisationContext) -> bool:
 
 
 def e3_user_not_suspended(ctx: AuthorisationContext) -> bool:
+    assert ctx.user is not None  # E1 refused an unknown user first
     return ctx.user.status != "Suspended"
 
 
 def e4_user_eligible_for_device(ctx: AuthorisationContext) -> bool:
     if ctx.device is None or ctx.service.critical or ctx.service.non_device:
         return True
+    assert ctx.user is not None  # E1 refused an unknown user first
     r, user, device = authorisation_rules(), ctx.user.eui, ctx.device
     roles = ctx.usable_roles
     return bool(roles & r.open_roles

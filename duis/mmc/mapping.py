@@ -106,7 +106,7 @@ class Mapping:
 def _payload_class(name: str, kind: Kind, where: str) -> type:
     cls = getattr(model, name, None)
     spec = BY_CLASS.get(cls) if isinstance(cls, type) else None
-    if spec is None or spec.kind is not kind:
+    if not isinstance(cls, type) or spec is None or spec.kind is not kind:
         raise MappingInvalid("bad payload class in mapping.toml", path=where,
                              expected=f"a {kind.name.lower()} payload class of duis.gbcs.model",
                              found=repr(name))

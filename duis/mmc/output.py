@@ -90,12 +90,12 @@ ALERTS: dict[str, Callable] = {
 }
 
 
-def _header(message: GbcsMessage, when: _dt.datetime, case: UseCase | None,
-            variant: str | None) -> Node:
+def _header(message: GbcsMessage, when: _dt.datetime, case: UseCase | None) -> Node:
+    """The header; a response's names the variant its use case answers."""
     service = () if case is None else (
         _leaf("GBCSHexadecimalMessageCode", case.message_code_hex),
-        _leaf("ServiceReference", lookup(variant).service_reference),
-        _leaf("ServiceReferenceVariant", variant))
+        _leaf("ServiceReference", lookup(case.variant).service_reference),
+        _leaf("ServiceReferenceVariant", case.variant))
     return _node("Header", _leaf("BusinessOriginatorID", message.originator),
                  _leaf("BusinessTargetID", message.target),
                  _leaf("OriginatorCounter", message.transaction), *service,
@@ -135,10 +135,11 @@ def _response_case(message: GbcsMessage, variant: str | None) -> UseCase:
 
 
 def _response(message: GbcsMessage, variant: str | None, when: _dt.datetime) -> MMCDocument:
-    case = _response_case(message, variant)
-    body = _node("ResponseMessage", _node("SMETSData",
-                                          RESPONSES[case.mmc_response](message.payload)))
-    return _document(_header(message, when, case, variant), body)
+    case = _response_case(message, variant)  # its variant is ``variant``
+    element = case.mmc_response
+    assert element is not None  # _response_case refuses a case without one
+    body = _node("ResponseMessage", _node("SMETSData", RESPONSES[element](message.payload)))
+    return _document(_header(message, when, case), body)
 
 
 def _alert(message: GbcsMessage, when: _dt.datetime) -> MMCDocument:
@@ -156,7 +157,7 @@ def _alert(message: GbcsMessage, when: _dt.datetime) -> MMCDocument:
                     _leaf("AlertDescription", meaning.description),
                     _leaf("Timestamp", instant(when)),
                     _node("Payload", ALERTS[meaning.mmc_alert](message.payload)))
-    return _document(_header(message, when, None, None), _node("DeviceAlertMessage", content))
+    return _document(_header(message, when, None), _node("DeviceAlertMessage", content))
 
 
 def mmc_document(message: GbcsMessage, *, service_reference_variant: str | None = None,

@@ -53,7 +53,8 @@ def device_reply(response: Response, source: str = "<response>") -> DeviceReply:
         code = body.text_at(code_path) if code_path else None
         if code is not None and code.strip().upper() != f"{message.message_code:04X}":
             raise TranslationError("the alert code disagrees with the GBCS payload",
-                                   source=source, path=_xpath(body, code_path),
+                                   source=source,
+                                   path=_xpath(body, code_path) if code_path else None,
                                    expected=f"{message.message_code:04X} (the payload's code)",
                                    found=code.strip())
         return DeviceReply(message, response.service_reference_variant,

@@ -14,6 +14,7 @@ import binascii
 import datetime as _dt
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Literal, overload
 
 from ..clock import parse_instant
 from ..errors import MessageError
@@ -41,6 +42,10 @@ def _path(body: Node, field: str | None = None) -> str:
     return "/sr:Request/sr:Body/" + "/".join(f"sr:{step}" for step in steps)
 
 
+@overload
+def _text(body: Node, field: str, *, required: Literal[True] = True) -> str: ...
+@overload
+def _text(body: Node, field: str, *, required: bool) -> str | None: ...
 def _text(body: Node, field: str, *, required: bool = True) -> str | None:
     value = body.text_at(field)
     if value is None or not value.strip():
