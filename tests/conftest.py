@@ -2,6 +2,10 @@
 
 Tests that read ``../shared/reference`` are marked ``reference`` and skip,
 with the reason, when that folder is absent: the core suite stands alone.
+
+A module that needs another value under one of these names (a store of other
+credentials, a server with another configuration) defines its own fixture of
+that name, which wins inside that module.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference"
 SAMPLES = ROOT / "samples"
+PKI = SAMPLES / "pki"
 
 
 def _need(path: Path) -> Path:
@@ -47,3 +52,16 @@ def official_schema(official_schema_dir: Path):
 def bundled_schema():
     from duis.schema import load_schema
     return load_schema()
+
+
+@pytest.fixture(scope="session")
+def schema(bundled_schema):
+    """The bundled schema, under the name the DSP tests give it."""
+    return bundled_schema
+
+
+@pytest.fixture(scope="session")
+def store():
+    """The test PKI (``samples/pki``), loaded once: a store does not change once loaded."""
+    from duis.signatures import CredentialStore
+    return CredentialStore(PKI)

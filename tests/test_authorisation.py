@@ -26,7 +26,7 @@ from duis.dsp import DSP
 from duis.messages import build, leaf, node, request
 from duis.profiles import profile
 from duis.schema import VALID, check_tree
-from duis.signatures import CredentialStore, sign_with_store, verify
+from duis.signatures import sign_with_store, verify
 from duis.signatures.gbcs import sign_command
 from duis.smi import CplEntry, Device, SqliteInventory, User
 
@@ -522,17 +522,6 @@ def test_order_recovery_signed_precommand_local_gives_e5_before_e17():
 
 PKI_SUPPLIER, PKI_GAS_SUPPLIER, PKI_NETWORK = SUPPLIER, OTHER_SUPPLIER, NETWORK
 HUB_FW, METER_FW, GAS_FW = "2.1.0", "1.0.0", "3.1"
-
-
-@pytest.fixture(scope="module")
-def store() -> CredentialStore:
-    return CredentialStore(PKI)
-
-
-@pytest.fixture(scope="module")
-def schema():
-    from duis.schema import load_schema
-    return load_schema()
 
 
 def facade_world(profile_name: str = "mp105-option2", *, with_gas_supplier: bool = True,

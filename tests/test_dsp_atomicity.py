@@ -72,11 +72,6 @@ def cached_view(inv: SqliteInventory) -> tuple:
     return tuple(inv.device(d.eui) for d in inv.devices())
 
 
-@pytest.fixture(scope="module")
-def store() -> CredentialStore:
-    return CredentialStore(PKI)
-
-
 def make_dsp(inv, store, name="mp105-option2") -> DSP:
     return DSP(inv, store, profile=profile(name), clock=FixedClock(NOW))
 

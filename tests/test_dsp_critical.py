@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from pathlib import Path
 
 import pytest
 
 from duis.dsp.critical import PreCommandBook, PreCommandMismatch
 from duis.gbcs import ActivateFirmware, GbcsMessage, Kind, decode
 from duis.messages import EUI64, leaf, node, request
-from duis.signatures import CredentialStore
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 USER, OTHER = "90-B3-D5-1F-30-01-00-00", "90-B3-D5-1F-30-02-00-00"
 METER = "00-DB-12-34-56-78-90-A0"
 NOW = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
 TRAILER = b"\x40" + b"\x07" * 64  # the signature is not checked here
-
-
-@pytest.fixture(scope="module")
-def store():
-    return CredentialStore(SAMPLES / "pki")
 
 
 def command(transaction: int, execution: dt.datetime | None = None) -> GbcsMessage:

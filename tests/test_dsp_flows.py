@@ -20,7 +20,7 @@ from duis.messages import build, leaf, node, parse_message, request
 from duis.mmc import mmc_document
 from duis.profiles import profile
 from duis.schema import check_tree, load_schema
-from duis.signatures import CredentialStore, sign_with_store, verify
+from duis.signatures import sign_with_store, verify
 from duis.signatures.errors import BadSignatureValue
 from duis.signatures.gbcs import sign_command
 from duis.smi import CplEntry, Device, SqliteInventory, User
@@ -63,11 +63,6 @@ def world() -> SqliteInventory:
         inv.add_device(Device(eui, kind, manufacturer, model, "SMETS2", "Commissioned", None,
                               OLD, None if kind == "CHF" else HUB, SUPPLIER, NETWORK_OPERATOR))
     return inv
-
-
-@pytest.fixture(scope="module")
-def store():
-    return CredentialStore(SAMPLES / "pki")
 
 
 @pytest.fixture

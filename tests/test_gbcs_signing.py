@@ -24,16 +24,10 @@ from duis.signatures.gbcs import (
     verify_precommand,
 )
 
-PKI = Path(__file__).resolve().parents[1] / "samples" / "pki"
 ZAZ1 = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "zaz1"
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 USER = "90-B3-D5-1F-30-01-00-00"
 COMMAND = bytes.fromhex("DD000000000000551100000000DF0902") + b"\x00CA" + bytes(range(40))
-
-
-@pytest.fixture(scope="module")
-def store() -> CredentialStore:
-    return CredentialStore(PKI)
 
 
 def test_sign_and_verify_a_precommand(store):

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from duis.signatures import CredentialStore, sign_with_store, verify
 from duis.signatures import credentials as C
 from duis.signatures import errors as E
+from duis.signatures import sign_with_store, verify
 from duis.signatures.profile import MAX_ISSUER_NAME_CHARS, MAX_SERIAL_DIGITS, SR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,11 +36,6 @@ REQUEST = (f'<sr:Request xmlns:sr="{SR}" schemaVersion="5.4"><sr:Header>'
            "</sr:Header><sr:Body><sr:ReadFirmwareVersion/></sr:Body></sr:Request>").encode()
 _ISSUER = re.compile(rb"<ds:X509IssuerName>[^<]*</ds:X509IssuerName>")
 _SERIAL = re.compile(rb"<ds:X509SerialNumber>[^<]*</ds:X509SerialNumber>")
-
-
-@pytest.fixture(scope="module")
-def store() -> CredentialStore:
-    return CredentialStore(PKI)
 
 
 @pytest.fixture(scope="module")

@@ -56,11 +56,6 @@ LISTED = Settings(ad1_suppression_manufacturers=frozenset({"Acme Meters", "Legac
 """Both meters subject to suppression; nothing reboots (the tests cut the power)."""
 
 
-@pytest.fixture(scope="module")
-def store():
-    return CredentialStore(SAMPLES / "pki")
-
-
 class Rig:
     def __init__(self, store: CredentialStore, settings: Settings) -> None:
         self.store = store

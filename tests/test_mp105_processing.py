@@ -21,7 +21,6 @@ Table 41 N50/N51, section 3.2 "DSP Solution Overview"):
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -30,10 +29,9 @@ from duis.clock import FixedClock
 from duis.dsp import DSP, FirmwareReport, process_firmware_report
 from duis.profiles import profile
 from duis.schema import VALID, check_tree
-from duis.signatures import CredentialStore, verify
+from duis.signatures import verify
 from duis.smi import CplEntry, Device, SqliteInventory, User
 
-PKI = Path(__file__).resolve().parents[1] / "samples" / "pki"
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 SRNS = {"sr": "http://www.dccinterface.co.uk/ServiceUserGateway"}
 
@@ -243,17 +241,6 @@ def test_processing_is_audited_with_its_cause():
 # --------------------------------------------------------------------------
 # The signed DCC alerts built by DSP.process_firmware_report
 # --------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def store() -> CredentialStore:
-    return CredentialStore(PKI)
-
-
-@pytest.fixture(scope="module")
-def schema():
-    from duis.schema import load_schema
-    return load_schema()
-
 
 ALERT_CASES = [
     pytest.param("ESME", "Suspended", "11.2", CURRENT, None, "N29",

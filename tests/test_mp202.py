@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-from pathlib import Path
 
 import pytest
 
@@ -18,11 +17,10 @@ from duis.dsp import DSP, FirmwareReport
 from duis.messages import build, leaf, node, parse_message, request
 from duis.profiles import profile
 from duis.schema import check_tree, load_schema
-from duis.signatures import CredentialStore, sign_with_store
+from duis.signatures import sign_with_store
 from duis.smi import CplEntry, Device, SqliteInventory, User
 from duis.xmlparse import parse_bytes
 
-ROOT = Path(__file__).resolve().parents[1]
 NOW = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
 SUPPLIER, NO = "90-B3-D5-1F-30-01-00-00", "90-B3-D5-1F-30-05-00-00"
 HUB2, HUB1 = "00-DB-00-00-00-00-02-00", "00-DB-00-00-00-00-01-00"   # SMETS2 / SMETS1 hubs
@@ -48,11 +46,6 @@ def world(ppmid_hub: str = HUB2, ppmid_smets: str = "SMETS2") -> SqliteInventory
     inv.add_device(Device(PPMID, "PPMID", MAKER, MODEL, ppmid_smets, "Commissioned", None,
                           "1.3", ppmid_hub, SUPPLIER, NO))
     return inv
-
-
-@pytest.fixture(scope="module")
-def store():
-    return CredentialStore(ROOT / "samples" / "pki")
 
 
 def dsp_for(inv, store) -> DSP:

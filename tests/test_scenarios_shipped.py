@@ -8,7 +8,7 @@ Parametrized by scenario and profile, so a failure names both.
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,6 @@ from duis.signatures.errors import SignatureError
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 SCENARIO_DIR = SAMPLES / "scenarios"
 SCENARIOS = sorted(SCENARIO_DIR.glob("*.toml"))
-PKI = SAMPLES / "pki"
 MMC_SUFFIX = ".mmc.xml"
 
 
@@ -41,17 +40,13 @@ def _cases() -> list:
 CASES = _cases()
 
 
-@lru_cache(maxsize=1)
-def _store() -> CredentialStore:
-    return CredentialStore(PKI)
-
-
 @cache
-def _run(path: Path, profile: str | None, attempt: int = 1) -> Transcript:
+def _run(path: Path, profile: str | None, store: CredentialStore,
+         attempt: int = 1) -> Transcript:
     """One run of ``path`` under ``profile`` (cached: the checks below share it)."""
     if profile is None:
         read_scenario(path)  # raises the ScenarioError, naming file, line and field
-    return run_scenario(read_scenario(path), profile, store=_store())
+    return run_scenario(read_scenario(path), profile, store=store)
 
 
 def _messages(transcript: Transcript) -> list[tuple[str, bytes]]:
@@ -75,8 +70,8 @@ def test_mp105_scenarios_run_under_every_profile(path: Path):
 
 
 @pytest.mark.parametrize("path, profile", CASES)
-def test_expectations_pass(path: Path, profile: str):
-    transcript = _run(path, profile)
+def test_expectations_pass(path: Path, profile: str, store):
+    transcript = _run(path, profile, store)
     assert transcript.checks, "the scenario checks nothing"
     failures = "\n".join(f"step {c.step}: {c.what}: expected {c.expected!r}, found {c.found!r}"
                          for c in transcript.failures)
@@ -84,17 +79,18 @@ def test_expectations_pass(path: Path, profile: str):
 
 
 @pytest.mark.parametrize("path, profile", CASES)
-def test_two_runs_give_the_same_bytes(path: Path, profile: str):
-    first, second = _run(path, profile), _run(path, profile, attempt=2)
+def test_two_runs_give_the_same_bytes(path: Path, profile: str, store):
+    first, second = _run(path, profile, store), _run(path, profile, store, attempt=2)
+    assert first.outputs(), f"{path.name} [{profile}]: the run wrote nothing"
     assert [name for name, _ in first.outputs()] == [name for name, _ in second.outputs()]
-    for (name, a), (_, b) in zip(first.outputs(), second.outputs()):
+    for (name, a), (_, b) in zip(first.outputs(), second.outputs(), strict=True):
         assert a == b, f"{path.name} [{profile}]: {name} differs between two runs"
 
 
 @pytest.mark.parametrize("path, profile", CASES)
 def test_transcript_is_valid_against_the_bundled_schema(path: Path, profile: str,
-                                                        bundled_schema):
-    messages = _messages(_run(path, profile))
+                                                        bundled_schema, store):
+    messages = _messages(_run(path, profile, store))
     assert messages
     for name, data in messages:
         report = validate(data, bundled_schema)
@@ -104,31 +100,35 @@ def test_transcript_is_valid_against_the_bundled_schema(path: Path, profile: str
 @pytest.mark.reference
 @pytest.mark.parametrize("path, profile", CASES)
 def test_transcript_is_valid_against_the_official_schema(path: Path, profile: str,
-                                                         official_schema):
-    for name, data in _messages(_run(path, profile)):
+                                                         official_schema, store):
+    messages = _messages(_run(path, profile, store))
+    assert messages
+    for name, data in messages:
         report = validate(data, official_schema)
         assert report.valid, f"{path.name} [{profile}] {name}:\n{report.render()}"
 
 
 @pytest.mark.parametrize("path, profile", CASES)
-def test_every_signed_message_verifies(path: Path, profile: str):
+def test_every_signed_message_verifies(path: Path, profile: str, store):
     """Requests carry the user's signature, everything out the DSP's; MMC
     companions are unsigned readable documents."""
     start = read_scenario(path).start
-    for name, data in _messages(_run(path, profile)):
+    messages = _messages(_run(path, profile, store))
+    assert any(not name.endswith(MMC_SUFFIX) for name, _ in messages), "nothing signed"
+    for name, data in messages:
         if name.endswith(MMC_SUFFIX):
             assert b"xmldsig" not in data, f"{name}: an MMC document is not signed"
             continue
-        verify(data, _store(), now=start, source=name)
+        verify(data, store, now=start, source=name)
 
 
-def test_a_tampered_transcript_message_does_not_verify():
+def test_a_tampered_transcript_message_does_not_verify(store):
     """The check above is not vacuous: one changed byte in a signed response fails."""
     path = SCENARIO_DIR / "mp105-esme-recovery-by-read.toml"
-    transcript = _run(path, "mp105-option1")
+    transcript = _run(path, "mp105-option1", store)
     name, data = next((n, d) for n, d in _messages(transcript)
                       if "-out-dcc-alert-N29-" in n)
     tampered = data.replace(b"90-A0</sr:DeviceID>", b"90-A2</sr:DeviceID>", 1)
     assert tampered != data
     with pytest.raises(SignatureError):
-        verify(tampered, _store(), now=read_scenario(path).start, source=name)
+        verify(tampered, store, now=read_scenario(path).start, source=name)

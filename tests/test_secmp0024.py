@@ -29,7 +29,7 @@ from duis.dsp.hub_firmware import (
 from duis.messages import parse_message
 from duis.schema import check_tree, load_schema
 from duis.settings import Settings
-from duis.signatures import CredentialStore, verify
+from duis.signatures import verify
 from duis.smi import SqliteInventory, load_world
 from duis.xmlparse import parse_bytes
 
@@ -44,11 +44,6 @@ HUB_A, GPF_A, HUB_B = "00-DB-12-34-56-78-90-A1", "00-DB-12-34-56-78-90-A3", \
     "00-DB-12-34-56-78-92-C1"
 MODEL = ("Northwind Comms", "NW-CH2", "2.2.0")
 DEPLOY, ACTIVATE = NOW + 4 * DAY, NOW + 8 * DAY
-
-
-@pytest.fixture(scope="module")
-def store():
-    return CredentialStore(SAMPLES / "pki")
 
 
 class Rig:

@@ -13,7 +13,6 @@ from duis.clock import FixedClock
 from duis.errors import InputError, WrongRoot
 from duis.signatures import (
     CounterStore,
-    CredentialStore,
     MillisecondCounter,
     sign,
     sign_with_store,
@@ -62,11 +61,6 @@ RESPONSE = f"""<?xml version="1.0" encoding="UTF-8"?>
   </sr:Body>
 </sr:Response>
 """.encode()
-
-
-@pytest.fixture(scope="module")
-def store() -> CredentialStore:
-    return CredentialStore(PKI)
 
 
 def signed_request(store, **kw) -> bytes:

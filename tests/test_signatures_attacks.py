@@ -7,7 +7,6 @@ import copy
 import datetime as dt
 import hashlib
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -17,7 +16,6 @@ from duis.signatures import CounterStore, CredentialStore, generate_test_pki, si
 from duis.signatures import errors as E
 from duis.signatures.profile import DS, SR
 
-PKI = Path(__file__).resolve().parents[1] / "samples" / "pki"
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 IS_USER = "90-B3-D5-1F-30-01-00-00"
 GS_USER = "90-B3-D5-1F-30-02-00-00"
@@ -38,11 +36,6 @@ def request(originator: str = IS_USER, counter: int = 77) -> bytes:
             "<sr:CommandVariant>1</sr:CommandVariant><sr:ServiceReference>11.2"
             "</sr:ServiceReference><sr:ServiceReferenceVariant>11.2</sr:ServiceReferenceVariant>"
             "</sr:Header><sr:Body><sr:ReadFirmwareVersion/></sr:Body></sr:Request>").encode()
-
-
-@pytest.fixture(scope="module")
-def store() -> CredentialStore:
-    return CredentialStore(PKI)
 
 
 @pytest.fixture(scope="module")

@@ -51,11 +51,6 @@ def request(body: str = "<sr:ReadFirmwareVersion/>", srv: str = "11.2", root_ext
 """.encode()
 
 
-@pytest.fixture(scope="module")
-def store() -> CredentialStore:
-    return CredentialStore(PKI)
-
-
 def _sign(store, data: bytes, strip: bool = True) -> bytes:
     return sign_with_store(data, store, preserve_counter=True, now=NOW, strip_whitespace=strip)
 

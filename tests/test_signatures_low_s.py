@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
-from pathlib import Path
 
 import pytest
 
@@ -20,7 +19,6 @@ from duis.signatures.ecdsa import P256_HALF_ORDER, P256_ORDER, is_low_s, low_s
 from duis.signatures.gbcs import command_signature, sign_command, verify_command
 from duis.signatures.profile import COORDINATE_BYTES, SR
 
-PKI = Path(__file__).resolve().parents[1] / "samples" / "pki"
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 IS_USER = "90-B3-D5-1F-30-01-00-00"
 _VALUE = re.compile(rb"<ds:SignatureValue>([^<]*)</ds:SignatureValue>")
@@ -33,11 +31,6 @@ def request(counter: int, originator: str = IS_USER, schema_version: str = "5.4"
             "</sr:ServiceReference><sr:ServiceReferenceVariant>11.2"
             "</sr:ServiceReferenceVariant></sr:Header><sr:Body><sr:ReadFirmwareVersion/>"
             "</sr:Body></sr:Request>").encode()
-
-
-@pytest.fixture(scope="module")
-def store() -> CredentialStore:
-    return CredentialStore(PKI)
 
 
 def signature_value(signed: bytes) -> bytes:

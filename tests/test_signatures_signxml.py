@@ -13,9 +13,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
-from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 from signxml import (
@@ -32,7 +30,6 @@ from duis.signatures import CredentialStore, sign, verify
 from duis.signatures.errors import SignatureError
 from duis.signatures.profile import DS, SR
 
-PKI = Path(__file__).resolve().parents[1] / "samples" / "pki"
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 USERS = ("90-B3-D5-1F-30-01-00-00", "90-B3-D5-1F-30-02-00-00", "90-B3-D5-1F-30-05-00-00")
 PROFILE = SignatureConfiguration(
@@ -41,11 +38,6 @@ PROFILE = SignatureConfiguration(
     digest_algorithms=frozenset({DigestAlgorithm.SHA256}),
     default_reference_c14n_method=CanonicalizationMethod.CANONICAL_XML_1_0,
     verification_time=NOW)
-
-
-@pytest.fixture(scope="module")
-def store() -> CredentialStore:
-    return CredentialStore(PKI)
 
 
 def signxml_accepts(data: bytes, store: CredentialStore) -> bool:

@@ -33,7 +33,7 @@ from duis.dsp.service import precheck
 from duis.errors import DuisError
 from duis.messages import Request
 from duis.messages.codec import from_tree
-from duis.schema import ensure_valid, load_schema
+from duis.schema import ensure_valid
 from duis.signatures import CounterStore, CredentialStore, sign_with_store, verify
 from duis.signatures import errors as E
 from duis.signatures.profile import DS, SR
@@ -63,16 +63,6 @@ SAMPLES = [
 ALL_SAMPLES = sorted(p.name for p in VALID.glob("*.xml")
                      if etree.QName(etree.parse(str(p)).getroot()).localname
                      in ("Request", "Response"))
-
-
-@pytest.fixture(scope="module")
-def store() -> CredentialStore:
-    return CredentialStore(PKI)
-
-
-@pytest.fixture(scope="module")
-def schema():
-    return load_schema()
 
 
 def _sign(data: bytes, store: CredentialStore) -> bytes:
