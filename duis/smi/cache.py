@@ -7,9 +7,9 @@ generation (asked for every device of its system, MP202), DCC users looked up
 The one rule: **what a write changes is forgotten before the write runs, and a
 rollback forgets everything.**  A write names what it changes
 (:meth:`RecordCache.forget`): one device or every device (the records, and the
-hubs' generations when the ``smets`` column changes), the users, or the CPL.  An insert changes nothing
-remembered, since only rows that exist are remembered, except for the CPL,
-which is remembered whole.  After a write, the inventory may put back the record
+hubs' generations when the ``smets`` column changes), the users, or the CPL.  An
+insert changes nothing remembered, since only rows that exist are remembered,
+except for the CPL, which is remembered whole.  After a write, the inventory may put back the record
 it just wrote (:meth:`keep_device`), exactly as a read would give it.
 
 Devices and hub generations are bounded by ``size`` (emptied when full; 0

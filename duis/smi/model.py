@@ -22,7 +22,7 @@ from ..messages.ids import EUI64, canonical_eui, is_canonical_eui
 from . import tables as t
 from .errors import InvalidRecord
 
-_HASH = re.compile(r"[0-9A-F]{%d}" % (2 * t.FIRMWARE_HASH_OCTETS))
+_HASH = re.compile(f"[0-9A-F]{{{2 * t.FIRMWARE_HASH_OCTETS}}}")
 
 _DEVICE_TYPES = frozenset(t.DEVICE_TYPES)
 _DEVICE_STATUSES = frozenset(t.DEVICE_STATUSES)
@@ -134,10 +134,10 @@ class Device:
             value = getattr(self, field)
             if value is not None and (type(value) is not _str or not _canonical(value)):
                 _eui(self, field, value)
-        value = self.mpxn
-        if value is not None and (type(value) is not _str
-                                  or not _MPXN[0] <= len(value) <= _MPXN[1]):
-            _text(name, "mpxn", value, t.MPXN_LENGTH, optional=True)
+        mpxn = self.mpxn
+        if mpxn is not None and (type(mpxn) is not _str
+                                 or not _MPXN[0] <= len(mpxn) <= _MPXN[1]):
+            _text(name, "mpxn", mpxn, t.MPXN_LENGTH, optional=True)
 
     def _check_suspension(self) -> None:
         before = self.status_before_suspension

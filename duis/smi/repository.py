@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from itertools import islice
 from pathlib import Path
 from sys import intern as _intern
-from typing import ContextManager, Protocol
+from typing import Protocol
 
 from ..clock import Clock, SystemClock
 from ..errors import DuisError
@@ -106,7 +107,7 @@ class Inventory(Protocol):
 
     def audit(self, since_seq: int = 0) -> Iterator[AuditRecord]: ...
     def last_seq(self) -> int: ...
-    def transaction(self) -> ContextManager[Inventory]: ...
+    def transaction(self) -> AbstractContextManager[Inventory]: ...
     def connection(self) -> sqlite3.Connection:
         """The SQLite connection holding the inventory, for modules that keep their own
         tables beside it (create them with :func:`duis.smi.schema.create_tables`);
@@ -155,7 +156,7 @@ WHERE eui IN (SELECT eui FROM temp.smi_suspend)
 """
 
 
-def _canonical_or_none(eui: object) -> str | None:
+def _canonical_or_none(eui: str) -> str | None:
     try:
         return canonical_eui(eui)
     except DuisError:
@@ -227,12 +228,12 @@ class SqliteInventory:
 
     # -- transactions and writes ---------------------------------------------
 
-    def transaction(self) -> ContextManager[SqliteInventory]:
+    def transaction(self) -> AbstractContextManager[SqliteInventory]:
         """One atomic unit; nested blocks are savepoints inside the outer one (see
         :mod:`duis.smi.transactions`).  A rollback empties the cache."""
         return Transaction(self._nesting)
 
-    def _write(self, label: str, sql: str, params: Iterable = (), *,
+    def _write(self, label: str, sql: str, params: Sequence[object] = (), *,
                changes: tuple | None = None) -> sqlite3.Cursor:
         """Run one writing statement.  ``changes`` names what it changes of what the cache
         may hold, forgotten first: a table, a key (None: any row) and the columns
@@ -279,9 +280,10 @@ class SqliteInventory:
         if row is None:
             if is_canonical_eui(eui):
                 return None
-            eui = _canonical_or_none(eui)
-            if eui is None:
+            key = _canonical_or_none(eui)
+            if key is None:
                 return None
+            eui = key
             row = self._db.execute(_SQL_DEVICE, (eui,)).fetchone()
             if row is None:
                 return None
@@ -512,7 +514,8 @@ class SqliteInventory:
             current = self.user(key)
             if current is None:
                 raise NotFound("no such user", path="eui", found=key)
-            updated = replace(current, **changes)
+            # the names are checked above, the values by User's own validation
+            updated = replace(current, **changes)  # type: ignore[arg-type]
             changed = [name for name in USER_FIELDS
                        if name in changes and getattr(updated, name) != getattr(current, name)]
             if not changed:

@@ -72,7 +72,8 @@ def connect(path: str, *, temp_in_memory: bool = False) -> sqlite3.Connection:
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("PRAGMA cache_size = -65536")  # 64 MiB
-        db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")  # write lock first: no upgrade deadlock
+        # write lock first: no upgrade deadlock
+        db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
         version = db.execute("SELECT value FROM smi_meta WHERE key = 'schema'").fetchone()[0]
     except sqlite3.DatabaseError as exc:
         db.close()

@@ -13,9 +13,20 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from typing import Generic, Literal, Protocol, TypeVar
 
 
-class Nesting:
+class Owner(Protocol):
+    """What a :class:`Nesting`'s owner has: the hook called before the outermost COMMIT."""
+
+    @property
+    def write_hook(self) -> Callable[[str], None] | None: ...
+
+
+OwnerT = TypeVar("OwnerT", bound=Owner)
+
+
+class Nesting(Generic[OwnerT]):
     """The transaction state of one connection: how deeply blocks are nested.
 
     ``owner`` is what a block's ``with`` gives (the inventory); its ``write_hook``
@@ -25,29 +36,29 @@ class Nesting:
 
     __slots__ = ("db", "owner", "on_undo", "depth")
 
-    def __init__(self, db: sqlite3.Connection, owner: object, *,
+    def __init__(self, db: sqlite3.Connection, owner: OwnerT, *,
                  on_undo: Callable[[], None]) -> None:
         self.db, self.owner, self.on_undo = db, owner, on_undo
         self.depth = 0
 
 
-class Transaction:
+class Transaction(Generic[OwnerT]):
     """One atomic block on a :class:`Nesting` (a context manager): BEGIN IMMEDIATE, or
     a savepoint when nested; COMMIT / RELEASE on success; undone on any exception."""
 
     __slots__ = ("nesting", "depth")
 
-    def __init__(self, nesting: Nesting) -> None:
+    def __init__(self, nesting: Nesting[OwnerT]) -> None:
         self.nesting = nesting
 
-    def __enter__(self) -> object:
+    def __enter__(self) -> OwnerT:
         nesting = self.nesting
         self.depth = depth = nesting.depth
         nesting.db.execute("BEGIN IMMEDIATE" if depth == 0 else _SAVEPOINTS[depth][0])
         nesting.depth = depth + 1
         return nesting.owner
 
-    def __exit__(self, kind, error, traceback) -> bool:
+    def __exit__(self, kind, error, traceback) -> Literal[False]:
         nesting, depth = self.nesting, self.depth
         db = nesting.db
         try:

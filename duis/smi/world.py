@@ -14,6 +14,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from ..catalogue.authorisation import authorisation_rules
 from ..clock import Clock
@@ -25,9 +26,12 @@ from .repository import Inventory, SqliteInventory
 FORMAT = 1
 
 
+_Record = User | CplEntry | Device
+
+
 @dataclass(frozen=True)
 class _Spec:
-    record: type
+    record: type[_Record]
     required: tuple[str, ...]
     optional: tuple[str, ...]
     lists: frozenset[str] = frozenset()
@@ -201,7 +205,10 @@ class _Reader:
                            found=repr(name))
         description = self.header()
         records = {name: self.records(name) for name in _SPECS}
-        users, cpl, devices = records["users"], records["cpl"], records["devices"]
+        # each table's records are of its spec's record class
+        users = cast("list[tuple[int, User]]", records["users"])
+        cpl = cast("list[tuple[int, CplEntry]]", records["cpl"])
+        devices = cast("list[tuple[int, Device]]", records["devices"])
         self.check_unique(users, devices, cpl)
         self.check_references(users, devices)
         if self.errors:
@@ -231,7 +238,7 @@ class _Reader:
             return ""
         return description
 
-    def records(self, table: str) -> list[tuple[int, object]]:
+    def records(self, table: str) -> list[tuple[int, _Record]]:
         """(index, record) for every item of ``table`` that makes a record: valid,
         or with stand-ins for its bad fields (each reported; its EUI-64, when it has
         one, goes to :attr:`broken`, so that nothing refers to it unremarked)."""
@@ -248,7 +255,7 @@ class _Reader:
                 out.append((index, record))
         return out
 
-    def record(self, table: str, index: int, item: object, spec: _Spec) -> object | None:
+    def record(self, table: str, index: int, item: object, spec: _Spec) -> _Record | None:
         if not isinstance(item, dict):
             self.error("not a table", table, index, expected=f"a [[{table}]] entry",
                        found=repr(item))
