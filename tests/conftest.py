@@ -65,3 +65,12 @@ def store():
     """The test PKI (``samples/pki``), loaded once: a store does not change once loaded."""
     from duis.signatures import CredentialStore
     return CredentialStore(PKI)
+
+
+@pytest.fixture()
+def serve_log():
+    """What ``duis serve`` logs in this process during the test, at INFO and above,
+    as its JSON lines (:class:`tests.serve_helpers.LogLines`)."""
+    from tests.serve_helpers import LogLines
+    with LogLines() as log:
+        yield log

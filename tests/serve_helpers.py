@@ -1,11 +1,15 @@
-"""Helpers of the ``duis serve`` fault tests: servers as real processes, a
+"""Helpers of the ``duis serve`` tests: servers as real processes, the server's
+log captured in-process (the ``serve_log`` fixture of ``conftest.py``), a
 receiving endpoint that can be told to fail, and senders that keep a ledger of
-every request they sent and what came of it."""
+every request they sent and what came of it.
+
+Imported as ``tests.serve_helpers`` (the same under every pytest import mode)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import socket
 import subprocess
@@ -18,6 +22,7 @@ from pathlib import Path
 from aiohttp import web
 
 from duis.serve import Client, ServerUnreachable
+from duis.serve.logs import LOGGER, JsonFormatter
 from duis.signatures import CredentialStore, sign_with_store
 from duis.signatures.credentials import default_store_directory
 
@@ -110,6 +115,35 @@ def stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.kill()
         process.wait(10)
+
+
+# --- the server's log, in-process ---------------------------------------------------------
+
+class LogLines(logging.Handler):
+    """The ``duis.serve`` log as the JSON lines ``duis serve`` writes: each line is
+    ``time``, ``level``, ``event`` and the record's fields."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter())
+        self.lines: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+    def events(self, name: str) -> list[dict]:
+        """The lines of event ``name``, in the order they were logged."""
+        return [line for line in self.lines if line["event"] == name]
+
+    def __enter__(self) -> LogLines:
+        self._saved = LOGGER.level
+        LOGGER.addHandler(self)
+        LOGGER.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        LOGGER.removeHandler(self)
+        LOGGER.setLevel(self._saved)
 
 
 # --- a receiving endpoint that can be told to fail ----------------------------------------

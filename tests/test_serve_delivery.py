@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +14,7 @@ from duis.clock import parse_instant
 from duis.serve import Client, Endpoints, ReceiverThread, ServeConfig, ServerThread
 from duis.serve.delivery import Deliverer
 from duis.serve.outbox import Message, Outbox
-from tests.serve_helpers import free_port, wait_for
+from tests.serve_helpers import free_port, start_server, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID = ROOT / "samples/messages/valid"
@@ -136,7 +134,7 @@ def test_backoff_doubles_up_to_the_cap():
 def test_receiver_down_then_up_every_message_delivered_once_in_order(tmp_path):
     port = free_port()
     config = ServeConfig(port=0, smi=tmp_path / "smi.sqlite", clock="driven",
-                         now=_instant(START), retry_base=0.05, retry_max=0.3,
+                         now=parse_instant(START), retry_base=0.05, retry_max=0.3,
                          endpoints=Endpoints.parse([f"http://127.0.0.1:{port}/duis"]))
     with ServerThread(config) as server, Client(server.url) as client:
         recovery_traffic(client, reads=20)
@@ -157,34 +155,6 @@ def test_receiver_down_then_up_every_message_delivered_once_in_order(tmp_path):
 
 
 # --- a server killed and restarted in between ---------------------------------------------------
-
-def _instant(text: str):
-    from duis.clock import parse_instant
-    return parse_instant(text)
-
-
-SERVE = ("import sys, duis.cli as c\n"
-         "c.COMMANDS = c.COMMANDS + tuple(n for n in ('serve',) if n not in c.COMMANDS)\n"
-         "sys.exit(c.main(sys.argv[1:]))")
-
-
-def start_server(tmp_path: Path, name: str, *args: str) -> tuple[subprocess.Popen, str, Path]:
-    log = tmp_path / f"{name}.log"
-    with open(log, "wb") as stderr:
-        process = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--port", "0", *args],
-                                   stdout=subprocess.DEVNULL, stderr=stderr, cwd=ROOT)
-
-    def listening():
-        if process.poll() is not None:
-            raise AssertionError(f"duis serve exited {process.returncode}: {log.read_text()}")
-        for line in log.read_text().splitlines():
-            record = json.loads(line)
-            if record["event"] == "listening":
-                return record["url"]
-        return None
-
-    return process, wait_for(listening, 30, "duis serve to listen"), log
-
 
 def test_server_killed_and_restarted_every_message_delivered_once_in_order(tmp_path):
     port = free_port()

@@ -25,39 +25,13 @@ from duis.clock import parse_instant
 from duis.serve import Client, Endpoints, ServeConfig, ServerThread
 from duis.serve.delivery import Deliverer
 from duis.serve.engine import Engine
-from duis.serve.logs import LOGGER, JsonFormatter, RepeatLimiter
+from duis.serve.logs import JsonFormatter, RepeatLimiter
 from duis.serve.outbox import Message, Outbox
 from duis.signatures import CounterStore
 from duis.signatures.errors import ReplayedCounter
 from tests.serve_helpers import SUPPLIER, Receiver, free_port, read_request, wait_for
 
 START = "2026-03-01T09:00:00Z"
-
-
-class Lines(logging.Handler):
-    """The ``duis.serve`` log as the JSON lines ``duis serve`` writes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFormatter(JsonFormatter())
-        self.lines: list[dict] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
-
-    def events(self, name: str) -> list[dict]:
-        return [line for line in self.lines if line["event"] == name]
-
-
-@pytest.fixture()
-def lines():
-    handler = Lines()
-    saved = LOGGER.level
-    LOGGER.addHandler(handler)
-    LOGGER.setLevel(logging.INFO)
-    yield handler
-    LOGGER.removeHandler(handler)
-    LOGGER.setLevel(saved)
 
 
 # --- 1. delivery lanes never die ------------------------------------------------------------
@@ -68,7 +42,7 @@ def _queued(outbox: Outbox, n: int = 2) -> list[int]:
                                f"</sr:Response>".encode(), f"r{i}") for i in range(n)])
 
 
-def test_a_lane_woken_before_the_session_exists_waits_for_it(lines):
+def test_a_lane_woken_before_the_session_exists_waits_for_it(serve_log):
     """Issue 13 (1a): a request answered before the delivery session existed woke
     a lane that died at once (AttributeError on None), nothing logged; the
     user's messages stayed pending until a restart."""
@@ -90,10 +64,10 @@ def test_a_lane_woken_before_the_session_exists_waits_for_it(lines):
             assert outbox.counts() == {"queued": 2, "pending": 0, "delivered": 2}
         asyncio.run(scenario())
         assert [a.seq for a in receiver.accepted] == [1, 2]
-    assert not lines.events("delivery-lane-error")
+    assert not serve_log.events("delivery-lane-error")
 
 
-def test_a_lane_survives_outbox_errors_and_is_restarted_if_it_dies(lines, monkeypatch):
+def test_a_lane_survives_outbox_errors_and_is_restarted_if_it_dies(serve_log, monkeypatch):
     """Issue 13 (1b): an outbox error (the SQLite file locked past its busy timeout)
     ended the lane's task; now it is logged with its traceback and retried, and a
     lane task that dies all the same is logged and started again."""
@@ -133,9 +107,9 @@ def test_a_lane_survives_outbox_errors_and_is_restarted_if_it_dies(lines, monkey
             assert health["restarts"] == 1 and health["failing"] == []
         asyncio.run(scenario())
         assert sorted(a.seq for a in receiver.accepted) == [1, 2, 3]
-    (died,) = lines.events("delivery-lane-died")
+    (died,) = serve_log.events("delivery-lane-died")
     assert "RuntimeError: a bug in a lane" in died["traceback"]
-    (error,) = lines.events("delivery-lane-error")
+    (error,) = serve_log.events("delivery-lane-error")
     assert "database is locked" in error["error"] and "Traceback" in error["traceback"]
 
 
@@ -247,7 +221,7 @@ def test_a_slow_header_connection_is_closed():
         sock.close()
 
 
-def test_a_slow_body_is_408_and_closed(lines):
+def test_a_slow_body_is_408_and_closed(serve_log):
     """Issue 13 (3): no body timeout; 2,000 slow-body connections stayed open."""
     with ServerThread(ServeConfig(port=0, body_timeout=0.4)) as server:
         sock = _connect(server.url)
@@ -256,7 +230,7 @@ def test_a_slow_body_is_408_and_closed(lines):
         got = _closed_within(sock, 3)
         assert got.startswith(b"HTTP/1.1 408") and b"BodyTimeout" in got
         sock.close()
-    assert lines.events("refused")[-1]["http"] == 408
+    assert serve_log.events("refused")[-1]["http"] == 408
 
 
 def test_admin_bodies_are_bounded_in_time_and_size():
@@ -272,7 +246,7 @@ def test_admin_bodies_are_bounded_in_time_and_size():
             assert reply.status == 400 and b"too large" in reply.body
 
 
-def test_connections_beyond_the_cap_are_refused_and_health_still_answers(lines):
+def test_connections_beyond_the_cap_are_refused_and_health_still_answers(serve_log):
     """Issue 13 (3): 19,990 connections exhausted the file descriptors and /health
     stopped answering.  Beyond ``max_connections`` a connection is answered 503
     and closed at once; the ones it had stay served."""
@@ -291,7 +265,7 @@ def test_connections_beyond_the_cap_are_refused_and_health_still_answers(lines):
             wait_for(lambda: client.health()["connections"]["open"] == 1, 5, "closed ones")
             with Client(server.url) as other:
                 assert other.health()["status"] == "ok"
-    assert lines.events("connection-refused")[0]["max_connections"] == 4
+    assert serve_log.events("connection-refused")[0]["max_connections"] == 4
 
 
 def test_identical_warnings_are_limited_and_summed_up():
@@ -403,7 +377,7 @@ def test_good_admin_numbers_still_work(driven_server):
 
 # --- 5. HTTP 500 log lines carry the traceback ----------------------------------------------
 
-def test_an_http_500_is_logged_with_its_traceback(lines, monkeypatch):
+def test_an_http_500_is_logged_with_its_traceback(serve_log, monkeypatch):
     """Issue 13 (5): docs/serve.md promised the traceback; the JSON line had none."""
     def broken(self, checked, service, source):
         raise ZeroDivisionError("a bug in the DSP")
@@ -413,13 +387,13 @@ def test_an_http_500_is_logged_with_its_traceback(lines, monkeypatch):
         reply = client.post(read_request(SUPPLIER, 50), "S")
         assert reply.status == 500 and reply.headers["X-DUIS-Error"] == "ZeroDivisionError"
         assert b"Traceback" not in reply.body                   # the client gets no traceback
-    (line,) = [e for e in lines.events("refused") if e["http"] == 500]
+    (line,) = [e for e in serve_log.events("refused") if e["http"] == 500]
     assert line["level"] == "error" and line["error"] == "ZeroDivisionError"
     assert "Traceback (most recent call last)" in line["traceback"]
     assert "a bug in the DSP" in line["traceback"] and "broken" in line["traceback"]
 
 
-def test_an_admin_failure_is_500_json_with_the_traceback_logged(lines, monkeypatch):
+def test_an_admin_failure_is_500_json_with_the_traceback_logged(serve_log, monkeypatch):
     def broken(self, eui):
         raise KeyError("bug")
 
@@ -427,7 +401,7 @@ def test_an_admin_failure_is_500_json_with_the_traceback_logged(lines, monkeypat
     with ServerThread(ServeConfig(port=0)) as server, Client(server.url) as client:
         reply = client.request("GET", "/admin/devices/00-DB-12-34-56-78-90-A0")
         assert reply.status == 500 and json.loads(reply.body)["error"] == "KeyError"
-    (line,) = [e for e in lines.events("refused") if e["http"] == 500]
+    (line,) = [e for e in serve_log.events("refused") if e["http"] == 500]
     assert "KeyError" in line["traceback"]
 
 

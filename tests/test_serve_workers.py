@@ -9,13 +9,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -23,12 +20,12 @@ import pytest
 from duis.clock import parse_instant
 from duis.messages import build, from_tree, leaf, node, request
 from duis.serve import Client, ServeConfig, ServerThread
-from duis.serve.logs import LOGGER
 from duis.serve.pool import Answered, CheckPool, Failed, RunHere
 from duis.serve.worker import CheckSettings
 from duis.signatures import CredentialStore, sign_with_store
 from duis.signatures.credentials import default_store_directory
 from duis.xmlparse import parse_bytes
+from tests.serve_helpers import log_records, start_server, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID = ROOT / "samples/messages/valid"
@@ -39,9 +36,6 @@ ACTIVATE = (VALID / "CS06_11.3_immediate_request.xml").read_bytes()
 SUPPLIER, ESME = "90-B3-D5-1F-30-01-00-00", "00-DB-12-34-56-78-90-A0"
 EXPIRED_USER = "90-B3-D5-1F-30-09-00-00"          # its xml-sign certificate: 2020 only
 START = parse_instant("2026-03-01T09:00:00Z")
-SERVE = ("import sys, duis.cli as c\n"
-         "c.COMMANDS = c.COMMANDS + tuple(n for n in ('serve',) if n not in c.COMMANDS)\n"
-         "sys.exit(c.main(sys.argv[1:]))")
 
 
 def driven(workers: int, **more) -> ServeConfig:
@@ -66,16 +60,6 @@ def clients(pair):
     alone, pooled = pair
     with Client(alone.url, now=START) as a, Client(pooled.url, now=START) as b:
         yield a, b
-
-
-def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def same_answer(clients, data: bytes, service: str = "S"):
@@ -275,30 +259,7 @@ def test_what_a_worker_signs_is_what_the_dsp_would_send():
     assert [sign_unsigned(x, store, START) for x in sent[False]] == sent[True]
 
 
-class Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def events(self, name: str) -> list[dict]:
-        return [getattr(r, "fields", {}) for r in self.records if r.getMessage() == name]
-
-
-@pytest.fixture()
-def records():
-    handler = Records()
-    saved = LOGGER.level
-    LOGGER.addHandler(handler)
-    LOGGER.setLevel(logging.INFO)
-    yield handler
-    LOGGER.removeHandler(handler)
-    LOGGER.setLevel(saved)
-
-
-def test_a_killed_worker_s_request_is_checked_again_and_answered(records):
+def test_a_killed_worker_s_request_is_checked_again_and_answered(serve_log):
     """Issue 13: a request whose worker was killed used to get 503 "send again",
     and its resend was then a replay when later counters from the same sender had
     been accepted meanwhile.  It is now checked again (here: in the server's
@@ -322,13 +283,13 @@ def test_a_killed_worker_s_request_is_checked_again_and_answered(records):
         new = wait_for(lambda: [p for p in pool.pids if p != old], what="a new worker")
         assert client.send(READ)[0].reply.code == "I99"           # checked by the new one
         assert pool.workers[0].pid == new[0]
-    (exited,) = records.events("worker-exited")
+    (exited,) = serve_log.events("worker-exited")
     assert exited["pid"] == old and exited["exit_status"] == -signal.SIGKILL
     assert exited["requests_checked_again"] == 1
-    assert records.events("worker-started")[0]["pid"] == new[0]
+    assert serve_log.events("worker-started")[0]["pid"] == new[0]
 
 
-def test_a_request_two_workers_died_on_is_refused_not_checked_in_the_server(records):
+def test_a_request_two_workers_died_on_is_refused_not_checked_in_the_server(serve_log):
     """A request cut short twice (two workers died checking it) is most likely
     what killed them: it is refused with WorkerExited (500, not "send again"),
     never checked in the server's own process; nothing of it is recorded."""
@@ -387,20 +348,10 @@ def test_a_graceful_stop_stops_the_workers():
 
 
 def start_serve(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, str, dict, Path]:
-    log = tmp_path / "serve.log"
-    with open(log, "wb") as stderr:
-        process = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--port", "0", *args],
-                                   stdout=subprocess.DEVNULL, stderr=stderr, cwd=ROOT)
-
-    def serving():
-        if process.poll() is not None:
-            raise AssertionError(f"duis serve exited {process.returncode}: {log.read_text()}")
-        records = [json.loads(line) for line in log.read_text().splitlines()]
-        found = {r["event"]: r for r in records}
-        return found if "serving" in found else None
-
-    found = wait_for(serving, 30, "duis serve to start")
-    return process, found["listening"]["url"], found["serving"], log
+    """``duis serve`` as a process, once it serves; its ``serving`` log line."""
+    process, url, log = start_server(tmp_path, "serve", *args)
+    serving = next(r for r in log_records(log) if r["event"] == "serving")
+    return process, url, serving, log
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
