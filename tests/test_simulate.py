@@ -35,11 +35,6 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def store():
-    return CredentialStore(SAMPLES / "pki")
-
-
-@pytest.fixture(scope="module")
 def acceptance(store):
     """The issue's run: 10,000 devices, 20% of 11.3 responses lost, every profile.
     Unsigned to keep the suite fast; signing changes no outcome (tested below)."""
