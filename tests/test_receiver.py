@@ -4,14 +4,10 @@ however its bytes are spelled, and what it records is what was verified."""
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import json
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from duis.serve import ReceiverThread
-from duis.signatures import CredentialStore
-from duis.signatures.credentials import default_store_directory
+from duis.serve import Client, ReceiverThread
 
 ROOT = Path(__file__).resolve().parents[1]
 RESPONSE = (ROOT / "samples/scenarios/golden/mp105-unknown-version/baseline"
@@ -20,16 +16,12 @@ NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
 
 def post(url: str, body: bytes) -> int:
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-    connection.request("POST", "/", body, {"Content-Type": "application/xml"})
-    status = connection.getresponse().status
-    connection.close()
-    return status
+    """POST ``body`` to the receiver on a connection of its own; the HTTP status."""
+    with Client(url, timeout=10) as client:
+        return client.request("POST", "/", body, "application/xml").status
 
 
-def test_a_respelled_repeat_is_a_duplicate_not_a_new_message(tmp_path):
-    store = CredentialStore(default_store_directory())
+def test_a_respelled_repeat_is_a_duplicate_not_a_new_message(tmp_path, store):
     commented = RESPONSE.replace(b"<sr:ResponseCode>I99", b"<sr:ResponseCode><!-- x -->I99", 1)
     assert commented != RESPONSE
     with ReceiverThread(tmp_path, store=store, now=NOW) as receiver:
@@ -41,8 +33,7 @@ def test_a_respelled_repeat_is_a_duplicate_not_a_new_message(tmp_path):
     assert len(index) == 1
 
 
-def test_a_tampered_message_is_rejected_not_counted_as_a_repeat(tmp_path):
-    store = CredentialStore(default_store_directory())
+def test_a_tampered_message_is_rejected_not_counted_as_a_repeat(tmp_path, store):
     tampered = RESPONSE.replace(b"I99", b"E19", 1)
     with ReceiverThread(tmp_path, store=store, now=NOW) as receiver:
         assert post(receiver.url, RESPONSE) == 204
