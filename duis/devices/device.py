@@ -12,6 +12,7 @@ import datetime as _dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import cast
 
 from ..clock import UTC
 from ..gbcs.model import (
@@ -149,6 +150,7 @@ class EmulatedDevice:
     def fire(self, env: Surroundings) -> Outcome:
         """Perform the scheduled activation (the caller checked it is due)."""
         schedule = self.schedule
+        assert schedule is not None  # the caller found it due
         candidate = self._candidate(schedule.firmware_hash, env)
         event = activation_event(self.active, candidate, schedule.firmware_hash,
                                  power_lost=env.power_lost, due=True)
@@ -157,13 +159,15 @@ class EmulatedDevice:
     def step(self, stimulus: Stimulus) -> Outcome:
         """Step the firmware machine."""
         self.last_transition, outcome = self.machine.step(self.state, stimulus)
-        self.state = outcome.state
+        # a firmware table's next states are firmware states (step checks the row's)
+        self.state = cast(FirmwareState, outcome.state)
         return outcome
 
     def on_copy(self, stimulus: Stimulus) -> Outcome:
         """Step the GSME-copy machine (a GPF paired with a GSME)."""
+        assert self.copy is not None  # a GPF paired with a GSME holds a copy
         self.last_transition, outcome = GSME_COPY.step(self.copy, stimulus)
-        self.copy = outcome.state
+        self.copy = cast(GsmeCopy, outcome.state)  # GSME_COPY's states are all GsmeCopy
         return outcome
 
     # --- classifying commands into events --------------------------------------------

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
 from functools import lru_cache
+from typing import Any, Generic, TypeVar
 
 from ..gbcs.model import (
     ALERT_ACTIVATION_FAILED,
@@ -61,7 +62,8 @@ ALREADY_ACTIVE_STATUS = "activationFailure"
 #: of an activation that already happened.  The SMETS1 service provider reports
 #: the activation done, without reading the version back (MP105: "a SMETS1 retry
 #: may not carry a firmware version").  Always this answer, never a version.
-SMETS1_RETRY_ANSWER = ActivationResult("success", None)
+_SMETS1_RETRY_STATUS = "success"
+SMETS1_RETRY_ANSWER = ActivationResult(_SMETS1_RETRY_STATUS, None)
 
 #: The outcome when power is lost during an activation: the device restarts on
 #: its old firmware and reports it.
@@ -209,19 +211,23 @@ class Outcome:
 
 # --- actions --------------------------------------------------------------------
 
+S = TypeVar("S", bound=State)
+
+
 @dataclass(frozen=True)
-class Action:
-    """A named piece of behaviour a transition runs."""
+class Action(Generic[S]):
+    """A named piece of behaviour a transition runs, on the states of type ``S``
+    (a table row runs it only in its own state)."""
 
     name: str
-    run: Callable[[State, Stimulus], Outcome]
+    run: Callable[[S, Stimulus], Outcome]
 
     def __str__(self) -> str:
         return self.name
 
 
-def _action(name: str) -> Callable[[Callable[[State, Stimulus], Outcome]], Action]:
-    def wrap(run: Callable[[State, Stimulus], Outcome]) -> Action:
+def _action(name: str) -> Callable[[Callable[[S, Stimulus], Outcome]], Action[S]]:
+    def wrap(run: Callable[[S, Stimulus], Outcome]) -> Action[S]:
         return Action(name, run)
     return wrap
 
@@ -266,11 +272,12 @@ def _refuse_image(state: FirmwareState, s: Stimulus) -> Outcome:
 
 @_action("activate the image; answer success + new version")
 def _activate(state: FirmwareState, s: Stimulus) -> Outcome:
+    assert s.image is not None  # ACTIVATE_MATCH names the image
     return Outcome(_keep_schedule(state, active=s.image, image=None),
                    ActivationResult("success", s.image.version))
 
 
-def _refuse_activation(status: str) -> Action:
+def _refuse_activation(status: str) -> Action[FirmwareState]:
     def run(state: FirmwareState, s: Stimulus) -> Outcome:
         return Outcome(state, ActivationResult(status, state.active.version))
     return Action(f"answer {status} + current version", run)
@@ -291,6 +298,7 @@ def _smets1_retry(state: FirmwareState, s: Stimulus) -> Outcome:
 @_action("schedule the activation (replacing any pending one); answer no outcome yet")
 def _schedule(state: FirmwareState, s: Stimulus) -> Outcome:
     image = state.image if isinstance(state, (ImageHeld, ActivationScheduled)) else None
+    assert s.schedule is not None  # ACTIVATE_FUTURE carries the schedule
     return Outcome(ActivationScheduled(state.active, image, s.schedule),
                    ActivationResult(None, None))
 
@@ -308,11 +316,12 @@ def _alert(state: ActivationScheduled, status: str, version: str | None) -> tupl
 
 @_action(f"activate the image; alert 0x{ALERT_ACTIVATION_SUCCEEDED:X} success + new version")
 def _fire_activate(state: ActivationScheduled, s: Stimulus) -> Outcome:
+    assert s.image is not None  # DUE_MATCH names the image
     alert, to = _alert(state, "success", s.image.version)
     return Outcome(Running(s.image), alert=alert, alert_to=to)
 
 
-def _fire_failure(status: str, *, keep_image: bool) -> Action:
+def _fire_failure(status: str, *, keep_image: bool) -> Action[ActivationScheduled]:
     def run(state: ActivationScheduled, s: Stimulus) -> Outcome:
         alert, to = _alert(state, status, state.active.version)
         image = state.image if keep_image else None
@@ -322,10 +331,10 @@ def _fire_failure(status: str, *, keep_image: bool) -> Action:
     return Action(f"{kept}; alert 0x{ALERT_ACTIVATION_FAILED:X} {status} + current version", run)
 
 
-@_action(f"alert 0x{activation_alert_code(SMETS1_RETRY_ANSWER.status):X} "
-         f"{SMETS1_RETRY_ANSWER.status}, no version (SMETS1 retry rule)")
+@_action(f"alert 0x{activation_alert_code(_SMETS1_RETRY_STATUS):X} "
+         f"{_SMETS1_RETRY_STATUS}, no version (SMETS1 retry rule)")
 def _fire_smets1_retry(state: ActivationScheduled, s: Stimulus) -> Outcome:
-    alert, to = _alert(state, SMETS1_RETRY_ANSWER.status, SMETS1_RETRY_ANSWER.firmware_version)
+    alert, to = _alert(state, _SMETS1_RETRY_STATUS, SMETS1_RETRY_ANSWER.firmware_version)
     return Outcome(Running(state.active), alert=alert, alert_to=to)
 
 
@@ -341,6 +350,7 @@ def _stay_stale(state: GsmeCopy, s: Stimulus) -> Outcome:
 
 @_action("copy the GSME's version")
 def _refresh(state: GsmeCopy, s: Stimulus) -> Outcome:
+    assert s.version is not None  # GSME_VERSION_READ and REFRESH carry the version
     return Outcome(GsmeCopy(s.version))
 
 
@@ -353,7 +363,8 @@ class Transition:
     state: type
     event: Event
     next: type
-    action: Action
+    action: Action[Any]
+    """Run only in ``state`` (which :meth:`Machine.step` looks the row up by)."""
 
     def __str__(self) -> str:
         return f"{self.state.__name__} --{self.event.name}--> {self.next.__name__}"
@@ -362,7 +373,8 @@ class Transition:
 class Machine:
     """A transition table and the means to step through it."""
 
-    def __init__(self, name: str, rows: tuple[tuple[type, Event, type, Action], ...]) -> None:
+    def __init__(self, name: str,
+                 rows: tuple[tuple[type, Event, type, Action[Any]], ...]) -> None:
         self.name = name
         self.transitions: tuple[Transition, ...] = tuple(Transition(*row) for row in rows)
         self._index: dict[tuple[type, Event], Transition] = {}

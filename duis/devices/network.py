@@ -18,7 +18,7 @@ import datetime as _dt
 import random as _random
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from ..clock import Clock, seeded_random
 from ..gbcs.model import DistributeImage, GbcsMessage, Kind, Payload, ReadFirmwareVersion
@@ -41,7 +41,10 @@ def _eui64(text: str) -> EUI64:
     # the recurring ones out
     return EUI64(canonical_eui(text))
 
-ANSWERED, LOST, NO_RESPONSE, UNREACHABLE = "answered", "lost", "no-response", "unreachable"
+ANSWERED: Final = "answered"
+LOST: Final = "lost"
+NO_RESPONSE: Final = "no-response"
+UNREACHABLE: Final = "unreachable"
 DeliveryOutcome = Literal["answered", "lost", "no-response", "unreachable"]
 
 
@@ -126,6 +129,7 @@ class Network:
         hubs: dict[str, tuple[EUI64, str]] = {}
         """EUI-64 text of each comms hub so far -> (its EUI64, its SMETS generation)"""
         devices = []
+        hub: EUI64 | str | None  # the record's text, or the EUI64 of a hub met before
         for r in inventory.devices():
             smets = share(r.smets, r.smets)
             eui = _eui64(r.eui)
@@ -150,7 +154,7 @@ class Network:
     # --- looking ------------------------------------------------------------------
 
     def device(self, eui: EUI64 | str) -> EmulatedDevice:
-        found = self._devices.get(eui if type(eui) is str else getattr(eui, "text", None))
+        found = self._devices.get(eui if type(eui) is str else getattr(eui, "text", ""))
         if found is not None:
             return found
         key = EUI64.parse(eui)
@@ -215,6 +219,7 @@ class Network:
                                  self._surroundings(device, code))
         self._after(device, before, payload)
         self.power.activated(device, before, self.clock.now())
+        assert outcome.reply is not None  # a device answers every command it acts on
         response = GbcsMessage(Kind.RESPONSE, device.eui, command.originator,
                                command.transaction, code, outcome.reply)
         if self._strikes(Fault.LOSE_RESPONSE, device, code):
@@ -299,8 +304,10 @@ class Network:
 
     def _alert(self, device: EmulatedDevice, outcome: Outcome) -> GbcsMessage:
         self._alert_counter += 1
+        alert = outcome.alert
+        assert alert is not None and outcome.alert_to is not None  # an alerting outcome
         return GbcsMessage(Kind.ALERT, device.eui, outcome.alert_to, self._alert_counter,
-                           outcome.alert_code, outcome.alert)
+                           alert.alert_code, alert)
 
 
 def corrupted(payload: DistributeImage) -> DistributeImage:
