@@ -58,9 +58,8 @@ from .supplier import ANSWERED, LOST, SupplierAdaptor
 
 #: the largest DeviceIDList the DUIS schema allows (1,199,999 characters)
 MAX_DEVICE_ID_LIST = 50_000
-#: Devices per 11.1 request by default.  Small, because translating an 11.1
-#: for one of its devices reads the whole DeviceIDList (duis.mmc), which makes
-#: a request's cost grow with the square of its list; 20 is the fastest here.
+#: Devices per 11.1 request by default (an 11.1's cost grows linearly with its
+#: list, up to MAX_DEVICE_ID_LIST: benchmarks/bench_growth.py).
 DEFAULT_DISTRIBUTION_BATCH = 20
 
 RETRY, READ = "retry-11.3", "read-11.2"
