@@ -11,20 +11,18 @@ from pathlib import Path
 import pytest
 
 from duis.clock import FixedClock, seeded_random
-from duis.devices import FaultPlan, Network
 from duis.devices.images import sample_image
-from duis.dsp import DSP
 from duis.dsp.critical import PreCommandMismatch
 from duis.gbcs import decode, from_base64
 from duis.messages import build, leaf, node, parse_message, request
 from duis.mmc import mmc_document
-from duis.profiles import profile
 from duis.schema import check_tree, load_schema
 from duis.signatures import sign_with_store, verify
 from duis.signatures.errors import BadSignatureValue
 from duis.signatures.gbcs import sign_command
 from duis.smi import CplEntry, Device, SqliteInventory, User
 from duis.xmlparse import parse_bytes
+from tests.rigs import DspRig
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
@@ -66,16 +64,10 @@ def world() -> SqliteInventory:
 
 
 @pytest.fixture
-def rig(store):
+def rig(store) -> DspRig:
     """A DSP with a network of emulated devices, all on one fixed clock."""
-    clock = FixedClock(NOW)
-    inventory = world()
-    faults = FaultPlan()
-    network = Network.from_inventory(inventory, clock=clock, random=seeded_random(1),
-                                     faults=faults)
-    dsp = DSP(inventory, store, profile=profile("mp105-option2"), clock=clock,
-              network=network)
-    return dsp, clock, faults
+    return DspRig.build(store, world(), clock=FixedClock(NOW), profile="mp105-option2",
+                        random=seeded_random(1))
 
 
 class Counter:
@@ -150,7 +142,7 @@ READ_TYPES = ["ESME", "GSME", "CHF", "GPF", "PPMID", "HCALCS"]
 
 @pytest.mark.parametrize("device_type", READ_TYPES)
 def test_read_firmware_version_round_trip(rig, store, schemas, device_type):
-    dsp, clock, _ = rig
+    dsp = rig.dsp
     sub = send(dsp, store, DEVICES[device_type][0], "11.2", node("ReadFirmwareVersion"))
     assert [o.code for o in sub.outgoing] == ["I99", "I0"]
     reply = reply_of(sub)[0]
@@ -167,7 +159,7 @@ def test_read_firmware_version_round_trip(rig, store, schemas, device_type):
 
 @pytest.mark.parametrize("device_type", ["ESME", "GSME", "CHF", "PPMID", "HCALCS"])
 def test_two_step_update_round_trip(rig, store, schemas, device_type):
-    dsp, clock, _ = rig
+    dsp = rig.dsp
     answer = distribute(dsp, store, device_type)
     assert answer.response.code == "I0"
     assert b"DSPUpdateFirmwareWarning" not in answer.response.xml
@@ -194,7 +186,7 @@ COS_BODY = parse_message(
     ("6.23", "GSME", COS_BODY),
 ])
 def test_other_device_requests_round_trip(rig, store, schemas, variant, device_type, body):
-    dsp, _, _ = rig
+    dsp = rig.dsp
     sub = send(dsp, store, DEVICES[device_type][0], variant, body)
     assert [o.code for o in sub.outgoing] == ["I99", "I0"]
     for out in sub.outgoing:
@@ -205,13 +197,13 @@ def test_other_device_requests_round_trip(rig, store, schemas, variant, device_t
 # --- the critical flow is enforced ---------------------------------------------------
 
 def test_critical_request_with_cv1_is_refused_e12(rig, store):
-    dsp, _, _ = rig
+    dsp = rig.dsp
     sub = send(dsp, store, DEVICES["ESME"][0], "11.3", activate_body("ESME"), cv=1)
     assert [o.code for o in sub.outgoing] == ["E12"]
 
 
 def test_signed_precommand_with_a_wrong_gbcs_signature_is_refused(rig, store):
-    dsp, _, _ = rig
+    dsp = rig.dsp
     pre = send(dsp, store, DEVICES["ESME"][0], "11.3", activate_body("ESME"), cv=4)
     command = base64.b64decode(parse_message(pre.response.xml, validate=False)
                                .payload.text_at("GBCSPayload"))
@@ -223,7 +215,7 @@ def test_signed_precommand_with_a_wrong_gbcs_signature_is_refused(rig, store):
 
 
 def test_signed_precommand_not_matching_its_precommand_is_refused(rig, store):
-    dsp, _, _ = rig
+    dsp = rig.dsp
     pre = send(dsp, store, DEVICES["ESME"][0], "11.3", activate_body("ESME"), cv=4)
     command = bytearray(base64.b64decode(parse_message(pre.response.xml, validate=False)
                                          .payload.text_at("GBCSPayload")))
@@ -239,7 +231,7 @@ def test_signed_precommand_not_matching_its_precommand_is_refused(rig, store):
 # --- faults ----------------------------------------------------------------------------
 
 def test_unreachable_device_gives_e20_and_silent_device_e21(rig, store):
-    dsp, _, faults = rig
+    dsp, faults = rig.dsp, rig.faults
     faults.unreachable(DEVICES["ESME"][0], times=1)
     sub = send(dsp, store, DEVICES["ESME"][0], "11.2", node("ReadFirmwareVersion"))
     assert ([o.code for o in sub.outgoing], sub.delivery) == (["I99", "E20"], "unreachable")
@@ -249,7 +241,7 @@ def test_unreachable_device_gives_e20_and_silent_device_e21(rig, store):
 
 
 def test_lost_response_leaves_the_device_changed_and_the_smi_not(rig, store):
-    dsp, _, faults = rig
+    dsp, faults = rig.dsp, rig.faults
     eui = DEVICES["ESME"][0]
     distribute(dsp, store, "ESME")
     faults.lose_next_response(eui)
@@ -261,7 +253,7 @@ def test_lost_response_leaves_the_device_changed_and_the_smi_not(rig, store):
 
 def test_lost_response_then_suspension_then_recovery_by_read(rig, store):
     """The MP105 story in miniature, under Option 2."""
-    dsp, _, faults = rig
+    dsp, faults = rig.dsp, rig.faults
     eui, (_, manufacturer, model) = DEVICES["ESME"][0], DEVICES["ESME"]
     distribute(dsp, store, "ESME")
     faults.lose_next_response(eui)
@@ -279,7 +271,7 @@ def test_lost_response_then_suspension_then_recovery_by_read(rig, store):
 # --- future-dated activation -------------------------------------------------------------
 
 def test_future_dated_activation_alert_fires_at_its_instant(rig, store, schemas):
-    dsp, clock, _ = rig
+    dsp, clock = rig.dsp, rig.clock
     eui = DEVICES["ESME"][0]
     distribute(dsp, store, "ESME")
     _, sub = critical(dsp, store, eui, "11.3",
@@ -301,7 +293,7 @@ def test_future_dated_activation_alert_fires_at_its_instant(rig, store, schemas)
 # --- non-device requests ------------------------------------------------------------------
 
 def test_update_firmware_warns_about_devices_left_out(rig, store, schemas):
-    dsp, _, _ = rig
+    dsp = rig.dsp
     body = node("UpdateFirmware",
                 leaf("FirmwareImage", base64.b64encode(image("ESME")).decode()),
                 leaf("FirmwareVersion", NEW),
@@ -317,7 +309,7 @@ def test_update_firmware_warns_about_devices_left_out(rig, store, schemas):
 
 
 def test_read_inventory_is_answered_by_the_dsp(rig, store, schemas):
-    dsp, _, _ = rig
+    dsp = rig.dsp
     sub = send(dsp, store, dsp.dsp_eui, "8.2", node("ReadInventory", leaf("DeviceID", HUB)))
     assert [o.code for o in sub.outgoing] == ["I0"]
     assert sub.response.xml.count(b"<sr:Device>") == len(DEVICES)

@@ -18,9 +18,7 @@ import pytest
 
 from duis.cli import main
 from duis.clock import FixedClock
-from duis.devices import Network
 from duis.devices.power import OUTAGE_ALERT_AFTER
-from duis.dsp import DSP
 from duis.messages import build, leaf, node, parse_message, request
 from duis.scenario import read_scenario
 from duis.scenario.format import ScenarioError
@@ -34,8 +32,9 @@ from duis.settings import (
 )
 from duis.signatures import CredentialStore, sign_with_store, verify
 from duis.signatures.gbcs import sign_command
-from duis.smi import load_world
+from duis.smi import SqliteInventory, load_world
 from duis.xmlparse import parse_bytes
+from tests.rigs import DspRig
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -56,14 +55,20 @@ LISTED = Settings(ad1_suppression_manufacturers=frozenset({"Acme Meters", "Legac
 """Both meters subject to suppression; nothing reboots (the tests cut the power)."""
 
 
-class Rig:
-    def __init__(self, store: CredentialStore, settings: Settings) -> None:
-        self.store = store
-        self.clock = FixedClock(NOW)
-        self.inventory = load_world(WORLD, clock=self.clock)
-        self.network = Network.from_inventory(self.inventory, clock=self.clock)
-        self.dsp = DSP(self.inventory, store, clock=self.clock, network=self.network,
-                       settings=settings)
+class Rig(DspRig):
+    """The DSP rig (:class:`tests.rigs.DspRig`) on the default world at ``NOW``, and
+    the steps of these tests; ``counter`` is the last RequestID counter used."""
+
+    @classmethod
+    def make(cls, store: CredentialStore, settings: Settings, *,
+             inventory: SqliteInventory | None = None, clock: FixedClock | None = None,
+             devices: bool = True) -> Rig:
+        """On the default world, or on ``inventory`` (with its ``clock``)."""
+        return cls.build(store, WORLD if inventory is None else inventory,
+                         clock=clock or FixedClock(NOW), settings=settings, devices=devices)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         self.counter = 1000
 
     def send(self, target: str, variant: str, body, cv: int | None = None,
@@ -109,7 +114,7 @@ class Rig:
 
 @pytest.fixture
 def rig(store):
-    return Rig(store, LISTED)
+    return Rig.make(store, LISTED)
 
 
 def codes(outgoing) -> list[str]:
@@ -223,12 +228,9 @@ def test_a_mark_is_made_whatever_the_device_answers(rig):
 
 
 def test_without_emulated_devices_the_request_still_marks(store):
-    clock = FixedClock(NOW)
-    inventory = load_world(WORLD, clock=clock)
-    dsp = DSP(inventory, store, clock=clock, settings=LISTED)
-    rig = Rig.__new__(Rig)
-    rig.store, rig.clock, rig.inventory, rig.network, rig.dsp, rig.counter = \
-        store, clock, inventory, None, dsp, 1000
+    rig = Rig.make(store, LISTED, devices=False)
+    dsp = rig.dsp
+    assert rig.network is None
     assert rig.activate().response.code == "I99"
     assert [m.hub for m in dsp.suppression.marks()] == [HUB]
 
@@ -239,7 +241,7 @@ def test_a_rebooting_meter_raises_the_ad1_that_is_suppressed(store):
     settings = Settings(ad1_suppression_manufacturers=LISTED.ad1_suppression_manufacturers,
                         ad1_suppression_devices=LISTED.ad1_suppression_devices,
                         rebooting_esme_manufacturers=frozenset({"Acme Meters"}))
-    rig = Rig(store, settings)
+    rig = Rig.make(store, settings)
     assert rig.distribute().response.code == "I0"
     reply = [o for o in rig.activate().outgoing if o.kind == "device-response"][0]
     assert reply.gbcs.payload.status == "success"
@@ -258,7 +260,7 @@ def test_a_rebooting_meter_raises_the_ad1_that_is_suppressed(store):
 
 
 def test_a_meter_of_another_make_does_not_reboot(store):
-    rig = Rig(store, Settings(rebooting_esme_manufacturers=frozenset({"Landis+Gyr"})))
+    rig = Rig.make(store, Settings(rebooting_esme_manufacturers=frozenset({"Landis+Gyr"})))
     rig.distribute()
     rig.activate()
     assert rig.network.device(HUB).powered is True
@@ -312,15 +314,11 @@ def test_log_filters(rig):
 
 
 def test_the_log_is_kept_in_the_smi_database(store, tmp_path):
-    from duis.smi import SqliteInventory
     path = tmp_path / "smi.sqlite"
     clock = FixedClock(NOW)
     inventory = SqliteInventory(path, clock=clock)
     load_world(WORLD, inventory)
-    rig = Rig.__new__(Rig)
-    rig.store, rig.clock, rig.inventory, rig.counter = store, clock, inventory, 1000
-    rig.network = Network.from_inventory(inventory, clock=clock)
-    rig.dsp = DSP(inventory, store, clock=clock, network=rig.network, settings=LISTED)
+    rig = Rig.make(store, LISTED, inventory=inventory, clock=clock)
     rig.activate()
     rig.alert_at(HUB, NOW + 5 * MINUTE)
     inventory.close()

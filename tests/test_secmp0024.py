@@ -16,8 +16,6 @@ import pytest
 
 from duis.cli import main
 from duis.clock import FixedClock
-from duis.devices import FaultPlan, Network
-from duis.dsp import DSP
 from duis.dsp.hub_firmware import (
     ACTIVE,
     FAILED,
@@ -32,6 +30,7 @@ from duis.settings import Settings
 from duis.signatures import verify
 from duis.smi import SqliteInventory, load_world
 from duis.xmlparse import parse_bytes
+from tests.rigs import DspRig
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -46,18 +45,22 @@ MODEL = ("Northwind Comms", "NW-CH2", "2.2.0")
 DEPLOY, ACTIVATE = NOW + 4 * DAY, NOW + 8 * DAY
 
 
-class Rig:
-    def __init__(self, store, *, settings: Settings | None = None, devices: bool = True,
-                 inventory=None) -> None:
-        self.clock = FixedClock(NOW)
-        self.inventory = inventory or load_world(WORLD, clock=self.clock)
-        self.inventory.clock = self.clock
-        self.faults = FaultPlan()
-        self.network = Network.from_inventory(self.inventory, clock=self.clock,
-                                              faults=self.faults) if devices else None
-        self.dsp = DSP(self.inventory, store, clock=self.clock, network=self.network,
-                       settings=settings)
-        self.hubs = self.dsp.hub_firmware
+class Rig(DspRig):
+    """The DSP rig (:class:`tests.rigs.DspRig`) on the comms hubs world at ``NOW``, and
+    the steps of these tests."""
+
+    @classmethod
+    def make(cls, store, *, settings: Settings | None = None, devices: bool = True,
+             inventory=None) -> Rig:
+        """On the comms hubs world, or on ``inventory`` (moved to the rig's clock)."""
+        clock = FixedClock(NOW)
+        inventory = inventory or load_world(WORLD, clock=clock)
+        inventory.clock = clock
+        return cls.build(store, inventory, clock=clock, settings=settings, devices=devices)
+
+    @property
+    def hubs(self):
+        return self.dsp.hub_firmware
 
     def publish(self, deploy=DEPLOY, activate=ACTIVATE, **kw):
         return self.hubs.publish(*MODEL, deploy_at=deploy, activate_at=activate, **kw)
@@ -73,7 +76,7 @@ class Rig:
 
 @pytest.fixture
 def rig(store):
-    return Rig(store)
+    return Rig.make(store)
 
 
 def summary(outgoing) -> list[tuple[str, str]]:
@@ -117,7 +120,7 @@ def test_a_schedule_with_less_notice_is_refused(rig, activate):
 
 
 def test_the_notice_is_a_setting(store):
-    rig = Rig(store, settings=Settings(hub_firmware_notice=10 * DAY,
+    rig = Rig.make(store, settings=Settings(hub_firmware_notice=10 * DAY,
                                        hub_firmware_deployment_notice=2 * DAY))
     with pytest.raises(HubFirmwareRefused, match="at least 10 days"):
         rig.publish()                                   # 8 days of notice
@@ -206,7 +209,7 @@ def test_a_failed_deployment_is_reported_and_the_hub_left_out(rig, fault, detail
 
 
 def test_without_emulated_devices_every_step_succeeds(store):
-    rig = Rig(store, devices=False)
+    rig = Rig.make(store, devices=False)
     rig.publish()
     rig.at(DEPLOY)
     assert rig.stage(HUB_A) == PENDING_ACTIVATION
@@ -266,14 +269,14 @@ def test_only_users_who_hear_of_a_hub_may_query_it(rig):
 # --- every alert is schema-valid and signed -----------------------------------------------------------
 
 def _every_alert(store):
-    rig = Rig(store)
+    rig = Rig.make(store)
     out = rig.publish().outgoing
     rig.faults.unreachable(HUB_B)
     out += rig.at(DEPLOY)
     rig.faults.clear()
     rig.faults.power_loss_on_next_activation(HUB_A)
     out += rig.at(ACTIVATE)
-    rig = Rig(store)
+    rig = Rig.make(store)
     rig.publish()
     rig.at(DEPLOY)
     out += rig.at(ACTIVATE)
@@ -303,11 +306,11 @@ def test_a_deployed_hub_is_remembered_by_the_next_dsp(store, tmp_path):
     clock = FixedClock(NOW)
     inventory = SqliteInventory(path, clock=clock)
     load_world(WORLD, inventory)
-    first = Rig(store, inventory=inventory)
+    first = Rig.make(store, inventory=inventory)
     first.publish()
     first.at(DEPLOY)
     inventory.close()
-    second = Rig(store, inventory=SqliteInventory(path))
+    second = Rig.make(store, inventory=SqliteInventory(path))
     assert second.network.device(HUB_A).held_image.version == "2.2.0"
     assert [o.code for o in second.at(ACTIVATE)] == ["N44"] * 4
     assert second.stage(HUB_A) == ACTIVE
