@@ -672,7 +672,7 @@ def test_facade_read_inventory_reflects_a_restore(store, schema):
                 node("ReadInventory", leaf("DeviceID", METER)))
     root = check_signed_response(store, schema, submit(dsp, store, r).response, r, "I0")
     ns = {"sr": "http://www.dccinterface.co.uk/ServiceUserGateway"}
-    meter = next(d for d in root.iter("{%s}Device" % ns["sr"])
+    meter = next(d for d in root.iter(f"{{{ns['sr']}}}Device")
                  if d.findtext("sr:DeviceID", namespaces=ns) == METER)
     assert meter.findtext("sr:DeviceStatus", namespaces=ns) == "Commissioned"
     assert meter.findtext("sr:DeviceFirmwareVersion", namespaces=ns) == "1.1.0"

@@ -184,7 +184,7 @@ def _transcript(inventory, seed: int) -> list[str]:
     w = World(inventory, seed=seed, faults=faults)
     lines = []
     targets = [d for d in w.net.devices() if d.device_type in ("ESME", "GSME", "CHF", "PPMID")]
-    for round_ in range(3):
+    for _round in range(3):
         for device in targets:
             for entry in inventory.cpl_entries(manufacturer=device.manufacturer,
                                                model=device.model):

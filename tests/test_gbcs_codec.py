@@ -85,8 +85,11 @@ PAYLOAD_STRATEGIES = {
 KIND_OF = {spec.cls: spec.kind for spec in PAYLOADS}
 
 
+ANY_PAYLOAD = st.one_of(*PAYLOAD_STRATEGIES.values())
+
+
 @st.composite
-def messages(draw, payloads=st.one_of(*PAYLOAD_STRATEGIES.values())):
+def messages(draw, payloads=ANY_PAYLOAD):
     payload = draw(payloads)
     if isinstance(payload, FirmwareActivationAlert):
         code = (ALERT_ACTIVATION_SUCCEEDED if payload.status == "success"

@@ -114,7 +114,8 @@ def test_update_refuses_a_run_whose_expectations_fail(story, capsys):
     folder = story / "golden" / "mp105-esme-recovery-by-read" / "baseline"
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     text = scenario.read_text()
-    broken = text.replace('code = { baseline = "E5", default', 'code = { baseline = "I0", default', 1)
+    broken = text.replace('code = { baseline = "E5", default',
+                          'code = { baseline = "I0", default', 1)
     assert broken != text
     scenario.write_text(broken)
     assert main(["golden", "update", str(story)]) == 1

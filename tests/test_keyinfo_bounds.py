@@ -111,7 +111,8 @@ _MEMORY_PROBE = textwrap.dedent("""
     import datetime as dt, gc, re, sys
     from duis.signatures import CredentialStore, sign_with_store, verify
     from duis.errors import DuisError
-    pki, request, size, count = sys.argv[1], sys.argv[2].encode(), int(sys.argv[3]), int(sys.argv[4])
+    pki, request = sys.argv[1], sys.argv[2].encode()
+    size, count = int(sys.argv[3]), int(sys.argv[4])
     now = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
     store = CredentialStore(pki)
     signed = sign_with_store(request, store, preserve_counter=True, now=now)

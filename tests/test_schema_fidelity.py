@@ -548,8 +548,8 @@ def _simple_signature(st):
 
 
 def _probe_strings():
-    eui = [EUI_A, EUI_B, EUI_A.lower(), "90-B3-D5-1F-30-01-00", EUI_A + "-00", EUI_A.replace("-", ":"),
-           "G0-B3-D5-1F-30-01-00-00", " " + EUI_A, EUI_A + " ", ""]
+    eui = [EUI_A, EUI_B, EUI_A.lower(), "90-B3-D5-1F-30-01-00", EUI_A + "-00",
+           EUI_A.replace("-", ":"), "G0-B3-D5-1F-30-01-00-00", " " + EUI_A, EUI_A + " ", ""]
     out = set(eui)
     for c in COUNTERS:
         out.add(f"{EUI_A}:{EUI_B}:{c}")
@@ -576,7 +576,7 @@ def _patterns_equivalent(a, b) -> bool:
     if len(a) != len(b):
         return False
     PROBES = PROBES or _probe_strings()
-    for (_, ca), (_, cb) in zip(a, b):
+    for (_, ca), (_, cb) in zip(a, b, strict=True):
         for s in PROBES:
             if any(c.match(s) for c in ca) != any(c.match(s) for c in cb):
                 return False
@@ -660,7 +660,8 @@ class Comparer:
                 self.fail(path, f"{_label(mine)} != {_label(theirs)}")
             return
         if mine["model"] != theirs["model"] or mine["occurs"] != theirs["occurs"]:
-            self.fail(path, f"{mine['model']}{mine['occurs']} != {theirs['model']}{theirs['occurs']}")
+            self.fail(path, f"{mine['model']}{mine['occurs']} != "
+                            f"{theirs['model']}{theirs['occurs']}")
             return
         km, kt = mine["kids"], theirs["kids"]
         if mine["model"] == "choice":
@@ -671,7 +672,7 @@ class Comparer:
                 if len(km) != len(kt):
                     self.fail(path, f"choice of {len(km)} != {len(kt)}")
                     return
-                pairs = list(zip(km, kt))
+                pairs = list(zip(km, kt, strict=True))
             else:
                 missing = [lab for lab in labels_m if lab not in by_label]
                 if missing:
@@ -686,7 +687,7 @@ class Comparer:
             if [_label(k) for k in km] != [_label(k) for k in kt]:
                 self.fail(path, f"sequence {[_label(k) for k in km]} != {[_label(k) for k in kt]}")
                 return
-            pairs = list(zip(km, kt))
+            pairs = list(zip(km, kt, strict=True))
         for a, b in pairs:
             self.group(path, a, b)
 

@@ -87,7 +87,7 @@ def content(outgoing, kind: str):
     return parse_message(outgoing.xml).body.find(f"DCCAlert/{kind}")
 
 
-# --- acceptance: notice -------------------------------------------------------------------
+# --- acceptance: notice ---------------------------------------------------------------------------
 
 def test_the_notification_is_sent_at_least_seven_days_before_the_activation(rig):
     publication = rig.publish()
@@ -129,7 +129,7 @@ def test_the_notice_is_a_setting(store):
     assert rig.publish(deploy=NOW + 2 * DAY, activate=NOW + 10 * DAY).release.number == 1
 
 
-# --- acceptance: the status query at every stage ------------------------------------------------
+# --- acceptance: the status query at every stage --------------------------------------------------
 
 def test_the_status_query_reflects_every_stage(rig):
     assert rig.hubs.status(HUB_A, SUPPLIER_A) is None
@@ -231,7 +231,7 @@ def test_a_suspended_hub_is_restored_by_the_new_firmware(rig):
     assert rig.inventory.device(HUB_A).status == "Commissioned"
 
 
-# --- what the DCC refuses to publish ----------------------------------------------------------------
+# --- what the DCC refuses to publish --------------------------------------------------------------
 
 @pytest.mark.parametrize("change, message", [
     (dict(version="9.9"), "not a Current SMETS2 CPL entry"),
@@ -266,7 +266,7 @@ def test_only_users_who_hear_of_a_hub_may_query_it(rig):
             rig.hubs.status(HUB_B, user)
 
 
-# --- every alert is schema-valid and signed -----------------------------------------------------------
+# --- every alert is schema-valid and signed -------------------------------------------------------
 
 def _every_alert(store):
     rig = Rig.make(store)
@@ -299,7 +299,7 @@ def test_every_alert_is_valid_against_the_official_schema(store, official_schema
         assert report.valid, f"{out.code}: {report.render()}"
 
 
-# --- persistence across DSPs --------------------------------------------------------------------------
+# --- persistence across DSPs ----------------------------------------------------------------------
 
 def test_a_deployed_hub_is_remembered_by_the_next_dsp(store, tmp_path):
     path = tmp_path / "dcc.sqlite"
@@ -324,7 +324,7 @@ def test_duration_text():
     assert duration_text(dt.timedelta(0)) == "0 seconds"
 
 
-# --- duis hub-firmware ------------------------------------------------------------------------------
+# --- duis hub-firmware ----------------------------------------------------------------------------
 
 def test_cli_publish_run_status_list(tmp_path, capsys):
     db = ["--smi", str(tmp_path / "dcc.sqlite")]

@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 VALID = ROOT / "samples/messages/valid"
 READ = VALID / "ECS52_11.2_read_firmware_version_request.xml"
 ACTIVATE = VALID / "CS06_11.3_immediate_request.xml"
-SUPPLIER, ESME, DSP = "90-B3-D5-1F-30-01-00-00", "00-DB-12-34-56-78-90-A0", "90-B3-D5-1F-30-00-00-02"
+SUPPLIER, ESME = "90-B3-D5-1F-30-01-00-00", "00-DB-12-34-56-78-90-A0"
+DSP = "90-B3-D5-1F-30-00-00-02"
 DISTRIBUTE = f"""<?xml version="1.0" encoding="UTF-8"?>
 <sr:Request xmlns:sr="http://www.dccinterface.co.uk/ServiceUserGateway" schemaVersion="5.4">
 <sr:Header><sr:RequestID>{SUPPLIER}:{DSP}:1</sr:RequestID><sr:CommandVariant>8</sr:CommandVariant>
@@ -63,7 +64,7 @@ def server():
         yield running
 
 
-# --- duis send ------------------------------------------------------------------------------
+# --- duis send ------------------------------------------------------------------------------------
 
 def test_send_signs_posts_verifies_and_prints_the_reply(server, capsys):
     assert duis.cli.main(["send", str(READ), "--to", server.url]) == 0
@@ -102,7 +103,7 @@ def test_send_writes_the_reply_to_a_file(server, tmp_path, capsys):
     assert b"<sr:ResponseCode>I99</sr:ResponseCode>" in out.read_bytes()
 
 
-# --- duis receive and duis serve as processes --------------------------------------------------
+# --- duis receive and duis serve as processes -----------------------------------------------------
 
 def spawn(tmp_path: Path, name: str, *args: str) -> tuple[subprocess.Popen, Path]:
     log = tmp_path / f"{name}.log"
@@ -177,7 +178,7 @@ def test_serve_logs_what_it_serves_and_every_message(tmp_path):
     assert [r["event"] for r in records[-2:]] == ["stopping", "stopped"]
 
 
-# --- the clock -------------------------------------------------------------------------------------
+# --- the clock ------------------------------------------------------------------------------------
 
 def test_the_real_clock_fires_a_future_dated_activation_by_itself(tmp_path):
     when = format_datetime(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1.5))

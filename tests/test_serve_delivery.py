@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import time
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def test_the_outbox_keeps_order_per_recipient_and_survives_reopening(tmp_path):
 
 def test_an_outbox_add_is_all_or_nothing(tmp_path):
     outbox = Outbox(tmp_path / "smi.sqlite")
-    with pytest.raises(Exception):
+    with pytest.raises(sqlite3.IntegrityError):
         outbox.add([Message("A", "dcc-alert", "N29", b"<ok/>"),
                     Message("A", "dcc-alert", "N29", None)])  # body NOT NULL
     assert outbox.counts()["queued"] == 0

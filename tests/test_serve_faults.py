@@ -144,7 +144,8 @@ def test_a_worker_killed_with_requests_in_flight_every_one_is_answered_once(tmp_
                     post(client, data, ledger)
             threads.append(threading.Thread(target=send))
             threads[-1].start()
-            wait_for(lambda n=len(threads): len(pool.workers[0].in_flight) == n,
+            sent = len(threads)
+            wait_for(lambda n=sent: len(pool.workers[0].in_flight) == n,
                      what="the request to reach the worker")
         os.kill(pid, signal.SIGKILL)
         for thread in threads:

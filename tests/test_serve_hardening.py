@@ -417,4 +417,5 @@ def test_a_logged_exception_gets_its_traceback_in_json():
     except ValueError:
         logger.exception("rolling back a failed batch")
     line = json.loads(stream.getvalue())
-    assert line["event"] == "rolling back a failed batch" and "ValueError: boom" in line["traceback"]
+    assert line["event"] == "rolling back a failed batch"
+    assert "ValueError: boom" in line["traceback"]

@@ -167,7 +167,7 @@ def check_over_http(tmp_path: Path, path: Path, profile: str, workers: int = 1) 
     assert not failed, f"expectations not met over HTTP: {failed}"
     expected = golden_files(golden, profile)
     assert [name for name, _ in run.files] == [name for name, _ in expected]
-    for (name, got), (_, want) in zip(run.files, expected):
+    for (name, got), (_, want) in zip(run.files, expected, strict=True):
         assert got == want, f"{name} differs from the golden"
     transcript = Transcript(scenario.name, profile, scenario.start, smi_changes=audit)
     assert transcript.smi_text() == (golden / profile / "smi-changes.txt").read_text("utf-8")

@@ -29,12 +29,13 @@ GS_USER = "90-B3-D5-1F-30-02-00-00"
 
 def request(originator: str = IS_USER, counter: int = 1000, srv: str = "11.2",
             body: str = "<sr:ReadFirmwareVersion/>") -> bytes:
+    service = srv.rsplit('.', 1)[0] if srv.count('.') > 1 else srv
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <sr:Request xmlns:sr="{SR}" schemaVersion="5.4">
   <sr:Header>
     <sr:RequestID>{originator}:00-DB-12-34-56-78-90-A0:{counter}</sr:RequestID>
     <sr:CommandVariant>1</sr:CommandVariant>
-    <sr:ServiceReference>{srv.rsplit('.', 1)[0] if srv.count('.') > 1 else srv}</sr:ServiceReference>
+    <sr:ServiceReference>{service}</sr:ServiceReference>
     <sr:ServiceReferenceVariant>{srv}</sr:ServiceReferenceVariant>
   </sr:Header>
   <sr:Body>

@@ -127,7 +127,7 @@ def _documents(store) -> dict[str, tuple[bytes, bool]]:
 def _same_tree(fast: etree._ElementTree, slow: etree._ElementTree) -> None:
     fast_nodes, slow_nodes = list(fast.getroot().iter()), list(slow.getroot().iter())
     assert len(fast_nodes) == len(slow_nodes)
-    for a, b in zip(fast_nodes, slow_nodes):
+    for a, b in zip(fast_nodes, slow_nodes, strict=True):
         assert a.tag == b.tag
         assert dict(a.attrib) == dict(b.attrib)
         assert a.text == b.text

@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import json
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -96,7 +97,7 @@ def test_phases_account_for_every_request_and_the_timeline_ends_at_the_smi(accep
         points = result.timeline.points()
         assert points[0] == (0.0, result.suspended_by_removal)
         assert points[-1][1] == result.still_suspended
-        assert all(a[0] <= b[0] for a, b in zip(points, points[1:]))
+        assert all(a[0] <= b[0] for a, b in pairwise(points))
         assert result.phases[-1].end == pytest.approx(result.simulated_seconds)
 
 
