@@ -3,12 +3,13 @@
 A device reports its firmware version in an 11.2 response, an 11.3 response
 or a future-dated activation alert (0x8F66 success / 0x8F67 failure for
 message code 0x00CA).  Whether a report is processed depends on the
-behaviour profile; how it is processed is the CPL table of MP105:
+behaviour profile; how it is processed is the CPL table of MP105 (the reported
+version on the CPL: the SMI firmware version; the device status; the alert):
 
-| reported version on the CPL | SMI firmware version | device status                         | alert |
-| Current                     | updated              | Suspended -> status before suspension | N29 to supplier and network operator (when restored) |
-| Removed                     | updated              | not set to Suspended                  | N50 to supplier |
-| not on the CPL              | unchanged            | unchanged                             | N51 to supplier |
+* Current: updated; Suspended -> status before suspension; N29 to supplier and
+  network operator (when restored)
+* Removed: updated; not set to Suspended; N50 to supplier
+* not on the CPL: unchanged; unchanged; N51 to supplier
 
 An 11.2 response from a GPF never changes the SMI: when the GSME firmware
 version it reports differs from the GSME's in the SMI, N52 goes to the sender.
@@ -64,15 +65,16 @@ def process_firmware_report(inventory: Inventory, profile: BehaviourProfile,
                             report: FirmwareReport) -> tuple[AlertIntent, ...]:
     """Apply ``report`` to the SMI in one transaction; return the alerts to send."""
     device = inventory.device(report.device)
-    if device is None or report.version is None or not _processed(profile, report, device):
+    version = report.version
+    if device is None or version is None or not _processed(profile, report, device):
         return ()
     if report.source == READ_FIRMWARE and device.device_type == "GPF":
-        return _gpf_report(inventory, device, report)
-    if report.version == device.firmware_version:
+        return _gpf_report(inventory, device, report, version)
+    if version == device.firmware_version:
         return ()
-    entry = inventory.cpl_entry_for(device, report.version)
+    entry = inventory.cpl_entry_for(device, version)
     if entry is None:
-        return (_alert("N51", (device.supplier,), device, report),)
+        return (_alert("N51", (device.supplier,), device, version),)
     # one update_device: one transaction of its own (a savepoint inside a caller's)
     reason = f"firmware version {report.version} reported by {report.source}"
     if entry.status == "Current" and device.status == "Suspended":
@@ -80,11 +82,11 @@ def process_firmware_report(inventory: Inventory, profile: BehaviourProfile,
                                 cause=report.cause, firmware_version=report.version,
                                 status=device.status_before_suspension,
                                 status_before_suspension=None)
-        return (_alert("N29", (device.supplier, device.network_operator), device, report),)
+        return (_alert("N29", (device.supplier, device.network_operator), device, version),)
     inventory.update_device(device.eui, reason=reason + f" is {entry.status} on the CPL",
                             cause=report.cause, firmware_version=report.version)
     if entry.status == "Removed":
-        return (_alert("N50", (device.supplier,), device, report),)
+        return (_alert("N50", (device.supplier,), device, version),)
     return ()
 
 
@@ -97,18 +99,19 @@ def _processed(profile: BehaviourProfile, report: FirmwareReport, device: Device
     return profile.processes_activation(report.successful is True)
 
 
-def _gpf_report(inventory: Inventory, gpf: Device,
-                report: FirmwareReport) -> tuple[AlertIntent, ...]:
+def _gpf_report(inventory: Inventory, gpf: Device, report: FirmwareReport,
+                version: str) -> tuple[AlertIntent, ...]:
     gsme = next(inventory.devices(hub=gpf.hub, device_type="GSME"), None) if gpf.hub else None
-    if gsme is None or gsme.firmware_version == report.version:
+    if gsme is None or gsme.firmware_version == version:
         return ()
-    return (_alert("N52", (report.sender,), gsme, report),)
+    return (_alert("N52", (report.sender,), gsme, version),)
 
 
 def _alert(code: str, recipients: tuple[str | None, ...], device: Device,
-           report: FirmwareReport) -> AlertIntent:
+           reported_version: str) -> AlertIntent:
+    """``reported_version``: the report's version (a report without one is not processed)."""
     unique = tuple(dict.fromkeys(r for r in recipients if r))
-    return AlertIntent(code, unique, device, device.firmware_version, report.version)
+    return AlertIntent(code, unique, device, device.firmware_version, reported_version)
 
 
 def report_from(message, sender: str, cause: str = "") -> FirmwareReport | None:

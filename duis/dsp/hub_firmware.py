@@ -39,6 +39,7 @@ import hashlib
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 from ..clock import UTC, Clock, parse_instant
 from ..devices import Image, ImageHeld, Network, Running, sample_image
@@ -216,6 +217,7 @@ class HubFirmware:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (manufacturer, model, firmware_version, digest, image, format_datetime(now),
                  format_datetime(deploy_at), format_datetime(activate_at))).lastrowid
+            assert number is not None  # the row just inserted
             self.db.executemany(
                 "INSERT INTO secmp0024_hub VALUES (?, ?, ?, ?, ?)",
                 [(number, hub, NOT_DEPLOYED, f"deployment scheduled for "
@@ -310,10 +312,11 @@ class HubFirmware:
         rows = self.db.execute("SELECT release, manufacturer, model, firmware_version, "
                                "firmware_hash, published, deploy_at, activate_at "
                                "FROM secmp0024_release ORDER BY release").fetchall()
-        return [Release(n, m, mo, v, h, *map(parse_instant, times), hubs=tuple(
+        return [Release(n, m, mo, v, h, parse_instant(published), parse_instant(deploy_at),
+                        parse_instant(activate_at), hubs=tuple(
             hub for (hub,) in self.db.execute(
                 "SELECT hub FROM secmp0024_hub WHERE release = ? ORDER BY hub", (n,))))
-                for n, m, mo, v, h, *times in rows]
+                for n, m, mo, v, h, published, deploy_at, activate_at in rows]
 
     def status(self, hub: str, user: str | None = None, *,
                release: int | None = None) -> HubFirmwareStatus | None:
@@ -389,7 +392,7 @@ class HubFirmware:
     def _activate(self, release: Release, hub: str) -> list[Outgoing]:
         answers = self._send(hub, "11.3", ActivateFirmware(bytes.fromhex(release.firmware_hash)))
         outcome, device = answers[hub], self.inventory.device(hub)
-        if _succeeded(outcome):
+        if _activated(outcome):
             version, code = outcome.firmware_version or release.firmware_version, ACTIVATED
             self._set(release, hub, ACTIVE, f"activated {version}")
         else:
@@ -401,7 +404,7 @@ class HubFirmware:
         out = self.responder.dcc_alert_of(code, self.audience(hub), content)
         cause = f"comms hub firmware release {release.number}"
         for eui, answer in answers.items():
-            if _succeeded(answer):
+            if _activated(answer):
                 out.extend(self.report(FirmwareReport(
                     eui, ACTIVATE_FIRMWARE, answer.firmware_version or release.firmware_version,
                     successful=True, cause=cause)))
@@ -475,6 +478,11 @@ def duration_text(span: _dt.timedelta) -> str:
 def _succeeded(answer: object) -> bool:
     if isinstance(answer, ImageDistributionResult):
         return answer.verified
+    return isinstance(answer, ActivationResult) and answer.status == "success"
+
+
+def _activated(answer: object) -> TypeGuard[ActivationResult]:
+    """An answer to an 11.3 that succeeded (:func:`_succeeded`, for an activation)."""
     return isinstance(answer, ActivationResult) and answer.status == "success"
 
 

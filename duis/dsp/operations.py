@@ -16,6 +16,7 @@ import datetime as _dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import TypeVar
 
 from ..clock import FixedClock
 from ..devices import FaultPlan
@@ -26,6 +27,8 @@ from ..mmc import mapping
 from ..smi import CplEntry, Device
 from .responses import Outgoing
 from .service import DSP
+
+T = TypeVar("T")
 
 
 class OperationRefused(InputError):
@@ -44,6 +47,12 @@ class FaultKind:
     """Plans it on a fault plan, given the device and the share."""
 
 
+def _given(value: T | None) -> T:
+    """The device or share a fault needs, which :meth:`Operations.fault` checked was given."""
+    assert value is not None
+    return value
+
+
 @cache
 def activation_message_code() -> int:
     """GBCS message code of 11.3 (Activate Firmware), as the MMC mapping gives it."""
@@ -52,13 +61,14 @@ def activation_message_code() -> int:
 
 
 _KINDS = (
-    FaultKind("lose-next-response", "device", lambda p, d, s: p.lose_next_response(d)),
-    FaultKind("no-response", "device", lambda p, d, s: p.no_response(d)),
-    FaultKind("unreachable", "device", lambda p, d, s: p.unreachable(d)),
-    FaultKind("corrupt-image", "device", lambda p, d, s: p.corrupt_next_image(d)),
-    FaultKind("power-loss", "device", lambda p, d, s: p.power_loss_on_next_activation(d)),
+    FaultKind("lose-next-response", "device", lambda p, d, s: p.lose_next_response(_given(d))),
+    FaultKind("no-response", "device", lambda p, d, s: p.no_response(_given(d))),
+    FaultKind("unreachable", "device", lambda p, d, s: p.unreachable(_given(d))),
+    FaultKind("corrupt-image", "device", lambda p, d, s: p.corrupt_next_image(_given(d))),
+    FaultKind("power-loss", "device",
+              lambda p, d, s: p.power_loss_on_next_activation(_given(d))),
     FaultKind("lose-share", "share",
-              lambda p, d, s: p.lose_responses(s, message_code=activation_message_code())),
+              lambda p, d, s: p.lose_responses(_given(s), message_code=activation_message_code())),
     FaultKind("clear", None, lambda p, d, s: p.clear(d)),
 )
 FAULTS: dict[str, FaultKind] = {kind.name: kind for kind in _KINDS}
@@ -84,10 +94,10 @@ class Operations:
         (never backwards, never to ``last`` or past it), then let the devices catch
         up (:meth:`DSP.catch_up`): what that sends, unsealed.  Nothing moves when the
         move is refused."""
-        if not self.driven:
+        clock = self.dsp.clock
+        if not isinstance(clock, FixedClock):  # not self.driven
             raise OperationRefused("the clock is real; it cannot be moved",
                                    expected="duis serve --clock driven", found="--clock real")
-        clock: FixedClock = self.dsp.clock
         target = clock.now()
         if now is not None:
             if now < target:
@@ -144,11 +154,17 @@ class Operations:
     def join(self, device: str, hub: str, cause: str) -> Device:
         """A device joins the system of comms hub ``hub``; the device as the SMI now holds it."""
         self.dsp.join_system(device, hub, cause=cause)
-        return self.dsp.inventory.device(device)
+        joined = self.dsp.inventory.device(device)
+        assert joined is not None  # join_system refuses an unknown device
+        return joined
 
     def power_outage(self, hub: str, duration: _dt.timedelta, cause: str) -> Outage:
         """Comms hub ``hub`` loses power now, for ``duration`` (a genuine outage)."""
-        return self.dsp.network.power.cut(hub, self.dsp.clock.now(), duration, cause=cause)
+        network = self.dsp.network
+        if network is None:
+            raise OperationRefused("no emulated devices: no comms hub to lose power",
+                                   expected="a DSP with emulated devices", found="none")
+        return network.power.cut(hub, self.dsp.clock.now(), duration, cause=cause)
 
     def device(self, eui: str) -> Device | None:
         """The device as the SMI holds it (None: unknown)."""

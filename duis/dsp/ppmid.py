@@ -23,7 +23,7 @@ import hashlib
 from ..gbcs import DistributeImage, GbcsMessage, Kind
 from ..messages import EUI64, Node, Request, node
 from ..mmc import use_case_for
-from ..smi import CplEntry, Device, Inventory
+from ..smi import CplEntry, Device, Inventory, NotFound
 from .distribution import RECEIVING_STATUSES, DistributionPlan
 
 SMETS1, SMETS2 = "SMETS1", "SMETS2"
@@ -74,7 +74,8 @@ def ppmid_image_command(request: Request, eui: str) -> GbcsMessage:
     case = use_case_for("11.1", "PPMID")
     image = base64.b64decode(body.text_at("FirmwareImage") or "", validate=False)
     return GbcsMessage(Kind.COMMAND, request.originator, EUI64.parse(eui), request.counter,
-                       case.message_code, DistributeImage(image, body.text_at("FirmwareVersion")))
+                       case.message_code,
+                       DistributeImage(image, body.required_text("FirmwareVersion")))
 
 
 def _image_fits(entry: CplEntry | None, image_hash: str) -> bool:
@@ -98,17 +99,18 @@ def prenotify(inventory: Inventory, request: Request) -> tuple[str, tuple[Node, 
     of its model.  A device already in the SMI is left as it is (I0).
     """
     body = request.body
-    eui = body.text_at("DeviceID")
+    eui = body.required_text("DeviceID")
     if inventory.device(eui) is not None:
         return "I0", ()
     declared = body.text_at("SMETSCHTSVersion") or SMETS2
     smets = SMETS1 if declared.upper().startswith("SMETS1") else SMETS2
-    manufacturer, model = body.text_at("DeviceManufacturer"), body.text_at("DeviceModel")
+    manufacturer = body.required_text("DeviceManufacturer")
+    model = body.required_text("DeviceModel")
     version = body.text_at("FirmwareVersion") or _newest_current(inventory, manufacturer,
                                                                   model, smets)
     if version is None:
         return "E11", ()
-    inventory.add_device(Device(eui, body.text_at("DeviceType"), manufacturer, model, smets,
+    inventory.add_device(Device(eui, body.required_text("DeviceType"), manufacturer, model, smets,
                                 "Pending", None, version, None, str(request.originator)),
                          reason="pre-notified (12.2)", cause=str(request.request_id))
     return "I0", ()
@@ -125,8 +127,12 @@ def join_system(inventory: Inventory, eui: str, hub: str, *, cause: str) -> Devi
     """A device joins the system of comms hub ``hub``: the SMI records the hub and,
     for a dual-mode PPMID, the hub's SMETS generation (so the right CPL row applies)."""
     device, hub_device = inventory.device(eui), inventory.device(hub)
+    if device is None:
+        raise NotFound("no such device", path="eui", found=eui)
     changes: dict = {"hub": hub}
     if device.device_type == "PPMID" and is_dual_mode(inventory, device):
+        if hub_device is None:
+            raise NotFound("no such comms hub", path="hub", found=hub)
         changes["smets"] = hub_device.smets
     return inventory.update_device(eui, reason=f"joined the system of hub {hub}", cause=cause,
                                    **changes)

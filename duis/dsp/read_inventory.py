@@ -18,10 +18,10 @@ MAX_DEVICES = 17
 def find_system(inventory: Inventory, request: Request) -> list[Device]:
     body = request.body
     device = None
-    if body.text_at("DeviceID"):
-        device = inventory.device(body.text_at("DeviceID"))
-    elif body.text_at("MPxN"):
-        device = next(inventory.devices(mpxn=body.text_at("MPxN")), None)
+    if device_id := body.text_at("DeviceID"):
+        device = inventory.device(device_id)
+    elif mpxn := body.text_at("MPxN"):
+        device = next(inventory.devices(mpxn=mpxn), None)
     if device is None:
         return []
     hub = device.eui if device.device_type == "CHF" else device.hub
@@ -40,7 +40,8 @@ def inventory_entry(inventory: Inventory, device: Device) -> Node:
     entry = inventory.cpl_entry_for(device)
     items = [leaf("DeviceID", device.eui), leaf("DeviceType", device.device_type),
              leaf("DeviceStatus", device.status), leaf("DeviceManufacturer", device.manufacturer),
-             leaf("DeviceModel", device.model), leaf("DeviceFirmwareVersion", device.firmware_version)]
+             leaf("DeviceModel", device.model),
+             leaf("DeviceFirmwareVersion", device.firmware_version)]
     if entry is not None:
         status = CPL_STATUS_IN_DUIS[entry.status]
         items += [leaf("DeviceFirmwareVersionStatus", status), leaf("CPLStatus", status)]

@@ -28,9 +28,9 @@ from ..authorise import Decision, authorise
 from ..catalogue import LOCAL_VARIANTS, WAN_VARIANTS, lookup
 from ..clock import Clock, SystemClock
 from ..devices import EmulatedDevice, Network
-from ..errors import DuisError
+from ..errors import DuisError, WrongRoot
 from ..gbcs import GbcsMessage, PowerOutageAlert
-from ..messages import MessageID, Node, Request, from_tree
+from ..messages import Message, MessageID, Node, Request, from_tree
 from ..mmc import command_for
 from ..profiles import BehaviourProfile
 from ..profiles import profile as named_profile
@@ -76,10 +76,18 @@ class Checked:
     """A request past the stateless checks (schema, signature), not yet past the
     replay check: what :meth:`DSP.submit_checked` takes."""
 
-    request: Request
+    request: Message
     """The request as it was signed (a :class:`~duis.messages.Response`, if one was sent)."""
     message_id: MessageID | None = None
     """Its RequestID, for the replay check (``None``: unsigned, or not a Request)."""
+
+    def as_request(self, source: str = "<request>") -> Request:
+        """:attr:`request`, refused with :class:`~duis.errors.WrongRoot` unless it is
+        a Request (a valid, signed Response sent by mistake)."""
+        if not isinstance(self.request, Request):
+            raise WrongRoot("the DSP takes a DUIS request", source=source, path="/",
+                            expected="sr:Request", found=type(self.request).__name__)
+        return self.request
 
 
 def precheck(data: bytes, store: CredentialStore, schema: SchemaSet, *, now: _dt.datetime,
@@ -193,7 +201,7 @@ class DSP:
         the request as it was signed."""
         checked = self.precheck(data, source)
         self.check_counter(checked, source)
-        return checked.request
+        return checked.as_request(source)
 
     def precheck(self, data: bytes, source: str = "<request>", *,
                  now: _dt.datetime | None = None) -> Checked:
@@ -214,7 +222,7 @@ class DSP:
                        source: str = "<request>") -> Submission:
         """The serialized part of :meth:`submit`: the replay check, authorise, act, seal."""
         self.check_counter(checked, source)
-        return self.sealed(self.handle(checked.request, web_service=web_service,
+        return self.sealed(self.handle(checked.as_request(source), web_service=web_service,
                                        source=source))
 
     def handle(self, request: Request, *, web_service: str | None = None,
@@ -225,7 +233,7 @@ class DSP:
         decision = authorise(request, self.inventory, self.profile, self.dsp_eui,
                              web_service=web_service)
         submission = Submission(request, decision)
-        if not decision.accepted:
+        if decision.code is not None:  # not accepted
             submission.outgoing.append(self.responder.answer(request, decision.code))
         else:
             self._act(request, submission, source)
@@ -238,6 +246,7 @@ class DSP:
             out.extend(self._non_device(request))
             return
         device = self.inventory.device(str(request.target))
+        assert device is not None  # E19 refused a device service to an unknown device
         if request.command_variant == 4:
             command = command_for(request, device.device_type)
             out.append(self.responder.precommand(request, self.precommands.issue(command)))
@@ -292,11 +301,12 @@ class DSP:
         return self.responder.answer(request, code, *ppmid_warning(plan))
 
     def _prenotify(self, request: Request) -> Outgoing:
-        eui = request.body.text_at("DeviceID")
+        eui = request.body.required_text("DeviceID")
         known = self.inventory.device(eui) is not None
         code, payload = prenotify(self.inventory, request)
         if self.network is not None and not known and code == "I0":
             record = self.inventory.device(eui)
+            assert record is not None  # prenotify added it
             self.network.add(EmulatedDevice(record.eui, record.device_type, smets=record.smets,
                                             manufacturer=record.manufacturer, model=record.model,
                                             firmware_version=record.firmware_version))

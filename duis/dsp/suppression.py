@@ -133,6 +133,7 @@ class AD1Suppression:
         device = self.inventory.device(str(request.target))
         if not self.qualifies(device):
             return None
+        assert device is not None and device.hub is not None  # as qualifies() found
         now = self.clock.now()
         execution = command.payload.execution
         if execution is not None and execution.tzinfo is None:
@@ -164,7 +165,8 @@ class AD1Suppression:
     def power_outage(self, alert: GbcsMessage) -> list[Outgoing]:
         """A comms hub's power outage alert: AD1 to the network operator of each ESME of
         its system, or a Suppression Log entry while an activation is in progress."""
-        payload: PowerOutageAlert = alert.payload
+        payload = alert.payload
+        assert isinstance(payload, PowerOutageAlert)  # the DSP hands on these alone
         hub = str(alert.originator)
         mark = self.in_progress(hub, payload.raised)
         out: list[Outgoing] = []
@@ -175,7 +177,9 @@ class AD1Suppression:
             content = node("PowerOutageEvent", leaf("CommsHubDeviceID", hub),
                            leaf("StartDateTime", format_datetime(payload.start)),
                            leaf("MPxN", esme.mpxn))
-            out.extend(self.responder.dcc_alert_of(AD1, (esme.network_operator,), content))
+            operator = esme.network_operator
+            assert operator is not None  # _audience keeps the ESMEs with one
+            out.extend(self.responder.dcc_alert_of(AD1, (operator,), content))
         return out
 
     def _audience(self, hub: str) -> list[Device]:
@@ -213,7 +217,8 @@ def read_log(db: sqlite3.Connection, *, network_operator: str | None = None,
              hub: str | None = None, since: _dt.datetime | None = None,
              until: _dt.datetime | None = None, after_seq: int = 0) -> list[SuppressedAlert]:
     """The Suppression Log of an SMI database (see :meth:`AD1Suppression.log`)."""
-    clauses, params = ["seq > ?"], [after_seq]
+    clauses = ["seq > ?"]
+    params: list[object] = [after_seq]
     for column, value in (("network_operator", network_operator), ("hub", hub)):
         if value is not None:
             clauses.append(f"{column} = ?")

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import FrozenInstanceError, dataclass, field, replace
 
 from ..clock import UTC, parse_instant
+from ..errors import MessageError
 from ..namespaces import SR
 from .ids import EUI64, MessageID
 
@@ -85,6 +86,15 @@ class Node:
     def text_at(self, path: str, default: str | None = None) -> str | None:
         node = self.find(path)
         return node.text if node is not None and node.text is not None else default
+
+    def required_text(self, path: str) -> str:
+        """The text at ``path``, an element the schema requires (a request past the
+        schema has it); :class:`~duis.errors.MessageError` naming the path without it."""
+        text = self.text_at(path)
+        if text is None:
+            raise MessageError(f"no {path.rsplit('/', 1)[-1]}", path=f"{self.name}/{path}",
+                               expected="an element with text", found="none")
+        return text
 
     def walk(self) -> Iterator[Node]:
         yield self
