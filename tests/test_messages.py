@@ -258,10 +258,10 @@ def test_errors_quote_a_huge_message_id_shortly():
 
 def test_long_eui_texts_do_not_go_into_the_cache():
     from duis.messages import ids
-    before = ids._parse_eui.cache_info().currsize
+    before = ids.eui_cache_size()
     padded = " " * 10_000 + "90-B3-D5-1F-30-01-00-99" + " " * 10_000
     assert EUI64.parse(padded) == EUI64.parse("90-B3-D5-1F-30-01-00-99")
-    assert ids._parse_eui.cache_info().currsize <= before + 1  # only the short spelling
+    assert ids.eui_cache_size() <= before + 1  # only the short spelling
 
 
 def test_a_split_value_is_read_whole_by_the_codec():

@@ -52,5 +52,5 @@ def test_zero_means_no_waiting_and_connections_are_not_kept_alive():
         await gate.turn(good)
         await asyncio.wait_for(gate.turn(bad), 0.05)
         del bad
-        assert len(gate._refused) == 0
+        assert gate.marked == 0
     asyncio.run(scenario())

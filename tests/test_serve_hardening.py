@@ -174,8 +174,7 @@ def test_a_refused_request_in_a_batch_leaves_no_counter_behind():
         reply = client.post(bogus, "S")
         assert reply.status == 403, reply.text
         engine = server.server.engine
-        last = asyncio.run_coroutine_threadsafe(engine.call(engine.dsp.counters.last, SUPPLIER),
-                                                server._loop).result(10)
+        last = server.run(engine.call(engine.dsp.counters.last, SUPPLIER), 10)
         assert last is None
         again = client.post(bogus, "S")
         assert again.status == 403 and again.headers["X-DUIS-Error"] == \
@@ -350,12 +349,12 @@ def driven_server():
 def test_bad_admin_numbers_and_types_are_400_json(driven_server, path, body):
     """Issue 13 (4): ``advance_seconds: 1e300`` and the like answered HTTP 500."""
     with Client(driven_server.url) as client:
-        before = client._json("GET", "/admin/clock")["now"]
+        before = json.loads(client.request("GET", "/admin/clock").body)["now"]
         reply = client.request("POST", path, body, "application/json")
         assert reply.status == 400, reply.text
         answer = json.loads(reply.body)
         assert answer["error"] == "AdminError" and answer["message"], answer
-        assert client._json("GET", "/admin/clock")["now"] == before
+        assert json.loads(client.request("GET", "/admin/clock").body)["now"] == before
 
 
 @pytest.mark.parametrize("query", ["since=99999999999999999999", "since=-1", "since=1e300",

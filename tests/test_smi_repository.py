@@ -441,7 +441,7 @@ def test_the_cpl_kept_in_memory_follows_every_cpl_write(inv: SqliteInventory):
     assert inv.cpl_entry("Acme Meters", "AM-E2", "3.0").status == "Removed"
     with pytest.raises(AmbiguousCplEntry):
         inv.cpl_entry("Keypad Co", "KP-P1", "1.3")
-    assert [e.smets for e in inv._cpl_rows("Keypad Co", "KP-P1", "1.3", None)] == \
+    assert [e.smets for e in inv.cache.cpl[("Keypad Co", "KP-P1", "1.3")]] == \
         ["SMETS1", "SMETS2"]
 
 
@@ -465,7 +465,7 @@ def test_update_device_keeps_exactly_the_row_it_wrote(inv: SqliteInventory):
 def test_system_generation_is_remembered_per_hub_until_the_hub_changes(inv: SqliteInventory):
     ppmid = inv.device(PPMID)
     assert inv.system_smets(ppmid) == "SMETS2"
-    assert CHF not in inv._devices  # the hub's generation only, not its record
+    assert CHF not in inv.cache.devices  # the hub's generation only, not its record
     inv.update_device(CHF, smets="SMETS1", reason="test", cause="t")
     assert inv.system_smets(ppmid) == "SMETS1"
     with pytest.raises(RuntimeError):
@@ -481,15 +481,15 @@ def test_system_generation_is_remembered_per_hub_until_the_hub_changes(inv: Sqli
 
 def test_prefetch_reads_many_devices_at_once_into_the_cache(inv: SqliteInventory):
     everything = list(inv.devices())
-    inv._cache.clear()
+    inv.cache.clear()
     wanted = [d.eui for d in everything] + ["00-DB-12-34-56-78-90-FF", "not an eui"]
     inv.prefetch(wanted)
-    assert set(inv._devices) == {d.eui for d in everything}
+    assert set(inv.cache.devices) == {d.eui for d in everything}
     assert [inv.device(d.eui) for d in everything] == everything
     small = SqliteInventory(":memory:", cache_size=2)
     load_world(DEFAULT_WORLD, small)
     small.prefetch([d.eui for d in everything])
-    assert 0 < len(small._devices) <= 2
+    assert 0 < len(small.cache.devices) <= 2
     small.close()
 
 

@@ -108,6 +108,12 @@ def _parse_eui(value: str) -> EUI64:
     return EUI64._parse(value)
 
 
+def eui_cache_size() -> int:
+    """How many spellings :meth:`EUI64.parse` holds in its cache now (only short
+    ones go in: a padded or oversized text is parsed each time)."""
+    return _parse_eui.cache_info().currsize
+
+
 @dataclass(frozen=True)
 class MessageID:
     """``originator:target:counter`` — a DUIS RequestID or ResponseID."""

@@ -121,6 +121,11 @@ class RefusedGate:
             if not self._in_hand:
                 self._quiet.set()
 
+    @property
+    def marked(self) -> int:
+        """How many connections are marked refused now (a closed one is forgotten)."""
+        return len(self._refused)
+
     def note(self, connection: object, status: int) -> None:
         """The answer on ``connection``: a 4xx marks it, anything else clears it."""
         if connection is None:

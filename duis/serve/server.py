@@ -22,7 +22,8 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -32,6 +33,8 @@ from .config import SERVICE_NAMES, SERVICE_PATHS, SERVICE_VARIANTS, ServeConfig
 from .delivery import Deliverer
 from .engine import Engine
 from .logs import event, limiter
+
+T = TypeVar("T")
 
 
 class Server:
@@ -311,4 +314,10 @@ class ServerThread:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+        """Run ``coroutine`` on the server's event loop, from another thread (a test's,
+        an embedding program's), and wait at most ``timeout`` seconds for its result:
+        e.g. ``run(server.engine.call(func, *args))`` reads the DSP in its turn."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 

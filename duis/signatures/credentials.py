@@ -468,3 +468,9 @@ def _normalise_dn(text: str) -> tuple[tuple[str, str], ...]:
 
 
 _normalise_dn_cached = lru_cache(maxsize=_DN_CACHE_ENTRIES)(_normalise_dn)
+
+
+def normalise_dn_cache_size() -> int:
+    """How many names :func:`normalise_dn` holds in its cache now (at most
+    ``_DN_CACHE_ENTRIES``; a name over :data:`MAX_ISSUER_NAME_CHARS` never goes in)."""
+    return _normalise_dn_cached.cache_info().currsize

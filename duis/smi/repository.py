@@ -209,6 +209,12 @@ class SqliteInventory:
         self._db = connect(self.path, temp_in_memory=temp_in_memory)
         self._nesting = Nesting(self._db, self, on_undo=self._cache.clear)
 
+    @property
+    def cache(self) -> RecordCache:
+        """What this inventory remembers of its records (:mod:`duis.smi.cache`), to
+        be looked at; the inventory alone changes it."""
+        return self._cache
+
     # -- lifecycle ---------------------------------------------------------
 
     def close(self) -> None:
