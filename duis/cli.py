@@ -15,6 +15,7 @@ imports are what CMD needs).  ``tests/test_startup_imports.py`` guards it.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 
@@ -59,8 +60,11 @@ def command_name(module: str) -> str:
 def chosen_command(argv: list[str]) -> str | None:
     """The command module ``argv`` runs, found as argparse will: the first
     argument that is not an option (the top-level options take no value).
-    ``None`` for ``duis``, ``duis --help``, ``duis --version``, a typo."""
+    ``None`` for ``duis``, ``duis --help`` (``duis -h CMD`` too: it lists every
+    command), ``duis --version``, a typo."""
     for arg in argv:
+        if arg == "-h" or (len(arg) > 2 and "--help".startswith(arg)):
+            return None
         if not arg.startswith("-"):
             module = arg.replace("-", "_")
             return module if module in COMMANDS and command_name(module) == arg else None
@@ -68,9 +72,9 @@ def chosen_command(argv: list[str]) -> str | None:
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The ``duis`` parser with every command listed and ``command`` (a module
-    of :data:`COMMANDS`) registered in full; the others are stand-ins that
-    hold only their one-line help, so their modules are not imported."""
+    """The ``duis`` parser for running ``command`` (a module of :data:`COMMANDS`):
+    that command alone, registered in full.  Without one (``duis --help``, a
+    typo), every command is listed by its one-line help and none is imported."""
     parser = argparse.ArgumentParser(
         prog="duis",
         description="An offline stand-in for the GB smart-metering DCC (DUIS): "
@@ -78,20 +82,17 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"duis {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    if command is not None:
+        importlib.import_module(f"duis.commands.{command}").register(sub)
+        return parser
     for module in COMMANDS:
-        if module == command:
-            importlib.import_module(f"duis.commands.{module}").register(sub)
-        else:
-            sub.add_parser(command_name(module), help=SUMMARIES.get(module, ""), add_help=False)
+        sub.add_parser(command_name(module), help=SUMMARIES.get(module, ""), add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    command = chosen_command(argv)
-    args = build_parser(command).parse_args(argv)
-    if getattr(args, "run", None) is None:  # argparse chose another command than we did
-        args = build_parser(args.command.replace("-", "_")).parse_args(argv)
+    args = build_parser(chosen_command(argv)).parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except DuisError as exc:
@@ -103,5 +104,20 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def console() -> None:
+    """The ``duis`` console script (and ``python -m duis.cli``): :func:`main`, then exit.
+
+    The process ends here, so the garbage collector's last passes over every
+    object the run made (imports included: some 6 ms of a 60 ms ``duis
+    validate``) are skipped with :func:`gc.freeze`; the memory goes back with
+    the process.  Files are flushed and closed and atexit handlers run as ever.
+    Not in :func:`main`, which tests and other programs call in a process
+    that goes on.
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 
@@ -73,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     counts = Counter(r.verdict for r in reports)
     worst = max((EXIT_CODES[r.verdict] for r in reports), default=0)
     if args.json:
+        import json  # not at the top: a plain ``duis validate`` does without it
         json.dump({"schema": schema.name, "summary": {v: counts.get(v, 0) for v in ORDER},
                    "files": len(reports), "results": [r.as_dict() for r in reports]},
                   sys.stdout, indent=2, sort_keys=True)

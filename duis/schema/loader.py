@@ -22,6 +22,9 @@ from ..xmlparse import schema_document_parser
 
 XS = "http://www.w3.org/2001/XMLSchema"
 COVERAGE_SOURCE = "urn:duis:coverage"
+#: the attributes any element may carry: xsi:type, xsi:nil, xsi:schemaLocation,
+#: xsi:noNamespaceSchemaLocation (so no schema's attribute bound is below this)
+XSI_ATTRIBUTES = 4
 SCHEMA_DIR_ENV = "DUIS_SCHEMA_DIR"
 BUNDLED = "bundled"
 
@@ -136,7 +139,7 @@ def _attribute_bound(main_file: Path) -> int | None:
                     if urllib.parse.urlparse(location).scheme:
                         return None
                     pending.append((path.parent / urllib.parse.unquote(location)).resolve())
-    return declared + 4  # xsi:type, xsi:nil, xsi:schemaLocation, xsi:noNamespaceSchemaLocation
+    return declared + XSI_ATTRIBUTES
 
 
 def _coverage(main_file: Path) -> tuple[frozenset[str], frozenset[str]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field
 
@@ -109,6 +108,7 @@ class ValidationReport:
         return data
 
     def to_json(self) -> str:
+        import json  # not at the top: a plain ``duis validate`` does without it
         return json.dumps(self.as_dict(), sort_keys=True)
 
     def render(self) -> str:

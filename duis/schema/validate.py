@@ -43,7 +43,7 @@ from ..xmlparse import (
     read_source,
     validating_parser,
 )
-from .loader import SCHEMA_DIR_ENV, SchemaSet, load_schema
+from .loader import SCHEMA_DIR_ENV, XSI_ATTRIBUTES, SchemaSet, load_schema
 from .report import (
     DEFAULT_REPORT_LIMITS,
     INVALID,
@@ -202,7 +202,10 @@ def fast_verdict(tree: etree._ElementTree, schema: SchemaSet,
                  max_errors: int = DEFAULT_REPORT_LIMITS.max_errors) -> _Verdict:
     """libxml2's verdict on ``tree``, in time and memory linear in its size."""
     elements, attributes = int(_COUNT_ELEMENTS(tree)), int(_COUNT_ATTRIBUTES(tree))
-    bound = schema.max_attributes
+    # no schema's bound is below XSI_ATTRIBUTES: a document with no element above
+    # it is within any bound, without reading the schema files for it
+    crowded_at_all = attributes > XSI_ATTRIBUTES and _CROWDED(tree, k=XSI_ATTRIBUTES + 1, m=1)
+    bound = schema.max_attributes if crowded_at_all else None
     if bound is not None and attributes > bound:
         crowded = _CROWDED(tree, k=bound + 1, m=max_errors + 1)
         if crowded:
