@@ -60,6 +60,7 @@ class World:
 def test_one_device_per_smi_device_running_the_smi_version(inventory):
     net = World(inventory).net
     records = list(inventory.devices())
+    assert records, "the default world has no device"
     assert [d.eui.text for d in net.devices()] == [r.eui for r in records]
     for record in records:
         device = net.device(record.eui)
@@ -213,6 +214,7 @@ def test_a_network_from_the_smi_shares_what_its_devices_have_in_common(inventory
     net = World(inventory).net
     records = {r.eui: r for r in inventory.devices()}
     devices = net.devices()
+    assert devices, "the default world has no device"
     assert [str(d.eui) for d in devices] == sorted(records)
     for device in devices:
         record = records[str(device.eui)]
@@ -227,6 +229,7 @@ def test_a_network_from_the_smi_shares_what_its_devices_have_in_common(inventory
     members = [d for d in devices if d.hub == HUB]
     assert len(members) > 1
     # members after their hub (by EUI-64, the SMI's order) share the hub's EUI64
+    assert any(d.eui.text > HUB.text for d in members)
     assert all(d.hub is net.device(HUB).eui for d in members if d.eui.text > HUB.text)
     same_start = {}
     for d in devices:  # devices starting on the same image share one (immutable) state

@@ -181,6 +181,7 @@ def test_coverage_annotations_are_complete():
     assert covered_variants() <= srv
     docs = xsd.xpath("/xs:schema/xs:complexType[@name='Request']//xs:element[@name='Body']"
                      "/xs:complexType/xs:choice/xs:element", namespaces=ns)
+    assert docs, "no Body members found in duis.xsd"
     for member in docs:
         text = member.xpath("string(xs:annotation/xs:documentation)", namespaces=ns).strip()
         assert text and "\n" not in text, f"{member.get('name')}: one-line documentation wanted"

@@ -163,9 +163,11 @@ def check_over_http(tmp_path: Path, path: Path, profile: str, workers: int = 1) 
             audit = [AuditRecord(**row) for row in client.audit()]
         assert receiver.inbox.duplicates == 0
 
+    assert run.checks, f"{scenario.name}: the run over HTTP checked nothing"
     failed = [c for c in run.checks if c[2] != c[3]]
     assert not failed, f"expectations not met over HTTP: {failed}"
     expected = golden_files(golden, profile)
+    assert expected, f"no golden files in {golden / profile}"
     assert [name for name, _ in run.files] == [name for name, _ in expected]
     for (name, got), (_, want) in zip(run.files, expected, strict=True):
         assert got == want, f"{name} differs from the golden"

@@ -251,5 +251,5 @@ def test_seeding_is_all_or_nothing(tmp_path: Path):
 
 def test_world_records_are_the_models():
     world = read_world(DEFAULT_WORLD)
-    assert all(isinstance(d, Device) for d in world.devices)
+    assert world.devices and all(isinstance(d, Device) for d in world.devices)
     assert world.description.startswith("Default world")
