@@ -8,8 +8,8 @@ are untouched).  Compiled schemas are cached per directory.
 
 from __future__ import annotations
 
+import _thread  # threading's Lock itself, without importing threading at start-up
 import os
-import threading
 import urllib.parse
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -29,7 +29,7 @@ SCHEMA_DIR_ENV = "DUIS_SCHEMA_DIR"
 BUNDLED = "bundled"
 
 _CACHE: dict[str, SchemaSet] = {}
-_LOCK = threading.Lock()
+_LOCK = _thread.allocate_lock()
 
 
 def bundled_dir() -> Path:
@@ -66,7 +66,7 @@ class SchemaSet:
     ``None`` for the official schema, which covers everything."""
     known: frozenset[str] = frozenset()
     """Every service reference variant DUIS defines (the schema's enumeration)."""
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lock: _thread.LockType = field(default_factory=_thread.allocate_lock, repr=False)
 
     @cached_property
     def lxml_schema(self) -> etree.XMLSchema:
