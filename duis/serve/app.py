@@ -28,6 +28,7 @@ import time
 import traceback
 import weakref
 from collections.abc import Awaitable, Callable
+from typing import Literal, overload
 
 from aiohttp import web
 
@@ -79,7 +80,7 @@ HEALTH_READ_TIMEOUT = 2.0
 ENGINE, DELIVERER, CONFIG = (web.AppKey("engine", Engine), web.AppKey("deliverer", Deliverer),
                              web.AppKey("config", ServeConfig))
 SERVER = web.AppKey("server", object)
-GATE = web.AppKey("gate", object)
+GATE: web.AppKey[RefusedGate] = web.AppKey("gate")
 """The :class:`RefusedGate` of the web services."""
 
 
@@ -299,7 +300,8 @@ async def _errors(request: web.Request, handler) -> web.StreamResponse:
               error=type(exc).__name__, why=str(exc), ms=_ms(started))
         return web.json_response(exc.as_dict(), status=status)
     except web.HTTPNotFound:
-        paths = ", ".join(f"POST {p} ({SERVICE_NAMES[s]}: CV {', '.join(map(str, SERVICE_VARIANTS[s]))})"
+        paths = ", ".join(f"POST {p} ({SERVICE_NAMES[s]}: "
+                          f"CV {', '.join(map(str, SERVICE_VARIANTS[s]))})"
                           for s, p in SERVICE_PATHS.items())
         return web.Response(status=404, text=f"404 not found: {request.path}; this server "
                                              f"answers {paths}, GET /health\n")
@@ -440,6 +442,10 @@ def _number(body: dict, key: str, low: float, high: float) -> float | None:
     return float(value)
 
 
+@overload
+def _text(body: dict, key: str, *, required: Literal[True], limit: int = 200) -> str: ...
+@overload
+def _text(body: dict, key: str, *, required: bool = False, limit: int = 200) -> str | None: ...
 def _text(body: dict, key: str, *, required: bool = False, limit: int = 200) -> str | None:
     """A JSON string of at most ``limit`` characters (None when absent and optional)."""
     value = body.get(key)
@@ -511,6 +517,8 @@ async def _cpl(request: web.Request) -> web.Response:
             raise _bad("CPL request", "action", "remove or add", action)
         fields = [_text(body, k, required=True) for k in ("manufacturer", "model",
                                                           "firmware_version")]
+        manufacturer, model, firmware_version = fields
+        result: dict[str, object]
         smets = _text(body, "smets", limit=16)
         cause = _text(body, "cause", limit=500) or "admin request"
         if action == "remove":
@@ -518,12 +526,15 @@ async def _cpl(request: web.Request) -> web.Response:
             result = {"suspended": suspended}
         else:
             status = _text(body, "status", limit=32) or "Current"
-            entry = CplEntry(*fields, _text(body, "firmware_hash", limit=128), smets, status)
+            # no smets: CplEntry refuses it (InvalidRecord, answered 400)
+            entry = CplEntry(manufacturer, model, firmware_version,
+                             _text(body, "firmware_hash", limit=128),
+                             smets, status)  # type: ignore[arg-type]
             await engine.change(engine.add_cpl, entry, cause)
             result = {"added": "/".join(fields)}
     except DuisError as exc:
         return _admin_error(exc)
-    event("admin", action=f"cpl {action}", entry="/".join(fields), **result)
+    event("admin", logging.INFO, action=f"cpl {action}", entry="/".join(fields), **result)
     return web.json_response(result)
 
 

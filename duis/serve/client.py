@@ -17,6 +17,7 @@ import http.client
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 from urllib.parse import urlencode, urlsplit
 
 from ..errors import DuisError, InputError
@@ -83,7 +84,8 @@ class Exchange:
 
     @property
     def message(self) -> Request:
-        return from_tree(parse_bytes(self.request, "<request>"), "<request>")
+        # what Client.send sent: a request (it refuses anything else)
+        return cast(Request, from_tree(parse_bytes(self.request, "<request>"), "<request>"))
 
 
 def is_signed(data: bytes) -> bool:
@@ -102,6 +104,7 @@ class Client:
             raise InputError("bad server URL", expected="http://host:port", found=url)
         self.url = url.rstrip("/")
         self._parts = parts
+        self._host: str = parts.hostname
         self.store = store or CredentialStore(default_store_directory())
         self.timeout = timeout
         self.now = now
@@ -117,7 +120,7 @@ class Client:
         if self._connection is None:
             cls = http.client.HTTPSConnection if self._parts.scheme == "https" \
                 else http.client.HTTPConnection
-            self._connection = cls(self._parts.hostname, self._parts.port, timeout=self.timeout)
+            self._connection = cls(self._host, self._parts.port, timeout=self.timeout)
         return self._connection
 
     def close(self) -> None:
@@ -224,7 +227,8 @@ class Client:
 
     # --- operations and admin (duis serve only) -------------------------------------------
 
-    def _json(self, method: str, path: str, body: dict | None = None) -> dict:
+    def _json(self, method: str, path: str, body: dict | None = None) -> Any:
+        """The JSON the server answered (an object, or a list for the audit)."""
         data = json.dumps(body).encode() if body is not None else None
         reply = self.request(method, path, data, "application/json" if data else None)
         try:

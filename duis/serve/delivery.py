@@ -277,8 +277,10 @@ class Deliverer:
         """POST one message; None on 2xx, else what went wrong."""
         headers = {"Content-Type": "application/xml", HEADER_SEQ: str(entry.seq),
                    HEADER_KIND: entry.kind, HEADER_RECIPIENT: entry.recipient}
+        session = self._session
+        assert session is not None  # started
         try:
-            async with self._session.post(url, data=entry.body, headers=headers) as reply:
+            async with session.post(url, data=entry.body, headers=headers) as reply:
                 await reply.read()
                 if 200 <= reply.status < 300:
                     return None

@@ -50,9 +50,9 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TypeVar
+from typing import TypeVar, cast
 
-from ..clock import FixedClock, SystemClock, parse_instant, seeded_random
+from ..clock import Clock, FixedClock, SystemClock, parse_instant, seeded_random
 from ..defaults import default_world
 from ..devices import FaultPlan, Network
 from ..dsp import DSP, Outgoing
@@ -168,7 +168,7 @@ class Ticked:
         return {"now": format_datetime(self.now),
                 "messages": [{"seq": seq, "kind": o.kind, "code": o.code,
                               "recipient": o.recipient}
-                             for seq, o in zip(self.queued, self.outgoing)]}
+                             for seq, o in zip(self.queued, self.outgoing, strict=True)]}
 
 
 @dataclass
@@ -213,9 +213,9 @@ class Engine:
         matters); larger batches (heavy load) are signed in a worker."""
         self._closed = False
         self._closed_for_calls = False
-        self._shared = None
-        self.dsp: DSP | None = None
-        self.outbox: Outbox | None = None
+        self._shared: sqlite3.Connection | None = None
+        self._dsp: DSP | None = None
+        self._outbox: Outbox | None = None
         self.pool: CheckPool | None = None
         """Worker processes for the stateless checks (``config.workers - 1``), once started."""
         self.faults = FaultPlan()
@@ -224,6 +224,32 @@ class Engine:
         self.seeded = False
         """Whether the SMI was seeded from the world at this start."""
 
+    @property
+    def is_open(self) -> bool:
+        """Whether :meth:`open` has built the DSP and opened the outbox."""
+        return self._outbox is not None
+
+    @property
+    def dsp(self) -> DSP:
+        """The DSP (built by :meth:`open`)."""
+        if self._dsp is None:
+            raise RuntimeError("the engine is not open")
+        return self._dsp
+
+    @property
+    def outbox(self) -> Outbox:
+        """The outbox (opened by :meth:`open`)."""
+        if self._outbox is None:
+            raise RuntimeError("the engine is not open")
+        return self._outbox
+
+    @property
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop that opened the engine."""
+        if self._loop is None:
+            raise RuntimeError("the engine is not open")
+        return self._loop
+
     # --- lifecycle --------------------------------------------------------------------
 
     def open(self) -> None:
@@ -231,7 +257,12 @@ class Engine:
         SQLite connections stay on the thread that opened them)."""
         self._loop = asyncio.get_running_loop()
         config = self.config
-        clock = FixedClock(config.now) if config.clock == "driven" else SystemClock()
+        clock: Clock
+        if config.clock == "driven":
+            assert config.now is not None  # ServeConfig refuses a driven clock without --now
+            clock = FixedClock(config.now)
+        else:
+            clock = SystemClock()
         world = config.world or default_world()
         if config.smi is None:
             inventory = load_world(world, clock=clock)
@@ -248,11 +279,11 @@ class Engine:
         # recorded in the transaction of what its request did (see the module)
         counters = CounterStore(connection=connection) if config.replay_check else None
         store = CredentialStore(config.store or default_store_directory())
-        self.dsp = DSP(inventory, store, profile=named_profile(self.profile_name), clock=clock,
-                       counters=counters, network=network)
-        self.operations = Operations(self.dsp, self.faults)
+        self._dsp = dsp = DSP(inventory, store, profile=named_profile(self.profile_name),
+                              clock=clock, counters=counters, network=network)
+        self.operations = Operations(dsp, self.faults)
         """The clock, the CPL, the faults: what a scenario's steps do too."""
-        self.outbox = Outbox(config.smi, busy_timeout=config.busy_timeout, clock=clock)
+        self._outbox = Outbox(config.smi, busy_timeout=config.busy_timeout, clock=clock)
         self._shared = connection if config.smi is not None else None
         """The SMI's connection, through which the outbox rows are written (same file)."""
         if config.smi is not None:
@@ -288,18 +319,18 @@ class Engine:
         if self._closed:
             return
         self._closed = True
-        if self.dsp is not None:
-            self.dsp.inventory.close()
-            if self.dsp.counters is not None:
-                self.dsp.counters.close()
-        if self.outbox is not None:
-            self.outbox.close()
+        if self._dsp is not None:
+            self._dsp.inventory.close()
+            if self._dsp.counters is not None:
+                self._dsp.counters.close()
+        if self._outbox is not None:
+            self._outbox.close()
 
     # --- calls --------------------------------------------------------------------------
 
     async def call(self, func: Callable[..., T], *args) -> T:
         """Run ``func(*args)``, which only reads, after the calls made before it."""
-        future = self._loop.create_future()
+        future = self._running_loop.create_future()
         self._add(_Call(func, args, future))
         return await future
 
@@ -307,7 +338,7 @@ class Engine:
         """Run ``func(*args)``, which changes the DSP (a clock move, the CPL), after
         the calls made before it, in one transaction with the messages it produced:
         they are in the outbox when this returns."""
-        future = self._loop.create_future()
+        future = self._running_loop.create_future()
         self._add(_Call(func, args, future, change=True))
         return await future
 
@@ -317,7 +348,7 @@ class Engine:
 
     def _schedule(self) -> None:
         if self._scheduled is None:
-            self._scheduled = self._loop.call_soon(self._run_scheduled)
+            self._scheduled = self._running_loop.call_soon(self._run_scheduled)
 
     def _run_scheduled(self) -> None:
         self._scheduled = None
@@ -327,8 +358,9 @@ class Engine:
         """One request to a web service: checked in a worker process when there are
         any (then the serialized rest here), else all here.  Requests reach the
         serialized step in the order they came in."""
-        future = self._loop.create_future()
-        if self.pool is None:
+        future = self._running_loop.create_future()
+        pool = self.pool
+        if pool is None:
             self._add(_Call(self.handle, (service, source), future,
                             lambda: self._check_here(data, source), True))
             return await future
@@ -345,7 +377,7 @@ class Engine:
                     self._calls.append(_Call(self.handle, (service, source), future,
                                              lambda: self._check_here(data, source), True))
 
-        self.pool.check(data, source, self.dsp.clock.now(), deliver)
+        pool.check(data, source, self.dsp.clock.now(), deliver)
         return await future
 
     def _drain(self) -> None:
@@ -432,8 +464,8 @@ class Engine:
         def signed(outcome: Outcome) -> None:
             try:
                 match outcome:
-                    case Answered(xmls):
-                        signatures = iter(xmls)
+                    case Answered(xmls):              # a signing job's: the signatures
+                        signatures = iter(cast("list[bytes]", xmls))
                         sealed = [[out.with_signature(next(signatures))
                                    for out in result.outgoing] for result in produced]
                     case RunHere():                       # no worker: seal them here
@@ -450,6 +482,7 @@ class Engine:
                 if self._calls:
                     self._schedule()
 
+        assert self.pool is not None  # _seal_in_worker: workers are running
         self.pool.sign(unsigned, now, signed)
 
     def _seal_in_worker(self, batch: list[_Call]) -> bool:
@@ -507,7 +540,7 @@ class Engine:
             return
         self._calls.extendleft(reversed(batch))
         pause, self._lock_pause = self._lock_pause, min(LOCK_RETRY_MAX, self._lock_pause * 2)
-        self._lock_retry = self._loop.call_later(pause, self._lock_retried)
+        self._lock_retry = self._running_loop.call_later(pause, self._lock_retried)
 
     def _lock_retried(self) -> None:
         self._lock_retry = None
@@ -550,7 +583,8 @@ class Engine:
         check (its counter recorded in this transaction), authorisation, the
         device; what it sends is sealed, and its asynchronous messages queued, after."""
         self.dsp.check_counter(checked, source)
-        submission = self.dsp.handle(checked.request, web_service=service, source=source)
+        submission = self.dsp.handle(checked.as_request(source), web_service=service,
+                                     source=source)
         return Handled(submission, str(submission.request.request_id))
 
     def tick(self) -> Ticked:
@@ -615,7 +649,7 @@ def _with_sealed(outcomes: list, sealed: list[list[Outgoing]]) -> list:
 
 
 def _settle_all(batch: list[_Call], outcomes: list) -> None:
-    for call, (result, error) in zip(batch, outcomes):
+    for call, (result, error) in zip(batch, outcomes, strict=True):  # one outcome a call
         _settle(call.future, result, error)
 
 

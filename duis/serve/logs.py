@@ -43,7 +43,7 @@ def event(name: str, level: int = logging.INFO, **fields: object) -> None:
     it comes from), which keeps a log line per request cheap under load.
     """
     if LOGGER.isEnabledFor(level):
-        record = LOGGER.makeRecord(LOGGER.name, level, "duis.serve", 0, name, None, None,
+        record = LOGGER.makeRecord(LOGGER.name, level, "duis.serve", 0, name, (), None,
                                    extra={"fields": {k: v for k, v in fields.items()
                                                      if v is not None}})
         LOGGER.handle(record)
@@ -151,7 +151,7 @@ class RepeatLimiter(logging.Filter):
         if not slot.suppressed or self.handler is None:
             return
         record = LOGGER.makeRecord(LOGGER.name, slot.level, "duis.serve", 0, "suppressed",
-                                   None, None, extra={"fields": {
+                                   (), None, extra={"fields": {
                                        "similar_to": slot.event, "count": slot.suppressed,
                                        "written": slot.count - slot.suppressed,
                                        "seconds": self.window, **slot.fields},

@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from ..clock import Clock, SystemClock
 
@@ -132,11 +133,12 @@ class Outbox:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                seqs = [self._db.execute(
+                # an INSERT's lastrowid is the row's (never None)
+                seqs = cast("list[int]", [self._db.execute(
                     "INSERT INTO serve_outbox (recipient, kind, code, cause, queued_at, body) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     (m.recipient, m.kind, m.code, m.cause, now, m.body)).lastrowid
-                    for m in messages]
+                    for m in messages])
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -149,10 +151,10 @@ class Outbox:
         transaction the caller commits (the SMI's: its changes and the messages
         they caused are then one commit); return their sequence numbers."""
         now = _stamp(self.clock.now())
-        seqs = [db.execute(
+        seqs = cast("list[int]", [db.execute(  # an INSERT's lastrowid is never None
             "INSERT INTO serve_outbox (recipient, kind, code, cause, queued_at, body) "
             "VALUES (?, ?, ?, ?, ?, ?)", (m.recipient, m.kind, m.code, m.cause, now, m.body)
-        ).lastrowid for m in messages]
+        ).lastrowid for m in messages])
         self._note_queued(seqs)
         return seqs
 

@@ -54,6 +54,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from ..errors import DuisError
 from .framing import FrameReader, frame, microseconds
@@ -116,7 +117,8 @@ class _Worker(asyncio.Protocol):
         self.alive = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
+        # a socket connection's transport (create_unix_connection) writes
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         answered = False
@@ -146,9 +148,11 @@ class _Pending:
     __slots__ = ("seq", "deliver", "outcome", "frame", "tries")
 
     def __init__(self, seq: int, deliver: Callable[[Outcome], None]) -> None:
-        self.seq, self.deliver, self.outcome = seq, deliver, None
-        self.frame: bytes | None = None
-        """The check job, to send again to another worker if this one dies."""
+        self.seq, self.deliver = seq, deliver
+        self.outcome: Outcome | None = None
+        self.frame = b""
+        """The check job (set when it is sent), to send again to another worker if this
+        one dies."""
         self.tries = 0
 
 
@@ -205,6 +209,7 @@ class CheckPool:
             theirs.close()
         ours.setblocking(False)
         await loop.create_unix_connection(lambda: worker, sock=ours)
+        assert worker.transport is not None  # connection_made set it
         worker.transport.write(frame(self.settings))
         return worker
 
@@ -256,24 +261,29 @@ class CheckPool:
 
     def _answered(self, worker: _Worker, seq: int, ok: bool, value: object) -> None:
         worker.in_flight.discard(seq)
+        # a refused or failed job's value is the worker's exception
+        outcome = Answered(value) if ok else Failed(cast(BaseException, value))
         done = self._signing.pop(seq, None)
         if done is not None:
-            done(Answered(value) if ok else Failed(value))
+            done(outcome)
             return
         pending = self._pending.pop(seq, None)
         if pending is None:
             return
-        pending.outcome = Answered(value) if ok else Failed(value)
+        pending.outcome = outcome
 
     def _release(self) -> None:
         """Hand on the outcomes that are next in order, then call :attr:`on_released`."""
         order = self._order
         released = False
-        while order and order[0].outcome is not None:
+        while order:
+            outcome = order[0].outcome
+            if outcome is None:
+                break
             pending = order.popleft()
             released = True
             try:
-                pending.deliver(pending.outcome)
+                pending.deliver(outcome)
             except Exception:  # a bug in the receiver must not stall the others
                 logging.getLogger("duis.serve").exception("handing on a checked request")
         if released and self.on_released is not None:

@@ -190,6 +190,7 @@ class ReceiverThread:
     def stop(self) -> None:
         if not self._thread.is_alive():
             return
+        assert self._runner is not None  # the thread runs: started
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)

@@ -23,7 +23,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from aiohttp import web
 
@@ -74,7 +74,9 @@ class Server:
                                          keepalive_timeout=config.header_timeout,
                                          lingering_time=LINGER_SECONDS)
             await self._runner.setup()
-            self.guard = ConnectionGuard(self._runner.server, connection_cap(config))
+            handler = self._runner.server
+            assert handler is not None  # set up just above
+            self.guard = ConnectionGuard(handler, connection_cap(config))
             site = GuardedSite(self._runner, config.host, config.port, self.guard,
                                reuse_address=True, backlog=512)
             await site.start()
@@ -96,7 +98,8 @@ class Server:
         await self._log_start()
 
     async def _log_start(self) -> None:
-        config, engine = self.config, self.engine
+        config, engine, guard = self.config, self.engine, self.guard
+        assert guard is not None  # listening
         status = await engine.call(engine.status)
         event("listening", url=self.url, services={
             f"POST {path}": f"{SERVICE_NAMES[s]}, CV {', '.join(map(str, SERVICE_VARIANTS[s]))}"
@@ -109,13 +112,15 @@ class Server:
               replay_check=config.replay_check, callbacks=config.endpoints.describe(),
               outbox=status["outbox"], max_bytes=config.max_bytes,
               workers=config.workers, worker_pids=engine.pool.pids if engine.pool else None,
-              limits={"max_connections": self.guard.cap, "header_timeout": config.header_timeout,
+              limits={"max_connections": guard.cap, "header_timeout": config.header_timeout,
                       "body_timeout": config.body_timeout, "busy_timeout": config.busy_timeout,
                       "stuck_after": config.stuck_after})
 
     async def _tick(self) -> None:
         """Real clock: let the devices catch up with it every ``tick_seconds``
         (a tick that fails, e.g. the SMI locked, is logged and the next one tries)."""
+        deliverer = self.deliverer
+        assert deliverer is not None  # started before the ticker
         while True:
             await asyncio.sleep(self.config.tick_seconds)
             try:
@@ -124,7 +129,7 @@ class Server:
                 event("tick-failed", logging.WARNING, error=f"{type(exc).__name__}: {exc}")
                 continue
             if ticked.outgoing:
-                self.deliverer.wake(o.recipient for o in ticked.outgoing)
+                deliverer.wake(o.recipient for o in ticked.outgoing)
                 event("clock", **ticked.as_dict())
 
     async def _sweep_logs(self) -> None:
@@ -152,7 +157,7 @@ class Server:
         await self.engine.stop_workers(self.config.shutdown_timeout)
         if self.deliverer is not None:
             await self.deliverer.stop(self.config.shutdown_timeout)
-        counts = self.engine.outbox.counts() if self.engine.outbox else None
+        counts = self.engine.outbox.counts() if self.engine.is_open else None
         self.engine.close()
         event("stopped", outbox=counts)
 
@@ -236,7 +241,7 @@ class _Refused(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         event("connection-refused", logging.WARNING, open=self.guard.open,
               max_connections=self.guard.cap, http=503)
-        transport.write(_REFUSAL)
+        cast(asyncio.Transport, transport).write(_REFUSAL)  # a TCP connection's
         transport.close()
 
 

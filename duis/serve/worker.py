@@ -98,7 +98,7 @@ def _workers(settings: CheckSettings) -> tuple[Callable, Callable]:
 
     store = CredentialStore(Path(settings.store))
     schema = load_schema()
-    schema.lxml_schema, schema.detailed_schema  # built before the first request, not by it
+    _ = schema.lxml_schema, schema.detailed_schema  # built before the first request, not by it
 
     def check(data: bytes, source: str, now):
         return request_checked(lambda: precheck(
