@@ -106,7 +106,7 @@ def test_the_library_refuses_each_with_its_error(name, dsp):
 def test_what_is_accepted_is_acted_on_as_signed(name):
     """A mutation the signature cannot see is read as the signed original, and is
     that original to the replay check: once either is accepted, both are replays."""
-    dsp = _dsp(CounterStore(":memory:"))
+    dsp = _dsp(CounterStore())  # in memory
     expected = _dsp().submit(ORIGINAL).request
     submission = dsp.submit(CORPUS[name].data)
     assert submission.decision.accepted
