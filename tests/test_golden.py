@@ -82,6 +82,7 @@ def test_update_is_atomic_and_idempotent(story):
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_pytest_plugin_fixture_and_update_option(story, tmp_path):
     test_file = tmp_path / "test_with_plugin.py"
     test_file.write_text(

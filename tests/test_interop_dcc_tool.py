@@ -16,7 +16,8 @@ import pytest
 from duis.signatures import CredentialStore, dcctool, sign_with_store, verify
 from duis.signatures.profile import SR
 
-pytestmark = pytest.mark.interop
+#: the DCC's Java tool, run once per check: slow (``make test-slow``, ``make interop``)
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
 NOW = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
 USER = "90-B3-D5-1F-30-01-00-00"

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 STORY = ROOT / "samples/scenarios/mp105-esme-recovery-by-read.toml"
 
@@ -23,6 +25,7 @@ def test_loading_the_plugin_imports_nothing_heavy():
     assert loaded == ["duis", "duis.pytest_plugin"]
 
 
+@pytest.mark.slow
 def test_relative_paths_are_taken_from_the_test_files_folder(tmp_path):
     project = tmp_path / "project"
     (project / "tests" / "scenarios").mkdir(parents=True)

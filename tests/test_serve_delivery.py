@@ -157,6 +157,7 @@ def test_receiver_down_then_up_every_message_delivered_once_in_order(tmp_path):
 
 # --- a server killed and restarted in between ---------------------------------------------------
 
+@pytest.mark.slow
 def test_server_killed_and_restarted_every_message_delivered_once_in_order(tmp_path):
     port = free_port()
     db = tmp_path / "smi.sqlite"

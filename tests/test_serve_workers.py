@@ -259,6 +259,7 @@ def test_what_a_worker_signs_is_what_the_dsp_would_send():
     assert [sign_unsigned(x, store, START) for x in sent[False]] == sent[True]
 
 
+@pytest.mark.slow
 def test_a_killed_worker_s_request_is_checked_again_and_answered(serve_log):
     """Issue 13: a request whose worker was killed used to get 503 "send again",
     and its resend was then a replay when later counters from the same sender had
@@ -289,6 +290,7 @@ def test_a_killed_worker_s_request_is_checked_again_and_answered(serve_log):
     assert serve_log.events("worker-started")[0]["pid"] == new[0]
 
 
+@pytest.mark.slow
 def test_a_request_two_workers_died_on_is_refused_not_checked_in_the_server(serve_log):
     """A request cut short twice (two workers died checking it) is most likely
     what killed them: it is refused with WorkerExited (500, not "send again"),
@@ -355,6 +357,7 @@ def start_serve(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, str, dict
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+@pytest.mark.slow
 def test_the_workers_end_with_the_server_process(tmp_path, how):
     """Stopped with the server (SIGTERM), or on their own when it is killed."""
     process, url, serving, log = start_serve(tmp_path, "--workers", "3", "--clock", "driven",

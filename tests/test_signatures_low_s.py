@@ -96,6 +96,7 @@ def tool():
 
 
 @pytest.mark.interop
+@pytest.mark.slow
 def test_the_dcc_tool_validates_low_s_and_high_s(tool, tmp_path):
     """What the DCC's own tool does: both forms pass its Validate."""
     zaz1 = CredentialStore(dcctool.extract_credentials(tmp_path, tool))

@@ -46,12 +46,14 @@ def acceptance(store):
 
 # --- acceptance ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_every_suspended_device_is_upgraded_under_every_profile(acceptance):
     for result in acceptance.values():
         assert result.suspended_by_removal > 4_000
         assert result.upgraded == result.suspended_by_removal
 
 
+@pytest.mark.slow
 def test_baseline_leaves_about_a_fifth_of_upgraded_devices_wrongly_suspended(acceptance):
     baseline = acceptance["baseline"]
     assert 0.15 <= baseline.wrongly_suspended_share <= 0.25
@@ -60,11 +62,13 @@ def test_baseline_leaves_about_a_fifth_of_upgraded_devices_wrongly_suspended(acc
     assert baseline.codes["E5"] == baseline.wrongly_suspended
 
 
+@pytest.mark.slow
 def test_option2_leaves_no_device_wrongly_suspended(acceptance):
     assert acceptance["mp105-option2"].wrongly_suspended == 0
     assert acceptance["mp105-option2"].still_suspended == 0
 
 
+@pytest.mark.slow
 def test_option1_also_recovers_every_device_but_only_by_11_2(acceptance):
     """Documented result: Option 1 ends with none wrongly Suspended too, but the 11.3
     retries restore nothing; the 11.2 reads restore all the devices the loss left."""
@@ -75,6 +79,7 @@ def test_option1_also_recovers_every_device_but_only_by_11_2(acceptance):
     assert "E5" not in option1.codes
 
 
+@pytest.mark.slow
 def test_option2_retries_restore_smets2_devices_and_11_2_the_rest(acceptance):
     option2, option1 = acceptance["mp105-option2"], acceptance["mp105-option1"]
     read2 = next(p for p in option2.phases if p.name == "read")
@@ -83,6 +88,7 @@ def test_option2_retries_restore_smets2_devices_and_11_2_the_rest(acceptance):
     assert option2.requests < option1.requests
 
 
+@pytest.mark.slow
 def test_the_same_responses_are_lost_under_every_profile(acceptance):
     lost = {r.lost_responses for r in acceptance.values()}
     assert len(lost) == 1
@@ -91,6 +97,7 @@ def test_the_same_responses_are_lost_under_every_profile(acceptance):
     assert len(set(first.values())) == 1
 
 
+@pytest.mark.slow
 def test_phases_account_for_every_request_and_the_timeline_ends_at_the_smi(acceptance):
     for result in acceptance.values():
         assert sum(p.requests for p in result.phases) == result.requests
@@ -103,6 +110,7 @@ def test_phases_account_for_every_request_and_the_timeline_ends_at_the_smi(accep
 
 # --- determinism and signing ---------------------------------------------------------
 
+@pytest.mark.slow
 def test_same_seed_same_report_sequential_or_in_workers(store):
     spec, settings = FleetSpec(devices=800, seed=7), CampaignSettings(signing=False)
     one = simulate(spec, settings, store, jobs=1).without_machine_figures()

@@ -41,6 +41,7 @@ def test_an_unwritable_place_is_a_clean_error(tmp_path: Path):
     assert "cannot create the SMI file" in str(caught.value)
 
 
+@pytest.mark.slow
 def test_concurrent_submits_on_a_new_file_all_find_the_device(tmp_path: Path):
     """Six ``duis submit --smi new.sqlite`` at once: each one sees the seeded world
     (before, one could open the file between its creation and its seeding and answer
