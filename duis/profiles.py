@@ -11,6 +11,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import Protocol
 
 from .errors import DuisError
 
@@ -20,6 +21,21 @@ ACTIVATION_SUCCESS_ONLY, ACTIVATION_ANY = "success", "any"
 
 class UnknownProfile(DuisError):
     """The named behaviour profile does not exist."""
+
+
+class ProfileQuestions(Protocol):
+    """The questions the DSP asks a behaviour profile: what a :class:`BehaviourProfile`
+    answers, and a :class:`JointProfile` for several profiles at once."""
+
+    @property
+    def name(self) -> str: ...
+
+    def allows_while_suspended(self, variant: str, command_variant: int,
+                               smets: str) -> bool: ...
+
+    def processes_activation(self, successful: bool) -> bool: ...
+
+    def processes_firmware_read(self) -> bool: ...
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from ..catalogue import lookup
 from ..messages import Request
-from ..profiles import BehaviourProfile
+from ..profiles import ProfileQuestions
 from ..smi import Inventory
 from .checks import CHECKS, AuthorisationContext, Decision, decide
 
 
-def authorise(request: Request, inventory: Inventory, profile: BehaviourProfile,
+def authorise(request: Request, inventory: Inventory, profile: ProfileQuestions,
               dsp_eui: str, *, web_service: str | None = None) -> Decision:
     """Decide what a verified request gets, reading users and devices from the SMI."""
     service = lookup(request.service_reference_variant)

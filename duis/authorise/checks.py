@@ -15,7 +15,7 @@ from functools import cached_property
 from ..catalogue import LOCAL_VARIANTS, WEB_SERVICES, ServiceRequest
 from ..catalogue.authorisation import authorisation_rules
 from ..messages import Request
-from ..profiles import BehaviourProfile
+from ..profiles import ProfileQuestions
 from ..smi import Device, User
 
 SIGNED_PRECOMMAND_VARIANTS = frozenset({5, 6, 7})
@@ -28,7 +28,7 @@ class AuthorisationContext:
     user: User | None
     device: Device | None
     """The target device of a device request (None when absent, or for non-device requests)."""
-    profile: BehaviourProfile
+    profile: ProfileQuestions
     dsp_eui: str
     """The DCC's own identity (the Access Control Broker): non-device requests target it."""
     web_service: str | None = None

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..gbcs import ActivationResult, FirmwareActivationAlert, FirmwareVersionReport
-from ..profiles import BehaviourProfile
+from ..profiles import ProfileQuestions
 from ..smi import Device, Inventory
 
 READ_FIRMWARE, ACTIVATE_FIRMWARE, ACTIVATION_ALERT = "11.2", "11.3", "alert"
@@ -61,7 +61,7 @@ class AlertIntent:
     reported_version: str
 
 
-def process_firmware_report(inventory: Inventory, profile: BehaviourProfile,
+def process_firmware_report(inventory: Inventory, profile: ProfileQuestions,
                             report: FirmwareReport) -> tuple[AlertIntent, ...]:
     """Apply ``report`` to the SMI in one transaction; return the alerts to send."""
     device = inventory.device(report.device)
@@ -90,7 +90,7 @@ def process_firmware_report(inventory: Inventory, profile: BehaviourProfile,
     return ()
 
 
-def _processed(profile: BehaviourProfile, report: FirmwareReport, device: Device) -> bool:
+def _processed(profile: ProfileQuestions, report: FirmwareReport, device: Device) -> bool:
     if report.source == READ_FIRMWARE:
         if device.device_type == "GPF":
             return True  # N52 is the DCC's behaviour under every profile

@@ -32,7 +32,7 @@ from ..errors import DuisError, WrongRoot
 from ..gbcs import GbcsMessage, PowerOutageAlert
 from ..messages import Message, MessageID, Node, Request, from_tree
 from ..mmc import command_for
-from ..profiles import BehaviourProfile
+from ..profiles import ProfileQuestions
 from ..profiles import profile as named_profile
 from ..schema import SchemaSet, ensure_valid, load_schema
 from ..settings import DEFAULT_SETTINGS, Settings
@@ -130,7 +130,7 @@ class DSP:
     and (optionally) a network of emulated devices."""
 
     def __init__(self, inventory: Inventory, store: CredentialStore, *,
-                 profile: BehaviourProfile | None = None, clock: Clock | None = None,
+                 profile: ProfileQuestions | None = None, clock: Clock | None = None,
                  counters: CounterStore | None = None, schema: SchemaSet | None = None,
                  network: Network | None = None, check_certificate_roles: bool = False,
                  signing: bool = True, settings: Settings | None = None) -> None:

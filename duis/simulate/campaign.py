@@ -37,7 +37,7 @@ from ..devices import FaultPlan, Network
 from ..dsp import DSP
 from ..dsp.operations import activation_message_code
 from ..errors import DuisError
-from ..profiles import JointProfile
+from ..profiles import BehaviourProfile, JointProfile
 from ..profiles import profile as named_profile
 from ..signatures import CredentialStore
 from ..smi import SqliteInventory
@@ -131,7 +131,8 @@ class Campaign:
         names = [profile_name] if isinstance(profile_name, str) else list(profile_name)
         members = [named_profile(name) for name in names]
         self.spec, self.settings = spec, settings
-        self.profile = members[0] if len(members) == 1 else JointProfile(members, SHARED)
+        self.profile: BehaviourProfile | JointProfile = (
+            members[0] if len(members) == 1 else JointProfile(members, SHARED))
         self.progress = progress or (lambda *args: None)
         self.clock = FixedClock(START)
         self.inventory: SqliteInventory = build_inventory(spec, self.clock)
@@ -340,9 +341,10 @@ class SimulationError(DuisError):
     exit_code = 1
 
 
-def _expect(condition: bool, message: str, **where: str) -> None:
+def _expect(condition: bool, message: str, *, path: str, expected: str, found: str) -> None:
     if not condition:
-        raise SimulationError(message, source="fleet simulation", **where)
+        raise SimulationError(message, source="fleet simulation", path=path,
+                              expected=expected, found=found)
 
 
 def run_profile(spec: FleetSpec, settings: CampaignSettings, profile_name: str,

@@ -129,7 +129,8 @@ def system_members(spec: FleetSpec, rng: _random.Random) -> tuple[str, tuple[str
     """(SMETS generation, device types after the hub) of the next system."""
     if rng.random() < spec.smets1_share:
         return "SMETS1", ("ESME", "GSME") if rng.random() < spec.dual_fuel_share else ("ESME",)
-    members = ("GPF", "ESME", "GSME") if rng.random() < spec.dual_fuel_share else ("ESME",)
+    members: tuple[str, ...] = (("GPF", "ESME", "GSME") if rng.random() < spec.dual_fuel_share
+                                else ("ESME",))
     if rng.random() < spec.ppmid_share:
         members += ("PPMID",)
     return "SMETS2", members

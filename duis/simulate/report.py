@@ -31,7 +31,7 @@ class Timeline:
             self.suspended.append(suspended)
 
     def points(self) -> list[tuple[float, int]]:
-        return list(zip(self.seconds, self.suspended))
+        return list(zip(self.seconds, self.suspended, strict=True))  # appended together
 
     def sampled(self, limit: int = JSON_TIMELINE_POINTS) -> list[tuple[float, int]]:
         """At most ``limit`` points: the first, the last, and evenly spaced ones between
@@ -179,7 +179,8 @@ class SimulationReport:
         if self.measured_peak_kb is not None:
             return self.measured_peak_kb
         peaks = list(self.processes.values())
-        return sum(peaks) if peaks and None not in peaks else None
+        known = [peak for peak in peaks if peak is not None]
+        return sum(known) if peaks and len(known) == len(peaks) else None
 
     @property
     def messages(self) -> int:
@@ -193,13 +194,15 @@ class SimulationReport:
         """CPU time the campaigns took (shared steps' counted once)."""
         if self.spent_cpu_seconds is not None:
             return self.spent_cpu_seconds
-        if any(r.cpu_seconds is None for r in self.results):
+        spent = [r.cpu_seconds for r in self.results]
+        known = [seconds for seconds in spent if seconds is not None]
+        if len(known) != len(spent):
             return None
-        return sum(r.cpu_seconds for r in self.results)
+        return sum(known)
 
     def to_dict(self) -> dict[str, Any]:
-        data = {"settings": self.settings,
-                "profiles": {r.profile: r.to_dict() for r in self.results}}
+        data: dict[str, Any] = {"settings": self.settings,
+                                "profiles": {r.profile: r.to_dict() for r in self.results}}
         if self.shared:
             data["shared"] = [asdict(segment) for segment in self.shared]
             data["splits"] = list(self.splits)
@@ -248,10 +251,13 @@ class SimulationReport:
         cells = [[label] + [fmt(r) for r in self.results] for label, fmt in rows]
         widths = [max(len(row[i]) for row in cells + [[""] + names])
                   for i in range(len(names) + 1)]
-        lines = ["  ".join([" " * widths[0]] + [n.rjust(w) for n, w in zip(names, widths[1:])])]
+        # a column per profile, and its width
+        lines = ["  ".join([" " * widths[0]]
+                           + [n.rjust(w) for n, w in zip(names, widths[1:], strict=True)])]
         for row in cells:
             lines.append("  ".join([row[0].ljust(widths[0])]
-                                   + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]))
+                                   + [c.rjust(w) for c, w in zip(row[1:], widths[1:],
+                                                                 strict=True)]))
         for shared in self.shared:
             who = (f"the {len(shared.profiles)} profiles" if len(shared.profiles) == len(names)
                    else " and ".join(shared.profiles))
@@ -262,7 +268,7 @@ class SimulationReport:
         total = self.peak_memory_kb
         if self.measured_peak_kb is not None:
             lines.append(f"peak memory of the run's processes together "
-                         f"(shared pages counted once): {total / 1024:,.0f} MB")
+                         f"(shared pages counted once): {self.measured_peak_kb / 1024:,.0f} MB")
         elif len(self.processes) > 1 and total is not None:
             lines.append(f"peak memory of the {len(self.processes)} processes added up "
                          f"(main and workers): {total / 1024:,.0f} MB")

@@ -34,7 +34,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
-from ..profiles import ProfilesDisagree, profiles
+from ..profiles import JointProfile, ProfilesDisagree, profiles
 from ..profiles import profile as named_profile
 from ..signatures import CredentialStore
 from .campaign import (
@@ -392,6 +392,7 @@ def _run_group(campaign: Campaign, group: list[str], steps: list[str], k: int, q
         try:
             wall, cpu, messages = _timed_step(campaign, steps[k], slots)
         except ProfilesDisagree as exc:
+            assert isinstance(campaign.profile, JointProfile)  # the one that disagrees
             parts = campaign.profile.split(exc.answers)
             queue.put(("split", tuple(group), steps[k], exc.path, exc.found, parts))
             writer.send(("split", parts))
@@ -500,6 +501,7 @@ def _worker_init(progress_queue) -> None:
 
 
 def _worker_progress(*event) -> None:
+    assert _progress_queue is not None  # set by _worker_init
     _progress_queue.put(event)
 
 
@@ -527,7 +529,8 @@ def _in_workers(spec: FleetSpec, settings: CampaignSettings, store_directory: Pa
         done = [f.result() for f in futures]
     peaks: dict[int, int | None] = {}
     for _, pid, peak in done:  # a worker that ran two profiles counts once, at its peak
-        peaks[pid] = peak if peaks.get(pid) is None else max(peaks[pid], peak or 0)
+        known = peaks.get(pid)
+        peaks[pid] = peak if known is None else max(known, peak or 0)
     workers = {f"worker {n}": peak for n, peak in enumerate(peaks.values(), 1)}
     return [result for result, _, _ in done], workers
 

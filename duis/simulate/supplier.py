@@ -77,8 +77,9 @@ class SupplierAdaptor:
         """Devices an N29 said were restored."""
         self._counter = 0
         self._last_payload = ""
-        self._ds_key = store.signing_credential(eui, DIGITAL_SIGNING,
-                                                now=clock.now()).private_key
+        credential = store.signing_credential(eui, DIGITAL_SIGNING, now=clock.now())
+        assert credential.private_key is not None  # a signing credential holds its key
+        self._ds_key = credential.private_key
 
     # --- the service requests the campaign uses ------------------------------------
 
@@ -144,7 +145,7 @@ class SupplierAdaptor:
         root = tree.getroot()
         if outgoing.kind == "response":
             found = next(root.iter(_GBCS_PAYLOAD), None)  # the first, in document order
-            self._last_payload = found.text if found is not None else ""
+            self._last_payload = (found.text or "") if found is not None else ""
         elif outgoing.code == "N29":
             event = next(root.iter(_STATUS_CHANGE), None)
             device = event.findtext(_DEVICE_ID) if event is not None else None
