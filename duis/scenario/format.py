@@ -217,6 +217,8 @@ class _Reader:
         try:
             if isinstance(value, _dt.datetime):
                 return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
+            if not isinstance(value, str):
+                raise TypeError(value)
             return parse_instant(value)
         except (TypeError, ValueError, AttributeError):
             self.error("bad start time", "scenario", 0, "start",
@@ -333,7 +335,8 @@ class _Reader:
             self.check_eui(i, item, key)
 
     def check_fault(self, i: int, item: dict) -> None:
-        fault = FAULTS.get(item.get("kind")) if isinstance(item.get("kind"), str) else None
+        kind = item.get("kind")
+        fault = FAULTS.get(kind) if isinstance(kind, str) else None
         if fault is None:
             self.error("unknown fault", STEP_TABLE, i, "kind",
                        expected="one of " + ", ".join(FAULT_KINDS), found=repr(item.get("kind")))

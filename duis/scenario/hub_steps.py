@@ -27,11 +27,13 @@ def _power_outage(rig: Rig, step: Step, transcript: Transcript) -> None:
 
 def _publish_hub_firmware(rig: Rig, step: Step, transcript: Transcript) -> None:
     hubs = step.get("hubs")
+    deploy_at, activate_at = step_instant(step.get("deploy_at")), \
+        step_instant(step.get("activate_at"))
+    assert deploy_at is not None and activate_at is not None  # the format checked both
     try:
         publication = rig.dsp.hub_firmware.publish(
             step.get("manufacturer"), step.get("model"), step.get("firmware_version"),
-            deploy_at=step_instant(step.get("deploy_at")),
-            activate_at=step_instant(step.get("activate_at")), hubs=hubs)
+            deploy_at=deploy_at, activate_at=activate_at, hubs=hubs)
     except HubFirmwareRefused as exc:
         transcript.note(f"release refused: {exc.message}; expected {exc.expected}, "
                         f"found {exc.found}")

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..catalogue import lookup
 from ..dsp import DSP, Outgoing
 from ..errors import DuisError
-from ..messages import Request, build, parse_message, request, to_node
+from ..messages import MMCDocument, Request, Response, build, parse_message, request, to_node
 from ..mmc.output import has_mmc_output, mmc_document
 from ..namespaces import SR
 from ..signatures import CredentialStore, sign_with_store
@@ -69,9 +69,12 @@ def _send(rig: Rig, step: Step, transcript: Transcript) -> None:
         pre = _submit(rig, message, transcript)
         if pre.response.code != "I0":
             return _check_send(step, transcript, pre, [pre])
-        command = base64.b64decode(parse_message(pre.response.xml, validate=False)
-                                   .payload.text_at("GBCSPayload"))
+        answer = parse_message(pre.response.xml, validate=False)
+        # the I0 to a CV 4 request carries the PreCommand
+        assert isinstance(answer, Response) and answer.payload is not None
+        command = base64.b64decode(answer.payload.required_text("GBCSPayload"))
         key = rig.store.for_eui(message.originator, "ds")[0].private_key
+        assert key is not None  # the test PKI holds each user's ds key
         signed = base64.b64encode(sign_command(command, key)).decode("ascii")
         body = to_node(parse_bytes(
             f'<SignedPreCommand xmlns="{SR}"><GBCSPayload>{signed}</GBCSPayload>'
@@ -92,7 +95,12 @@ def request_of(step: Step, next_counter: Callable[[str], int], base: Path) -> Re
     counter = next_counter(sender)
     variant = str(step.get("service"))
     if step.get("file"):
-        body = parse_message(base / step.get("file"), validate=False).body
+        found = parse_message(base / step.get("file"), validate=False)
+        if isinstance(found, MMCDocument):
+            raise StepFailed("a send step's file must be a DUIS message",
+                             path=str(step.get("file")), expected="sr:Request",
+                             found="an MMC document")
+        body = found.body
     else:
         text = step.get("body") or f"<{_default_body(variant)}/>"
         body = to_node(parse_bytes(
@@ -113,7 +121,9 @@ def _submit(rig: Rig, message: Request, transcript: Transcript):
     signed = sign_with_store(build(message), rig.store, preserve_counter=True,
                              now=rig.clock.now())
     transcript.record_in(signed, message)
-    submission = rig.dsp.submit(signed, source=f"step {transcript.step.index}")
+    step = transcript.step
+    assert step is not None  # a step is being run
+    submission = rig.dsp.submit(signed, source=f"step {step.index}")
     for out in submission.outgoing:
         transcript.record_out(out, _mmc(out, rig))
     return submission
@@ -185,7 +195,9 @@ def _expect(rig: Rig, step: Step, transcript: Transcript) -> None:
             transcript.check(f"{step.get('device')} {key}",
                              for_profile(step.get(key), profile), found)
     if "gpf_copy" in step.fields:
-        copy = rig.dsp.network.device(step.get("device")).copy
+        network = rig.dsp.network
+        assert network is not None  # a rig's DSP has its devices
+        copy = network.device(step.get("device")).copy
         transcript.check(f"{step.get('device')} GSME copy",
                          for_profile(step.get("gpf_copy"), profile),
                          copy.version if copy else None)
