@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, overload
 
 from ..clock import FixedClock, SystemClock, parse_instant
 from ..defaults import default_world
@@ -81,6 +81,10 @@ def instant(text: str | None, option: str):
                          expected="ISO-8601, e.g. 2026-03-09T02:00:00Z", found=repr(text)) from None
 
 
+@overload
+def eui(text: str, option: str) -> str: ...
+@overload
+def eui(text: None, option: str) -> None: ...
 def eui(text: str | None, option: str) -> str | None:
     """An EUI-64 given on the command line, canonical, or None."""
     if text is None:

@@ -54,18 +54,19 @@ def run(args: argparse.Namespace) -> int:
     data, name = read_source(args.file, limits_from(args))
     now = parse_instant(args.now) if args.now else None
     counter = None if args.preserve_counter else args.counter
-    options = dict(strip_whitespace=not args.keep_whitespace, source=name)
+    strip_whitespace = not args.keep_whitespace
     if args.key:
         if counter is None and not args.preserve_counter:
             counter = MillisecondCounter(SystemClock())()
         signed = sign(_parse(data, name, args), load_private_key(args.key),
-                      load_certificate(args.cert), counter=counter, **options)
+                      load_certificate(args.cert), counter=counter,
+                      strip_whitespace=strip_whitespace, source=name)
     else:
         store = store_from(args)
         fixed = None if counter is None else (lambda: counter)
         signed = sign_with_store(_parse(data, name, args), store,
                                  preserve_counter=args.preserve_counter, counter=fixed,
-                                 now=now, **options)
+                                 now=now, strip_whitespace=strip_whitespace, source=name)
     write_output(signed, args.output)
     return 0
 

@@ -67,7 +67,8 @@ def _verify(args: argparse.Namespace) -> VerifiedMessage:
     store = store_from(args)
     roles = None
     if args.check_roles:
-        from ..catalogue import allowed_roles as roles
+        from ..catalogue import allowed_roles
+        roles = allowed_roles
     counters = CounterStore(args.counters) if args.counters else None
     try:
         return verify(data, store, now=parse_instant(args.now) if args.now else None,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,7 +67,7 @@ class Found:
     skipped: list[Path]
 
 
-def scenario_files(paths: list[str | Path]) -> Found:
+def scenario_files(paths: Iterable[str | Path]) -> Found:
     """Scenario files named (always), or found in the folders named: there, a ``.toml``
     file with a ``[scenario]`` table (not inside golden folders)."""
     scenarios: list[Path] = []

@@ -14,7 +14,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast, overload
 
 from ..catalogue.authorisation import authorisation_rules
 from ..clock import Clock
@@ -27,6 +27,7 @@ FORMAT = 1
 
 
 _Record = User | CplEntry | Device
+InventoryT = TypeVar("InventoryT", bound=Inventory)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class World:
     devices: tuple[Device, ...] = ()
     description: str = ""
 
-    def seed(self, inventory: Inventory, *, cause: str | None = None) -> Inventory:
+    def seed(self, inventory: InventoryT, *, cause: str | None = None) -> InventoryT:
         """Add everything to ``inventory`` in one transaction, audited as caused by the file."""
         cause = cause or f"world:{Path(self.source).name}"
         reason = "seeded from world file"
@@ -98,6 +99,12 @@ def default_world() -> Path:
     return installed if installed.is_file() else package.parent / "samples/worlds/default.toml"
 
 
+@overload
+def load_world(path: str | Path | None = None, inventory: None = None, *,
+               clock: Clock | None = None) -> SqliteInventory: ...
+@overload
+def load_world(path: str | Path | None, inventory: InventoryT, *,
+               clock: Clock | None = None) -> InventoryT: ...
 def load_world(path: str | Path | None = None, inventory: Inventory | None = None, *,
                clock: Clock | None = None) -> Inventory:
     """Read, validate and seed a world file (by default :func:`default_world`); a new
