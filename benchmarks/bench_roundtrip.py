@@ -60,14 +60,16 @@ def stage_medians(dsp: DSP, signed: bytes) -> dict[str, float]:
               dsp.dsp_eui)
         command = timed("translate (MMC -> GBCS)", command_for, message, "ESME")
         delivery = timed("execute on the device", dsp.network.deliver, command)
-        timed("respond: I99, signed", lambda: dsp.seal([dsp.responder.answer(message, "I99")]))
-        reply = timed("respond: device response, signed", lambda: dsp.seal(
-            [dsp.responder.device_response(message, delivery.response)])[0])
+        # each lambda runs at once, inside timed(); the defaults bind this round's values
+        timed("respond: I99, signed",
+              lambda message=message: dsp.seal([dsp.responder.answer(message, "I99")]))
+        reply = timed("respond: device response, signed",
+                      lambda message=message, delivery=delivery: dsp.seal(
+                          [dsp.responder.device_response(message, delivery.response)])[0])
         timed("update the SMI (firmware report)", dsp.process_firmware_report,
               report_from(delivery.response, SUPPLIER))
-        timed("MMC output", lambda: build(mmc_document(reply.gbcs,
-                                                       service_reference_variant="11.2",
-                                                       when=NOW)))
+        timed("MMC output", lambda reply=reply: build(mmc_document(
+            reply.gbcs, service_reference_variant="11.2", when=NOW)))
         del tree
     return {name: statistics.median(values) / 1000 for name, values in timings.items()}
 

@@ -83,7 +83,8 @@ def main() -> None:
             rows.append((title, len(data), figures))
             print(f"  {title:42s} {len(data) / 1e6:6.2f} MB  {figures['verdict']:8s} "
                   f"{figures['issues']:3d} issues  cpu {figures['cpu']:5.2f} s  "
-                  f"peak {figures['peak_kb'] / 1024:6.1f} MB (before {figures['before_kb'] / 1024:.0f})"
+                  f"peak {figures['peak_kb'] / 1024:6.1f} MB "
+                  f"(before {figures['before_kb'] / 1024:.0f})"
                   + (f"  [{figures['truncated']}]" if figures["truncated"] else ""), flush=True)
     title, size, figures = max(rows, key=lambda row: row[2]["cpu"])
     biggest = max(rows, key=lambda row: row[2]["peak_kb"])

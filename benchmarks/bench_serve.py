@@ -118,17 +118,20 @@ def start_server(folder: Path) -> tuple[subprocess.Popen, str, Path, dict]:
         os.sched_setaffinity(process.pid, {cores[0]})        # the server on one core ...
         os.sched_setaffinity(0, set(cores[1:]))              # ... the clients on the others
     deadline = time.monotonic() + 30
+    url = None              # from the "listening" line, which comes before "serving"
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"duis serve exited: {log.read_text()}")
-        for line in log.read_text().splitlines():
+        text = log.read_text()
+        # whole lines only: the server may be writing the last one
+        for line in text[:text.rfind("\n") + 1].splitlines():
             record = json.loads(line)
-            if record["event"] == "serving":
+            if record["event"] == "listening":
+                url = record["url"]
+            elif record["event"] == "serving" and url is not None:
                 for worker in record.get("worker_pids") or [] if pin else []:
                     os.sched_setaffinity(worker, set(cores[1:]))     # ... and its workers
                 return process, url, log, record
-            if record["event"] == "listening":
-                url = record["url"]
         time.sleep(0.05)
     process.kill()
     raise SystemExit("duis serve did not start")
@@ -355,7 +358,7 @@ def main() -> None:
                 tally, elapsed = asyncio.run(load(url, batches, SECONDS, rate))
                 figures = report(name, tally, elapsed)
                 answered = max(figures["answered"], 1)
-                used = [cpu_seconds(p) - b for p, b in zip(pids, before)]
+                used = [cpu_seconds(p) - b for p, b in zip(pids, before, strict=True)]
                 server_cpu, main_cpu = sum(used), used[0]
                 client_cpu = cpu_seconds() - client_cpu
                 split = (f" = main process {main_cpu / answered * 1e6:.0f} us "
@@ -382,10 +385,11 @@ def main() -> None:
         print(f"  server log: {lines} JSON lines; exit status {process.returncode}")
     best = results[0]
     paced = results[1]
+    paced_met = paced["p99_ms"] < 50 and paced["per_second"] >= 0.95 * RATE
     print(f"  goal: >= 1000 requests/s: {best['per_second']:.0f} "
           f"({'met' if best['per_second'] >= 1000 else 'NOT met'}); p99 < 50 ms at "
           f"{RATE:.0f}/s: {paced['p99_ms']:.1f} ms "
-          f"({'met' if paced['p99_ms'] < 50 and paced['per_second'] >= 0.95 * RATE else 'NOT met'})")
+          f"({'met' if paced_met else 'NOT met'})")
 
 
 if __name__ == "__main__":

@@ -18,9 +18,9 @@ less).  A legitimate request not answered within ``BENCH_TIMEOUT`` (default
 5 s) counts as that many seconds (a lower bound) and is reported.
 
 (b) Between the two runs of (a): the RSS of the server's process and of its
-worker process(es) before and after 1,000 hostile requests (250 of each payload kind, the cheap kinds
-first; at most ``BENCH_HOSTILE_SECONDS``, default 15 s, after which the rest
-are not sent and the count says so).  Goal: within 50 MB.
+worker process(es) before and after 1,000 hostile requests (250 of each payload
+kind, the cheap kinds first; at most ``BENCH_HOSTILE_SECONDS``, default 15 s,
+after which the rest are not sent and the count says so).  Goal: within 50 MB.
 
 The server runs as in ``bench_serve.py`` (its own processes, default
 ``--workers``, SMI in a file, ``--no-replay-check``).  Other engineers are

@@ -201,7 +201,8 @@ def side_by_side(store: CredentialStore, message: bytes, tool: Tool) -> None:
         tool_rounds.append(tool.round(TOOL_N))
         duis_rounds.append(duis_round(store, message, DUIS_N))
     tool.close()
-    ratios = sorted(t["total"] / d["total"] for t, d in zip(tool_rounds, duis_rounds))
+    ratios = sorted(t["total"] / d["total"]
+                    for t, d in zip(tool_rounds, duis_rounds, strict=True))
 
     def median(rounds, name):
         return statistics.median(r[name] for r in rounds)
@@ -222,7 +223,7 @@ def side_by_side(store: CredentialStore, message: bytes, tool: Tool) -> None:
     print(f"  ratio, round by round: median {ratio:.1f}x (lowest {ratios[0]:.1f}x, "
           f"highest {ratios[-1]:.1f}x)   target >= 10x [{'ok' if ratio >= 10 else 'MISSED'}]")
     strict = statistics.median(t["total"] / (d["total"] + d["input"])
-                               for t, d in zip(tool_rounds, duis_rounds))
+                               for t, d in zip(tool_rounds, duis_rounds, strict=True))
     print(f"  (with the unsigned input also parsed and validated before signing, as the "
           f"tool's Sign does: +{median(duis_rounds, 'input'):.1f} us, ratio {strict:.1f}x)")
 

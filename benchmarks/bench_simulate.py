@@ -21,10 +21,10 @@ share count once), or the main process's peak (VmHWM) if larger.  Each
 process's own VmHWM is printed too.
 
 Per message, signed against unsigned: CPU time of the campaigns (every
-process's own, so each shared step once) over the messages processed.  This machine's speed drifts from one minute to the next
-(2 vCPUs shared with other work), so the two runs take turns, round after
-round, each in a fresh process, and the median of the per-round ratios is
-reported with the lowest and highest.
+process's own, so each shared step once) over the messages processed.  This
+machine's speed drifts from one minute to the next (2 vCPUs shared with other
+work), so the two runs take turns, round after round, each in a fresh process,
+and the median of the per-round ratios is reported with the lowest and highest.
 """
 
 from __future__ import annotations

@@ -45,6 +45,13 @@ CLI_GOAL_MS = 60.0
 VALIDATE_GOAL_RATIO = 3.0
 PLUGIN_GOAL_MS = 20.0
 
+#: the least any Python validator pays: the interpreter, lxml, compiling the
+#: schema and validating the file, nothing of duis
+_FLOOR_PROBE = ("import sys\n"
+                "from lxml import etree\n"
+                "schema = etree.XMLSchema(file=sys.argv[1])\n"
+                "sys.exit(0 if schema.validate(etree.parse(sys.argv[2])) else 1)\n")
+
 _PLUGIN_PROBE = ("import time, pytest\n"
                  "start = time.perf_counter()\n"
                  "import duis.pytest_plugin\n"
@@ -155,6 +162,8 @@ def main() -> None:
                                               str(lint_schema), str(SAMPLE)]
             commands["xmllint (official), batch"] = ["xmllint", "--noout", "--schema",
                                                      str(lint_schema), *batch]
+            commands["python + lxml alone (official)"] = [
+                sys.executable, "-c", _FLOOR_PROBE, str(lint_schema), str(SAMPLE)]
         figures = median_ms(commands, env)
         plugin = plugin_import_ms(env)
     print(f"whole-process wall time, median of {RUNS} runs each, on {SAMPLE.name} "
@@ -183,6 +192,11 @@ def main() -> None:
         ratio = ms / lint
         print(f"  {name:28s} {ms:7.1f} ms   {ratio:4.1f} x xmllint, goal <= "
               f"{VALIDATE_GOAL_RATIO:.0f} x: {verdict(ratio <= VALIDATE_GOAL_RATIO)}")
+    floor = figures.get("python + lxml alone (official)")
+    if floor is not None and lint is not None:
+        print(f"  {'python + lxml alone':28s} {floor:7.1f} ms   {floor / lint:4.1f} x xmllint "
+              f"(the official schema compiled, the file validated, no duis: the least a "
+              f"Python validator pays per process)")
     print(f"  {'import duis.pytest_plugin':28s} {plugin:7.1f} ms   goal < {PLUGIN_GOAL_MS:.0f} ms: "
           f"{verdict(plugin < PLUGIN_GOAL_MS)} (in a process that has imported pytest)")
     print(f"one call over the {len(BATCH)} valid samples (the schema compiled once), median "

@@ -10,5 +10,4 @@ from __future__ import annotations
 from .signatures.credentials import default_store_directory
 from .smi.world import default_world
 
-
 __all__ = ["default_store_directory", "default_world"]

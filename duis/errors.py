@@ -46,7 +46,8 @@ that this list names every subclass of ``DuisError`` and nothing else)::
     ├── TranslationError             [mmc.errors] no GBCS command / MMC output for it (exit 1)
     ├── MappingInvalid               [mmc.errors] a broken mmc/mapping.toml
     ├── GbcsDecodeError, GbcsEncodeError   [gbcs.codec] a GBCS payload (exit 1)
-    ├── WireError                    [gbcs.wire.errors] bytes that are not real GBCS it accepts (exit 1)
+    ├── WireError                    [gbcs.wire.errors] bytes that are not real GBCS it
+    │                                accepts (exit 1)
     │   ├── Truncated, BadLength, TrailingBytes, UnexpectedValue, Unsupported
     │   ├── Unprotected              without the MAC or signature its use case requires
     │   └── KeyUnavailable, MacInvalid, SignatureInvalid

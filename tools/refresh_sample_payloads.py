@@ -56,7 +56,8 @@ def main() -> int:
         path = VALID / name
         text = path.read_text("utf-8")
         updated = re.sub(r"(<sr:GBCSPayload>)[^<]*(</sr:GBCSPayload>)",
-                         lambda m: m.group(1) + payload + m.group(2), text, count=1)
+                         lambda m, payload=payload: m.group(1) + payload + m.group(2),
+                         text, count=1)
         if updated != text:
             path.write_text(updated, "utf-8")
             print(f"updated {path.relative_to(ROOT)}")

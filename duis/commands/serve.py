@@ -125,7 +125,8 @@ def config_from(args: argparse.Namespace) -> ServeConfig:
         log_format=args.log_format, workers=args.workers,
         header_timeout=args.header_timeout, body_timeout=args.body_timeout,
         max_connections=args.max_connections, busy_timeout=args.busy_timeout,
-        stuck_after=args.stuck_after, refused_wait=args.refused_wait, log_burst=args.log_burst, log_window=args.log_window)
+        stuck_after=args.stuck_after, refused_wait=args.refused_wait, log_burst=args.log_burst,
+        log_window=args.log_window)
 
 
 def run(args: argparse.Namespace) -> int:
