@@ -74,3 +74,12 @@ def serve_log():
     from tests.serve_helpers import LogLines
     with LogLines() as log:
         yield log
+
+
+@pytest.fixture(scope="module")
+def server():
+    """``duis serve`` with the default configuration on a thread of this process, one
+    per module (its state is the module's own)."""
+    from duis.serve import ServeConfig, ServerThread
+    with ServerThread(ServeConfig(port=0)) as running:
+        yield running

@@ -58,12 +58,6 @@ def commands(monkeypatch):
     LOGGER.handlers[:], LOGGER.level, LOGGER.propagate = saved
 
 
-@pytest.fixture(scope="module")
-def server():
-    with ServerThread(ServeConfig(port=0)) as running:
-        yield running
-
-
 # --- duis send ------------------------------------------------------------------------------------
 
 def test_send_signs_posts_verifies_and_prints_the_reply(server, capsys):

@@ -27,12 +27,6 @@ ACTIVATE = (VALID / "CS06_11.3_immediate_request.xml").read_bytes()
 SUPPLIER, ESME = "90-B3-D5-1F-30-01-00-00", "00-DB-12-34-56-78-90-A0"
 
 
-@pytest.fixture(scope="module")
-def server():
-    with ServerThread(ServeConfig(port=0)) as running:
-        yield running
-
-
 @pytest.fixture()
 def client(server):
     with Client(server.url) as c:
