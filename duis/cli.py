@@ -110,9 +110,10 @@ def console() -> None:
     The process ends here, so the garbage collector's last passes over every
     object the run made (imports included: some 6 ms of a 60 ms ``duis
     validate``) are skipped with :func:`gc.freeze`; the memory goes back with
-    the process.  Files are flushed and closed and atexit handlers run as ever.
-    Not in :func:`main`, which tests and other programs call in a process
-    that goes on.
+    the process.  atexit handlers run and standard output and error are
+    flushed as ever; only objects in reference cycles are not finalized at
+    exit, which Python never promises anyway.  Not in :func:`main`, which
+    tests and other programs call in a process that goes on.
     """
     code = main()
     gc.freeze()
