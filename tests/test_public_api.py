@@ -106,7 +106,8 @@ PUBLIC: dict[str, list[str]] = {
     "duis.smi": [
         "AmbiguousCplEntry", "AuditRecord", "CplEntry", "Device", "DuplicateKey", "FailOnWrite",
         "InjectedFault", "InvalidRecord", "Inventory", "NotFound", "SmiError",
-        "SqliteInventory", "User", "World", "WorldError", "default_world", "load_world", "open_smi", "read_world"
+        "SqliteInventory", "User", "World", "WorldError", "default_world", "load_world",
+        "open_smi", "read_world",
     ],
     "duis.xmlparse": [
         "DEFAULT_LIMITS", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_DEPTH", "DEFAULT_MAX_NODES",
