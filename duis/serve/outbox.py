@@ -105,6 +105,9 @@ class Outbox:
         self.clock = clock or SystemClock()
         self._opened = time.monotonic()
         self._pending_since: dict[int, float] = {}
+        # its own lock: insert() runs inside the SMI's write transaction and must never
+        # wait for _lock, which a delivery lane holds while it waits for that write lock
+        self._pending_lock = threading.Lock()
         """seq -> when (monotonic) this process queued it; older ones count from ``_opened``."""
         self.path = Path(path) if path is not None else None
         self.durable = self.path is not None
@@ -160,7 +163,7 @@ class Outbox:
 
     def _note_queued(self, seqs: list[int]) -> None:
         moment = time.monotonic()
-        with self._lock:    # health() reads it from another thread
+        with self._pending_lock:    # health() reads it from another thread
             self._pending_since.update(dict.fromkeys(seqs, moment))
 
     def delivered(self, seq: int) -> None:
@@ -169,6 +172,7 @@ class Outbox:
             self._db.execute("UPDATE serve_outbox SET delivered_at = ?, attempts = attempts + 1 "
                              "WHERE seq = ? AND delivered_at IS NULL",
                              (_stamp(self.clock.now()), seq))
+        with self._pending_lock:
             self._pending_since.pop(seq, None)
 
     def failed(self, seq: int, error: str) -> int:
@@ -231,7 +235,7 @@ class Outbox:
                                        "WHERE delivered_at IS NULL").fetchone()
         if oldest is None:
             return {**counts, "oldest_pending_seconds": None, "max_attempts": 0}
-        with self._lock:
+        with self._pending_lock:
             for seq in [s for s in self._pending_since if s < oldest.seq]:
                 del self._pending_since[seq]   # delivered, or never committed
             since = self._pending_since.get(oldest.seq, self._opened)
