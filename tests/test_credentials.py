@@ -116,7 +116,7 @@ def test_a_pem_bundle_and_unrelated_files(tmp_path):
     (tmp_path / "notes.txt").write_text("not a credential")
     (tmp_path / "sub").mkdir()
     store = CredentialStore(tmp_path)
-    assert len(store) == 11 and all(c.private_key is None for c in store)
+    assert len(store) == 16 and all(c.private_key is None for c in store)
     with pytest.raises(NoSigningCredential):
         store.signing_credential("90-B3-D5-1F-30-01-00-00")
 

@@ -9,11 +9,19 @@ by public key, never by file name.  Other files are ignored, except
 Certificates are indexed three ways:
 
 * by issuer and serial — what a ``ds:X509IssuerSerial`` names;
-* by EUI-64 — the ``x500UniqueIdentifier`` in the subject (ZAZ1 shape);
+* by EUI-64 — the ``x500UniqueIdentifier`` in the subject (ZAZ1 shape, GBCS
+  organisation certificates) or, for a GBCS device certificate (empty subject),
+  the hardwareModuleName in its subjectAltName;
 * by function — the SMKI remote-party role code in the subject OU:
   ``87`` user XML signing, ``89`` DSP XML signing (``135``/``137`` are the
   decimal spellings of older certificates), ``01``–``06`` digital-signing
-  ("ds") certificates, ``07`` the issuing authority.
+  ("ds") certificates, ``07`` the issuing authority; a certificate whose key
+  usage is keyAgreement alone is a key-agreement ("ka") one (GBCS).
+
+**GBCS keys.**  A GBCS key folder (``<eui>-<ka|ds>.pem`` and ``.key``, as the
+DCC's parser and DCC Boxed read them) is a credential store too.
+:meth:`CredentialStore.gbcs_credential` (and :meth:`~CredentialStore.key_agreement`)
+name the one certificate a party uses for a GBCS usage.
 
 **Where a signer's DUIS user roles come from.**  ZAZ1 certificates carry
 no user role (IS, ES, GS, RSA, ED, GT, OU): in the DCC a user ID is
@@ -175,6 +183,30 @@ class CredentialStore:
         """Every credential for ``eui`` (optionally of one function)."""
         found = self._by_eui.get(EUI64.parse(eui), [])
         return [c for c in found if function is None or c.function == function]
+
+    def gbcs_credential(self, eui: EUI64 | str, usage: str) -> Credential:
+        """``eui``'s GBCS certificate of ``usage`` (``"ka"`` or ``"ds"``), with its
+        private key when the store holds it.
+
+        When there are several (DCC Boxed's prepayment ``-pp-`` keys beside the
+        main ones), the one whose file name has no ``-pp-`` wins, then the one with
+        its private key, then the one valid longest.  None: :class:`CredentialError`
+        naming the EUI-64 and the store directory."""
+        eui = EUI64.parse(eui)
+        found = self.for_eui(eui, usage)
+        if not found:
+            name = "key-agreement" if usage == KEY_AGREEMENT else "digital-signing"
+            raise CredentialError(
+                f"no GBCS {name} ({usage}) certificate for {eui} in the credential store",
+                source=str(self.directory),
+                expected=f"a {usage} certificate for {eui} "
+                         f"(e.g. {eui.compact.lower()}-{usage}.pem)",
+                found=_summary(self.for_eui(eui)))
+        return max(found, key=_gbcs_rank)
+
+    def key_agreement(self, eui: EUI64 | str) -> Credential:
+        """``eui``'s key-agreement ("ka") certificate: see :meth:`gbcs_credential`."""
+        return self.gbcs_credential(eui, KEY_AGREEMENT)
 
     def roles_of(self, eui: EUI64 | str) -> frozenset[str]:
         """The DUIS user roles on record for ``eui`` (see the module docstring)."""
@@ -390,8 +422,17 @@ def _function(cert: x509.Certificate, units: tuple[str, ...]) -> str:
     return DIGITAL_SIGNING
 
 
+#: subjectAltName otherName type of a GBCS device certificate (RFC 4108)
+HARDWARE_MODULE_NAME = x509.ObjectIdentifier("1.3.6.1.5.5.7.8.4")
+
+
 def certificate_eui(cert: x509.Certificate) -> EUI64 | None:
-    """The EUI-64 in the subject's ``x500UniqueIdentifier`` (a BIT STRING), if any."""
+    """The EUI-64 a certificate names, if any: a GBCS device certificate's
+    hardwareModuleName (subjectAltName), else the subject's ``x500UniqueIdentifier``
+    (a BIT STRING: ZAZ1 and GBCS organisation certificates)."""
+    device = _hardware_module_eui(cert)
+    if device is not None:
+        return device
     for attribute in cert.subject.get_attributes_for_oid(NameOID.X500_UNIQUE_IDENTIFIER):
         value = attribute.value
         if isinstance(value, bytes):
@@ -400,6 +441,31 @@ def certificate_eui(cert: x509.Certificate) -> EUI64 | None:
             if len(value) == 8:
                 return EUI64.parse(value.hex())
     return None
+
+
+def _hardware_module_eui(cert: x509.Certificate) -> EUI64 | None:
+    """The hwSerialNum of a hardwareModuleName, ``SEQUENCE { hwType OBJECT IDENTIFIER,
+    hwSerialNum OCTET STRING }``, when it is 8 octets (a GBCS device's EUI-64)."""
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+    for name in names.get_values_for_type(x509.OtherName):
+        if name.type_id != HARDWARE_MODULE_NAME:
+            continue
+        value = name.value  # DER: 30 len 06 len <oid> 04 08 <eui>
+        if len(value) < 4 or value[0] != 0x30 or value[1] != len(value) - 2 or value[2] != 0x06:
+            return None
+        serial = value[4 + value[3]:]
+        if len(serial) == 10 and serial[:2] == b"\x04\x08":
+            return EUI64.parse(serial[2:].hex())
+        return None
+    return None
+
+
+def _gbcs_rank(credential: Credential) -> tuple:
+    return ("-pp-" not in credential.path.name, credential.private_key is not None,
+            credential.not_after)
 
 
 def _rank(credential: Credential) -> tuple:

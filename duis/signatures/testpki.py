@@ -4,8 +4,17 @@ A CA (``OU=07, CN=DT1``) issues EC P-256 certificates whose subject is
 ``OU=<SMKI role code>[, OU=<DUIS user role>], x500UniqueIdentifier=<EUI-64>``
 exactly as ZAZ1 spells them (the EUI-64 as an 8-byte BIT STRING).  Users get
 an XML-signing certificate (``OU=87``, with their DUIS role as a second OU)
-and a digital-signing ("ds") certificate for GBCS commands; the DSP gets its
-XML-signing certificate (``OU=89``); devices get a ds certificate.
+a digital-signing ("ds") certificate for GBCS commands and a key-agreement
+("ka") certificate (the GBCS MAC of what devices send them).  The DSP gets its
+XML-signing certificate (``OU=89``) and, as the DCC's Access Control Broker
+(``OU=04``), a ka certificate (it MACs the commands it lets through) and a ds
+one.  Two devices get a ds certificate (the emulated devices' GBCS keys derive
+from the world: :func:`duis.gbcs.wire.certificates.party_keys`).
+
+The ka certificates, and the ACB's ds one, are GBCS organisation certificates
+(the SMKI role code as the only OU, key usage keyAgreement or digitalSignature)
+named as a GBCS key folder names them: ``<eui>-<ka|ds>.pem`` and ``.key``, the
+EUI-64 in 16 lower-case hex digits.
 
 Everything is deterministic: private keys are derived from the seed and the
 party's name (``ec.derive_private_key``), serial numbers likewise, validity
@@ -50,6 +59,10 @@ class Party:
     units: tuple[str, ...]
     """Subject OU values: the SMKI role code first, then any DUIS user role."""
     validity: tuple[_dt.datetime, _dt.datetime] = _LONG
+    key_agreement: bool = False
+    """A key-agreement ("ka") certificate; else a signing one."""
+    label: str | None = None
+    """What the key and serial derive from (default: ``file``)."""
 
 
 SUPPLIER_IS = "90-B3-D5-1F-30-01-00-00"
@@ -65,8 +78,17 @@ ROLES = {SUPPLIER_IS: ("IS",), SUPPLIER_GS: ("GS",), NETWORK_OPERATOR: ("ED",),
          EXPIRED_USER: ("IS",)}
 
 
+#: SMKI remote party role codes of the GBCS organisation certificates
+SUPPLIER_ROLE, NETWORK_OPERATOR_ROLE, ACCESS_CONTROL_BROKER_ROLE = "02", "03", "04"
+
+
 def _compact(eui: str) -> str:
     return EUI64.parse(eui).compact
+
+
+def _ka(eui: str, role: str) -> Party:
+    """A party's key-agreement certificate, named as a GBCS key folder names it."""
+    return Party(f"{_compact(eui).lower()}-ka", eui, (role,), key_agreement=True)
 
 
 PARTIES = (
@@ -80,6 +102,12 @@ PARTIES = (
     Party(f"dsp-xml-sign-{_compact(DSP)}", DSP, ("89",)),
     Party(f"device-ds-{_compact(ESME)}", ESME, ("ESME",)),
     Party(f"device-ds-{_compact(GSME)}", GSME, ("GSME",)),
+    _ka(SUPPLIER_IS, SUPPLIER_ROLE),
+    _ka(SUPPLIER_GS, SUPPLIER_ROLE),
+    _ka(NETWORK_OPERATOR, NETWORK_OPERATOR_ROLE),
+    _ka(DSP, ACCESS_CONTROL_BROKER_ROLE),
+    Party(f"{_compact(DSP).lower()}-ds", DSP, (ACCESS_CONTROL_BROKER_ROLE,),
+          label=f"ds-{_compact(DSP)}"),
 )
 
 
@@ -92,7 +120,7 @@ def generate_test_pki(directory: str | os.PathLike | None = None, *,
     ca_cert = _ca_certificate(seed, ca_key, ca_name)
     files = {f"ca-{CA_NAME}.pem": ca_cert.public_bytes(serialization.Encoding.PEM)}
     for party in PARTIES:
-        key = _key(seed, party.file)
+        key = _key(seed, party.label or party.file)
         cert = _certificate(seed, party, key, ca_key, ca_cert)
         files[f"{party.file}.pem"] = cert.public_bytes(serialization.Encoding.PEM)
         files[f"{party.file}.key"] = key.private_bytes(
@@ -137,18 +165,19 @@ def _certificate(seed: int, party: Party, key, ca_key, ca_cert) -> x509.Certific
                               b"\x00" + EUI64.parse(party.eui).raw, _type=_ASN1Type.BitString)])
     public = key.public_key()
     builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_cert.subject)
-               .public_key(public).serial_number(_serial(seed, party.file))
+               .public_key(public).serial_number(_serial(seed, party.label or party.file))
                .not_valid_before(party.validity[0]).not_valid_after(party.validity[1])
-               .add_extension(_usage(), critical=True)
+               .add_extension(_usage(key_agreement=party.key_agreement), critical=True)
                .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                    ca_cert.public_key()), critical=False))
     return builder.sign(ca_key, hashes.SHA256(), ecdsa_deterministic=True)
 
 
-def _usage(cert_sign: bool = False) -> x509.KeyUsage:
-    return x509.KeyUsage(digital_signature=not cert_sign, content_commitment=False,
-                         key_encipherment=False, data_encipherment=False, key_agreement=False,
+def _usage(cert_sign: bool = False, key_agreement: bool = False) -> x509.KeyUsage:
+    return x509.KeyUsage(digital_signature=not (cert_sign or key_agreement),
+                         content_commitment=False, key_encipherment=False,
+                         data_encipherment=False, key_agreement=key_agreement,
                          key_cert_sign=cert_sign, crl_sign=cert_sign, encipher_only=False,
                          decipher_only=False)
 

@@ -30,16 +30,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.name import _ASN1Type
-from cryptography.x509.oid import NameOID, ObjectIdentifier
+from cryptography.x509.oid import NameOID
 
 from ...messages.ids import EUI64
+from ...signatures.credentials import HARDWARE_MODULE_NAME, certificate_eui
 from ...signatures.ecdsa import P256_ORDER
 from .crypto import DIGITAL_SIGNING, KEY_AGREEMENT, KeyRing, Usage
-from .der import OBJECT_IDENTIFIER, OCTET_STRING, SEQUENCE, encode_oid, read_tlv, tlv
-from .errors import WireError
-from .reader import Reader
+from .der import OCTET_STRING, SEQUENCE, encode_oid, tlv
 
-HARDWARE_MODULE_NAME = ObjectIdentifier("1.3.6.1.5.5.7.8.4")
 #: hwType of a GBCS device's hardwareModuleName (as the SMKI test device certificates have)
 DEVICE_HW_TYPE = "1.2.826.0.1.8641679.1.2.2.1"
 DEFAULT_SEED = 20260101
@@ -116,31 +114,6 @@ def certificate(eui: EUI64 | str, usage: Usage, public_key: ec.EllipticCurvePubl
             x509.NameAttribute(NameOID.X500_UNIQUE_IDENTIFIER, b"\x00" + eui.raw,
                                _type=_ASN1Type.BitString)]))
     return builder.sign(issuer_key, hashes.SHA256(), ecdsa_deterministic=True)
-
-
-def certificate_eui(cert: x509.Certificate) -> EUI64 | None:
-    """The EUI-64 a GBCS certificate names (device: hardwareModuleName; organisation:
-    x500UniqueIdentifier), or None."""
-    try:
-        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        names = None
-    if names is not None:
-        for name in names.get_values_for_type(x509.OtherName):
-            if name.type_id == HARDWARE_MODULE_NAME:
-                try:
-                    body = read_tlv(Reader(name.value), SEQUENCE, "hardwareModuleName")
-                    read_tlv(body, OBJECT_IDENTIFIER, "hwType")
-                    serial = read_tlv(body, OCTET_STRING, "hwSerialNum")
-                except WireError:
-                    return None
-                return EUI64.parse(serial.take(serial.left, "hwSerialNum").hex()) \
-                    if serial.left == 8 else None
-    for attribute in cert.subject.get_attributes_for_oid(NameOID.X500_UNIQUE_IDENTIFIER):
-        value = attribute.value
-        if isinstance(value, bytes) and len(value) == 9 and value[0] == 0:
-            return EUI64.parse(value[1:].hex())
-    return None
 
 
 def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
