@@ -26,7 +26,7 @@ from .errors import DuisError
 #: ``_``), in the order ``--help`` lists them
 COMMANDS = ("validate", "inspect", "sign", "verify", "translate", "mmc", "world", "submit",
             "run", "golden", "simulate", "suppression_log", "hub_firmware", "serve", "send",
-            "receive")
+            "receive", "pki")
 
 #: each command's one-line help in ``duis --help`` (its home: the command
 #: modules give their parser a description, not this line)
@@ -49,6 +49,8 @@ SUMMARIES = {
     "serve": "serve the DUIS web services over HTTP (a drop-in for DCC Boxed)",
     "send": "post a request to a DUIS web service (duis serve, DCC Boxed) and print the reply",
     "receive": "a DCC user's receiving endpoint: verify and store what duis serve delivers",
+    "pki": "credentials: a test PKI for your own DCC users, the emulated devices' "
+           "GBCS certificates",
 }
 
 

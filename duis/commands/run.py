@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..profiles import profiles
 from ..scenario import ScenarioError, read_scenario, run_scenario
+from ._io import add_store_option, store_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", metavar="DIR", default=None,
                         help="write transcripts to DIR/<profile>/ (default: "
                              "./transcripts/<scenario name>/)")
+    add_store_option(parser)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="print one line per profile instead of the summaries")
@@ -46,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
     chosen = [args.profile] if args.profile else list(scenario.profiles)
     base = Path(args.output) if args.output else Path("transcripts") / scenario.name
     results = []
+    store = store_from(args) if args.store else None
     for name in chosen:
-        transcript = run_scenario(scenario, name)
+        transcript = run_scenario(scenario, name, store=store)
         folder = transcript.write(base / name)
         results.append({"profile": name, "passed": transcript.passed,
                         "messages": sum(1 for f, _ in transcript.files

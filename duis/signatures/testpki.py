@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
 from ..messages.ids import EUI64
+from .errors import CredentialError
 
 DEFAULT_SEED = 20240101
 CA_NAME = "DT1"
@@ -114,24 +116,84 @@ PARTIES = (
 def generate_test_pki(directory: str | os.PathLike | None = None, *,
                       seed: int = DEFAULT_SEED) -> dict[str, bytes]:
     """Build the test PKI; write it to ``directory`` when given; return ``{file name: bytes}``."""
+    files = _issue(PARTIES, ROLES, seed)
+    if directory is not None:
+        target = Path(directory)
+        target.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (target / name).write_bytes(data)
+    return files
+
+
+#: the SMKI remote party role code of a DUIS user role's GBCS (ds, ka) certificates:
+#: suppliers 02, network operators 03, the rest "other" (127, written in hex as
+#: every SMKI role code in an OU is)
+GBCS_ROLE_CODES = {"IS": SUPPLIER_ROLE, "ES": SUPPLIER_ROLE, "GS": SUPPLIER_ROLE,
+                   "ED": NETWORK_OPERATOR_ROLE, "GT": NETWORK_OPERATOR_ROLE,
+                   "RSA": "7F", "OU": "7F"}
+
+
+def pki_parties(users: Mapping[str, Sequence[str]], dsp: str = DSP) -> tuple[Party, ...]:
+    """The certificates of a PKI for ``users`` (EUI-64 -> DUIS user roles) and the DSP,
+    in the test PKI's shape: per user an XML-signing certificate (``OU=87`` and its
+    roles) and GBCS ds and ka certificates (the role code of its first role); the
+    DSP's XML-signing certificate (``OU=89``) and its ka and ds certificates as the
+    Access Control Broker (``OU=04``).  The GBCS ones are named ``<eui>-<ka|ds>``.
+    Keys derive from the same labels as the test PKI's: a party of the test PKI
+    gets the same keys under the same seed."""
+    parties: list[Party] = []
+    for eui, roles in users.items():
+        unknown = [role for role in roles if role not in GBCS_ROLE_CODES]
+        if not roles or unknown:
+            raise CredentialError("unknown DUIS user role", source=eui,
+                                  expected=f"one or more of {', '.join(GBCS_ROLE_CODES)}",
+                                  found=", ".join(unknown) or "no role")
+        stem = _compact(eui)
+        code = GBCS_ROLE_CODES[roles[0]]
+        parties += [Party(f"xml-sign-{stem}", eui, ("87", *roles)),
+                    Party(f"{stem.lower()}-ds", eui, (code,), label=f"ds-{stem}"),
+                    Party(f"{stem.lower()}-ka", eui, (code,), key_agreement=True)]
+    stem = _compact(dsp)
+    parties += [Party(f"dsp-xml-sign-{stem}", dsp, ("89",)),
+                Party(f"{stem.lower()}-ds", dsp, (ACCESS_CONTROL_BROKER_ROLE,),
+                      label=f"ds-{stem}"),
+                _ka(dsp, ACCESS_CONTROL_BROKER_ROLE)]
+    return tuple(parties)
+
+
+def generate_pki(users: Mapping[str, Sequence[str]], *, dsp: str = DSP,
+                 seed: int = DEFAULT_SEED) -> dict[str, bytes]:
+    """A test PKI for a team's own DCC users: ``{file name: bytes}`` of the CA, the
+    certificates and keys of :func:`pki_parties` and ``roles.toml``.  ``users`` maps
+    an EUI-64 (any spelling :class:`~duis.messages.ids.EUI64` reads) to its DUIS user
+    roles.  Deterministic: the same users, DSP and seed give the same bytes."""
+    canonical: dict[str, tuple[str, ...]] = {}
+    for eui, roles in users.items():
+        text = str(EUI64.parse(eui))
+        if text in canonical or str(EUI64.parse(dsp)) == text:
+            raise CredentialError("an EUI-64 given twice", source=eui,
+                                  expected="each user and the DSP once",
+                                  found=f"{text} again")
+        canonical[text] = tuple(roles)
+    dsp = str(EUI64.parse(dsp))
+    return _issue(pki_parties(canonical, dsp), canonical, seed)
+
+
+def _issue(parties: Iterable[Party], roles: Mapping[str, Sequence[str]],
+           seed: int) -> dict[str, bytes]:
     ca_key = _key(seed, "ca")
     ca_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "07"),
                          x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME)])
     ca_cert = _ca_certificate(seed, ca_key, ca_name)
     files = {f"ca-{CA_NAME}.pem": ca_cert.public_bytes(serialization.Encoding.PEM)}
-    for party in PARTIES:
+    for party in parties:
         key = _key(seed, party.label or party.file)
         cert = _certificate(seed, party, key, ca_key, ca_cert)
         files[f"{party.file}.pem"] = cert.public_bytes(serialization.Encoding.PEM)
         files[f"{party.file}.key"] = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption())
-    files["roles.toml"] = _roles_toml().encode("utf-8")
-    if directory is not None:
-        target = Path(directory)
-        target.mkdir(parents=True, exist_ok=True)
-        for name, data in files.items():
-            (target / name).write_bytes(data)
+    files["roles.toml"] = _roles_toml(roles).encode("utf-8")
     return files
 
 
@@ -182,10 +244,10 @@ def _usage(cert_sign: bool = False, key_agreement: bool = False) -> x509.KeyUsag
                          decipher_only=False)
 
 
-def _roles_toml() -> str:
+def _roles_toml(table: Mapping[str, Sequence[str]]) -> str:
     lines = ["# DUIS user roles per user ID (EUI-64): the DCC registers a user ID for",
              "# its roles. duis reads this file from a credential store directory.",
              "[roles]"]
-    for eui, roles in ROLES.items():
+    for eui, roles in table.items():
         lines.append(f'"{eui}" = [' + ", ".join(f'"{role}"' for role in roles) + "]")
     return "\n".join(lines) + "\n"
