@@ -98,7 +98,7 @@ class _NoResolver(etree.Resolver):
     def resolve(self, url, pubid, context):  # noqa: D401 - lxml API
         raise ExternalReferenceForbidden(
             "external resource refused", expected="no external references",
-            found=repr(url))
+            found=str(url))
 
 
 class _Refusals(TypedDict):

@@ -48,7 +48,7 @@ def test_report_lists_every_error_with_line_xpath_expected_found(bundled_schema)
     order = by_path["/sr:Request/sr:Header"]
     assert order.expected == "sr:CommandVariant" and order.found == "<sr:ServiceReference>"
     digest = by_path["/sr:Request/sr:Body/sr:ActivateFirmware/sr:FirmwareHash"]
-    assert digest.line == 11 and digest.found.startswith("'ZZ")
+    assert digest.line == 11 and digest.found.startswith("ZZ")  # the value, not a repr
     text = report.render()
     assert "3 problems" in text and "expected:" in text and "found:" in text
 
@@ -143,7 +143,7 @@ def test_inspect_summarises_who_what_whom(batch, capsys):
 def test_inspect_json(batch, capsys):
     main(["inspect", "--json", str(batch / "good.xml")])
     facts = json.loads(capsys.readouterr().out)
-    assert facts["counter"] == 1001 and facts["kind"] == "critical device command"
+    assert facts["counter"] == 1001 and facts["service_kind"] == "critical device command"
 
 
 def test_unknown_variant_is_invalid_not_uncovered(bundled_schema):

@@ -33,11 +33,37 @@ def limits_from(args: argparse.Namespace) -> ParseLimits:
                        args.max_nodes or base.max_nodes)
 
 
-def add_schema_option(parser: argparse.ArgumentParser) -> None:
+def add_schema_option(parser) -> None:
+    """``--schema-dir DIR``, the one schema option of every command that validates
+    (a parser or an argument group); :func:`use_schema` applies it."""
     parser.add_argument("--schema-dir", metavar="DIR", default=None,
-                        help="validate against the official DUIS schema files in DIR "
-                             "(as published, e.g. 'DUIS Schema V5.4.xsd'); "
-                             "default: env DUIS_SCHEMA_DIR, else the bundled schema")
+                        help="validate against the DUIS schema files in DIR: the official "
+                             "ones as published (e.g. 'DUIS Schema V5.4.xsd'), or a folder "
+                             "with a duis.xsd; default: env DUIS_SCHEMA_DIR, else the "
+                             "schema bundled with duis")
+
+
+def use_schema(args: argparse.Namespace):
+    """The schema ``--schema-dir`` names (else ``DUIS_SCHEMA_DIR``, else the bundled
+    one), loaded now so that a wrong folder is reported before anything runs.
+
+    Given, the folder also becomes this process's ``DUIS_SCHEMA_DIR``: every part
+    of the command that validates (the DSP, a scenario's rig, ``duis serve``'s
+    worker processes, which inherit the environment) uses the same schema."""
+    from ..schema import load_schema
+    from ..schema.loader import SCHEMA_DIR_ENV
+    schema = load_schema(args.schema_dir)
+    if args.schema_dir:
+        schema.lxml_schema  # noqa: B018  (compiled now: a broken file is reported first)
+        os.environ[SCHEMA_DIR_ENV] = str(Path(args.schema_dir).resolve())
+    return schema
+
+
+def add_junit_option(parser, cases: str) -> None:
+    """``--junit-xml FILE``: a JUnit XML report for CI, besides the usual output."""
+    parser.add_argument("--junit-xml", metavar="FILE", default=None,
+                        help=f"also write a JUnit XML report to FILE, the format CI systems "
+                             f"read ({cases}; written atomically)")
 
 
 def expand_inputs(items: Iterable[str]) -> Iterator[str]:

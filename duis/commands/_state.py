@@ -18,7 +18,7 @@ from ..profiles import DEFAULT_PROFILE, profiles
 from ..scenario import read_scenario, run_scenario
 from ..settings import load_settings
 from ..smi import open_smi
-from ._io import add_store_option, store_from
+from ._io import add_schema_option, add_store_option, store_from, use_schema
 
 T = TypeVar("T")
 
@@ -47,10 +47,12 @@ def add_source_options(parser: argparse.ArgumentParser, *, scenario: bool = True
     group.add_argument("--now", metavar="INSTANT", default=None,
                        help="with --smi: the DSP's clock, ISO-8601 (default: the current time)")
     add_store_option(group)
+    add_schema_option(group)
 
 
 def with_dsp(args: argparse.Namespace, read: Callable[[DSP], T]) -> T:
     """``read`` applied to the DSP over the chosen state."""
+    use_schema(args)
     if getattr(args, "scenario", None):
         scenario = read_scenario(args.scenario)
         results: list[T] = []

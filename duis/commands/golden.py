@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from pathlib import Path
 
 from ..scenario import ScenarioError
-from ..scenario.golden import check, scenario_files, update
+from ..scenario.golden import GoldenResult, check, scenario_files, update
+from ._io import add_junit_option, add_schema_option, use_schema, write_output
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         action.add_argument("paths", nargs="+", metavar="DIR|SCENARIO")
         action.add_argument("-q", "--quiet", action="store_true",
                             help="only mismatches and the summary")
+        add_schema_option(action)
+        if name == "check":
+            action.add_argument("--json", action="store_true",
+                                help="print the results as JSON (per transcript: status, "
+                                     "differences, failed expectations; the files skipped)")
+            add_junit_option(action, "one test case per scenario and profile")
         action.set_defaults(run=run_check if name == "check" else run_update)
 
 
@@ -41,33 +50,90 @@ def _scenario_errors(exc: ScenarioError) -> int:
     return exc.exit_code
 
 
-def _say_skipped(paths: list[str]) -> None:
-    skipped = scenario_files(paths).skipped
+def _say_skipped(skipped: list[Path]) -> None:
     if skipped:
         print(f"skipped {len(skipped)} .toml file(s) without a [scenario] table: "
               + ", ".join(str(p) for p in skipped), file=sys.stderr)
 
 
 def run_check(args: argparse.Namespace) -> int:
+    use_schema(args)
+    started = time.perf_counter()
+    skipped = scenario_files(args.paths).skipped
     try:
         results = check(args.paths)
     except ScenarioError as exc:
+        if args.json:
+            _print_json([], skipped, exc.errors)
+        if args.junit_xml:
+            _write_junit(args.junit_xml, [], skipped, exc.errors, started)
         return _scenario_errors(exc)
-    _say_skipped(args.paths)
-    for result in results:
-        if not (args.quiet and result.passed):
-            print(result.report())
+    if args.json:
+        _print_json(results, skipped, [])
+    else:
+        _say_skipped(skipped)
+        for result in results:
+            if not (args.quiet and result.passed):
+                print(result.report())
+    if args.junit_xml:
+        _write_junit(args.junit_xml, results, skipped, [], started)
     failed = sum(not r.passed for r in results)
-    print(f"{len(results)} transcripts: {len(results) - failed} match, {failed} differ")
+    if not args.json:
+        print(f"{len(results)} transcripts: {len(results) - failed} match, {failed} differ")
     return 1 if failed else 0
 
 
+def _as_dict(result: GoldenResult) -> dict:
+    return {"scenario": result.scenario, "profile": result.profile,
+            "status": "match" if result.passed else "differ", "golden": str(result.folder),
+            "expectations_failed": list(result.expectations_failed),
+            "missing": list(result.missing), "unexpected": list(result.unexpected),
+            "differences": [{"file": name, "diff": diff} for name, diff in result.diffs.items()]}
+
+
+def _print_json(results: list[GoldenResult], skipped: list[Path],
+                errors: list[ScenarioError]) -> None:
+    import json
+    failed = sum(not r.passed for r in results)
+    json.dump({"summary": {"transcripts": len(results), "match": len(results) - failed,
+                           "differ": failed},
+               "results": [_as_dict(r) for r in results],
+               "skipped": [str(p) for p in skipped],
+               "errors": [e.as_dict() for e in errors]}, sys.stdout, indent=2)
+    print()
+
+
+def _failure(result: GoldenResult) -> str | None:
+    """The one-line failure of a transcript that differs (``None`` when it matches)."""
+    if result.passed:
+        return None
+    parts = [f"{len(items)} {what}" for items, what in (
+        (result.expectations_failed, "expectation(s) failed"),
+        (result.diffs, "file(s) differ"), (result.missing, "missing from the goldens"),
+        (result.unexpected, "golden(s) no longer produced")) if items]
+    return "MISMATCH: " + ", ".join(parts)
+
+
+def _write_junit(target: str, results: list[GoldenResult], skipped: list[Path],
+                 errors: list[ScenarioError], started: float) -> None:
+    from ..junit import Case, junit_xml
+    cases = [Case(result.profile, f"golden.{result.scenario}", failure=_failure(result),
+                  details="" if result.passed else result.report()) for result in results]
+    cases += [Case(str(error.source or "scenario"), "golden", error=str(error))
+              for error in errors]
+    cases += [Case(str(path), "golden", skipped="not a scenario (no [scenario] table)")
+              for path in skipped]
+    write_output(junit_xml("duis golden check", cases,
+                           seconds=time.perf_counter() - started), target)
+
+
 def run_update(args: argparse.Namespace) -> int:
+    use_schema(args)
     try:
         results = update(args.paths)
     except ScenarioError as exc:
         return _scenario_errors(exc)
-    _say_skipped(args.paths)
+    _say_skipped(scenario_files(args.paths).skipped)
     for result in results:
         if result.status == "refused" or not args.quiet:
             print(result.report())

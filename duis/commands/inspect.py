@@ -8,10 +8,9 @@ import sys
 
 from ..messages.codec import from_tree
 from ..messages.describe import describe, render
-from ..schema import load_schema
 from ..schema.validate import check_tree
 from ..xmlparse import parse_bytes, read_source
-from ._io import add_limit_options, add_schema_option, limits_from
+from ._io import add_limit_options, add_schema_option, limits_from, use_schema
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,11 +32,11 @@ def run(args: argparse.Namespace) -> int:
     limits = limits_from(args)
     data, name = read_source(args.file, limits)
     tree = parse_bytes(data, name, limits)
-    report = check_tree(tree, load_schema(args.schema_dir), name)
-    verdict = f"{report.verdict} ({report.schema})"
-    if report.issues:
-        verdict += f": {report.issues[0].reason}"
-    facts = describe(from_tree(tree, name), source=name, verdict=verdict)
+    report = check_tree(tree, use_schema(args), name)
+    verdict = {"name": report.schema, "verdict": report.verdict,
+               "problems": len(report.issues),
+               "first_problem": report.issues[0].reason if report.issues else None}
+    facts = describe(from_tree(tree, name), source=name, schema=verdict)
     if args.json:
         json.dump(facts, sys.stdout, indent=2)
         print()

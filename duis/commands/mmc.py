@@ -9,9 +9,9 @@ from ..errors import InputError
 from ..messages import Response, build
 from ..messages.codec import from_tree
 from ..mmc import describe, mmc_for_response
-from ..schema import ensure_valid, load_schema
+from ..schema import ensure_valid
 from ..xmlparse import parse_bytes, read_source
-from ._io import add_limit_options, add_schema_option, limits_from, write_output
+from ._io import add_limit_options, add_schema_option, limits_from, use_schema, write_output
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     limits = limits_from(args)
-    schema = load_schema(args.schema_dir)
+    schema = use_schema(args)
     data, name = read_source(args.file, limits)
     tree = parse_bytes(data, name, limits)
     ensure_valid(tree, schema, name)

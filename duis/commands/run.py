@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..profiles import profiles
 from ..scenario import ScenarioError, read_scenario, run_scenario
-from ._io import add_store_option, store_from
+from ._io import add_schema_option, add_store_option, store_from, use_schema
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,10 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="print one line per profile instead of the summaries")
     parser.add_argument("--story", action="store_true",
                         help="print one line per step (what was answered, what the SMI says)")
+    add_schema_option(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    use_schema(args)
     try:
         scenario = read_scenario(args.scenario)
     except ScenarioError as exc:

@@ -9,7 +9,15 @@ import sys
 from ..clock import parse_instant
 from ..serve.client import Client, Exchange
 from ..xmlparse import read_source
-from ._io import add_limit_options, add_store_option, limits_from, store_from, write_output
+from ._io import (
+    add_limit_options,
+    add_schema_option,
+    add_store_option,
+    limits_from,
+    store_from,
+    use_schema,
+    write_output,
+)
 
 ACCEPTED = ("I0", "I99")
 
@@ -36,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--service", choices=("S", "T", "D"), default=None,
                         help="web service to use (default: from the command variant)")
     add_store_option(parser)
+    add_schema_option(parser)
     parser.add_argument("--preserve-counter", action="store_true",
                         help="keep the RequestID counter when signing (else a fresh one); "
                              "the SignedPreCommand of --complete then takes counter + 1")
@@ -60,6 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    use_schema(args)
     data, name = read_source(args.file, limits_from(args))
     store = store_from(args)
     now = parse_instant(args.now) if args.now else None

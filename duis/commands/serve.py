@@ -15,7 +15,7 @@ from ..serve.config import Endpoints, ServeConfig
 from ..serve.logs import configure
 from ..serve.server import serve_until_signalled
 from ..xmlparse import DEFAULT_MAX_BYTES
-from ._io import add_store_option
+from ._io import add_schema_option, add_store_option, use_schema
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=list(profiles()),
                         help=f"behaviour profile (default {DEFAULT_PROFILE})")
     add_store_option(parser)
+    add_schema_option(parser)
     parser.add_argument("--callback", action="append", default=None, metavar="[EUI=]URL",
                         help="where device responses and alerts are POSTed: a URL for every "
                              "user, or EUI-64=URL for one user; repeatable")
@@ -130,6 +131,7 @@ def config_from(args: argparse.Namespace) -> ServeConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    use_schema(args)
     config = config_from(args)
     configure(config.log_format, getattr(logging, args.log_level.upper()),
               burst=config.log_burst, window=config.log_window)

@@ -11,7 +11,7 @@ import time
 from ..profiles import profiles
 from ..simulate import CampaignSettings, FleetSpec, simulate
 from ..simulate.campaign import DEFAULT_DISTRIBUTION_BATCH, MAX_DEVICE_ID_LIST, SHARED
-from ._io import add_store_option, store_from, write_output
+from ._io import add_schema_option, add_store_option, store_from, use_schema, write_output
 
 #: below this many devices a run is short: no progress bar unless asked for
 PROGRESS_FROM = 2_000
@@ -59,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "other, in this process (default: every profile at once when "
                              "the machine has more than one CPU and the memory for it)")
     add_store_option(parser)
+    add_schema_option(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--plot", default=None, metavar="FILE.png",
                         help="write a PNG of Suspended devices over simulated time")
@@ -82,6 +83,7 @@ def _settings(args: argparse.Namespace) -> tuple[FleetSpec, CampaignSettings]:
 
 def run(args: argparse.Namespace) -> int:
     spec, settings = _settings(args)
+    use_schema(args)
     store = store_from(args)
     enabled = (sys.stderr.isatty() and spec.devices >= PROGRESS_FROM
                if args.progress is None else args.progress)

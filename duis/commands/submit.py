@@ -14,7 +14,15 @@ from ..profiles import DEFAULT_PROFILE, profiles
 from ..signatures import CounterStore
 from ..smi import SqliteInventory, load_world, open_smi
 from ..xmlparse import read_source
-from ._io import add_limit_options, add_store_option, limits_from, store_from, write_output
+from ._io import (
+    add_limit_options,
+    add_schema_option,
+    add_store_option,
+    limits_from,
+    store_from,
+    use_schema,
+    write_output,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=list(profiles()),
                         help=f"behaviour profile (default {DEFAULT_PROFILE})")
     add_store_option(parser)
+    add_schema_option(parser)
     parser.add_argument("--now", default=None, metavar="INSTANT",
                         help="the DSP's clock, ISO-8601 (default: the current time)")
     parser.add_argument("--web-service", choices=("S", "T", "D"), default=None,
@@ -61,6 +70,7 @@ def _inventory(args: argparse.Namespace, clock) -> SqliteInventory:
 
 
 def run(args: argparse.Namespace) -> int:
+    schema = use_schema(args)
     clock = FixedClock(parse_instant(args.now)) if args.now else SystemClock()
     data, name = read_source(args.file, limits_from(args))
     store = store_from(args)
@@ -69,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         network = None if args.no_devices else Network.from_inventory(inventory, clock=clock)
         dsp = DSP(inventory, store, profile=profiles()[args.profile], clock=clock,
-                  counters=counters, network=network)
+                  counters=counters, network=network, schema=schema)
         submission = dsp.submit(data, web_service=args.web_service, source=name)
     finally:
         inventory.close()

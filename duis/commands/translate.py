@@ -11,9 +11,9 @@ from ..gbcs.codec import encode, to_base64
 from ..messages import Request
 from ..messages.codec import from_tree
 from ..mmc import TranslationError, command_for, describe, mapping, render
-from ..schema import ensure_valid, load_schema
+from ..schema import ensure_valid
 from ..xmlparse import parse_bytes, read_source
-from ._io import add_limit_options, add_schema_option, limits_from
+from ._io import add_limit_options, add_schema_option, limits_from, use_schema
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     limits = limits_from(args)
     data, name = read_source(args.file, limits)
     tree = parse_bytes(data, name, limits)
-    ensure_valid(tree, load_schema(args.schema_dir), name)
+    ensure_valid(tree, use_schema(args), name)
     request = from_tree(tree, name)
     if not isinstance(request, Request):
         raise InputError("duis translate reads a DUIS service request", source=name,

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections import Counter
 
 from ..errors import InputError
-from ..schema import EXIT_CODES, NOT_COVERED, UNUSABLE, VALID, ReportLimits, load_schema, validate
+from ..schema import EXIT_CODES, INVALID, NOT_COVERED, UNUSABLE, VALID, ReportLimits, validate
 from ..schema.report import DEFAULT_MAX_ERRORS, DEFAULT_REPORT_SECONDS
-from ._io import Progress, add_limit_options, add_schema_option, expand_inputs, limits_from
+from ._io import (
+    Progress,
+    add_junit_option,
+    add_limit_options,
+    add_schema_option,
+    expand_inputs,
+    limits_from,
+    use_schema,
+    write_output,
+)
 
 ORDER = (VALID, "invalid", NOT_COVERED, UNUSABLE)
 
@@ -30,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON report for machines")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="print only problems and the summary")
+    add_junit_option(parser, "one test case per file: a failure when invalid or not "
+                             "covered, an error when unusable")
     parser.add_argument("--allow-empty", action="store_true",
                         help="exit 0 when the directories hold no XML file (default: exit 2, "
                              "as a mistyped or empty folder would otherwise pass unnoticed)")
@@ -53,7 +65,7 @@ def report_limits_from(args: argparse.Namespace) -> ReportLimits:
 
 
 def run(args: argparse.Namespace) -> int:
-    schema = load_schema(args.schema_dir)
+    schema = use_schema(args)
     limits = limits_from(args)
     report_limits = report_limits_from(args)
     files = list(expand_inputs(args.files))
@@ -63,14 +75,19 @@ def run(args: argparse.Namespace) -> int:
                          found="none")
     progress = Progress(len(files), args.progress)
     reports = []
+    seconds = []
     for done, name in enumerate(files, 1):
+        started = time.perf_counter()
         report = validate(name, schema, limits, report_limits)
+        seconds.append(time.perf_counter() - started)
         reports.append(report)
         if not args.json and not (args.quiet and report.valid):
             print(report.render(), flush=True)
         progress.step(done)
     counts = Counter(r.verdict for r in reports)
     worst = max((EXIT_CODES[r.verdict] for r in reports), default=0)
+    if args.junit_xml:
+        write_output(_junit(reports, seconds), args.junit_xml)
     if args.json:
         import json  # not at the top: a plain ``duis validate`` does without it
         json.dump({"schema": schema.name, "summary": {v: counts.get(v, 0) for v in ORDER},
@@ -81,3 +98,21 @@ def run(args: argparse.Namespace) -> int:
         parts = ", ".join(f"{counts.get(v, 0)} {v.replace('-', ' ')}" for v in ORDER)
         print(f"{len(reports)} file{'s' if len(reports) != 1 else ''}: {parts}")
     return worst
+
+
+def _junit(reports: list, seconds: list[float]) -> bytes:
+    """The JUnit XML report: a file is a test case, failed when invalid or not
+    covered, in error when unusable; the details are the text report."""
+    from ..junit import Case, junit_xml
+    cases = []
+    for report, spent in zip(reports, seconds, strict=True):
+        problems = len(report.issues)
+        message = (f"{report.verdict}: {problems}{'+' if report.truncated else ''} "
+                   f"problem{'s' if problems != 1 or report.truncated else ''}; first: "
+                   f"{report.issues[0].reason}" if problems else report.verdict)
+        failed = report.verdict in (INVALID, NOT_COVERED)
+        cases.append(Case(report.source, f"validate.{report.schema}", spent,
+                          failure=message if failed else None,
+                          error=message if report.verdict == UNUSABLE else None,
+                          details="" if report.valid else report.render()))
+    return junit_xml("duis validate", cases, seconds=sum(seconds))

@@ -69,8 +69,7 @@ class SchemaIssue:
     found: str | None = None
 
     def render(self) -> str:
-        where = f"line {self.line}" if self.line else "line ?"
-        text = f"{where}: {self.reason}"
+        text = f"line {self.line}: {self.reason}" if self.line else self.reason
         if self.path:
             text += f"\n    at {self.path}"
         if self.expected is not None:

@@ -417,9 +417,9 @@ def _found(error) -> str | None:
     obj = getattr(error, "obj", None)
     if isinstance(obj, etree._Element):
         text = (obj.text or "").strip()
-        return repr(text[:80]) if text else f"<{_short(obj)}>"
-    if obj is not None:
-        return repr(str(obj)[:80])
+        return text[:80] if text else f"<{_short(obj)}>"  # the value itself, never a repr
+    if obj is not None and not isinstance(obj, dict):  # a dict: the attributes, none named
+        return str(obj)[:80]
     return None
 
 
