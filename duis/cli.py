@@ -26,7 +26,7 @@ from .errors import DuisError
 #: ``_``), in the order ``--help`` lists them
 COMMANDS = ("validate", "inspect", "sign", "verify", "translate", "mmc", "world", "submit",
             "run", "golden", "simulate", "suppression_log", "hub_firmware", "serve", "send",
-            "receive", "pki")
+            "receive", "pki", "gbcs")
 
 #: each command's one-line help in ``duis --help`` (its home: the command
 #: modules give their parser a description, not this line)
@@ -51,6 +51,7 @@ SUMMARIES = {
     "receive": "a DCC user's receiving endpoint: verify and store what duis serve delivers",
     "pki": "credentials: a test PKI for your own DCC users, the emulated devices' "
            "GBCS certificates",
+    "gbcs": "decode real GBCS payloads: header, payload, MAC and signature verdicts",
 }
 
 
