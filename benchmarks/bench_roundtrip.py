@@ -18,7 +18,7 @@ from duis.devices import Network
 from duis.dsp import DSP
 from duis.dsp.firmware_reports import report_from
 from duis.messages import build, from_tree, node, request
-from duis.mmc import command_for, mmc_document
+from duis.mmc import command_for, mmc_output
 from duis.schema import ensure_valid
 from duis.signatures import CredentialStore, sign_with_store, verify
 from duis.smi import load_world
@@ -68,8 +68,8 @@ def stage_medians(dsp: DSP, signed: bytes) -> dict[str, float]:
                           [dsp.responder.device_response(message, delivery.response)])[0])
         timed("update the SMI (firmware report)", dsp.process_firmware_report,
               report_from(delivery.response, SUPPLIER))
-        timed("MMC output", lambda reply=reply: build(mmc_document(
-            reply.gbcs, service_reference_variant="11.2", when=NOW)))
+        timed("MMC output", lambda reply=reply: mmc_output(
+            reply.gbcs, service_reference_variant="11.2", when=NOW))
         del tree
     return {name: statistics.median(values) / 1000 for name, values in timings.items()}
 
@@ -85,7 +85,7 @@ def main() -> None:
         start = clock()
         submission = dsp.submit(signed)
         reply = submission.outgoing[1]
-        build(mmc_document(reply.gbcs, service_reference_variant="11.2", when=NOW))
+        mmc_output(reply.gbcs, service_reference_variant="11.2", when=NOW)
         samples.append(clock() - start)
     median_us = statistics.median(samples) / 1000
     print(f"signed 11.2 to an ESME, full round trip (DSP.submit + MMC output), median over {N}:")

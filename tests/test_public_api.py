@@ -65,7 +65,7 @@ PUBLIC: dict[str, list[str]] = {
     "duis.mmc": [
         "AlertMeaning", "DeviceReply", "Mapping", "MappingInvalid", "TranslationError",
         "UseCase", "command_for", "describe", "device_reply", "instant", "load_mapping",
-        "mapping", "mmc_document", "mmc_for_payload", "mmc_for_response", "render",
+        "mapping", "mmc_document", "mmc_for_payload", "mmc_for_response", "mmc_output", "render",
         "signed_command", "use_case_for"
     ],
     "duis.namespaces": [

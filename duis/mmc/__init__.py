@@ -9,11 +9,11 @@ become MMC output documents (``output``; from a whole DUIS Response:
 from .describe import describe, render
 from .errors import MappingInvalid, TranslationError
 from .mapping import AlertMeaning, Mapping, UseCase, load_mapping, mapping, use_case_for
-from .output import instant, mmc_document, mmc_for_payload
+from .output import instant, mmc_document, mmc_for_payload, mmc_output
 from .replies import DeviceReply, device_reply, mmc_for_response
 from .translate import command_for, signed_command
 
 __all__ = ["AlertMeaning", "DeviceReply", "Mapping", "MappingInvalid", "TranslationError",
            "UseCase", "command_for", "describe", "device_reply", "instant", "load_mapping",
-           "mapping", "mmc_document", "mmc_for_payload", "mmc_for_response", "render",
+           "mapping", "mmc_document", "mmc_for_payload", "mmc_output", "mmc_for_response", "render",
            "signed_command", "use_case_for"]

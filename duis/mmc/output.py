@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable
+from typing import Any
 
 from ..catalogue import lookup
 from ..clock import UTC
@@ -25,7 +26,7 @@ from ..gbcs.model import (
     GbcsMessage,
     Kind,
 )
-from ..messages import MMCDocument, Node, format_datetime
+from ..messages import MMCDocument, Node, build, format_datetime
 from ..namespaces import RA
 from .errors import TranslationError
 from .mapping import UseCase, mapping
@@ -34,8 +35,12 @@ SCHEMA_VERSION = "5.4"
 CLOCK_STATUS = "reliable"
 
 
-def _leaf(name: str, value: object) -> Node:
-    return Node(name, str(value), ns=RA)
+#: the texts a document is laid out from, by name; ``None`` leaves an optional part out
+Texts = dict[str, str | None]
+
+
+def _leaf(name: str, value: str | None) -> Node | None:
+    return None if value is None else Node(name, value, ns=RA)
 
 
 def _node(name: str, *children: Node | None, attrs: tuple[tuple[str, str], ...] = ()) -> Node:
@@ -49,62 +54,87 @@ def instant(when: _dt.datetime) -> str:
         else format_datetime(value)
 
 
-def _status(status: str) -> Node:
+# --- the layouts: texts -> elements ---------------------------------------------
+
+def _status(t: Texts) -> Node | None:
     """``ActivateImageResponseCode``: the numeric code as an attribute, the name inside."""
-    return _node("ActivateImageResponseCode", _leaf("ASN1Status", status),
-                 attrs=(("ResponseCode", str(STATUSES[status])),))
+    if t["status"] is None:
+        return None
+    return _node("ActivateImageResponseCode", _leaf("ASN1Status", t["status"]),
+                 attrs=(("ResponseCode", t["response_code"] or ""),))
 
 
-def _version(version: str | None) -> Node | None:
-    return None if version is None else _leaf("FirmwareVersion", version)
-
-
-def _read_firmware_version(payload: FirmwareVersionReport) -> Node:
-    return _node("ReadFirmwareVersionRsp", _version(payload.firmware_version),
+def _read_firmware_version(t: Texts) -> Node:
+    return _node("ReadFirmwareVersionRsp", _leaf("FirmwareVersion", t["firmware_version"]),
                  attrs=(("MessageSuccess", "true"),))
 
 
-def _activate_firmware(payload: ActivationResult) -> Node:
-    """A scheduled (future-dated) activation has no status yet: it succeeded in being accepted."""
-    success = payload.status in (None, "success")
-    return _node("ActivateFirmwareRsp",
-                 None if payload.status is None else _status(payload.status),
-                 _version(payload.firmware_version),
-                 attrs=(("MessageSuccess", "true" if success else "false"),))
+def _activate_firmware(t: Texts) -> Node:
+    return _node("ActivateFirmwareRsp", _status(t),
+                 _leaf("FirmwareVersion", t["firmware_version"]),
+                 attrs=(("MessageSuccess", t["success"] or ""),))
 
 
-def _firmware_activation_alert(payload: FirmwareActivationAlert) -> Node:
+def _firmware_activation_alert(t: Texts) -> Node:
     return _node("FutureDatedCommandOutcomeDeviceAlert", _node(
-        "FirmwareActivationDeviceAlert", _leaf("ExecutionDateTime", instant(payload.execution)),
-        _leaf("OriginatorCounterFromCommand", payload.command_counter),
-        _status(payload.status), _version(payload.firmware_version)))
+        "FirmwareActivationDeviceAlert", _leaf("ExecutionDateTime", t["execution"]),
+        _leaf("OriginatorCounterFromCommand", t["command_counter"]),
+        _status(t), _leaf("FirmwareVersion", t["firmware_version"])))
 
 
-#: MMC element name (as mapping.toml names it) -> how to lay it out
-RESPONSES: dict[str, Callable] = {
-    "ReadFirmwareVersionRsp": _read_firmware_version,
-    "ActivateFirmwareRsp": _activate_firmware,
+# --- the texts: payload -> texts ---------------------------------------------------
+
+def _status_texts(status: str | None) -> Texts:
+    return {"status": status,
+            "response_code": None if status is None else str(STATUSES[status])}
+
+
+def _firmware_version_texts(payload: FirmwareVersionReport) -> Texts:
+    return {"firmware_version": payload.firmware_version}
+
+
+def _activation_texts(payload: ActivationResult) -> Texts:
+    """A scheduled (future-dated) activation has no status yet: it succeeded in being accepted."""
+    return {**_status_texts(payload.status), "firmware_version": payload.firmware_version,
+            "success": "true" if payload.status in (None, "success") else "false"}
+
+
+def _activation_alert_texts(payload: FirmwareActivationAlert) -> Texts:
+    return {"execution": instant(payload.execution),
+            "command_counter": str(payload.command_counter),
+            **_status_texts(payload.status), "firmware_version": payload.firmware_version}
+
+
+#: MMC element name (as mapping.toml names it) -> (its texts from the payload, its layout)
+RESPONSES: dict[str, tuple[Callable[[Any], Texts], Callable[[Texts], Node]]] = {
+    "ReadFirmwareVersionRsp": (_firmware_version_texts, _read_firmware_version),
+    "ActivateFirmwareRsp": (_activation_texts, _activate_firmware),
 }
-ALERTS: dict[str, Callable] = {
-    "FirmwareActivationDeviceAlert": _firmware_activation_alert,
+ALERTS: dict[str, tuple[Callable[[Any], Texts], Callable[[Texts], Node]]] = {
+    "FirmwareActivationDeviceAlert": (_activation_alert_texts, _firmware_activation_alert),
 }
 
 
-def _header(message: GbcsMessage, when: _dt.datetime, case: UseCase | None) -> Node:
+def _header(t: Texts) -> Node:
     """The header; a response's names the variant its use case answers."""
-    service = () if case is None else (
-        _leaf("GBCSHexadecimalMessageCode", case.message_code_hex),
-        _leaf("ServiceReference", lookup(case.variant).service_reference),
-        _leaf("ServiceReferenceVariant", case.variant))
-    return _node("Header", _leaf("BusinessOriginatorID", message.originator),
-                 _leaf("BusinessTargetID", message.target),
-                 _leaf("OriginatorCounter", message.transaction), *service,
-                 Node("Timestamp", instant(when), ns=RA, attrs=(("ClockStatus", CLOCK_STATUS),)))
+    return _node("Header", _leaf("BusinessOriginatorID", t["originator"]),
+                 _leaf("BusinessTargetID", t["target"]),
+                 _leaf("OriginatorCounter", t["counter"]),
+                 _leaf("GBCSHexadecimalMessageCode", t.get("message_code")),
+                 _leaf("ServiceReference", t.get("service_reference")),
+                 _leaf("ServiceReferenceVariant", t.get("variant")),
+                 Node("Timestamp", t["timestamp"], ns=RA,
+                      attrs=(("ClockStatus", CLOCK_STATUS),)))
 
 
 def _document(header: Node, body: Node) -> MMCDocument:
     return MMCDocument(Node("GBCSResponse", None, (header, _node("Body", body)), ns=RA,
                             attrs=(("schemaVersion", SCHEMA_VERSION),)))
+
+
+def _header_texts(message: GbcsMessage, when: _dt.datetime) -> Texts:
+    return {"originator": str(message.originator), "target": str(message.target),
+            "counter": str(message.transaction), "timestamp": instant(when)}
 
 
 def _response_case(message: GbcsMessage, variant: str | None) -> UseCase:
@@ -134,30 +164,51 @@ def _response_case(message: GbcsMessage, variant: str | None) -> UseCase:
     return case
 
 
-def _response(message: GbcsMessage, variant: str | None, when: _dt.datetime) -> MMCDocument:
-    case = _response_case(message, variant)  # its variant is ``variant``
-    element = case.mmc_response
-    assert element is not None  # _response_case refuses a case without one
-    body = _node("ResponseMessage", _node("SMETSData", RESPONSES[element](message.payload)))
-    return _document(_header(message, when, case), body)
+def _response_layout(t: Texts, element: str) -> MMCDocument:
+    body = RESPONSES[element][1](t)
+    return _document(_header(t), _node("ResponseMessage", _node("SMETSData", body)))
 
 
-def _alert(message: GbcsMessage, when: _dt.datetime) -> MMCDocument:
-    meaning = mapping().alerts.get(message.message_code)
-    if meaning is None:
-        raise TranslationError("no MMC output for this alert code", path="message code",
-                               expected=" or ".join(f"0x{c:04X}" for c in mapping().alerts),
-                               found=f"0x{message.message_code:04X}")
-    if not isinstance(message.payload, meaning.payload):
-        raise TranslationError(f"alert 0x{meaning.code:04X} must carry "
-                               f"{meaning.payload.__name__}", path="payload",
-                               expected=meaning.payload.__name__,
-                               found=type(message.payload).__name__)
-    content = _node("DeviceAlertContent", _leaf("GBCSHexAlertCode", f"{meaning.code:04X}"),
-                    _leaf("AlertDescription", meaning.description),
-                    _leaf("Timestamp", instant(when)),
-                    _node("Payload", ALERTS[meaning.mmc_alert](message.payload)))
-    return _document(_header(message, when, None), _node("DeviceAlertMessage", content))
+def _alert_layout(t: Texts, element: str) -> MMCDocument:
+    content = _node("DeviceAlertContent", _leaf("GBCSHexAlertCode", t["alert_code"]),
+                    _leaf("AlertDescription", t["alert_description"]),
+                    _leaf("Timestamp", t["timestamp"]),
+                    _node("Payload", ALERTS[element][1](t)))
+    return _document(_header(t), _node("DeviceAlertMessage", content))
+
+
+_Plan = tuple[Callable[[Texts, str], MMCDocument], str, Texts]
+
+
+def _plan(message: GbcsMessage, variant: str | None, when: _dt.datetime) -> _Plan:
+    """How the MMC output of ``message`` is laid out (layout, element) and its texts."""
+    if message.kind is Kind.RESPONSE:
+        case = _response_case(message, variant)  # its variant is ``variant``
+        element = case.mmc_response
+        assert element is not None  # _response_case refuses a case without one
+        texts = {**_header_texts(message, when),
+                 "message_code": case.message_code_hex,
+                 "service_reference": lookup(case.variant).service_reference,
+                 "variant": case.variant, **RESPONSES[element][0](message.payload)}
+        return _response_layout, element, texts
+    if message.kind is Kind.ALERT:
+        meaning = mapping().alerts.get(message.message_code)
+        if meaning is None:
+            raise TranslationError("no MMC output for this alert code", path="message code",
+                                   expected=" or ".join(f"0x{c:04X}" for c in mapping().alerts),
+                                   found=f"0x{message.message_code:04X}")
+        if not isinstance(message.payload, meaning.payload):
+            raise TranslationError(f"alert 0x{meaning.code:04X} must carry "
+                                   f"{meaning.payload.__name__}", path="payload",
+                                   expected=meaning.payload.__name__,
+                                   found=type(message.payload).__name__)
+        texts = {**_header_texts(message, when), "alert_code": f"{meaning.code:04X}",
+                 "alert_description": meaning.description,
+                 **ALERTS[meaning.mmc_alert][0](message.payload)}
+        return _alert_layout, meaning.mmc_alert, texts
+    raise TranslationError("a command has no MMC output (MMC output shows device replies)",
+                           path="kind", expected="a response or an alert",
+                           found=message.kind.name.lower())
 
 
 def mmc_document(message: GbcsMessage, *, service_reference_variant: str | None = None,
@@ -169,13 +220,113 @@ def mmc_document(message: GbcsMessage, *, service_reference_variant: str | None 
     for a command, a payload that does not answer the variant, or a reply the
     MMC output has no element for.
     """
-    if message.kind is Kind.RESPONSE:
-        return _response(message, service_reference_variant, when)
-    if message.kind is Kind.ALERT:
-        return _alert(message, when)
-    raise TranslationError("a command has no MMC output (MMC output shows device replies)",
-                           path="kind", expected="a response or an alert",
-                           found=message.kind.name.lower())
+    layout, element, texts = _plan(message, service_reference_variant, when)
+    return layout(texts, element)
+
+
+def mmc_output(message: GbcsMessage, *, service_reference_variant: str | None = None,
+               when: _dt.datetime) -> bytes:
+    """``build(mmc_document(...))``: the MMC output's bytes, the same ones, and the
+    same :class:`~duis.errors.SchemaInvalid` for a document the schema refuses.
+
+    The first document of each shape (its layout and which optional parts it
+    has) is built and validated as :func:`~duis.messages.build` does; its bytes
+    also give the shape's template (:class:`_Template`), checked to rebuild them
+    exactly, into which later documents of that shape only have their texts
+    escaped and filled.  The texts duis writes itself (identifiers, counters,
+    times, codes, names from the mapping) are valid by construction, over their
+    whole range (``tests/test_mmc_output_template.py``); a text the device
+    reports (:data:`DEVICE_TEXTS`) is validated the long way the first time it
+    is seen in its place, and so is any text outside printable ASCII.
+    """
+    layout, element, texts = _plan(message, service_reference_variant, when)
+    key = (element, tuple(name for name, text in texts.items() if text is None))
+    template = _TEMPLATES.get(key)
+    if template is not None and _fits(texts) and _seen(key, texts):
+        return template.fill(texts)
+    document = build(layout(texts, element))  # raises SchemaInvalid if the schema refuses it
+    if _fits(texts):
+        if template is None:
+            template = _Template.of(layout, element, texts)
+            if template.fill(texts) != document:  # a layout a template cannot show
+                return document
+            _TEMPLATES[key] = template
+        _remember(key, texts)
+    return document
+
+
+#: texts that come from the device as it reported them (the rest duis formats itself)
+DEVICE_TEXTS = frozenset({"firmware_version"})
+#: device texts remembered as valid, per place; beyond this many, new ones take the long way
+_SEEN_MAX = 1024
+_SEEN: dict[tuple[tuple[str, tuple[str, ...]], str], set[str]] = {}
+
+
+def _seen(key: tuple[str, tuple[str, ...]], texts: Texts) -> bool:
+    for name in DEVICE_TEXTS:
+        text = texts.get(name)
+        if text is not None and text not in _SEEN.get((key, name), ()):
+            return False
+    return True
+
+
+def _remember(key: tuple[str, tuple[str, ...]], texts: Texts) -> None:
+    for name in DEVICE_TEXTS:
+        text = texts.get(name)
+        if text is not None:
+            seen = _SEEN.setdefault((key, name), set())
+            if len(seen) < _SEEN_MAX:
+                seen.add(text)
+
+
+def _fits(texts: Texts) -> bool:
+    return all(text is None or (text.isascii() and text.isprintable()) for text in texts.values())
+
+
+class _Template:
+    """A document's bytes cut where its texts go: (bytes, text name, escape)... bytes."""
+
+    def __init__(self, pieces: tuple[bytes, ...], slots: tuple[tuple[str, dict], ...]) -> None:
+        self.pieces, self.slots = pieces, slots
+
+    @classmethod
+    def of(cls, layout: Callable[[Texts, str], MMCDocument], element: str,
+           texts: Texts) -> _Template:
+        """The template of ``texts``' shape: the layout built with a mark in each text."""
+        names = [name for name, text in texts.items() if text is not None]
+        marked = build(layout({name: (None if texts[name] is None else f"\x7f{i}\x7f")
+                               for i, name in enumerate(texts)}, element), validate=False)
+        pieces, slots = [], []
+        rest = marked
+        while True:
+            start = rest.find(b"\x7f")
+            if start < 0:
+                break
+            end = rest.index(b"\x7f", start + 1)
+            before = rest[:start]
+            in_attribute = before.rfind(b"<") > before.rfind(b">")
+            pieces.append(before)
+            slots.append((list(texts)[int(rest[start + 1:end])],
+                          _ATTRIBUTE_ESCAPES if in_attribute else _TEXT_ESCAPES))
+            rest = rest[end + 1:]
+        pieces.append(rest)
+        assert {name for name, _ in slots} == set(names), (slots, names)  # a text may recur
+        return cls(tuple(pieces), tuple(slots))
+
+    def fill(self, texts: Texts) -> bytes:
+        pieces = self.pieces
+        out = [pieces[0]]
+        for index, (name, escapes) in enumerate(self.slots, 1):
+            out.append((texts[name] or "").translate(escapes).encode("ascii"))
+            out.append(pieces[index])
+        return b"".join(out)
+
+
+#: how lxml escapes printable ASCII in text and in attribute values
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_ATTRIBUTE_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
+#: (MMC element, the texts it leaves out) -> its template
+_TEMPLATES: dict[tuple[str, tuple[str, ...]], _Template] = {}
 
 
 def has_mmc_output(message: GbcsMessage) -> bool:
@@ -195,4 +346,5 @@ def mmc_for_payload(gbcs_payload_base64: str, variant: str | None,
     return mmc_document(message, service_reference_variant=variant, when=when)
 
 
-__all__ = ["ALERTS", "RESPONSES", "has_mmc_output", "instant", "mmc_document", "mmc_for_payload"]
+__all__ = ["ALERTS", "DEVICE_TEXTS", "RESPONSES", "has_mmc_output", "instant", "mmc_document",
+           "mmc_for_payload", "mmc_output"]

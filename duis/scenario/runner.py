@@ -16,7 +16,7 @@ from ..catalogue import lookup
 from ..dsp import DSP, Outgoing
 from ..errors import DuisError
 from ..messages import MMCDocument, Request, Response, build, parse_message, request, to_node
-from ..mmc.output import has_mmc_output, mmc_document
+from ..mmc.output import has_mmc_output, mmc_output
 from ..namespaces import SR
 from ..signatures import CredentialStore, sign_with_store
 from ..signatures.gbcs import sign_command
@@ -134,8 +134,8 @@ def _mmc(out: Outgoing, rig: Rig) -> bytes | None:
     output format has no element for: the DUIS message is the whole record then)."""
     if out.gbcs is None or not has_mmc_output(out.gbcs):
         return None
-    return build(mmc_document(out.gbcs, service_reference_variant=out.service_reference_variant,
-                              when=rig.clock.now()))
+    return mmc_output(out.gbcs, service_reference_variant=out.service_reference_variant,
+                      when=rig.clock.now())
 
 
 def _check_send(step: Step, transcript: Transcript, final, submissions) -> None:
