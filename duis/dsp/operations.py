@@ -1,6 +1,7 @@
 """What a test rig or the DCC's operators do to the emulated DSP and its devices,
 outside the DUIS web services: move a driven clock, change the CPL, plan
-network faults, join a device to a system, cut a comms hub's power.
+network faults, join a device to a system, cut a comms hub's power, restore
+the world's initial state.
 
 One facade for the two front ends that perform them: a scenario's steps
 (:mod:`duis.scenario`) and ``duis serve``'s admin endpoints
@@ -16,6 +17,7 @@ import datetime as _dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import TypeVar
 
 from ..clock import FixedClock
@@ -24,7 +26,7 @@ from ..devices.power import Outage
 from ..errors import InputError
 from ..messages import format_datetime
 from ..mmc import mapping
-from ..smi import CplEntry, Device
+from ..smi import CplEntry, Device, load_world
 from .responses import Outgoing
 from .service import DSP
 
@@ -169,6 +171,33 @@ class Operations:
     def device(self, eui: str) -> Device | None:
         """The device as the SMI holds it (None: unknown)."""
         return self.dsp.inventory.device(eui)
+
+    # --- the whole world -----------------------------------------------------------------
+
+    def restore(self, world: str | Path, start: _dt.datetime | None) -> None:
+        """Put the DSP's database back as ``world`` seeds it, in one transaction: every
+        record emptied (:meth:`Inventory.empty`: the SMI, the audit log, the replay
+        counters and every table kept beside them), the world seeded again; a driven
+        clock back at ``start`` (the one move backwards there is).  A world that no
+        longer loads changes nothing.
+
+        What lives in memory (the DSP's devices, pending PreCommands and counters of
+        what it sends, the fault plan) is not reset here: the caller builds a new
+        DSP over the inventory afterwards, as it built the first (``duis serve``'s
+        engine does)."""
+        inventory = self.dsp.inventory
+        clock = self.dsp.clock
+        before = clock.now()
+        try:
+            if isinstance(clock, FixedClock) and start is not None:
+                clock.set(start)                      # the seed's audit rows carry it
+            with inventory.transaction():
+                inventory.empty()
+                load_world(world, inventory)
+        except BaseException:
+            if isinstance(clock, FixedClock):
+                clock.set(before)
+            raise
 
 
 __all__ = ["FAULTS", "FaultKind", "OperationRefused", "Operations", "activation_message_code"]

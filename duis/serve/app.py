@@ -159,6 +159,7 @@ def build_app(engine: Engine, deliverer: Deliverer, config: ServeConfig) -> web.
     app.router.add_post("/admin/clock", _move_clock)
     app.router.add_post("/admin/cpl", _cpl)
     app.router.add_post("/admin/fault", _fault)
+    app.router.add_post("/admin/reset", _reset)
     app.router.add_get("/admin/devices/{eui}", _device)
     app.router.add_get("/admin/outbox", _outbox)
     app.router.add_get("/admin/audit", _audit)
@@ -505,6 +506,18 @@ async def _move_clock(request: web.Request) -> web.Response:
     event("clock", now=result["now"], queued=[f"{m['kind']} {m['code']} to {m['recipient']}"
                                               for m in result["messages"]] or None)
     return web.json_response(result)
+
+
+async def _reset(request: web.Request) -> web.Response:
+    """The world's initial state (:meth:`Engine.reset`), after every request that came
+    before; the ones after it find the world as a fresh server would."""
+    engine = request.app[ENGINE]
+    try:
+        result = await engine.change(engine.reset)
+    except DuisError as exc:
+        return _admin_error(exc)
+    event("admin", action="reset", now=result["now"])
+    return web.json_response({"reset": True, **result})
 
 
 async def _cpl(request: web.Request) -> web.Response:

@@ -271,6 +271,10 @@ class Client:
     def device(self, eui: str) -> dict:
         return self._json("GET", f"/admin/devices/{eui}")
 
+    def reset(self) -> dict:
+        """``POST /admin/reset``: the world's initial state (docs/serve.md)."""
+        return self._json("POST", "/admin/reset")
+
     def outbox(self, *, since: int = 0, pending: bool = False) -> dict:
         query = urlencode({"since": since, "pending": int(pending)})
         return self._json("GET", f"/admin/outbox?{query}")

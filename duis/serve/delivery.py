@@ -194,13 +194,16 @@ class Deliverer:
         while not self._stopping:
             try:
                 lane.wake.clear()
+                generation = self.outbox.generation
                 batch = await self._db(self.outbox.next_batch, lane.recipient, self.batch)
                 if not batch:
                     lane.seq = None
                     await lane.wake.wait()
                     continue
                 for entry in batch:
-                    if not await self._deliver(lane, entry):
+                    if self.outbox.generation != generation:
+                        break                           # the outbox was emptied (a reset)
+                    if not await self._deliver(lane, entry, generation):
                         return
             except Exception as exc:  # noqa: BLE001 - a lane never dies: log, wait, again
                 self._failing(lane, f"{type(exc).__name__}: {exc}")
@@ -211,8 +214,9 @@ class Deliverer:
                       traceback="".join(traceback.format_exception(exc)).rstrip())
                 await self._pause(delay)
 
-    async def _deliver(self, lane: _Lane, entry: Entry) -> bool:
-        """Deliver ``entry`` (retrying); False when stopping first."""
+    async def _deliver(self, lane: _Lane, entry: Entry, generation: int) -> bool:
+        """Deliver ``entry`` (retrying while the outbox is of ``generation``: an
+        emptied outbox withdrew it); False when stopping first."""
         lane.seq = entry.seq
         url = self.endpoints.url_for(entry.recipient)
         if url is None:
@@ -223,6 +227,9 @@ class Deliverer:
             return False
         attempts = entry.attempts
         while not self._stopping:
+            if self.outbox.generation != generation:
+                self._healthy(lane)
+                return True
             lane.busy = True
             try:
                 error = await self._post(url, entry)

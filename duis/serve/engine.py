@@ -269,26 +269,49 @@ class Engine:
             self.seeded = True
         else:
             inventory, self.seeded = open_smi(config.smi, world, clock=clock)
-        self.audit_start = inventory.last_seq()
         if config.clock == "driven" and not self.seeded:
             _refuse_going_back(inventory.connection(), config)
-        network = Network.from_inventory(inventory, clock=clock,
-                                         random=seeded_random(config.seed), faults=self.faults)
         connection = inventory.connection()
-        # the replay counters live beside the SMI (same connection): a counter is
-        # recorded in the transaction of what its request did (see the module)
-        counters = CounterStore(connection=connection) if config.replay_check else None
-        store = CredentialStore(config.store or default_store_directory())
-        self._dsp = dsp = DSP(inventory, store, profile=named_profile(self.profile_name),
-                              clock=clock, counters=counters, network=network)
-        self.operations = Operations(dsp, self.faults)
-        """The clock, the CPL, the faults: what a scenario's steps do too."""
+        self._build(inventory, clock, CredentialStore(config.store or default_store_directory()))
         self._outbox = Outbox(config.smi, busy_timeout=config.busy_timeout, clock=clock)
         self._shared = connection if config.smi is not None else None
         """The SMI's connection, through which the outbox rows are written (same file)."""
         if config.smi is not None:
             # a lock held elsewhere: wait a moment, then retry later (never block the loop)
             connection.execute(f"PRAGMA busy_timeout = {LOCK_POLL_MS}")
+
+    def _build(self, inventory, clock: Clock, store: CredentialStore) -> None:
+        """The DSP over ``inventory``, with its devices (a new fault plan) and the
+        replay counters, and the operations over it: at start, and after a reset."""
+        config = self.config
+        self.faults = FaultPlan()
+        self.audit_start = inventory.last_seq()
+        network = Network.from_inventory(inventory, clock=clock,
+                                         random=seeded_random(config.seed), faults=self.faults)
+        # the replay counters live beside the SMI (same connection): a counter is
+        # recorded in the transaction of what its request did (see the module)
+        counters = (CounterStore(connection=inventory.connection()) if config.replay_check
+                    else None)
+        self._dsp = dsp = DSP(inventory, store, profile=named_profile(self.profile_name),
+                              clock=clock, counters=counters, network=network)
+        self.operations = Operations(dsp, self.faults)
+        """The clock, the CPL, the faults: what a scenario's steps do too."""
+
+    def reset(self) -> dict:
+        """``POST /admin/reset``, run as a change (after every call made before it,
+        in one transaction): the world's initial state, as a server started afresh
+        on a new SMI would have it.  The SMI seeded again from the world, the replay
+        counters, the audit log and the tables beside the SMI emptied, the driven
+        clock back at ``--now`` (:meth:`Operations.restore`); a new DSP over it (its
+        devices and their pending work, PreCommands, the fault plan); the outbox
+        emptied (its sequence numbers go on: a receiver never takes a new message
+        for a repeat of an old one)."""
+        dsp = self.dsp
+        self.operations.restore(self.config.world or default_world(),
+                                self.config.now if self.driven else None)
+        self._build(dsp.inventory, dsp.clock, dsp.store)
+        self.outbox.clear(self._shared)
+        return self.summary()
 
     async def start_workers(self) -> None:
         """Start ``config.workers - 1`` worker processes for the stateless checks

@@ -109,6 +109,9 @@ class Outbox:
         # wait for _lock, which a delivery lane holds while it waits for that write lock
         self._pending_lock = threading.Lock()
         """seq -> when (monotonic) this process queued it; older ones count from ``_opened``."""
+        self.generation = 0
+        """How many times the outbox was emptied (:meth:`clear`): a delivery lane
+        delivers what it read only while this stays as it was then."""
         self.path = Path(path) if path is not None else None
         self.durable = self.path is not None
         self._lock = threading.Lock()
@@ -161,6 +164,21 @@ class Outbox:
         self._note_queued(seqs)
         return seqs
 
+    def clear(self, db: sqlite3.Connection | None = None) -> None:
+        """Withdraw every message (``POST /admin/reset``): through ``db``, a connection
+        to the same file in a transaction the caller commits (as :meth:`insert`), or
+        through the outbox's own.  Sequence numbers go on from the last one handed
+        out; :attr:`generation` moves on, so a delivery lane drops what it read
+        before."""
+        if db is not None:
+            db.execute("DELETE FROM serve_outbox")
+        else:
+            with self._lock:
+                self._db.execute("DELETE FROM serve_outbox")
+        with self._pending_lock:
+            self._pending_since.clear()
+        self.generation += 1
+
     def _note_queued(self, seqs: list[int]) -> None:
         moment = time.monotonic()
         with self._pending_lock:    # health() reads it from another thread
@@ -176,12 +194,14 @@ class Outbox:
             self._pending_since.pop(seq, None)
 
     def failed(self, seq: int, error: str) -> int:
-        """An attempt failed; return how many attempts ``seq`` has had."""
+        """An attempt failed; return how many attempts ``seq`` has had (0 when it is no
+        longer in the outbox)."""
         with self._lock:
             self._db.execute("UPDATE serve_outbox SET attempts = attempts + 1, last_error = ? "
                              "WHERE seq = ?", (error[:500], seq))
-            return self._db.execute("SELECT attempts FROM serve_outbox WHERE seq = ?",
-                                    (seq,)).fetchone()[0]
+            row = self._db.execute("SELECT attempts FROM serve_outbox WHERE seq = ?",
+                                   (seq,)).fetchone()
+        return row[0] if row else 0                     # 0: withdrawn meanwhile (a reset)
 
     # --- reading --------------------------------------------------------------------
 

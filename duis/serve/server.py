@@ -105,7 +105,7 @@ class Server:
             f"POST {path}": f"{SERVICE_NAMES[s]}, CV {', '.join(map(str, SERVICE_VARIANTS[s]))}"
             for s, path in SERVICE_PATHS.items()}, health="GET /health",
             admin="/admin/clock, /admin/cpl, /admin/fault, /admin/devices/{eui}, "
-                  "/admin/outbox, /admin/audit")
+                  "/admin/outbox, /admin/audit, /admin/reset")
         event("serving", smi=str(config.smi) if config.smi else "in memory (not durable)",
               seeded_from=str(engine.config.world or "default world") if engine.seeded else None,
               profile=status["profile"], clock=status["clock"], now=status["now"],

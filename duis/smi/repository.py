@@ -108,6 +108,9 @@ class Inventory(Protocol):
     def audit(self, since_seq: int = 0) -> Iterator[AuditRecord]: ...
     def last_seq(self) -> int: ...
     def transaction(self) -> AbstractContextManager[Inventory]: ...
+    def empty(self) -> None:
+        """Delete every record of the database: the SMI's and those of the tables kept
+        beside it (the schema version stays; ``AUTOINCREMENT`` sequences go on)."""
     def connection(self) -> sqlite3.Connection:
         """The SQLite connection holding the inventory, for modules that keep their own
         tables beside it (create them with :func:`duis.smi.schema.create_tables`);
@@ -238,6 +241,21 @@ class SqliteInventory:
         """One atomic unit; nested blocks are savepoints inside the outer one (see
         :mod:`duis.smi.transactions`).  A rollback empties the cache."""
         return Transaction(self._nesting)
+
+    def empty(self) -> None:
+        """Delete every record of the database, in one transaction (the caller's, if
+        one is open): the SMI's tables, the audit log and the tables other modules
+        keep beside them; ``smi_meta`` keeps only the schema version, and
+        ``AUTOINCREMENT`` sequences go on (a number handed out is never handed out
+        again).  The cache forgets everything."""
+        with self.transaction():
+            tables = [row[0] for row in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+            for table in tables:
+                self._write("empty", f'DELETE FROM "{table}"' if table != "smi_meta"
+                            else "DELETE FROM smi_meta WHERE key != 'schema'")
+        self._cache.clear()
 
     def _write(self, label: str, sql: str, params: Sequence[object] = (), *,
                changes: tuple | None = None) -> sqlite3.Cursor:
