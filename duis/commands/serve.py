@@ -38,6 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8079,
                         help="TCP port (default 8079; 0 picks a free one, logged at start)")
+    parser.add_argument("--smki-port", type=int, default=None, metavar="PORT",
+                        help="also listen on PORT, where DCC Boxed clients look certificates "
+                             "up (DCC Boxed: 8083); the SMKI look-ups are answered on --port "
+                             "too")
     parser.add_argument("--world", default=None, metavar="FILE",
                         help="world file seeding the SMI (default: samples/worlds/default.toml)")
     parser.add_argument("--smi", default=None, metavar="DB",
@@ -127,7 +131,7 @@ def config_from(args: argparse.Namespace) -> ServeConfig:
         header_timeout=args.header_timeout, body_timeout=args.body_timeout,
         max_connections=args.max_connections, busy_timeout=args.busy_timeout,
         stuck_after=args.stuck_after, refused_wait=args.refused_wait, log_burst=args.log_burst,
-        log_window=args.log_window)
+        log_window=args.log_window, smki_port=args.smki_port)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -38,6 +38,7 @@ from ..dsp.service import NotEmulated
 from ..errors import DuisError, InputError, InputTooLarge, NotCovered, SchemaInvalid
 from ..signatures.errors import CredentialError, SignatureError
 from ..smi import CplEntry
+from . import smki
 from .config import SERVICE_NAMES, SERVICE_PATHS, SERVICE_VARIANTS, ServeConfig
 from .delivery import Deliverer
 from .engine import AdminError, Engine, SmiBusy
@@ -163,6 +164,7 @@ def build_app(engine: Engine, deliverer: Deliverer, config: ServeConfig) -> web.
     app.router.add_get("/admin/devices/{eui}", _device)
     app.router.add_get("/admin/outbox", _outbox)
     app.router.add_get("/admin/audit", _audit)
+    smki.register(app, engine)
     return app
 
 

@@ -146,6 +146,9 @@ class ServeConfig:
     client sending what is refused gets what capacity the others leave, so a
     misbehaving client cannot crowd them out.  On an idle server nothing waits.
     0: no waiting."""
+    smki_port: int | None = None
+    """A second port answering (also) DCC Boxed's SMKI certificate look-ups (DCC Boxed
+    uses 8083); 0 picks a free one.  None: only ``port``."""
     workers: int = 1
     """Processes handling requests: this one (HTTP, and the DSP, serialized) and
     ``workers - 1`` worker processes parsing, validating and verifying requests

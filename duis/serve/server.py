@@ -47,6 +47,7 @@ class Server:
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task | None = None
         self.port: int | None = None
+        self.smki_port: int | None = None
         self.guard: ConnectionGuard | None = None
         self._sweeper: asyncio.Task | None = None
 
@@ -80,6 +81,9 @@ class Server:
             site = GuardedSite(self._runner, config.host, config.port, self.guard,
                                reuse_address=True, backlog=512)
             await site.start()
+            if config.smki_port is not None:    # DCC Boxed's SMKI port: the same app
+                await GuardedSite(self._runner, config.host, config.smki_port, self.guard,
+                                  reuse_address=True).start()
             await self.engine.start_workers()    # requests before they are up: in-process
         except BaseException:
             if self._runner is not None:
@@ -90,6 +94,7 @@ class Server:
             self.engine.close()
             raise
         self.port = self._runner.addresses[0][1]
+        self.smki_port = self._runner.addresses[1][1] if config.smki_port is not None else None
         tune_for_throughput()
         if not self.engine.driven:
             self._ticker = loop.create_task(self._tick())
@@ -105,7 +110,9 @@ class Server:
             f"POST {path}": f"{SERVICE_NAMES[s]}, CV {', '.join(map(str, SERVICE_VARIANTS[s]))}"
             for s, path in SERVICE_PATHS.items()}, health="GET /health",
             admin="/admin/clock, /admin/cpl, /admin/fault, /admin/devices/{eui}, "
-                  "/admin/outbox, /admin/audit, /admin/reset")
+                  "/admin/outbox, /admin/audit, /admin/reset",
+            smki="POST /services/certificatesearch, /services/retrievecertificate"
+                 + (f" (also on port {self.smki_port})" if self.smki_port else ""))
         event("serving", smi=str(config.smi) if config.smi else "in memory (not durable)",
               seeded_from=str(engine.config.world or "default world") if engine.seeded else None,
               profile=status["profile"], clock=status["clock"], now=status["now"],

@@ -86,6 +86,12 @@ def hardware_module_name(eui: EUI64) -> x509.OtherName:
     return x509.OtherName(HARDWARE_MODULE_NAME, value)
 
 
+def certificate_serial(eui: EUI64 | str, usage: Usage) -> int:
+    """The serial number of ``eui``'s ``usage`` certificate (a hash: no key is derived)."""
+    digest = hashlib.sha256(f"{EUI64.parse(eui).compact}/{usage}".encode()).digest()
+    return int.from_bytes(digest[:15], "big") | 1
+
+
 def certificate(eui: EUI64 | str, usage: Usage, public_key: ec.EllipticCurvePublicKey,
                 issuer_key: ec.EllipticCurvePrivateKey, *, device: bool,
                 role_code: str = "02", issuer_name: str = ISSUER_NAME) -> x509.Certificate:
@@ -93,8 +99,7 @@ def certificate(eui: EUI64 | str, usage: Usage, public_key: ec.EllipticCurvePubl
     in the hardwareModuleName) or, with ``device=False``, an organisation certificate
     (``role_code`` as OU, the EUI-64 as x500UniqueIdentifier; 02 is a supplier)."""
     eui = EUI64.parse(eui)
-    serial = int.from_bytes(hashlib.sha256(f"{eui.compact}/{usage}".encode()).digest()[:15],
-                            "big") | 1
+    serial = certificate_serial(eui, usage)
     builder = (x509.CertificateBuilder()
                .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
                .public_key(public_key).serial_number(serial)
@@ -121,6 +126,14 @@ def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
+def party_certificate(party: PartyKeys, usage: Usage, *, device: bool,
+                      seed: int = DEFAULT_SEED, role_code: str = "02") -> x509.Certificate:
+    """``party``'s ``usage`` certificate as :func:`write_key_folder` writes it (issued by
+    the test issuer derived from ``seed``)."""
+    return certificate(party.eui, usage, party.key(usage).public_key(),
+                       derive_key("issuer", seed), device=device, role_code=role_code)
+
+
 def write_key_folder(directory: str | os.PathLike[str], party: PartyKeys, *, device: bool,
                      private: bool = True, seed: int = DEFAULT_SEED,
                      role_code: str = "02") -> list[Path]:
@@ -128,13 +141,11 @@ def write_key_folder(directory: str | os.PathLike[str], party: PartyKeys, *, dev
     ``private``, its private keys (``.key``) into ``directory``; return the paths."""
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
-    issuer = derive_key("issuer", seed)
     stem = party.eui.compact.lower()
     written = []
     for usage in USAGES:
         key = party.key(usage)
-        cert = certificate(party.eui, usage, key.public_key(), issuer, device=device,
-                           role_code=role_code)
+        cert = party_certificate(party, usage, device=device, seed=seed, role_code=role_code)
         path = target / f"{stem}-{usage}.pem"
         path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         written.append(path)
@@ -156,5 +167,5 @@ def add_party(ring: KeyRing, party: PartyKeys, *, private: bool = True) -> None:
 
 
 __all__ = ["DEFAULT_SEED", "DEVICE_HW_TYPE", "HARDWARE_MODULE_NAME", "PartyKeys", "add_party",
-           "certificate", "certificate_eui", "derive_key", "hardware_module_name", "party_keys",
-           "write_key_folder"]
+           "certificate", "certificate_eui", "certificate_serial", "derive_key",
+           "hardware_module_name", "party_certificate", "party_keys", "write_key_folder"]
