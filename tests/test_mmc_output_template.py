@@ -27,8 +27,8 @@ from duis.mmc.output import mmc_document, mmc_output
 DEVICE, USER = EUI64.parse("00-DB-12-34-56-78-90-A0"), EUI64.parse("90-B3-D5-1F-30-01-00-00")
 #: a firmware version as a device may report it: ASCII with the characters XML
 #: escapes, and now and then one a template is not trusted with
-VERSIONS = st.text(st.sampled_from('AZaz09.-_ &<>"\'') | st.sampled_from("é\u2603\t"),
-                   min_size=1, max_size=20)
+VERSIONS = st.text(st.sampled_from('AZaz09.-_ &<>"\'{}') | st.sampled_from("é\u2603\t"),
+                   min_size=0, max_size=20)
 COUNTERS = st.integers(min_value=0, max_value=2**64 - 1)
 WHEN = st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2040, 1, 1),
                     timezones=st.just(dt.UTC))

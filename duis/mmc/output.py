@@ -12,6 +12,7 @@ alert (``DeviceAlertContent``).  Which element shows which payload is in
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -49,9 +50,10 @@ def _node(name: str, *children: Node | None, attrs: tuple[tuple[str, str], ...] 
 
 def instant(when: _dt.datetime) -> str:
     """xs:dateTime in UTC: whole seconds as ``...:29Z``, fractions as milliseconds."""
-    value = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if not value.microsecond \
-        else format_datetime(value)
+    v = when.astimezone(UTC) if when.tzinfo else when
+    if v.microsecond:
+        return format_datetime(v)
+    return v.replace(tzinfo=None).isoformat() + "Z"  # YYYY-MM-DDTHH:MM:SS
 
 
 # --- the layouts: texts -> elements ---------------------------------------------
@@ -240,7 +242,8 @@ def mmc_output(message: GbcsMessage, *, service_reference_variant: str | None = 
     is seen in its place, and so is any text outside printable ASCII.
     """
     layout, element, texts = _plan(message, service_reference_variant, when)
-    key = (element, tuple(name for name, text in texts.items() if text is None))
+    # the shape: which texts are left out (None) or empty (an empty element is <x/>)
+    key = (element, tuple(None if text is None else bool(text) for text in texts.values()))
     template = _TEMPLATES.get(key)
     if template is not None and _fits(texts) and _seen(key, texts):
         return template.fill(texts)
@@ -259,10 +262,10 @@ def mmc_output(message: GbcsMessage, *, service_reference_variant: str | None = 
 DEVICE_TEXTS = frozenset({"firmware_version"})
 #: device texts remembered as valid, per place; beyond this many, new ones take the long way
 _SEEN_MAX = 1024
-_SEEN: dict[tuple[tuple[str, tuple[str, ...]], str], set[str]] = {}
+_SEEN: dict[tuple[tuple[str, tuple[bool | None, ...]], str], set[str]] = {}
 
 
-def _seen(key: tuple[str, tuple[str, ...]], texts: Texts) -> bool:
+def _seen(key: tuple[str, tuple[bool | None, ...]], texts: Texts) -> bool:
     for name in DEVICE_TEXTS:
         text = texts.get(name)
         if text is not None and text not in _SEEN.get((key, name), ()):
@@ -270,7 +273,7 @@ def _seen(key: tuple[str, tuple[str, ...]], texts: Texts) -> bool:
     return True
 
 
-def _remember(key: tuple[str, tuple[str, ...]], texts: Texts) -> None:
+def _remember(key: tuple[str, tuple[bool | None, ...]], texts: Texts) -> None:
     for name in DEVICE_TEXTS:
         text = texts.get(name)
         if text is not None:
@@ -280,53 +283,56 @@ def _remember(key: tuple[str, tuple[str, ...]], texts: Texts) -> None:
 
 
 def _fits(texts: Texts) -> bool:
-    return all(text is None or (text.isascii() and text.isprintable()) for text in texts.values())
+    """Whether every text is printable ASCII (what a template is trusted to escape)."""
+    joined = "".join(filter(None, texts.values()))
+    return joined.isascii() and joined.isprintable()
 
 
 class _Template:
-    """A document's bytes cut where its texts go: (bytes, text name, escape)... bytes."""
+    """A document's markup with a ``{}`` where each text goes (``slots``: the text's
+    name and how it is escaped there, in order)."""
 
-    def __init__(self, pieces: tuple[bytes, ...], slots: tuple[tuple[str, dict], ...]) -> None:
-        self.pieces, self.slots = pieces, slots
+    def __init__(self, markup: str, slots: tuple[tuple[str, dict[int, str]], ...]) -> None:
+        self.markup, self.slots = markup, slots
 
     @classmethod
     def of(cls, layout: Callable[[Texts, str], MMCDocument], element: str,
            texts: Texts) -> _Template:
         """The template of ``texts``' shape: the layout built with a mark in each text."""
-        names = [name for name, text in texts.items() if text is not None]
-        marked = build(layout({name: (None if texts[name] is None else f"\x7f{i}\x7f")
-                               for i, name in enumerate(texts)}, element), validate=False)
+        names = list(texts)
+        marked = build(layout({name: (f"\x7f{i}\x7f" if texts[name] else texts[name])
+                               for i, name in enumerate(names)}, element),
+                       validate=False).decode("utf-8")
         pieces, slots = [], []
         rest = marked
-        while True:
-            start = rest.find(b"\x7f")
-            if start < 0:
-                break
-            end = rest.index(b"\x7f", start + 1)
+        while (start := rest.find("\x7f")) >= 0:
+            end = rest.index("\x7f", start + 1)
             before = rest[:start]
-            in_attribute = before.rfind(b"<") > before.rfind(b">")
-            pieces.append(before)
-            slots.append((list(texts)[int(rest[start + 1:end])],
+            in_attribute = before.rfind("<") > before.rfind(">")
+            pieces.append(before.replace("{", "{{").replace("}", "}}"))
+            slots.append((names[int(rest[start + 1:end])],
                           _ATTRIBUTE_ESCAPES if in_attribute else _TEXT_ESCAPES))
             rest = rest[end + 1:]
-        pieces.append(rest)
-        assert {name for name, _ in slots} == set(names), (slots, names)  # a text may recur
-        return cls(tuple(pieces), tuple(slots))
+        pieces.append(rest.replace("{", "{{").replace("}", "}}"))
+        assert {name for name, _ in slots} == {n for n in names if texts[n]}, \
+            slots  # a text may recur
+        return cls("{}".join(pieces), tuple(slots))
 
     def fill(self, texts: Texts) -> bytes:
-        pieces = self.pieces
-        out = [pieces[0]]
-        for index, (name, escapes) in enumerate(self.slots, 1):
-            out.append((texts[name] or "").translate(escapes).encode("ascii"))
-            out.append(pieces[index])
-        return b"".join(out)
+        values = [texts[name] or "" for name, _ in self.slots]
+        if _ESCAPED.search("".join(values)) is not None:  # the usual text needs none
+            values = [value.translate(escapes)
+                      for value, (_, escapes) in zip(values, self.slots, strict=True)]
+        return self.markup.format(*values).encode("ascii")
 
 
+#: a character lxml escapes in printable ASCII text or attribute values
+_ESCAPED = re.compile(r'[&<>"]')
 #: how lxml escapes printable ASCII in text and in attribute values
 _TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 _ATTRIBUTE_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
-#: (MMC element, the texts it leaves out) -> its template
-_TEMPLATES: dict[tuple[str, tuple[str, ...]], _Template] = {}
+#: (MMC element, which texts are left out or empty) -> its template
+_TEMPLATES: dict[tuple[str, tuple[bool | None, ...]], _Template] = {}
 
 
 def has_mmc_output(message: GbcsMessage) -> bool:
