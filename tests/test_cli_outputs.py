@@ -364,3 +364,62 @@ def test_golden_check_json_of_an_unusable_scenario(project, tmp_path, capsys):
                                   for e in data["errors"])
     suite = _junit(report)
     assert int(suite.get("errors")) == len(data["errors"]) and suite.get("skipped") == "1"
+
+
+# --- help that holds after pip install, documents on stdout that end their line ---------
+
+def _parsers():
+    """(name, parser) of every command and sub-action, each command registered in full."""
+    import argparse
+
+    from duis.cli import COMMANDS
+
+    def walk(parser, name):
+        yield name, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, child in action.choices.items():
+                    yield from walk(child, f"{name} {sub}")
+
+    for module in COMMANDS:
+        yield from walk(build_parser(module), "duis")
+
+
+def test_every_positional_argument_is_described():
+    import argparse
+    undescribed = [(name, action.dest) for name, parser in _parsers()
+                   for action in parser._actions
+                   if not action.option_strings and not action.help
+                   and not isinstance(action, argparse._SubParsersAction)]
+    assert undescribed == []
+
+
+def test_hub_firmware_publish_help_describes_its_arguments(capsys):
+    with pytest.raises(SystemExit):
+        main(["hub-firmware", "publish", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for line in ("MANUFACTURER the comms hubs' manufacturer", "MODEL the comms hub model",
+                 "VERSION the firmware version released"):
+        assert line in text
+
+
+def test_help_names_no_file_of_a_checkout():
+    """What ``pip install duis`` installs has no samples/ folder: no help text sends a
+    user there (``duis pki`` is another session's and left as it is)."""
+    offending = [name for name, parser in _parsers()
+                 if "samples/" in parser.format_help() and not name.startswith("duis pki")]
+    assert offending == []
+
+
+def test_documents_on_stdout_end_with_a_newline_files_get_the_bytes(tmp_path, capsysbinary):
+    assert main(["sign", "--preserve-counter", str(READ)]) == 0
+    printed = capsysbinary.readouterr().out
+    assert printed.endswith(b"</sr:Request>\n")
+    signed = tmp_path / "signed.xml"
+    assert main(["sign", "--preserve-counter", str(READ), "-o", str(signed)]) == 0
+    assert signed.read_bytes() == printed[:-1]          # the file: the signed bytes exactly
+    assert main(["verify", str(signed)]) == 0
+    assert capsysbinary.readouterr().out.endswith(b"</sr:Request>\n")
+    assert main(["submit", "--now", NOW, str(signed)]) == 0
+    answer = capsysbinary.readouterr().out
+    assert answer.endswith(b"</sr:Response>\n") and not answer.endswith(b"\n\n")

@@ -92,9 +92,16 @@ class Progress:
             print(f"\r{done}/{self.total} files", end=end, file=sys.stderr, flush=True)
 
 
-def write_output(data: bytes, output: str | None) -> None:
-    """Write to stdout, or atomically to a file (temporary file, then rename)."""
+def write_output(data: bytes, output: str | None, *, document: bool = False) -> None:
+    """Write to stdout, or atomically to a file (temporary file, then rename).
+
+    ``document``: ``data`` is an XML document, which on stdout ends with a newline
+    (the shell's prompt then starts on a line of its own; a newline after the root
+    element changes neither the document nor its signature); a file gets the bytes
+    exactly."""
     if output in (None, "-"):
+        if document and not data.endswith(b"\n"):
+            data += b"\n"
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
@@ -114,8 +121,9 @@ def write_output(data: bytes, output: str | None) -> None:
 def add_store_option(parser) -> None:
     """``--store DIR``: the credential store (a parser or an argument group)."""
     parser.add_argument("--store", metavar="DIR", default=None,
-                        help="credential store directory (default: env DUIS_PKI, "
-                             "else the test PKI in samples/pki)")
+                        help="credential store directory (default: env DUIS_PKI, else "
+                             "the test PKI bundled with duis; 'duis pki init' makes one "
+                             "for your own users)")
 
 
 def store_from(args: argparse.Namespace):

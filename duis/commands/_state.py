@@ -40,10 +40,9 @@ def add_source_options(parser: argparse.ArgumentParser, *, scenario: bool = True
                                 "first)")
     group.add_argument("--world", metavar="FILE", default=None,
                        help="with --smi, when the file is new: the world seeding it "
-                            "(default: samples/worlds/default.toml)")
+                            "(default: the default world bundled with duis)")
     group.add_argument("--settings", metavar="FILE", default=None,
-                       help="with --smi: the DCC settings (default: the built-in ones, "
-                            "samples/settings/default.toml)")
+                       help="with --smi: the DCC settings (default: the built-in ones)")
     group.add_argument("--now", metavar="INSTANT", default=None,
                        help="with --smi: the DSP's clock, ISO-8601 (default: the current time)")
     add_store_option(group)

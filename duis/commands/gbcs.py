@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "parser reads them).",
         epilog="examples:\n"
                "  duis gbcs decode DF0902...          # hex (spaces allowed), base64\n"
-               "  duis gbcs decode @message.hex --world samples/worlds/default.toml\n"
+               "  duis gbcs decode @message.hex --world world.toml\n"
                "  duis gbcs decode --keys keys/ --json - < payloads.txt",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")

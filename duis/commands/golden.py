@@ -24,15 +24,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "settings beside them are skipped (and listed on stderr). Exit status: "
                     "0 all match (or all written), 1 mismatch, unmet expectation or update "
                     "refused, 2 unusable scenario.",
-        epilog="examples:\n  duis golden check samples/scenarios\n"
-               "  duis golden update samples/scenarios/mp105-esme-recovery-by-read.toml",
+        epilog="examples:\n  duis golden check scenarios/\n"
+               "  duis golden check --json --junit-xml golden.xml scenarios/\n"
+               "  duis golden update scenarios/my-story.toml",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     for name, helptext in (("check", "compare fresh runs with the goldens"),
                            ("update", "rewrite the goldens from fresh runs")):
         action = actions.add_parser(name, help=helptext)
-        action.add_argument("paths", nargs="+", metavar="DIR|SCENARIO")
+        action.add_argument("paths", nargs="+", metavar="DIR|SCENARIO",
+                            help="scenario files, or folders searched for them (a .toml file "
+                                 "with a [scenario] table)")
         action.add_argument("-q", "--quiet", action="store_true",
                             help="only mismatches and the summary")
         add_schema_option(action)

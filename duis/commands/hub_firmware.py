@@ -22,21 +22,26 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "deployed and pending activation, active, failed), list the releases. "
                     "Exit status: 0 done, 1 refused, 2 unusable input.",
         epilog="examples:\n"
-               "  duis hub-firmware publish --smi dcc.sqlite --world samples/worlds/comms-hubs.toml"
+               "  duis hub-firmware publish --smi dcc.sqlite --world world.toml"
                " \\\n      --now 2026-03-02T09:00:00Z --deploy 2026-03-06T02:00:00Z "
                "--activate 2026-03-10T02:00:00Z \\\n      'Northwind Comms' NW-CH2 2.2.0\n"
                "  duis hub-firmware run --smi dcc.sqlite --now 2026-03-06T02:00:00Z\n"
                "  duis hub-firmware status --smi dcc.sqlite 00-DB-12-34-56-78-90-A1\n"
                "  duis hub-firmware status --scenario "
-               "samples/scenarios/secmp0024-hub-firmware-failures.toml 00-DB-12-34-56-78-90-A1",
+               "scenarios/hub-firmware.toml 00-DB-12-34-56-78-90-A1",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
 
     publish = actions.add_parser("publish", help="publish a release and notify the users")
-    publish.add_argument("manufacturer")
-    publish.add_argument("model")
-    publish.add_argument("firmware_version", metavar="VERSION")
+    publish.add_argument("manufacturer", metavar="MANUFACTURER",
+                         help="the comms hubs' manufacturer, as the SMI names it (e.g. "
+                              "'Northwind Comms')")
+    publish.add_argument("model", metavar="MODEL",
+                         help="the comms hub model the release is for (e.g. NW-CH2)")
+    publish.add_argument("firmware_version", metavar="VERSION",
+                         help="the firmware version released (e.g. 2.2.0); the hubs run it "
+                              "once activated")
     publish.add_argument("--deploy", required=True, metavar="INSTANT",
                          help="when the image goes to the hubs")
     publish.add_argument("--activate", required=True, metavar="INSTANT",

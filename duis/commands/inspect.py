@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Print a readable summary of one DUIS message: originator and target, "
                     "service request and its meaning from the catalogue, command variant, "
                     "body outline, and the schema verdict.",
-        epilog="example:\n  duis inspect samples/messages/valid/CS06_11.3_future_dated_request.xml",
+        epilog="examples:\n  duis inspect request.xml\n  duis inspect --json response.xml",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", metavar="FILE", help="an XML message; '-' reads stdin")
     add_schema_option(parser)

@@ -55,5 +55,5 @@ def run(args: argparse.Namespace) -> int:
                            "mmc": xml.decode("utf-8")}, indent=2) + "\n"
         write_output(text.encode("utf-8"), args.output)
     else:
-        write_output(xml, args.output)
+        write_output(xml, args.output, document=True)
     return 0

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "transcript: every message in and out as numbered signed XML files, the "
                     "MMC XML of device replies, summary.txt and smi-changes.txt. Exit status: "
                     "0 every expectation met, 1 some not met, 2 unusable scenario.",
-        epilog="examples:\n  duis run samples/scenarios/mp105-esme-recovery-by-read.toml\n"
+        epilog="examples:\n  duis run scenarios/my-story.toml\n"
                "  duis run --profile baseline -o out/ SCENARIO.toml",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("scenario", metavar="SCENARIO", help="a scenario file (TOML)")

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         for exchange in exchanges:
             print(f"{name}: {_line(exchange, client.url)}", file=sys.stderr)
-        write_output(last.reply.body, args.output)
+        write_output(last.reply.body, args.output, document=True)
     return 0 if last.reply.code in ACCEPTED else 1
 
 

@@ -43,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "up (DCC Boxed: 8083); the SMKI look-ups are answered on --port "
                              "too")
     parser.add_argument("--world", default=None, metavar="FILE",
-                        help="world file seeding the SMI (default: samples/worlds/default.toml)")
+                        help="world file seeding the SMI (default: the default world "
+                             "bundled with duis)")
     parser.add_argument("--smi", default=None, metavar="DB",
                         help="SQLite file for the SMI, replay counters and outbox, kept between "
                              "runs (seeded from --world when new); without it all three are "

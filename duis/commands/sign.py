@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         signed = sign_with_store(_parse(data, name, args), store,
                                  preserve_counter=args.preserve_counter, counter=fixed,
                                  now=now, strip_whitespace=strip_whitespace, source=name)
-    write_output(signed, args.output)
+    write_output(signed, args.output, document=True)
     return 0
 
 

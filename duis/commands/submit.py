@@ -39,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", metavar="FILE", help="the signed request; '-' reads stdin")
     parser.add_argument("--world", default=None, metavar="FILE",
-                        help="world file seeding the SMI (default: samples/worlds/default.toml)")
+                        help="world file seeding the SMI (default: the default world "
+                             "bundled with duis)")
     parser.add_argument("--smi", default=None, metavar="DB",
                         help="keep the SMI in this SQLite file (seeded from --world when new)")
     parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=list(profiles()),
@@ -95,5 +96,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}: {code} ({submission.decision.reason})", file=sys.stderr)
         for later in submission.outgoing[1:]:
             print(f"  then {later.kind} {later.code} to {later.recipient}", file=sys.stderr)
-        write_output(submission.response.xml, args.output)
+        write_output(submission.response.xml, args.output, document=True)
     return 0 if code in ("I0", "I99") else 1

@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "SMI database (--smi) or from the end of a scenario run (--scenario). "
                     "Filters combine; times compare with when the hub raised the alert.",
         epilog="examples:\n"
-               "  duis suppression-log --scenario samples/scenarios/mp102b-ad1-suppression.toml\n"
+               "  duis suppression-log --scenario scenarios/ad1-suppression.toml\n"
                "  duis suppression-log --smi state.sqlite --network-operator "
                "90-B3-D5-1F-30-03-00-00 --since 2026-03-02T09:00:00Z --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)

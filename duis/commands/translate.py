@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "the command the user signed. Exit status: 0 translated, 1 invalid or "
                     "not translatable, 2 unusable input.",
         epilog="examples:\n"
-               "  duis translate samples/messages/valid/CS06_11.3_immediate_request.xml\n"
+               "  duis translate activate_firmware.xml\n"
                "  duis translate --device-type GSME --json read_firmware_version.xml\n"
                "  duis translate --target 00-DB-12-34-56-78-90-A0 --device-type ESME "
                "update_firmware.xml",

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Validate DUIS requests, responses, alerts and MMC documents. "
                     "Exit status: 0 all valid, 1 some invalid or not covered by the "
                     "bundled schema, 2 some input unusable (unreadable, not XML, unsafe).",
-        epilog="examples:\n  duis validate request.xml\n  duis validate samples/messages/\n"
+        epilog="examples:\n  duis validate request.xml\n  duis validate messages/\n"
                "  cat request.xml | duis validate -\n"
                "  duis validate --schema-dir 'DUIS 5.4/' --json *.xml",
         formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -15,13 +15,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "world",
         description="Check a world file: every problem is reported with the file, line and "
                     "field, what was expected and what was found. Exit status: 0 valid, "
-                    "1 invalid, 2 unreadable. The format: samples/worlds/README.md.",
-        epilog="example:\n  duis world check samples/worlds/default.toml",
+                    "1 invalid, 2 unreadable. The default world bundled with duis is a "
+                    "commented example of the format; python -c 'import duis.defaults as "
+                    "d; print(d.default_world())' prints where it is.",
+        epilog="example:\n  duis world check world.toml",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     check = actions.add_parser("check", help="validate a world file and summarise it")
-    check.add_argument("file", metavar="FILE")
+    check.add_argument("file", metavar="FILE", help="a world file (TOML)")
     check.add_argument("--json", action="store_true", help="print the summary as JSON")
     check.set_defaults(run=run_check)
 
