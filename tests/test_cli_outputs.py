@@ -423,3 +423,18 @@ def test_documents_on_stdout_end_with_a_newline_files_get_the_bytes(tmp_path, ca
     assert main(["submit", "--now", NOW, str(signed)]) == 0
     answer = capsysbinary.readouterr().out
     assert answer.endswith(b"</sr:Response>\n") and not answer.endswith(b"\n\n")
+
+
+@pytest.mark.reference
+def test_the_official_schema_given_to_validate_run_and_submit(official_schema_dir, tmp_path,
+                                                              capsys):
+    """With the DCC's own DUIS 5.4 files: a service the bundled schema does not cover is
+    valid, and a shipped scenario runs to its goldens (every message the DSP builds,
+    and every request it takes, validated against the official files)."""
+    uncovered = ROOT / "samples/messages/not-covered/ECS29a_7.1_enable_supply_request.xml"
+    assert main(["validate", "--schema-dir", str(official_schema_dir), str(uncovered)]) == 0
+    assert f"valid ({official_schema_dir.resolve()} schema, SR 7.1)" in capsys.readouterr().out
+    assert main(["golden", "check", "-q", "--schema-dir", str(official_schema_dir),
+                 str(RECOVERY)]) == 0
+    assert main(["submit", "--now", NOW, "--schema-dir", str(official_schema_dir),
+                 str(_signed(tmp_path))]) == 0
