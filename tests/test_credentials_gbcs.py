@@ -82,14 +82,14 @@ def test_the_test_pki_is_a_gbcs_key_folder(store):
         assert private.private_numbers() == credential.private_key.private_numbers()
 
 
-def test_existing_credentials_kept_their_keys(tmp_path):
-    """The ka keys are new files: the other files' keys do not move with them."""
+def test_every_key_of_the_test_pki_is_its_own(tmp_path):
+    """The ka keys are new keys: none is another credential's key (or the CA's)."""
     files = generate_test_pki(tmp_path)
-    new = {n for n in files if n.startswith("90b3d51f3")}
-    assert new == {f"{EUI64.parse(e).compact.lower()}-ka.{s}" for e in KA_PARTIES
-                   for s in ("pem", "key")} | {"90b3d51f30000002-ds.pem",
-                                               "90b3d51f30000002-ds.key"}
-    assert files["ds-90B3D51F30010000.pem"] == (PKI / "ds-90B3D51F30010000.pem").read_bytes()
+    assert {n for n in files if n.endswith("-ka.pem")} == {
+        f"{EUI64.parse(e).compact.lower()}-ka.pem" for e in KA_PARTIES}
+    store = CredentialStore(tmp_path)
+    points = [c.public_key.public_numbers() for c in store]
+    assert len(points) == len(store) == len({(p.x, p.y) for p in points})
 
 
 def test_a_missing_ka_credential_names_the_eui_and_the_store(store):

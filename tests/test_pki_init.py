@@ -111,6 +111,9 @@ def test_a_non_empty_directory_needs_force(tmp_path, capsys):
     (["--user", f"{DSP}:IS"], f"--dsp: the DSP is not a user; expected an EUI-64 no --user "
                               f"has, found {DSP}"),
     (["--user", f"{SUPPLIER}:IS", "--device", "00DB"], "--device: not an EUI-64"),
+    (["--user", f"{SUPPLIER}:IS", "--device", SUPPLIER.lower()],
+     f"--device: a device is not a user or the DSP; expected an EUI-64 no --user or --dsp "
+     f"has, found {SUPPLIER}"),
     (["--user", f"{SUPPLIER}:IS", "--dsp", "nope"], "--dsp: not an EUI-64"),
 ])
 def test_bad_options_are_named(tmp_path, capsys, args, message):

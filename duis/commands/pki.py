@@ -149,6 +149,10 @@ def run_init(args: argparse.Namespace) -> int:
         raise _usage_error("the DSP is not a user", source="--dsp", found=dsp,
                            expected="an EUI-64 no --user has")
     devices = [_eui(text, "--device") for text in args.devices]
+    for device in devices:
+        if device in users or device == dsp:
+            raise _usage_error("a device is not a user or the DSP", source="--device",
+                               expected="an EUI-64 no --user or --dsp has", found=device)
     files = generate_pki(users, dsp=dsp, seed=DEFAULT_SEED if args.seed is None else args.seed)
     files.update(_devices_files(devices, args.seed, private=True))
     from ..scenario.transcript import write_folder
