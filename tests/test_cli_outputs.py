@@ -438,3 +438,18 @@ def test_the_official_schema_given_to_validate_run_and_submit(official_schema_di
                  str(RECOVERY)]) == 0
     assert main(["submit", "--now", NOW, "--schema-dir", str(official_schema_dir),
                  str(_signed(tmp_path))]) == 0
+
+
+def test_run_json_failures_are_data(project, tmp_path, capsys):
+    story = project / "recovery.toml"
+    story.write_text(story.read_text().replace('expect = { code = "I0", alerts = [] }',
+                                               'expect = { code = "E3", alerts = ["N29"] }'))
+    assert main(["run", "--json", "-o", str(tmp_path / "t"), str(story)]) == 1
+    assert json.loads(capsys.readouterr().out) == {
+        "scenario": "mp105-esme-recovery-by-read",
+        "results": [{"profile": "baseline", "passed": False, "messages": 8,
+                     "failures": [{"step": 3, "what": "response code", "expected": "E3",
+                                   "found": "I0"},
+                                  {"step": 3, "what": "alerts", "expected": ["N29"],
+                                   "found": []}],
+                     "transcript": str(tmp_path / "t" / "baseline")}]}

@@ -57,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
         results.append({"profile": name, "passed": transcript.passed,
                         "messages": sum(1 for f, _ in transcript.files
                                         if not f.endswith(".mmc.xml")),
-                        "failures": [f"step {c.step}: {c.what}: expected {c.expected!r}, "
-                                     f"found {c.found!r}" for c in transcript.failures],
+                        "failures": [{"step": c.step, "what": c.what, "expected": c.expected,
+                                      "found": c.found} for c in transcript.failures],
                         "transcript": str(folder)})
         if not args.json:
             if args.story:
@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
                 print(transcript.summary())
                 print(f"transcript: {folder}\n")
     if args.json:
-        json.dump({"scenario": scenario.name, "results": results}, sys.stdout, indent=2)
+        json.dump({"scenario": scenario.name, "results": results}, sys.stdout, indent=2,
+                  default=str)           # an expected or found value JSON has no type for
         print()
     return 0 if all(r["passed"] for r in results) else 1
