@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="examples:\n"
                "  duis pki init my-pki --user 90-B3-D5-1F-30-0A-00-00:IS,GS "
                "--user 90-B3-D5-1F-30-0B-00-00:ED\n"
-               "  duis pki export-devices --world samples/worlds/default.toml --out keys/",
+               "  duis pki export-devices --out keys/",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
