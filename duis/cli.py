@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
+import os
 import sys
 
 from . import __version__
@@ -96,6 +97,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(chosen_command(argv)).parse_args(argv)
+    environment = dict(os.environ)
     try:
         return int(args.run(args) or 0)
     except DuisError as exc:
@@ -105,6 +107,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
+    finally:
+        _restore(environment)
+
+
+def _restore(environment: dict[str, str]) -> None:
+    """What a command set in ``os.environ`` for itself and the processes it started
+    (``--schema-dir`` becomes ``DUIS_SCHEMA_DIR``) ends with it: a program that
+    calls :func:`main` more than once (a test suite) gets each call on its own."""
+    if os.environ != environment:
+        os.environ.clear()
+        os.environ.update(environment)
 
 
 def console() -> None:

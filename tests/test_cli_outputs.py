@@ -4,6 +4,7 @@ command that validates (and that it is the schema used), JSON that is data, JUni
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import urllib.request
 from pathlib import Path
@@ -453,3 +454,13 @@ def test_run_json_failures_are_data(project, tmp_path, capsys):
                                   {"step": 3, "what": "alerts", "expected": ["N29"],
                                    "found": []}],
                      "transcript": str(tmp_path / "t" / "baseline")}]}
+
+
+def test_the_schema_option_ends_with_its_command(no_11_2_schema, capsys):
+    """``--schema-dir`` is this process's DUIS_SCHEMA_DIR while its command runs (the
+    serve test above shows its workers get it), not for the next call of main."""
+    assert main(["validate", "--schema-dir", str(no_11_2_schema), str(READ)]) == 1
+    assert SCHEMA_DIR_ENV not in os.environ
+    capsys.readouterr()
+    assert main(["validate", str(READ)]) == 0
+    assert "valid (bundled schema, SR 11.2)" in capsys.readouterr().out

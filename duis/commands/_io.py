@@ -49,7 +49,8 @@ def use_schema(args: argparse.Namespace):
 
     Given, the folder also becomes this process's ``DUIS_SCHEMA_DIR``: every part
     of the command that validates (the DSP, a scenario's rig, ``duis serve``'s
-    worker processes, which inherit the environment) uses the same schema."""
+    worker processes, which inherit the environment) uses the same schema, until
+    the command ends (:func:`duis.cli.main` puts the environment back)."""
     from ..schema import load_schema
     from ..schema.loader import SCHEMA_DIR_ENV
     schema = load_schema(args.schema_dir)
