@@ -27,7 +27,7 @@ from .errors import DuisError
 #: ``_``), in the order ``--help`` lists them
 COMMANDS = ("validate", "inspect", "sign", "verify", "translate", "mmc", "world", "submit",
             "run", "golden", "simulate", "suppression_log", "hub_firmware", "serve", "send",
-            "receive", "pki", "gbcs")
+            "receive", "pki", "gbcs", "init")
 
 #: each command's one-line help in ``duis --help`` (its home: the command
 #: modules give their parser a description, not this line)
@@ -53,6 +53,8 @@ SUMMARIES = {
     "pki": "credentials: a test PKI for your own DCC users, the emulated devices' "
            "GBCS certificates",
     "gbcs": "decode real GBCS payloads: header, payload, MAC and signature verdicts",
+    "init": "write a small working project for an adaptor team (world, scenarios, goldens, "
+            "a validation script, pytest)",
 }
 
 
