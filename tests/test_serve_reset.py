@@ -41,9 +41,10 @@ def state(client: Client) -> dict:
                                    for e in outbox["entries"]]}}
 
 
-def _config(tmp_path, name: str | None, receiver: Receiver) -> ServeConfig:
+def _config(tmp_path, name: str | None, receiver: Receiver, workers: int = 1) -> ServeConfig:
     return ServeConfig(port=0, smi=tmp_path / name if name else None, clock="driven",
-                       now=START, endpoints=_endpoints(receiver), retry_base=0.05)
+                       now=START, endpoints=_endpoints(receiver), retry_base=0.05,
+                       workers=workers)
 
 
 def _endpoints(receiver: Receiver):
@@ -98,13 +99,15 @@ def test_reset_gives_the_state_of_a_fresh_server(tmp_path, receiver, smi):
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs) == 2
 
 
+@pytest.mark.parametrize("workers", [1, 3], ids=["one-process", "two-workers"])
 def test_a_reset_waits_for_the_requests_before_it_and_the_ones_after_find_it_done(
-        tmp_path, receiver):
+        tmp_path, receiver, workers):
     """Two suppliers send reads from their own threads while resets are asked for: each
     request is answered in full (never refused as a replay: each supplier's counters
     increase, and a reset empties them); the outbox ends holding only messages of
-    requests sent, each once, and a last reset leaves it empty."""
-    with ServerThread(_config(tmp_path, "smi.sqlite", receiver)) as server:
+    requests sent, each once, and a last reset leaves it empty.  With worker
+    processes too, where requests are checked (and batches signed) elsewhere."""
+    with ServerThread(_config(tmp_path, "smi.sqlite", receiver, workers)) as server:
         requests = {supplier: [read_request(supplier, 10_000 + n) for n in range(16)]
                     for supplier in (SUPPLIER, SUPPLIER2)}
         answers: dict[str, list[str | None]] = {SUPPLIER: [], SUPPLIER2: []}
