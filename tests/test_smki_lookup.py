@@ -137,6 +137,31 @@ def test_a_client_finds_users_and_the_acb(server):
     assert _public(acb_ka) == store.key_agreement(DSP).public_key.public_numbers()
 
 
+def test_a_search_may_name_usage_status_and_role(server):
+    port = port_of(server)
+
+    def results(*filters: str) -> set[tuple[str, str]]:
+        body = ("<CertificateSearchRequest><CertificateSubjectName>" + boxed(SUPPLIER)
+                + "</CertificateSubjectName>" + "".join(filters)
+                + "</CertificateSearchRequest>")
+        status, _, reply = post(port, "/services/certificatesearch", body)
+        if status == 402:
+            return set()
+        assert status == 200, reply
+        return {(r.find("CertificateUsage").text, r.find("CertificateRole").text)
+                for r in ET.fromstring(reply).findall("Result")}
+
+    assert results("<CertificateUsage>KA</CertificateUsage>") == {("KA", "2")}
+    assert results("<CertificateUsage>DS</CertificateUsage>",
+                   "<CertificateRole>135</CertificateRole>") == {("DS", "135")}
+    assert results("<CertificateStatus>E</CertificateStatus>") == set()
+    status, _, reply = post(port, "/services/certificatesearch",
+                            "<CertificateSearchRequest><CertificateSubjectName>"
+                            + boxed(SUPPLIER) + "</CertificateSubjectName><CertificateUsage>XX"
+                            "</CertificateUsage></CertificateSearchRequest>")
+    assert status == 401 and b"CertificateUsage 'XX' is not one DCC Boxed uses" in reply
+
+
 def test_an_expired_certificate_is_listed_as_expired(server):
     (result,) = search(port_of(server), EXPIRED, device=False)
     assert result["CertificateStatus"] == "E"

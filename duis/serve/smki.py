@@ -7,7 +7,9 @@ interface (port 8083 on DCC Boxed; ``duis serve`` answers on its own port and, w
 
 - ``POST /services/certificatesearch``: ``<CertificateSearchRequest>`` with
   ``<CertificateSubjectAltName>`` (a device's EUI-64, ``00-db-12-...``) or
-  ``<CertificateSubjectName>`` (an organisation's: a DCC user, the DSP).  The answer,
+  ``<CertificateSubjectName>`` (an organisation's: a DCC user, the DSP), and optionally
+  ``<CertificateUsage>``, ``<CertificateStatus>``, ``<CertificateRole>`` to keep only
+  the certificates with those values (the client filters too).  The answer,
   ``<CertificateSearchResponse>``, has one ``<Result>`` per certificate:
   ``CertificateSerial`` (hex), ``CertificateUsage`` (``DS`` digital signing, ``KA`` key
   agreement), ``CertificateStatus`` (``I`` in use, ``E`` expired), ``CertificateRole``
@@ -49,6 +51,9 @@ RETRIEVE_PATH = "/services/retrievecertificate"
 DCC_BOXED_SMKI_PORT = 8083
 _SERIAL = re.compile(r"[0-9A-Fa-f]{1,40}")
 _CACHE = 1024
+#: the optional filters of a search, and the values DCC Boxed's client uses
+_FILTERS = {"CertificateUsage": re.compile("DS|KA"), "CertificateStatus": re.compile("[PINER]"),
+            "CertificateRole": re.compile("0|1|2|3|4|5|6|7|8|127|135|137")}
 _MAX_BODY = 4096
 
 
@@ -65,6 +70,12 @@ class Found:
     der: bytes
     eui: str
     device: bool
+
+    def matches(self, wanted: dict[str, str]) -> bool:
+        """Whether this certificate has the usage, status and role a search names."""
+        have = {"CertificateUsage": self.usage, "CertificateStatus": self.status,
+                "CertificateRole": None if self.role is None else str(self.role)}
+        return all(have[name] == value for name, value in wanted.items())
 
     def result(self) -> str:
         role = "" if self.role is None else f"<CertificateRole>{self.role}</CertificateRole>"
@@ -219,14 +230,22 @@ async def _search(request: web.Request) -> web.Response:
     try:
         eui = str(EUI64.parse(text or ""))
     except DuisError:
-        found = "neither" if text is None else repr(text[:50])
+        shown = "neither" if text is None else repr(text[:50])
         return _refuse(401, "invalid search parameters: expected CertificateSubjectAltName "
-                            f"or CertificateSubjectName holding an EUI-64, found {found}")
+                            f"or CertificateSubjectName holding an EUI-64, found {shown}")
+    wanted = {}
+    for name, allowed in _FILTERS.items():
+        if name in fields:
+            if not allowed.fullmatch(fields[name]):
+                return _refuse(401, f"invalid search parameters: {name} "
+                                    f"{fields[name][:20]!r} is not one DCC Boxed uses")
+            wanted[name] = fields[name]
     directory, engine = request.app[DIRECTORY], request.app[ENGINE]
     emulated = device and await engine.call(engine.device, eui) is not None
     now = await engine.call(lambda: engine.dsp.clock.now())
     found = await _in_thread(lambda: directory.search(eui, device=device, emulated=emulated,
                                                       now=now))
+    found = [f for f in found if f.matches(wanted)]
     if not found:
         return _refuse(402, f"no certificate for {eui}")
     return _xml("<CertificateSearchResponse>" + "".join(f.result() for f in found)
