@@ -1,8 +1,10 @@
 """Signature figures: sign and verify a CS08 11.2 request, against raw ECDSA,
 signxml and the DCC's own tool in a warm JVM, side by side in this run.
 
-Targets (issue): medians sign <= 100 us, verify <= 150 us; duis signing +
-validating + verifying >= 10x faster than the DCC tool's Sign + Validate,
+Targets (issue): medians sign <= 100 us, verify <= 150 us; sign + verify within 2
+times raw ECDSA sign + verify (performance issue); duis signing + validating +
+verifying >= 15x faster than the DCC tool's Sign + Validate (performance issue;
+10x before),
 measured side by side: the tool stays warm in its own JVM and the two take
 turns, round after round, so the ratio compares them on the same machine
 minute (this machine's speed drifts), and the median round ratio is reported.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import hashlib
 import shutil
 import statistics
 import subprocess
@@ -37,6 +40,7 @@ VALIDATE_TREE = "schema validation of the verified tree"
 VALIDATE_BYTES = "schema validation (parse + validate)"
 TOOL_WARMUP, TOOL_N = 5000, 200
 DUIS_N, ROUNDS = 1000, 15
+TOOL_GOAL, RAW_GOAL = 15.0, 2.0
 
 
 def cs08_request() -> bytes:
@@ -191,15 +195,49 @@ def duis_round(store: CredentialStore, message: bytes, n: int) -> dict[str, floa
     return {name: statistics.median(values) / 1000 for name, values in parts.items()}
 
 
+def floor_round(store: CredentialStore, message: bytes, n: int) -> dict[str, float]:
+    """Median (us) of ``n`` chains of the least any signer and verifier on lxml and
+    cryptography does, with none of duis's checks: parse, Canonical XML, SHA-256 and
+    an ECDSA sign; parse, Canonical XML, SHA-256 and an ECDSA verify; schema validation."""
+    from lxml import etree
+
+    from duis.schema import load_schema
+    schema = load_schema().lxml_schema
+    credential = store.signing_credential(SUPPLIER, now=NOW)
+    key, public = credential.private_key, credential.public_key
+    ecdsa = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    clock = time.perf_counter_ns
+    samples = []
+    gc.disable()
+    try:
+        for _ in range(n):
+            start = clock()
+            tree = etree.fromstring(message, parser)
+            signed_info = hashlib.sha256(etree.tostring(tree, method="c14n")).digest()
+            signature = key.sign(signed_info, ecdsa)
+            signed = etree.tostring(tree)
+            tree = etree.fromstring(signed, parser)
+            hashlib.sha256(etree.tostring(tree, method="c14n")).digest()
+            public.verify(signature, signed_info, ecdsa)
+            schema.validate(tree)
+            samples.append(clock() - start)
+    finally:
+        gc.enable()
+    return {"total": statistics.median(samples) / 1000}
+
+
 def side_by_side(store: CredentialStore, message: bytes, tool: Tool) -> None:
     """Rounds of the tool and of duis, one after the other, so that both see the
     same machine (its speed drifts from minute to minute); the ratio is taken
     round by round."""
-    tool_rounds, duis_rounds = [], []
+    tool_rounds, duis_rounds, floor_rounds = [], [], []
     duis_round(store, message, WARMUP)
+    floor_round(store, message, WARMUP)
     for _ in range(ROUNDS):
         tool_rounds.append(tool.round(TOOL_N))
         duis_rounds.append(duis_round(store, message, DUIS_N))
+        floor_rounds.append(floor_round(store, message, DUIS_N))
     tool.close()
     ratios = sorted(t["total"] / d["total"]
                     for t, d in zip(tool_rounds, duis_rounds, strict=True))
@@ -221,7 +259,13 @@ def side_by_side(store: CredentialStore, message: bytes, tool: Tool) -> None:
         print(f"  {label:<40} {value:8.1f} us")
     ratio = statistics.median(ratios)
     print(f"  ratio, round by round: median {ratio:.1f}x (lowest {ratios[0]:.1f}x, "
-          f"highest {ratios[-1]:.1f}x)   target >= 10x [{'ok' if ratio >= 10 else 'MISSED'}]")
+          f"highest {ratios[-1]:.1f}x)   target >= {TOOL_GOAL:.0f}x "
+          f"[{'ok' if ratio >= TOOL_GOAL else 'MISSED'}]")
+    floor = statistics.median(t["total"] / f["total"]
+                              for t, f in zip(tool_rounds, floor_rounds, strict=True))
+    print(f"  the floor, no checks at all (parse, C14N, SHA-256, ECDSA sign; parse, C14N, "
+          f"SHA-256, ECDSA verify; validate): {median(floor_rounds, 'total'):.1f} us, "
+          f"{floor:.1f}x the tool: the most any signer on lxml and cryptography reaches here")
     strict = statistics.median(t["total"] / (d["total"] + d["input"])
                                for t, d in zip(tool_rounds, duis_rounds, strict=True))
     print(f"  (with the unsigned input also parsed and validated before signing, as the "
@@ -239,6 +283,11 @@ def main() -> None:
     verify_us = figures["verify"]
     print(f"  targets: sign <= 100 us [{'ok' if sign_us <= 100 else 'MISSED'}], "
           f"verify <= 150 us [{'ok' if verify_us <= 150 else 'MISSED'}]")
+    raw = figures["raw ECDSA P-256 sign"] + figures["raw ECDSA P-256 verify"]
+    sign_given = figures["sign (key and certificate given)"]
+    print(f"  sign + verify / raw ECDSA sign + verify: {(sign_us + verify_us) / raw:.2f}x "
+          f"(key given: {(sign_given + verify_us) / raw:.2f}x)   goal <= {RAW_GOAL}x "
+          f"[{'met' if (sign_us + verify_us) / raw <= RAW_GOAL else 'NOT met'}]")
     with tempfile.TemporaryDirectory(prefix="duis-bench-") as folder:
         try:
             tool = Tool(message, Path(folder))
