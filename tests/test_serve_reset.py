@@ -4,6 +4,7 @@ planned faults), serialized with the requests in flight, over HTTP."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -63,6 +64,9 @@ def test_reset_gives_the_state_of_a_fresh_server(tmp_path, receiver, smi):
     with ServerThread(_config(tmp_path, "fresh.sqlite" if smi else None, receiver)) as fresh, \
             Client(fresh.url, store()) as client:
         pristine = state(client)
+        (exchange,) = client.send(read_request(SUPPLIER, 1_000), sign=False)
+        wait_for(lambda: client.outbox()["counts"]["delivered"] == 1, what="the delivery")
+        fresh_reply, fresh_delivery = exchange.reply.body, receiver.accepted[-1].body
     assert pristine["outbox"]["counts"] == {"queued": 0, "pending": 0, "delivered": 0}
     assert pristine["clock"] == "2026-03-01T09:00:00.000Z"
 
@@ -94,9 +98,13 @@ def test_reset_gives_the_state_of_a_fresh_server(tmp_path, receiver, smi):
         entries = client.outbox()["entries"]
         assert [(e["kind"], e["code"], e["cause"]) for e in entries] == [
             ("device-response", "I0", request_id(first))]
+        # byte for byte what a fresh server answers and delivers (a driven clock and
+        # deterministic signatures)
+        assert again.reply.body == fresh_reply
+        assert receiver.accepted[-1].body == fresh_delivery
         # sequence numbers go on: a receiver never takes it for the first one's repeat
-        seqs = [a.seq for a in receiver.accepted]
-        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs) == 2
+        before, after = receiver.accepted[-2:]
+        assert after.seq > before.seq
 
 
 @pytest.mark.parametrize("workers", [1, 3], ids=["one-process", "two-workers"])
@@ -143,3 +151,26 @@ def test_a_reset_waits_for_the_requests_before_it_and_the_ones_after_find_it_don
             assert admin.outbox()["counts"] == {"queued": 0, "pending": 0, "delivered": 0}
             assert admin.device(ESME)["status"] == "Commissioned"
             assert admin.health()["status"] == "ok"
+
+
+def test_a_world_that_no_longer_loads_refuses_the_reset_and_changes_nothing(tmp_path, receiver):
+    import shutil
+
+    from duis.defaults import default_world
+    from duis.serve.client import AdminRefused
+
+    world = tmp_path / "world.toml"
+    shutil.copy(default_world(), world)
+    config = dataclasses.replace(_config(tmp_path, "smi.sqlite", receiver), world=world)
+    with ServerThread(config) as server, Client(server.url, store()) as client:
+        assert client.remove_cpl("Acme Meters", "AM-E2", "1.0.0") == [ESME]
+        client.advance(60)
+        before = state(client)
+        world.write_text(world.read_text().replace('eui = "00-DB-12-34-56-78-90-A0"',
+                                                   'eui = "not-an-eui"'))
+        with pytest.raises(AdminRefused) as refused:
+            client.reset()
+        assert refused.value.message == "POST /admin/reset: HTTP 400"
+        assert str(world) in refused.value.found
+        assert state(client) == before                  # the clock too: 09:01, not 09:00
+        assert before["clock"] == "2026-03-01T09:01:00.000Z"
