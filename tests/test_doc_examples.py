@@ -18,7 +18,9 @@ The convention a Markdown file follows:
 * A shell block: the lines that start with ``$ `` are commands (a line ending
   in ``\\`` continues on the next), the other lines the output they print. A
   shown output line without ``...`` must appear in what the command printed;
-  ``...`` marks output left out. A block without any ``$ `` line is a script:
+  ``...`` marks output left out; runs of spaces compare as one, and machine
+  figures (times such as ``17.0 s``, memory such as ``68 MB``, the numbers
+  of a line about a rate ``per second``) match any value. A block without any ``$ `` line is a script:
   every line is a command. Each command runs in ``bash -o pipefail`` with the
   installed ``duis`` on ``PATH`` and must exit 0, unless its comment says
   ``exit N`` (``duis validate bad.xml   # exit 1: invalid``).
@@ -57,6 +59,8 @@ RUN = SHELL | {"python"}
 FENCE = re.compile(r"^```([\w+-]*)[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 DIRECTIVE = re.compile(r"<!--\s*example:\s*(\w+)\s*(.*?)\s*-->")
 EXPECTED_EXIT = re.compile(r"#[^\n]*\bexit (\d+)\b")
+MACHINE_FIGURE = re.compile(r"\d[\d,.]*\s?(?:ms|s|KB|MB|GB|KiB|MiB|GiB)\b")
+NUMBER = re.compile(r"\d[\d,.]*")
 TIMEOUT = 120
 
 
@@ -112,6 +116,12 @@ def commands(block: Block) -> list[tuple[str, list[str]]]:
     return found
 
 
+def comparable(line: str) -> str:
+    """An output line as it is compared: spaces collapsed, machine figures blanked."""
+    line = MACHINE_FIGURE.sub("#", " ".join(line.split()))
+    return NUMBER.sub("#", line) if "per second" in line else line
+
+
 def problems_in_form(block: Block) -> list[str]:
     """What breaks the convention, whether or not the block is run."""
     problems = []
@@ -159,7 +169,9 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def run_doc(doc: Path, workdir: Path, env: dict[str, str], *, slow: bool,
             samples: Path | None = ROOT / "samples") -> list[str]:
     """Run a Markdown file's examples in ``workdir`` (created, with a copy of
-    ``samples``); the failures, each naming the file and line of its block."""
+    ``samples``) with the ``duis`` and ``python`` found on ``env``'s PATH (also
+    a virtual environment's, tests/test_wheel_install.py); the failures, each
+    naming the file and line of its block."""
     workdir.mkdir(parents=True)
     if samples is not None:
         shutil.copytree(samples, workdir / "samples")
@@ -175,7 +187,8 @@ def run_doc(doc: Path, workdir: Path, env: dict[str, str], *, slow: bool,
         script.write_text("\n".join(block.text for block in pending), encoding="utf-8")
         where = ", ".join(block.where for block in pending)
         pending.clear()
-        done = subprocess.run([sys.executable, str(script)], cwd=workdir, env=env,
+        python = shutil.which("python", path=env["PATH"]) or sys.executable
+        done = subprocess.run([python, str(script)], cwd=workdir, env=env,
                               stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=TIMEOUT)
         if done.returncode:
@@ -199,9 +212,9 @@ def run_doc(doc: Path, workdir: Path, env: dict[str, str], *, slow: bool,
             done = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=workdir,
                                   env=env, stdin=subprocess.DEVNULL, capture_output=True,
                                   text=True, timeout=TIMEOUT)
-            printed = {line.strip() for line in f"{done.stdout}\n{done.stderr}".splitlines()}
+            printed = {comparable(line) for line in f"{done.stdout}\n{done.stderr}".splitlines()}
             missing = [line for line in shown
-                       if "..." not in line and line.strip() not in printed]
+                       if "..." not in line and comparable(line) not in printed]
             if done.returncode != status or missing or "Traceback" in done.stderr:
                 failures.append(
                     f"{block.where}: $ {command}\n  exit {done.returncode} "
@@ -233,6 +246,10 @@ def test_the_convention_reads_blocks_as_documented(tmp_path: Path):
     assert (skipped.directive, skipped.reason) == ("skip", "needs a server")
     assert commands(skipped) == [("duis serve", []), ("duis send x \\\n  --to y", [])]
     assert python.directive == "continues"
+    assert comparable("wall time    17.0 s   4 ms  (30,543 messages, 68 MB)") == \
+        "wall time # # (30,543 messages, #)"
+    assert comparable("messages per second   2,242  669") == "messages per second # #"
+    assert comparable("  line 3: expected sr:X") == "line 3: expected sr:X"
     assert [p.split(": ", 1)[1][:26] for p in problems_in_form(bare)] == \
         ["a fence without a language"]
     assert problems_in_form(python) == [
