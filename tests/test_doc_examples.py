@@ -21,7 +21,8 @@ The convention a Markdown file follows:
   ``...`` marks output left out; runs of spaces compare as one, and machine
   figures (times such as ``17.0 s``, memory such as ``68 MB``, the numbers
   of a line about a rate ``per second``) match any value. A block without any ``$ `` line is a script:
-  every line is a command. Each command runs in ``bash -o pipefail`` with the
+  every line is a command. Each command runs in a ``bash -o pipefail`` of its
+  own (a ``cd`` or an ``export`` does not carry over) with the
   installed ``duis`` on ``PATH`` and must exit 0, unless its comment says
   ``exit N`` (``duis validate bad.xml   # exit 1: invalid``).
 * A Python block runs as a script of its own with the installed package, and
