@@ -19,12 +19,12 @@ The convention a Markdown file follows:
   in ``\\`` continues on the next), the other lines the output they print. A
   shown output line without ``...`` must appear in what the command printed;
   ``...`` marks output left out; runs of spaces compare as one, and machine
-  figures (times such as ``17.0 s``, memory such as ``68 MB``, the numbers
-  of a line about a rate ``per second``) match any value. A block without any ``$ `` line is a script:
-  every line is a command. Each command runs in a ``bash -o pipefail`` of its
-  own (a ``cd`` or an ``export`` does not carry over) with the
-  installed ``duis`` on ``PATH`` and must exit 0, unless its comment says
-  ``exit N`` (``duis validate bad.xml   # exit 1: invalid``).
+  figures (times such as ``17.0 s``, memory such as ``68 MB``, the numbers of
+  a line about a rate ``per second``) match any value. A block without any
+  ``$ `` line is a script: every line is a command. Each command runs in a
+  ``bash -o pipefail`` of its own (a ``cd`` or an ``export`` does not carry
+  over) with the installed ``duis`` on ``PATH`` and must exit 0, unless its
+  comment says ``exit N`` (``duis validate bad.xml   # exit 1: invalid``).
 * A Python block runs as a script of its own with the installed package, and
   must not name ``samples/``: a pip user has no such folder (the packaged test
   PKI, default world and schema are reached through the library's defaults).
