@@ -464,3 +464,19 @@ def test_the_schema_option_ends_with_its_command(no_11_2_schema, capsys):
     capsys.readouterr()
     assert main(["validate", str(READ)]) == 0
     assert "valid (bundled schema, SR 11.2)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["validate", "-q", str(READ)],
+                                  ["golden", "check", "-q", str(RECOVERY)]],
+                         ids=["validate", "golden"])
+def test_a_junit_report_that_cannot_be_written_is_an_error_after_the_results(
+        tmp_path, capsys, argv):
+    target = tmp_path / "no-such-folder" / "junit.xml"
+    assert main([*argv[:2], "--junit-xml", str(target), *argv[2:]]) == 2
+    out, err = capsys.readouterr()
+    assert out.rstrip().splitlines()[-1] in ("1 file: 1 valid, 0 invalid, 0 not covered, "
+                                             "0 unusable", "3 transcripts: 3 match, 0 differ")
+    assert err == (f"duis {argv[0]}: {target}: cannot write the output file; expected a file "
+                   "in a folder that exists and may be written, found No such file or "
+                   "directory\n")
+    assert not target.parent.exists()

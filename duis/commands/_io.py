@@ -114,6 +114,11 @@ def write_output(data: bytes, output: str | None, *, document: bool = False) -> 
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
+    except OSError as exc:
+        from ..errors import InputError
+        raise InputError("cannot write the output file", source=str(target),
+                         expected="a file in a folder that exists and may be written",
+                         found=exc.strerror or type(exc).__name__) from None
     finally:
         if tmp.exists():
             tmp.unlink()

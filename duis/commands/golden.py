@@ -78,11 +78,12 @@ def run_check(args: argparse.Namespace) -> int:
         for result in results:
             if not (args.quiet and result.passed):
                 print(result.report())
-    if args.junit_xml:
-        _write_junit(args.junit_xml, results, skipped, [], started)
     failed = sum(not r.passed for r in results)
     if not args.json:
         print(f"{len(results)} transcripts: {len(results) - failed} match, {failed} differ")
+    if args.junit_xml:
+        sys.stdout.flush()
+        _write_junit(args.junit_xml, results, skipped, [], started)
     return 1 if failed else 0
 
 

@@ -86,8 +86,6 @@ def run(args: argparse.Namespace) -> int:
         progress.step(done)
     counts = Counter(r.verdict for r in reports)
     worst = max((EXIT_CODES[r.verdict] for r in reports), default=0)
-    if args.junit_xml:
-        write_output(_junit(reports, seconds), args.junit_xml)
     if args.json:
         import json  # not at the top: a plain ``duis validate`` does without it
         json.dump({"schema": schema.name, "summary": {v: counts.get(v, 0) for v in ORDER},
@@ -97,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
     elif len(reports) > 1 or args.quiet:
         parts = ", ".join(f"{counts.get(v, 0)} {v.replace('-', ' ')}" for v in ORDER)
         print(f"{len(reports)} file{'s' if len(reports) != 1 else ''}: {parts}")
+    if args.junit_xml:
+        sys.stdout.flush()                     # the results first, whatever comes of this
+        write_output(_junit(reports, seconds), args.junit_xml)
     return worst
 
 
