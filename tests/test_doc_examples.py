@@ -33,6 +33,9 @@ The convention a Markdown file follows:
 
   - ``<!-- example: continues -->``: a Python block that goes on from the
     previous Python block of the file (they run as one script);
+  - ``<!-- example: pytest -->``: a Python block of pytest tests (the duis
+    plugin's fixture, say): written as a test file in the working directory
+    and run by pytest, which must pass at least one test;
   - ``<!-- example: slow -->``: runs only with the tests marked ``slow``
     (``make test-slow``), e.g. a simulation of 10,000 meters;
   - ``<!-- example: skip REASON -->``: not run, for the reason given (a live
@@ -63,6 +66,7 @@ EXPECTED_EXIT = re.compile(r"#[^\n]*\bexit (\d+)\b")
 MACHINE_FIGURE = re.compile(r"\d[\d,.]*\s?(?:ms|s|KB|MB|GB|KiB|MiB|GiB)\b")
 NUMBER = re.compile(r"\d[\d,.]*")
 TIMEOUT = 120
+DIRECTIVES = ("continues", "pytest", "slow", "skip")
 
 
 @dataclass
@@ -129,9 +133,12 @@ def problems_in_form(block: Block) -> list[str]:
     if not block.language:
         problems.append(f"{block.where}: a fence without a language: tag it "
                         f"(```text for output, ```sh or ```python for an example)")
-    if block.directive and block.directive not in ("continues", "slow", "skip"):
+    if block.directive and block.directive not in DIRECTIVES:
         problems.append(f"{block.where}: unknown directive {block.directive!r} "
-                        f"(expected continues, slow or skip REASON)")
+                        f"(expected continues, pytest, slow or skip REASON)")
+    if block.directive == "pytest" and block.language != "python":
+        problems.append(f"{block.where}: <!-- example: pytest --> on a ```{block.language} "
+                        f"block")
     if block.directive == "skip" and not block.reason:
         problems.append(f"{block.where}: <!-- example: skip --> needs a reason")
     if block.directive and block.language not in RUN:
@@ -201,6 +208,10 @@ def run_doc(doc: Path, workdir: Path, env: dict[str, str], *, slow: bool,
             continue
         if block.directive == "slow" and not slow:
             continue
+        if block.directive == "pytest":
+            run_python()
+            failures += run_pytest(block, workdir, env)
+            continue
         if block.language == "python":
             if block.directive != "continues":
                 run_python()
@@ -224,6 +235,23 @@ def run_doc(doc: Path, workdir: Path, env: dict[str, str], *, slow: bool,
                     + f"\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
     run_python()
     return failures
+
+
+def run_pytest(block: Block, workdir: Path, env: dict[str, str]) -> list[str]:
+    """Run a block of pytest tests as a test file in ``workdir``; its failure, or []."""
+    test_file = workdir / f"test_doc_example_{block.line}.py"
+    test_file.write_text(block.text, encoding="utf-8")
+    python = shutil.which("python", path=env["PATH"]) or sys.executable
+    try:
+        done = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               test_file.name], cwd=workdir, env=env, capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL, timeout=TIMEOUT)
+    finally:
+        test_file.unlink()
+    if done.returncode == 0 and " passed" in done.stdout:
+        return []
+    return [f"{block.where}: the pytest example exited {done.returncode}\n"
+            f"{done.stdout[-3000:]}{done.stderr[-2000:]}"]
 
 
 def test_the_examples_follow_the_convention():
@@ -262,13 +290,17 @@ def test_a_failing_example_is_reported_with_its_file_and_line(tmp_path: Path, en
     doc = tmp_path / "bad.md"
     doc.write_text("```sh\n$ echo hello\nhello\ngoodbye\n$ false\n$ (exit 3)   # exit 3\n```\n"
                    "\n```python\nx = 4\n```\n<!-- example: continues -->\n```python\n"
-                   "raise SystemExit(x)\n```\n", encoding="utf-8")
+                   "raise SystemExit(x)\n```\n<!-- example: pytest -->\n```python\n"
+                   "def test_it():\n    assert 1 == 2\n```\n", encoding="utf-8")
     failures = run_doc(doc, tmp_path / "work", environment, slow=False, samples=None)
-    assert [failure.splitlines()[:3] for failure in failures] == [
+    assert [failure.splitlines()[:3] for failure in failures[:3]] == [
         [f"{doc}:1: $ echo hello", "  exit 0 (expected 0)", "  shown but not printed: goodbye"],
         [f"{doc}:1: $ false", "  exit 1 (expected 0)"],
         [f"{doc}:9, {doc}:13: the Python example exited 4"],
     ]
+    (pytest_failure,) = failures[3:]
+    assert pytest_failure.startswith(f"{doc}:17: the pytest example exited 1\n")
+    assert "assert 1 == 2" in pytest_failure
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda doc: doc.name)
