@@ -24,8 +24,10 @@ from duis.clock import FixedClock
 from duis.devices import Network
 from duis.dsp import DSP
 from duis.dsp.firmware_reports import report_from
+from duis.gbcs import encode
 from duis.messages import build, from_tree, node, request
-from duis.mmc import command_for, mmc_document, mmc_output
+from duis.mmc import command_for, mmc_document
+from duis.mmc.output import mmc_for_gbcs
 from duis.schema import ensure_valid
 from duis.signatures import CredentialStore, sign_with_store, verify
 from duis.smi import load_world
@@ -68,17 +70,20 @@ def stage_medians(dsp: DSP, signed: bytes) -> dict[str, float]:
         timed("authorise (E1..E19)", authorise, message, dsp.inventory, dsp.profile,
               dsp.dsp_eui)
         command = timed("translate (MMC -> GBCS)", command_for, message, "ESME")
-        delivery = timed("execute on the device", dsp.network.deliver, command)
+        data = timed("GBCS encode + MAC (as ACB)", encode, command, dsp.keys)
+        delivery = timed("execute on the device (check MAC, act, MAC the answer)",
+                         dsp.network.deliver, data)
         # each lambda runs at once, inside timed(); the defaults bind this round's values
         timed("respond: I99, signed",
               lambda message=message: dsp.seal([dsp.responder.answer(message, "I99")]))
         reply = timed("respond: device response, signed",
                       lambda message=message, delivery=delivery: dsp.seal(
-                          [dsp.responder.device_response(message, delivery.response)])[0])
+                          [dsp.responder.device_response(message, delivery.response,
+                                                         delivery.data)])[0])
         timed("update the SMI (firmware report)", dsp.process_firmware_report,
               report_from(delivery.response, SUPPLIER))
-        timed("MMC output", lambda reply=reply: mmc_output(
-            reply.gbcs, service_reference_variant="11.2", when=NOW))
+        timed("MMC output (GBCS decode + XML)", lambda reply=reply: mmc_for_gbcs(
+            reply.gbcs_bytes, "11.2", NOW))
         del tree
     return {name: statistics.median(values) / 1000 for name, values in timings.items()}
 
@@ -94,7 +99,7 @@ def main() -> None:
         start = clock()
         submission = dsp.submit(signed)
         reply = submission.outgoing[1]
-        mmc_output(reply.gbcs, service_reference_variant="11.2", when=NOW)
+        mmc_for_gbcs(reply.gbcs_bytes, "11.2", NOW)
         samples.append(clock() - start)
     median_us = statistics.median(samples) / 1000
     print(f"signed 11.2 to an ESME, full round trip (DSP.submit + MMC output), median over {N}:")

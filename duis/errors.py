@@ -45,7 +45,7 @@ that this list names every subclass of ``DuisError`` and nothing else)::
     ├── UnknownServiceRequest        [catalogue] a variant DUIS does not define (exit 1)
     ├── TranslationError             [mmc.errors] no GBCS command / MMC output for it (exit 1)
     ├── MappingInvalid               [mmc.errors] a broken mmc/mapping.toml
-    ├── GbcsDecodeError, GbcsEncodeError   [gbcs.codec] a GBCS payload (exit 1)
+    ├── GbcsDecodeError, GbcsEncodeError   [gbcs.own] the project's own layout (exit 1)
     ├── WireError                    [gbcs.wire.errors] bytes that are not real GBCS it
     │                                accepts (exit 1)
     │   ├── Truncated, BadLength, TrailingBytes, UnexpectedValue, Unsupported

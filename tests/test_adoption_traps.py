@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from duis.cli import main
-from duis.gbcs import TopUp, decode
+from duis.gbcs import TopUp, read
 from duis.messages import parse_message
 from duis.scenario import ScenarioError, read_scenario, run_scenario
 
@@ -108,7 +108,7 @@ def test_local_delivery_returns_the_command_and_goes_over_the_wan_only_for_cv3(
                and "-out-response-I0-" in name]
     assert len(answers) == 1, [name for name, _ in transcript.files]
     local = parse_message(answers[0])
-    command = decode(base64.b64decode(local.body.text_at("LocalCommand/GBCSPayload")))
+    command = read(base64.b64decode(local.body.text_at("LocalCommand/GBCSPayload")))
     assert isinstance(command.payload, TopUp)
     assert command.payload.utrn == "73018450291736450182"
     assert str(command.target) == ESME

@@ -228,7 +228,7 @@ def test_random_power_loss_on_scheduled_activations_is_seeded():
         for _ in range(40):
             b.distribute(ESME, "1.1")
             b.activate(ESME, "1.1", at=b.clock.now().replace(year=2030))
-            codes.append(b.due(ESME).message_code)
+            codes.append(b.due(ESME).alert_code)
             if b.device(ESME).firmware_version == "1.1":   # back to 1.0 for the next round
                 b.distribute(ESME, "1.0")
                 b.activate(ESME, "1.0")

@@ -78,7 +78,8 @@ def test_random_sequences_stay_consistent(commands, seed):
             b.clock.advance(minutes=n)
             for alert in b.net.tick():
                 payload = alert.payload
-                assert (alert.message_code == 0x8F66) == (payload.status == "success")
+                assert alert.message_code == 0x00CA
+                assert (alert.alert_code == 0x8F66) == (payload.status == "success")
                 assert payload.firmware_version in (None, b.device(alert.originator)
                                                     .firmware_version)
             continue

@@ -32,7 +32,7 @@ GPF = EUI64.parse("00-DB-12-34-56-78-90-A3")
 PPMID = EUI64.parse("00-DB-12-34-56-78-90-A4")
 S1ESME = EUI64.parse("00-DB-12-34-56-78-91-B0")
 T0 = dt.datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
-ACTIVATE, DISTRIBUTE, READ = 0x00CA, 0x0100, 0x0101
+ACTIVATE, DISTRIBUTE, READ = 0x0012, 0x0100, 0x0101
 
 
 @pytest.fixture(scope="module")

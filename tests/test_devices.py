@@ -75,7 +75,7 @@ class Corrupt:
 def observed(thing):
     if isinstance(thing, GbcsMessage):
         assert thing.kind is Kind.ALERT
-        return Alert(thing.message_code, thing.payload.status, thing.payload.firmware_version)
+        return Alert(thing.alert_code, thing.payload.status, thing.payload.firmware_version)
     return thing
 
 
@@ -432,7 +432,7 @@ def test_future_activation_fires_exactly_at_its_instant():
     assert b.net.tick(LATER - dt.timedelta(seconds=1)) == []
     assert isinstance(b.device(ESME).state, ActivationScheduled)
     [alert] = b.net.tick(LATER)
-    assert alert.kind is Kind.ALERT and alert.message_code == 0x8F66
+    assert alert.kind is Kind.ALERT and (alert.message_code, alert.alert_code) == (0x00CA, 0x8F66)
     assert alert.originator == ESME
     assert alert.target.text == "90-B3-D5-1F-30-01-00-00"
     payload = alert.payload
@@ -448,7 +448,7 @@ def test_tick_defaults_to_the_clock():
     b.clock.set(LATER - dt.timedelta(seconds=1))
     assert b.net.tick() == []
     b.clock.advance(seconds=1)
-    assert [a.message_code for a in b.net.tick()] == [0x8F66]
+    assert [a.alert_code for a in b.net.tick()] == [0x8F66]
 
 
 def test_an_execution_time_not_in_the_future_activates_now():

@@ -8,7 +8,8 @@ import datetime as dt
 import pytest
 
 from duis.dsp.critical import PreCommandBook, PreCommandMismatch
-from duis.gbcs import ActivateFirmware, GbcsMessage, Kind, decode
+from duis.gbcs import ActivateFirmware, GbcsMessage, Kind, read
+from duis.gbcs.wire.usecases import CS06
 from duis.messages import EUI64, leaf, node, request
 
 USER, OTHER = "90-B3-D5-1F-30-01-00-00", "90-B3-D5-1F-30-02-00-00"
@@ -18,7 +19,7 @@ TRAILER = b"\x40" + b"\x07" * 64  # the signature is not checked here
 
 
 def command(transaction: int, execution: dt.datetime | None = None) -> GbcsMessage:
-    return GbcsMessage(Kind.COMMAND, EUI64.parse(USER), EUI64.parse(METER), transaction, 0x00CA,
+    return GbcsMessage(Kind.COMMAND, EUI64.parse(USER), EUI64.parse(METER), transaction, CS06,
                        ActivateFirmware(b"\x11" * 32, execution))
 
 
@@ -30,7 +31,7 @@ def signed_request(data: bytes, originator: str = USER, counter: int = 9000):
 
 def redeem(book: PreCommandBook, store, data: bytes, originator: str = USER):
     return book.redeem(signed_request(data, originator), store, NOW, "<test>",
-                       check_signature=False)
+                       check_signature=False).command
 
 
 def test_the_command_issued_comes_back_for_its_bytes_every_time(store):
@@ -41,7 +42,7 @@ def test_the_command_issued_comes_back_for_its_bytes_every_time(store):
     assert first is issued  # no decoding needed: these are the bytes issued
     again = redeem(book, store, data)  # a second time, decoded: the same command
     assert again == issued and again is not issued
-    assert decode(data) == issued
+    assert read(data) == issued
 
 
 def test_a_command_that_does_not_decode_to_itself_is_decoded(store):

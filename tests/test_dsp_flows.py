@@ -150,7 +150,11 @@ def test_read_firmware_version_round_trip(rig, store, schemas, device_type):
         assert_valid_everywhere(out.xml, schemas)
         verify(out.xml, store, now=NOW)
     payload = from_base64(parse_message(reply.xml, validate=False).payload.text)
-    assert decode(payload) == reply.gbcs
+    assert payload[0] == 0xDD  # real GBCS, MAC'd by the device for its user
+    assert decode(payload, dsp.keys) == reply.gbcs
+    assert reply.gbcs.message_code == {"ESME": 0x0059, "CHF": 0x0059, "GSME": 0x0084,
+                                       "GPF": 0x0084, "PPMID": 0x0129,
+                                       "HCALCS": 0x0129}[device_type]
     assert reply.gbcs.payload.firmware_version == OLD
     mmc = build(mmc_document(reply.gbcs, service_reference_variant="11.2", when=NOW))
     assert_valid_everywhere(mmc, schemas)
@@ -219,7 +223,8 @@ def test_signed_precommand_not_matching_its_precommand_is_refused(rig, store):
     pre = send(dsp, store, DEVICES["ESME"][0], "11.3", activate_body("ESME"), cv=4)
     command = bytearray(base64.b64decode(parse_message(pre.response.xml, validate=False)
                                          .payload.text_at("GBCSPayload")))
-    command[-2] ^= 0x01  # the hash's last octet: another image than the PreCommand named
+    command[-5] ^= 0x01  # the hash's last octet (before the counter, 02 02 03 E9): another
+    # image than the PreCommand named
     key = store.for_eui(SUPPLIER, "ds")[0].private_key
     signed = base64.b64encode(sign_command(bytes(command), key)).decode()
     with pytest.raises(PreCommandMismatch) as caught:

@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 
 import duis.cli
 from duis.catalogue import lookup
-from duis.gbcs.codec import decode, encode, from_base64, to_base64
+from duis.gbcs import codec
+from duis.gbcs.codec import from_base64, read, to_base64
+from duis.gbcs.keys import world_keys
 from duis.gbcs.model import (
     STATUSES,
     ActivateFirmware,
@@ -29,6 +31,7 @@ from duis.gbcs.model import (
     GbcsMessage,
     ImageDistributionResult,
     Kind,
+    PowerOutageAlert,
     ReadFirmwareVersion,
     TopUp,
     UpdateSecurityCredentials,
@@ -57,6 +60,7 @@ from duis.mmc import (
 )
 from duis.mmc.output import ALERTS, RESPONSES
 from duis.mmc.translate import BUILDERS
+from duis.signatures import CredentialStore
 from duis.signatures.gbcs import sign_command
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +73,17 @@ HASH = bytes.fromhex("9BC9B87DB00B456CB727B38262F1D5ED824ED59E9A23AD3513184D3F7B
 WHEN = dt.datetime(2026, 3, 2, 10, 15, 29, tzinfo=UTC)
 DEVICE_TYPES = ("ESME", "GSME", "CHF", "GPF", "PPMID", "HCALCS", "IHD")
 NON_DEVICE = ("8.2", "11.4", "12.1", "12.2")
+STORE = CredentialStore(ROOT / "samples" / "pki")
+KEYS = world_keys(STORE, acb=STORE.dsp_signing_credential().eui)
+
+
+def encode(message: GbcsMessage) -> bytes:
+    """The bytes of ``message`` as the DSP or the device sends them (real GBCS, protected)."""
+    return codec.encode(message, KEYS)
+
+
+def decode(data: bytes, keys=KEYS) -> GbcsMessage:
+    return codec.decode(data, keys)
 
 #: the oracle: (variant, device type) -> (use case, message code), written out by hand
 EXPECTED = {
@@ -77,10 +92,10 @@ EXPECTED = {
     ("11.1", "CHF"): ("CS05a", 0xF104), ("11.1", "ESME"): ("CS05b", 0xF105),
     ("11.1", "GSME"): ("CS05b", 0xF105), ("11.1", "HCALCS"): ("CS05b", 0xF105),
     ("11.1", "PPMID"): ("CS05c", 0xF106),
-    ("11.2", "ESME"): ("ECS52", 0xF107), ("11.2", "CHF"): ("ECS52", 0xF107),
-    ("11.2", "GSME"): ("GCS38", 0xF108), ("11.2", "GPF"): ("GCS38", 0xF108),
-    ("11.2", "PPMID"): ("CS08", 0xF109), ("11.2", "HCALCS"): ("CS08", 0xF109),
-    **{("11.3", t): ("CS06", 0x00CA) for t in ("ESME", "GSME", "CHF", "GPF", "PPMID", "HCALCS")},
+    ("11.2", "ESME"): ("ECS52", 0x0059), ("11.2", "CHF"): ("ECS52", 0x0059),
+    ("11.2", "GSME"): ("GCS38", 0x0084), ("11.2", "GPF"): ("GCS38", 0x0084),
+    ("11.2", "PPMID"): ("CS08", 0x0129), ("11.2", "HCALCS"): ("CS08", 0x0129),
+    **{("11.3", t): ("CS06", 0x0012) for t in ("ESME", "GSME", "CHF", "GPF", "PPMID", "HCALCS")},
 }
 #: variant -> (command payload, response payload, MMC element or None)
 PAYLOADS = {
@@ -126,8 +141,8 @@ def test_no_device_command_variants_are_recorded():
     assert set(mapping().no_device_command) == set(NON_DEVICE)
 
 
-def test_cs06_is_00ca_and_alerts_answer_it():
-    assert use_case_for("11.3", "ESME").message_code_hex == "00CA"
+def test_cs06_is_0012_and_alerts_answer_it():
+    assert use_case_for("11.3", "ESME").message_code_hex == "0012"
     alerts = mapping().alerts
     assert {code: (a.outcome, a.answers, a.payload) for code, a in alerts.items()} == {
         0x8F66: ("success", "CS06", FirmwareActivationAlert),
@@ -167,7 +182,7 @@ MAPPING_TEXT = (ROOT / "duis" / "mmc" / "mapping.toml").read_text("utf-8")
 
 @pytest.mark.parametrize("old, new", [
     ('device_types = ["GSME", "GPF"]', 'device_types = ["GSME", "ESME"]'),  # ESME twice in 11.2
-    ("message_code = 0xF109", "message_code = 0xF108"),                      # duplicate code
+    ("message_code = 0xF106", "message_code = 0xF105"),                      # duplicate code
     ('command = "TopUp"', 'command = "CommandOutcome"'),                     # a response as command
     ('response = "ActivationResult"', 'response = "Nonsense"'),
     ('device_types = ["PPMID"]', 'device_types = ["TOASTER"]'),
@@ -194,16 +209,16 @@ SAMPLE_COMMANDS = [
     ("CS02b_6.23_update_security_credentials_cos_request.xml", "ESME", 0xF103, 2012, ESME,
      UpdateSecurityCredentials(base64.b64decode(
          "MIIBACBzdGFuZC1pbiBERVIgY2VydGlmaWNhdGUgAAECAwQFBgcICQoLDA0ODw=="))),
-    ("CS06_11.3_immediate_request.xml", "ESME", 0x00CA, 2004, ESME, ActivateFirmware(HASH)),
-    ("CS06_11.3_future_dated_request.xml", "GPF", 0x00CA, 2005, ESME,
+    ("CS06_11.3_immediate_request.xml", "ESME", 0x0012, 2004, ESME, ActivateFirmware(HASH)),
+    ("CS06_11.3_future_dated_request.xml", "GPF", 0x0012, 2005, ESME,
      ActivateFirmware(HASH, dt.datetime(2026, 3, 9, 2, 30, tzinfo=UTC))),
-    ("ECS52_11.2_read_firmware_version_request.xml", "ESME", 0xF107, 2002, ESME,
+    ("ECS52_11.2_read_firmware_version_request.xml", "ESME", 0x0059, 2002, ESME,
      ReadFirmwareVersion()),
-    ("ECS52_11.2_first_in_sequence_request.xml", "CHF", 0xF107, 2014, ESME,
+    ("ECS52_11.2_first_in_sequence_request.xml", "CHF", 0x0059, 2014, ESME,
      ReadFirmwareVersion()),
-    ("GCS38_11.2_read_firmware_version_gsme_request.xml", "GSME", 0xF108, 2003, GSME,
+    ("GCS38_11.2_read_firmware_version_gsme_request.xml", "GSME", 0x0084, 2003, GSME,
      ReadFirmwareVersion()),
-    ("GCS38_11.2_read_firmware_version_gsme_request.xml", "HCALCS", 0xF109, 2003, GSME,
+    ("GCS38_11.2_read_firmware_version_gsme_request.xml", "HCALCS", 0x0129, 2003, GSME,
      ReadFirmwareVersion()),
 ]
 
@@ -267,39 +282,45 @@ def test_fractional_execution_times_are_cut_to_seconds():
 # --- signed pre-commands --------------------------------------------------------------------------
 
 def _signed_request(command: bytes, counter: int = 2006, target: EUI64 = ESME):
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = ec.generate_private_key(ec.SECP256R1())  # not checked by the translation
     body = node("SignedPreCommand", leaf("GBCSPayload", to_base64(sign_command(command, key))))
     return request(USER, target, counter, "11.3", body, command_variant=5)
 
 
 def test_a_signed_precommand_yields_the_signed_command():
     precommand = command_for(_sample("CS06_11.3_immediate_request.xml"), "ESME")
-    signed = _signed_request(encode(precommand))
+    signed = _signed_request(codec.precommand(precommand))
     assert command_for(signed, "ESME") == precommand
 
 
 def test_a_signed_precommand_must_fit_the_request():
     precommand = command_for(_sample("CS06_11.3_immediate_request.xml"), "ESME")
     with pytest.raises(TranslationError, match="target does not match"):
-        command_for(_signed_request(encode(precommand), target=GSME), "ESME")
-    read = command_for(_sample("ECS52_11.2_read_firmware_version_request.xml"), "ESME")
+        command_for(_signed_request(codec.precommand(precommand), target=GSME), "ESME")
+    other = command_for(_sample("ECS52_11.2_read_firmware_version_request.xml"), "ESME")
     with pytest.raises(TranslationError, match="message code does not match"):
-        command_for(_signed_request(encode(read)), "ESME")
+        command_for(_signed_request(codec.plain(other)), "ESME")
 
 
-def test_a_signed_precommand_without_trailer_is_refused():
-    command = encode(command_for(_sample("CS06_11.3_immediate_request.xml"), "ESME"))
+def test_a_signed_precommand_without_signature_is_refused():
+    command = codec.precommand(command_for(_sample("CS06_11.3_immediate_request.xml"), "ESME"))
     unsigned = request(USER, ESME, 2006, "11.3",
                        node("SignedPreCommand", leaf("GBCSPayload", to_base64(command))),
                        command_variant=5)
-    with pytest.raises(TranslationError, match="no GBCS signature trailer"):
+    with pytest.raises(TranslationError, match="carries no GBCS signature"):
         command_for(unsigned, "ESME")
+    garbage = request(USER, ESME, 2007, "11.3",
+                      node("SignedPreCommand", leaf("GBCSPayload", to_base64(b"\xd1" * 40))),
+                      command_variant=5)
+    with pytest.raises(TranslationError, match="not a GBCS command") as caught:
+        command_for(garbage, "ESME")
+    assert "0xDF" in caught.value.expected
 
 
 def test_the_sample_signed_precommand_carries_the_sample_precommand():
     signed = command_for(_sample("CS06_11.3_signed_precommand_request.xml"), "ESME")
-    issued = decode(from_base64(_sample("CS06_11.3_precommand_response.xml")
-                                .payload.text_at("GBCSPayload")))
+    issued = read(from_base64(_sample("CS06_11.3_precommand_response.xml")
+                              .payload.text_at("GBCSPayload")))
     assert signed == issued
 
 
@@ -311,17 +332,17 @@ def _reply(kind, code, payload, transaction=2006):
 
 ALERT_AT = dt.datetime(2026, 3, 9, 2, 30, tzinfo=UTC)
 REPLIES = {
-    "11.2-ECS52": (_reply(Kind.RESPONSE, 0xF107, FirmwareVersionReport("2.0.1"), 2002), "11.2"),
-    "11.2-GCS38": (_reply(Kind.RESPONSE, 0xF108, FirmwareVersionReport("G1")), "11.2"),
-    "11.2-CS08": (_reply(Kind.RESPONSE, 0xF109, FirmwareVersionReport("PP 7.1")), "11.2"),
-    "11.3-success": (_reply(Kind.RESPONSE, 0xCA, ActivationResult("success", "2.0.1")), "11.3"),
-    "11.3-already-active": (_reply(Kind.RESPONSE, 0xCA, ActivationResult("notKnown", "2.0.1"),
-                                   2106), "11.3"),
-    "11.3-smets1-retry": (_reply(Kind.RESPONSE, 0xCA, ActivationResult("notKnown")), "11.3"),
-    "11.3-scheduled": (_reply(Kind.RESPONSE, 0xCA, ActivationResult(None)), "11.3"),
-    "8F66": (_reply(Kind.ALERT, 0x8F66, FirmwareActivationAlert("success", "2.0.1", ALERT_AT,
+    "11.2-ECS52": (_reply(Kind.RESPONSE, 0x0059, FirmwareVersionReport("2.0.1"), 2002), "11.2"),
+    "11.2-GCS38": (_reply(Kind.RESPONSE, 0x0084, FirmwareVersionReport("G1")), "11.2"),
+    "11.2-CS08": (_reply(Kind.RESPONSE, 0x0129, FirmwareVersionReport("PP 7.1")), "11.2"),
+    "11.3-success": (_reply(Kind.RESPONSE, 0x0012, ActivationResult("success", "2.0.1")), "11.3"),
+    "11.3-already-active": (_reply(Kind.RESPONSE, 0x0012,
+                                   ActivationResult("activationFailure", "2.0.1"), 2106), "11.3"),
+    "11.3-smets1-retry": (_reply(Kind.RESPONSE, 0x0012, ActivationResult("success")), "11.3"),
+    "11.3-scheduled": (_reply(Kind.RESPONSE, 0x0012, ActivationResult(None)), "11.3"),
+    "8F66": (_reply(Kind.ALERT, 0x00CA, FirmwareActivationAlert("success", "2.0.1", ALERT_AT,
                                                                 2006), 2205), None),
-    "8F67": (_reply(Kind.ALERT, 0x8F67, FirmwareActivationAlert("hashMismatch", None, ALERT_AT,
+    "8F67": (_reply(Kind.ALERT, 0x00CA, FirmwareActivationAlert("hashMismatch", None, ALERT_AT,
                                                                 2006), 2205), None),
 }
 
@@ -358,23 +379,23 @@ def test_mmc_output_shows_code_status_and_version():
     root = mmc_document(message, service_reference_variant="11.3", when=WHEN).root
     rsp = root.find("Body/ResponseMessage/SMETSData/ActivateFirmwareRsp")
     code = rsp.child("ActivateImageResponseCode")
-    assert dict(code.attrs) == {"ResponseCode": str(STATUSES["notKnown"])}
-    assert code.text_at("ASN1Status") == "notKnown"
+    assert dict(code.attrs) == {"ResponseCode": str(STATUSES["activationFailure"])}
+    assert code.text_at("ASN1Status") == "activationFailure"
     assert rsp.text_at("FirmwareVersion") == "2.0.1"
-    assert root.text_at("Header/GBCSHexadecimalMessageCode") == "00CA"
+    assert root.text_at("Header/GBCSHexadecimalMessageCode") == "0012"
     scheduled = mmc_document(REPLIES["11.3-scheduled"][0], service_reference_variant="11.3",
                              when=WHEN).root
     assert scheduled.find("Body/ResponseMessage/SMETSData/ActivateFirmwareRsp").children == ()
 
 
 @pytest.mark.parametrize("message, variant, match", [
-    (_reply(Kind.COMMAND, 0xCA, ActivateFirmware(HASH)), "11.3", "a command has no MMC output"),
+    (_reply(Kind.COMMAND, 0x0012, ActivateFirmware(HASH)), "11.3", "a command has no MMC output"),
     (REPLIES["11.2-ECS52"][0], "11.3", "does not answer service request 11.3"),
     (REPLIES["11.2-ECS52"][0], None, "needs its service reference variant"),
-    (_reply(Kind.RESPONSE, 0xCA, FirmwareVersionReport("1")), "11.3",
+    (_reply(Kind.RESPONSE, 0x0012, FirmwareVersionReport("1")), "11.3",
      "must carry ActivationResult"),
     (_reply(Kind.RESPONSE, 0xF101, CommandOutcome("success")), "2.2", "no element for CS01a"),
-    (_reply(Kind.ALERT, 0x8F68, FirmwareActivationAlert("success", None, ALERT_AT, 1)), None,
+    (_reply(Kind.ALERT, 0xF1A0, PowerOutageAlert(ALERT_AT, ALERT_AT)), None,
      "no MMC output for this alert code"),
 ])
 def test_replies_without_mmc_output_are_refused(message, variant, match):
@@ -390,15 +411,19 @@ def test_mmc_for_payload_reads_base64():
 
 versions = st.text(st.characters(blacklist_categories=("Cc", "Cs"),
                                  blacklist_characters="\ufffe\uffff"), min_size=1, max_size=8)
-statuses = st.sampled_from(sorted(STATUSES))
+#: the statuses real GBCS carries in a CS06 outcome (and its alert)
+statuses = st.sampled_from(["success", "noImageHeld", "hashMismatch", "activationFailure"])
+versions = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1,
+                   max_size=8)
 replies = st.one_of(
     st.tuples(st.builds(FirmwareVersionReport, versions).map(
-        lambda p: _reply(Kind.RESPONSE, 0xF107, p)), st.just("11.2")),
-    st.tuples(st.builds(ActivationResult, st.none() | statuses, st.none() | versions).map(
-        lambda p: _reply(Kind.RESPONSE, 0xCA, p)), st.just("11.3")),
+        lambda p: _reply(Kind.RESPONSE, 0x0059, p)), st.just("11.2")),
+    st.tuples((st.builds(ActivationResult, statuses, st.none() | versions)
+               | st.just(ActivationResult(None, None))).map(
+        lambda p: _reply(Kind.RESPONSE, 0x0012, p)), st.just("11.3")),
     st.tuples(st.builds(FirmwareActivationAlert, statuses, st.none() | versions,
                         st.just(ALERT_AT), st.integers(0, 2**64 - 1)).map(
-        lambda p: _reply(Kind.ALERT, 0x8F66 if p.status == "success" else 0x8F67, p)),
+        lambda p: _reply(Kind.ALERT, 0x00CA, p)),
         st.none()))
 
 
@@ -415,7 +440,7 @@ def test_any_decodable_reply_gives_schema_valid_mmc(reply):
 def _response_xml(message: GbcsMessage, carrier: str = "response", variant: str = "11.2",
                   alert_code: str | None = None) -> bytes:
     payload = to_base64(encode(message))
-    code = alert_code or f"{message.message_code:04X}"
+    code = alert_code or f"{message.alert_code:04X}"
     request_id = MessageID(USER, ESME, message.transaction)
     if carrier == "response":
         body = response_message(variant, leaf("GBCSPayload", payload))
@@ -464,8 +489,10 @@ def cli(monkeypatch):
 def test_cli_translate_prints_hex_and_a_summary(cli, capsys):
     assert cli("translate", str(VALID / "CS06_11.3_future_dated_request.xml")) == 0
     out, err = capsys.readouterr()
-    message = decode(bytes.fromhex(out.strip()))
-    assert message.message_code == 0x00CA and message.transaction == 2005
+    data = bytes.fromhex(out.strip())
+    assert data[0] == 0xDF and data == codec.precommand(read(data))  # the PreCommand, unsigned
+    message = read(data)
+    assert message.message_code == 0x0012 and message.transaction == 2005
     assert "use_case: CS06" in err and "execution: 2026-03-09T02:30:00Z" in err
 
 
@@ -473,12 +500,14 @@ def test_cli_translate_base64_and_json(cli, capsys):
     path = str(VALID / "GCS38_11.2_read_firmware_version_gsme_request.xml")
     assert cli("translate", "--device-type", "GPF", "--base64", "-q", path) == 0
     out, err = capsys.readouterr()
-    assert decode(from_base64(out)).message_code == 0xF108 and err == ""
+    data = from_base64(out)
+    assert data[0] == 0xDD and err == ""  # MAC'd by the DSP as Access Control Broker
+    assert decode(data, KEYS).message_code == 0x0084
     assert cli("translate", "--device-type", "PPMID", "--json", path) == 0
     facts = json.loads(capsys.readouterr().out)
     assert (facts["use_case"], facts["message_code"], facts["device_type"]) == \
-        ("CS08", "0xF109", "PPMID")
-    assert decode(bytes.fromhex(facts["hex"])) == decode(from_base64(facts["base64"]))
+        ("CS08", "0x0129", "PPMID")
+    assert decode(bytes.fromhex(facts["hex"]), KEYS) == read(from_base64(facts["base64"]))
 
 
 def test_cli_translate_reads_stdin(cli, capsys):
@@ -529,9 +558,10 @@ def test_cli_mmc_json_stdin_and_output_file(cli, capsys, tmp_path):
     xml = _response_xml(REPLIES["11.3-already-active"][0], "response", "11.3")
     assert cli("mmc", "--json", "-", stdin=xml) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["message"]["payload"] == {"type": "ActivationResult", "status": "notKnown",
+    assert result["message"]["payload"] == {"type": "ActivationResult",
+                                            "status": "activationFailure",
                                             "firmware_version": "2.0.1"}
-    assert "<ra:ASN1Status>notKnown</ra:ASN1Status>" in result["mmc"]
+    assert "<ra:ASN1Status>activationFailure</ra:ASN1Status>" in result["mmc"]
     target = tmp_path / "out.xml"
     assert cli("mmc", "-o", str(target), "-", stdin=xml) == 0
     assert target.read_bytes().startswith(b"<?xml") and capsys.readouterr().out == ""

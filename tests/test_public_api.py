@@ -53,7 +53,8 @@ PUBLIC: dict[str, list[str]] = {
         "FirmwareActivationAlert", "FirmwareVersionReport", "GbcsDecodeError",
         "GbcsEncodeError", "GbcsMessage", "ImageDistributionResult", "Kind",
         "POWER_OUTAGE_ALERT", "Payload", "PowerOutageAlert", "ReadFirmwareVersion", "STATUSES",
-        "TopUp", "UpdateSecurityCredentials", "decode", "encode", "from_base64", "to_base64"
+        "TopUp", "UpdateSecurityCredentials", "WireError", "WorldKeys", "decode", "encode",
+        "from_base64", "precommand", "read", "to_base64", "world_keys"
     ],
     "duis.messages": [
         "EUI64", "MMCDocument", "Message", "MessageID", "Node", "Request", "RequestHeader",

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Put real GBCS-like payloads (duis.gbcs.codec) into the sample messages that carry one.
+"""Put real GBCS payloads (duis.gbcs.codec) into the sample messages that carry one.
 
-The samples are hand-written; their GBCSPayload elements must still decode.
-This rewrites only the text of those elements, so the rest of each file keeps
-its layout.  The signed pre-command is signed with the test PKI's supplier ds key.
+The samples are hand-written; their GBCSPayload elements must decode.  This
+rewrites only the text of those elements, so the rest of each file keeps its
+layout.  Keys: the test PKI's (users, the DSP as Access Control Broker) and the
+devices' derived ones (duis.gbcs.keys); the signed pre-command is signed with the
+test PKI's supplier ds key, as a DCC Boxed client signs it.
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ from duis.gbcs import (  # noqa: E402
     GbcsMessage,
     Kind,
     encode,
+    precommand,
     to_base64,
+    world_keys,
 )
+from duis.gbcs.wire.usecases import CS06, ECS52, FUTURE_DATED_ACTIVATION_ALERT  # noqa: E402
 from duis.messages.ids import EUI64  # noqa: E402
 from duis.signatures import CredentialStore  # noqa: E402
 from duis.signatures.gbcs import sign_command  # noqa: E402
@@ -36,16 +41,18 @@ AT = dt.datetime(2026, 3, 9, 2, 30, tzinfo=dt.UTC)
 
 
 def payloads() -> dict[str, str]:
-    precommand = encode(GbcsMessage(Kind.COMMAND, SUPPLIER, ESME, 2004, 0x00CA,
-                                    ActivateFirmware(HASH, AT)))
-    key = CredentialStore(ROOT / "samples" / "pki").for_eui(SUPPLIER, "ds")[0].private_key
-    alert = encode(GbcsMessage(Kind.ALERT, ESME, SUPPLIER, 2005, 0x8F66,
-                               FirmwareActivationAlert("success", "2.0.1", AT, 2004)))
+    store = CredentialStore(ROOT / "samples" / "pki")
+    keys = world_keys(store, acb=store.dsp_signing_credential().eui)
+    command = precommand(GbcsMessage(Kind.COMMAND, SUPPLIER, ESME, 2004, CS06,
+                                     ActivateFirmware(HASH, AT)))
+    key = store.for_eui(SUPPLIER, "ds")[0].private_key
+    alert = encode(GbcsMessage(Kind.ALERT, ESME, SUPPLIER, 2005, FUTURE_DATED_ACTIVATION_ALERT,
+                               FirmwareActivationAlert("success", "2.0.1", AT, 2004)), keys)
     return {
         "ECS52_11.2_read_firmware_version_I0_response.xml": to_base64(encode(GbcsMessage(
-            Kind.RESPONSE, ESME, SUPPLIER, 2002, 0xF107, FirmwareVersionReport("2.0.1")))),
-        "CS06_11.3_precommand_response.xml": to_base64(precommand),
-        "CS06_11.3_signed_precommand_request.xml": to_base64(sign_command(precommand, key)),
+            Kind.RESPONSE, ESME, SUPPLIER, 2002, ECS52, FirmwareVersionReport("2.0.1")), keys)),
+        "CS06_11.3_precommand_response.xml": to_base64(command),
+        "CS06_11.3_signed_precommand_request.xml": to_base64(sign_command(command, key)),
         "8F66_device_alert_response.xml": to_base64(alert),
         "CS06_11.3_future_dated_outcome_response.xml": to_base64(alert),
     }

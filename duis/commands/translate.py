@@ -7,23 +7,35 @@ import json
 import sys
 
 from ..errors import InputError
-from ..gbcs.codec import encode, to_base64
+from ..gbcs import codec
+from ..gbcs.codec import to_base64
+from ..gbcs.keys import world_keys
 from ..messages import Request
 from ..messages.codec import from_tree
 from ..mmc import TranslationError, command_for, describe, mapping, render
 from ..schema import ensure_valid
 from ..xmlparse import parse_bytes, read_source
-from ._io import add_limit_options, add_schema_option, limits_from, use_schema
+from ._io import (
+    add_limit_options,
+    add_schema_option,
+    add_store_option,
+    limits_from,
+    store_from,
+    use_schema,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "translate",
-        description="Translate a DUIS service request into the GBCS-like device command "
+        description="Translate a DUIS service request into the GBCS device command "
                     "(docs/gbcs.md) the DSP would send: hex on stdout (or base64, as carried "
-                    "in GBCSPayload), a readable summary on stderr. A SignedPreCommand gives "
-                    "the command the user signed. Exit status: 0 translated, 1 invalid or "
-                    "not translatable, 2 unusable input.",
+                    "in GBCSPayload), a readable summary on stderr. A non-critical command "
+                    "is MAC'd as the DSP (Access Control Broker) sends it, with the keys of "
+                    "the credential store; a critical one (11.3, CS06) is its PreCommand, "
+                    "what the user signs; a SignedPreCommand gives the command the user "
+                    "signed, as a PreCommand. Exit status: 0 translated, 1 invalid or not "
+                    "translatable, 2 unusable input.",
         epilog="examples:\n"
                "  duis translate activate_firmware.xml\n"
                "  duis translate --device-type GSME --json read_firmware_version.xml\n"
@@ -46,6 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no summary on stderr")
     add_schema_option(parser)
+    add_store_option(parser)
     add_limit_options(parser)
     parser.set_defaults(run=run)
 
@@ -82,7 +95,11 @@ def run(args: argparse.Namespace) -> int:
     except (TranslationError, InputError) as exc:
         exc.source = exc.source or name
         raise
-    raw = encode(message)
+    if codec.is_critical(message):
+        raw = codec.precommand(message)
+    else:
+        store = store_from(args)
+        raw = codec.encode(message, world_keys(store, acb=store.dsp_signing_credential().eui))
     facts = {"source": name, "service_reference_variant": request.service_reference_variant,
              "device_type": args.device_type.upper() if args.device_type else "any",
              **describe(message)}

@@ -68,7 +68,7 @@ class RandomFault:
     fault: Fault
     probability: float
     message_code: int | None = None
-    """Only commands with this message code, e.g. 0x00CA for 11.3 (None: any)."""
+    """Only commands with this message code, e.g. CS06's for 11.3 (None: any)."""
     device_types: frozenset[str] | None = None
     """Only devices of these types (None: any)."""
 
@@ -136,7 +136,7 @@ class FaultPlan:
 
     def lose_responses(self, probability: float, *, message_code: int | None = None,
                        device_types: frozenset[str] | set[str] | None = None) -> FaultPlan:
-        """Lose this share of responses (e.g. 0.2 of message code 0x00CA: 11.3)."""
+        """Lose this share of responses (e.g. 0.2 of 11.3's message code, CS06)."""
         return self.sometimes(Fault.LOSE_RESPONSE, probability, message_code=message_code,
                               device_types=device_types)
 

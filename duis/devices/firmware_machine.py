@@ -106,7 +106,7 @@ class Schedule:
     requester: EUI64
     """The command's originator; the alert goes there."""
     message_code: int
-    """The command's message code (0x00CA)."""
+    """The command's message code (CS06)."""
 
 
 # --- states ---------------------------------------------------------------------

@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from ..clock import Clock, seeded_random
+from ..gbcs import codec
 from ..gbcs.model import DistributeImage, GbcsMessage, Kind, Payload, ReadFirmwareVersion
+from ..gbcs.wire.crypto import KeyRing
+from ..gbcs.wire.usecases import FUTURE_DATED_ACTIVATION_ALERT
 from ..messages.ids import EUI64, canonical_eui
 from ..smi import Inventory
 from .device import EmulatedDevice, Surroundings
@@ -58,6 +61,9 @@ class Delivery:
     reached the device; DSP: E20)."""
     response: GbcsMessage | None = None
     """The device's response, when ``answered``."""
+    data: bytes | None = None
+    """The response's bytes as the device sent them (MAC'd or signed: :mod:`duis.gbcs.codec`),
+    when ``answered`` and the network has keys."""
 
     @property
     def acted(self) -> bool:
@@ -70,8 +76,12 @@ class Network:
 
     def __init__(self, devices: Iterable[EmulatedDevice], *, clock: Clock,
                  random: _random.Random | None = None, faults: FaultPlan | None = None,
-                 images: ImageLibrary | None = None) -> None:
+                 images: ImageLibrary | None = None, keys: KeyRing | None = None) -> None:
         self.clock = clock
+        self.keys = keys
+        """The world's GBCS keys (:func:`duis.gbcs.keys.world_keys`; a DSP gives its own
+        when the network has none): devices check the MAC of a command delivered as
+        bytes, MAC or sign their answers, sign their alerts."""
         self.random = random if random is not None else seeded_random(0)
         self.faults = faults if faults is not None else FaultPlan()
         self.images = images if images is not None else ImageLibrary()
@@ -199,8 +209,27 @@ class Network:
 
     # --- delivering -------------------------------------------------------------------
 
-    def deliver(self, command: GbcsMessage) -> Delivery:
-        """Carry ``command`` to its target and the response back, faults permitting."""
+    def encode(self, message: GbcsMessage) -> bytes:
+        """A device's message as it sends it (:func:`duis.gbcs.codec.encode` with the
+        network's keys)."""
+        if self.keys is None:
+            raise UnsupportedCommand("the network has no GBCS keys", expected="a KeyRing",
+                                     found="none (give keys=, or attach it to a DSP)")
+        return codec.encode(message, self.keys)
+
+    def deliver(self, command: GbcsMessage | bytes) -> Delivery:
+        """Carry ``command`` to its target and the response back, faults permitting.
+
+        ``command`` as bytes is what travels (real GBCS, MAC'd by the Access Control
+        Broker; a CS06 signed by its user too): the device checks the MAC and the
+        signature (:func:`duis.gbcs.codec.decode`, a :class:`~duis.gbcs.WireError` if
+        they do not verify) before acting.  A :class:`GbcsMessage` is taken as already
+        checked (the DSP's own internal paths)."""
+        if not isinstance(command, GbcsMessage):
+            if self.keys is None:
+                raise UnsupportedCommand("the network has no GBCS keys to check a command",
+                                         expected="a KeyRing", found="none")
+            command = codec.decode(command, self.keys, source="command on the wire")
         if command.kind is not Kind.COMMAND:
             raise UnsupportedCommand("only commands can be delivered", expected="Kind.COMMAND",
                                      found=str(command.kind))
@@ -224,7 +253,8 @@ class Network:
                                command.transaction, code, outcome.reply)
         if self._strikes(Fault.LOSE_RESPONSE, device, code):
             return Delivery(LOST)
-        return Delivery(ANSWERED, response)
+        return Delivery(ANSWERED, response,
+                        codec.encode(response, self.keys) if self.keys is not None else None)
 
     def tick(self, now: _dt.datetime | None = None) -> list[GbcsMessage]:
         """Perform every scheduled activation due at ``now`` (default: the clock's
@@ -307,7 +337,7 @@ class Network:
         alert = outcome.alert
         assert alert is not None and outcome.alert_to is not None  # an alerting outcome
         return GbcsMessage(Kind.ALERT, device.eui, outcome.alert_to, self._alert_counter,
-                           alert.alert_code, alert)
+                           FUTURE_DATED_ACTIVATION_ALERT, alert)
 
 
 def corrupted(payload: DistributeImage) -> DistributeImage:

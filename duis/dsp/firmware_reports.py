@@ -131,6 +131,6 @@ def report_from(message, sender: str, cause: str = "") -> FirmwareReport | None:
     if isinstance(payload, FirmwareActivationAlert):
         return FirmwareReport(device, ACTIVATION_ALERT, payload.firmware_version,
                               successful=ACTIVATION_ALERT_CODES.get(
-                                  f"{message.message_code:04X}", False),
+                                  f"{message.alert_code:04X}", False),
                               sender=sender, cause=cause)
     return None

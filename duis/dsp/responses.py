@@ -17,7 +17,7 @@ from lxml import etree
 
 from ..catalogue.codes import dcc_alert
 from ..clock import Clock
-from ..gbcs import GbcsMessage, encode, to_base64
+from ..gbcs import GbcsMessage, to_base64
 from ..messages import (
     EUI64,
     MessageID,
@@ -66,17 +66,19 @@ class Outgoing:
     """The DUIS message: unsigned (an XML declaration and the compact element)
     until sealed, then signed."""
     gbcs: GbcsMessage | None = None
-    """The device message it carries (device responses and alerts), for MMC output."""
+    """The device message it carries (device responses and alerts), as the device meant it."""
     service_reference_variant: str | None = None
     element: etree._Element | None = field(default=None, repr=False, compare=False)
     """The element :attr:`xml` serializes (unsigned only): signed without parsing again."""
     signed: bool = False
     """Whether :attr:`xml` carries the DSP's signature."""
+    gbcs_bytes: bytes | None = None
+    """The GBCS bytes it carries in its GBCSPayload (what MMC output decodes)."""
 
     def with_signature(self, xml: bytes) -> Outgoing:
         """This message as sealed: ``xml`` is its signed form."""
         return Outgoing(self.kind, self.recipient, self.code, xml, self.gbcs,
-                        self.service_reference_variant, None, True)
+                        self.service_reference_variant, None, True, self.gbcs_bytes)
 
 
 class Responder:
@@ -94,10 +96,11 @@ class Responder:
         For the DSP's parts whose own methods promise signed messages."""
 
     def _outgoing(self, kind: str, recipient: str, code: str, message,
-                  gbcs: GbcsMessage | None = None, variant: str | None = None) -> Outgoing:
+                  gbcs: GbcsMessage | None = None, variant: str | None = None,
+                  gbcs_bytes: bytes | None = None) -> Outgoing:
         element, serialized = build_serialized(message, schema=self.schema)
         out = Outgoing(kind, recipient, code, XML_DECLARATION + serialized, gbcs, variant,
-                       element)
+                       element, gbcs_bytes=gbcs_bytes)
         return out if self.seal is None else self.seal([out])[0]
 
     def answer(self, request: Request, code: str, *payload: Node) -> Outgoing:
@@ -107,35 +110,40 @@ class Responder:
         return self._outgoing("response", str(request.originator), code, message)
 
     def precommand(self, request: Request, command: bytes) -> Outgoing:
-        """The I0 answer to a critical request (CV 4): the GBCS command to sign."""
+        """The I0 answer to a critical request (CV 4): the GBCS command to sign (a General
+        Signing APDU without signature field, :func:`duis.gbcs.codec.precommand`)."""
         payload = node("PreCommand", leaf("GBCSVersion", GBCS_VERSION),
                        leaf("GBCSPayload", to_base64(command)))
         return self.answer(request, "I0", payload)
 
-    def local_command(self, request: Request, command: GbcsMessage) -> Outgoing:
+    def local_command(self, request: Request, command: bytes) -> Outgoing:
         """The I0 answer to a request for local delivery (CV 2, 3, 6, 7): the GBCS
-        command, for the user to deliver to the device over its HAN."""
+        command's bytes (as the DSP protects it), for the user to deliver to the device
+        over its HAN."""
         return self.answer(request, "I0", node("LocalCommand",
-                                               leaf("GBCSPayload", to_base64(encode(command)))))
+                                               leaf("GBCSPayload", to_base64(command))))
 
-    def device_response(self, request: Request, reply: GbcsMessage) -> Outgoing:
-        """The device's reply to ``request``, carried base64 in a ResponseMessage."""
+    def device_response(self, request: Request, reply: GbcsMessage, data: bytes) -> Outgoing:
+        """The device's reply to ``request`` (``data``: its bytes, as the device protected
+        them), carried base64 in a ResponseMessage."""
         body = response_message(request.service_reference_variant,
-                                leaf("GBCSPayload", to_base64(encode(reply))))
+                                leaf("GBCSPayload", to_base64(data)))
         response_id = MessageID(reply.originator, reply.target, reply.transaction)
         message = response(request.request_id, "I0", self.clock.now(), body,
                            response_id=response_id)
         return self._outgoing("device-response", str(request.originator), "I0", message,
-                              reply, request.service_reference_variant)
+                              reply, request.service_reference_variant, data)
 
-    def device_alert(self, alert: GbcsMessage) -> Outgoing:
-        """A device alert (e.g. 0x8F66) for the user the device addresses it to."""
-        code = f"{alert.message_code:04X}"
+    def device_alert(self, alert: GbcsMessage, data: bytes) -> Outgoing:
+        """A device alert (e.g. alert code 0x8F66) for the user the device addresses it
+        to; ``data`` is its bytes, signed by the device."""
+        code = f"{alert.alert_code:04X}"
         body = node("DeviceAlertMessage", leaf("AlertCode", code),
-                    leaf("GBCSPayload", to_base64(encode(alert))))
+                    leaf("GBCSPayload", to_base64(data)))
         response_id = MessageID(alert.originator, alert.target, self.counter())
         message = response(None, "I0", self.clock.now(), body, response_id=response_id)
-        return self._outgoing("device-alert", str(alert.target), code, message, alert)
+        return self._outgoing("device-alert", str(alert.target), code, message, alert,
+                              gbcs_bytes=data)
 
     def dcc_alert(self, intent: AlertIntent) -> list[Outgoing]:
         """One DCC alert per recipient of ``intent``."""

@@ -29,7 +29,7 @@ from ..catalogue import LOCAL_VARIANTS, WAN_VARIANTS, lookup
 from ..clock import Clock, SystemClock
 from ..devices import EmulatedDevice, Network
 from ..errors import DuisError, WrongRoot
-from ..gbcs import GbcsMessage, PowerOutageAlert
+from ..gbcs import PowerOutageAlert, encode, world_keys
 from ..messages import Message, MessageID, Node, Request, from_tree
 from ..mmc import command_for
 from ..profiles import ProfileQuestions
@@ -147,6 +147,11 @@ class DSP:
         leaves answers unsigned; everything else (schema, checks, devices, SMI) is
         as usual."""
         self.dsp_eui = str(store.dsp_signing_credential(now=self.clock.now()).eui)
+        self.keys = world_keys(store, acb=self.dsp_eui)
+        """The world's GBCS keys, built once (:mod:`duis.gbcs.keys`): the DSP MACs
+        commands as Access Control Broker; the devices use the same ring."""
+        if network is not None and network.keys is None:
+            network.keys = self.keys
         self.responder = Responder(self.dsp_eui, self.clock, schema=self.schema)
         """Builds what the DSP sends, unsigned."""
         self.precommands = PreCommandBook()
@@ -253,18 +258,20 @@ class DSP:
             return
         if request.command_variant in (5, 6, 7):
             # the GBCS-level signature is checked whatever the XML signing switch
-            command = self.precommands.redeem(request, self.store, self.clock.now(), source)
+            redeemed = self.precommands.redeem(request, self.store, self.clock.now(), source)
+            command, data = redeemed.command, redeemed.on_the_wire(self.keys)
         else:
             command = command_for(request, device.device_type)
+            data = encode(command, self.keys)
         if request.command_variant in LOCAL_VARIANTS:
             # the answer carries the command for the user to deliver over the HAN; only
             # CV 3 and 7 (both) also send it over the WAN
-            out.append(self.responder.local_command(request, command))
+            out.append(self.responder.local_command(request, data))
             if request.command_variant not in WAN_VARIANTS:
                 return
         else:
             out.append(self.responder.answer(request, "I99"))
-        submission.delivery = self._to_device(request, command, out)
+        submission.delivery = self._to_device(request, data, out)
         self.suppression.note_request(request, command, submission.delivery)
 
     def _non_device(self, request: Request) -> list[Outgoing]:
@@ -319,16 +326,19 @@ class DSP:
         if self.network is not None:
             self.network.move(device, hub)
 
-    def _to_device(self, request: Request, command: GbcsMessage,
+    def _to_device(self, request: Request, command: bytes,
                    out: list[Outgoing]) -> str | None:
-        """Steps 5-7: execute on the device, respond, update the SMI, alert."""
+        """Steps 5-7: execute on the device (``command``: the bytes on the wire), respond,
+        update the SMI, alert."""
         if self.network is None:
             return None
         delivery = self.network.deliver(command)
         if delivery.outcome in DELIVERY_CODES:
             out.append(self.responder.answer(request, DELIVERY_CODES[delivery.outcome]))
         elif delivery.response is not None:
-            out.append(self.responder.device_response(request, delivery.response))
+            assert delivery.data is not None  # the network has the DSP's keys at least
+            out.append(self.responder.device_response(request, delivery.response,
+                                                      delivery.data))
             out.extend(self._process(report_from(delivery.response, str(request.originator),
                                                  cause=str(request.request_id))))
         return delivery.outcome
@@ -352,9 +362,9 @@ class DSP:
             if isinstance(alert.payload, PowerOutageAlert):
                 out.extend(self.suppression.power_outage(alert))
                 continue
-            out.append(self.responder.device_alert(alert))
+            out.append(self.responder.device_alert(alert, self.network.encode(alert)))
             out.extend(self._process(report_from(alert, str(alert.target),
-                                                 cause=f"alert {alert.message_code:04X} from "
+                                                 cause=f"alert {alert.alert_code:04X} from "
                                                        f"{alert.originator}")))
         return out
 

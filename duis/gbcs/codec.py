@@ -1,509 +1,307 @@
-"""The byte codec for GBCS-like messages: :class:`GbcsMessage` <-> bytes.
+"""The one codec of device messages: :class:`~.model.GbcsMessage` <-> the bytes on the wire.
 
-This is the project's own layout (``docs/gbcs.md``), not real GBCS: a
-32-byte header (magic/version, kind, originator, target, transaction, message
-code, payload length) and a payload made of a type tag and fixed-order fields.
+Where GBCS defines the use case (ECS52 0x0059, GCS38 0x0084, CS08 0x0129, CS06 0x0012
+and the future-dated activation alert 0x00CA: :mod:`.wire.usecases`), the bytes are
+real GBCS, built by :mod:`duis.gbcs.wire`: the General Signing grouping header, the
+payload, the signature field and, when the message is MAC'd, General Ciphering with
+the GBCS MAC.  What the project emulates beyond them (11.1 image distribution, 2.2
+top-up, 6.23 credentials, the comms hub's power outage alert) keeps the project's own
+layout, :mod:`.own` (first octet ``0xD1``; ``docs/gbcs.md``).
 
-Decoding is strict and total: any byte string either becomes a valid
-:class:`GbcsMessage` or raises :class:`GbcsDecodeError` naming the offset, the
-field, what was expected and what was found.  Trailing bytes are refused, so
-a **signed** pre-command (command bytes + ``0x40`` + 64-byte signature, see
-:mod:`duis.signatures.gbcs`) does not decode as it stands: split it first with
-``split_signed_command`` and decode the command part.
-
-Encoding is deterministic and checks the same rules, raising
-:class:`GbcsEncodeError` for a message the layout cannot carry.
+- :func:`encode` protects a message as GBCS requires between the DCC and the device:
+  a command MAC'd by the Access Control Broker (a CS06 also signed by its user), a
+  non-critical response MAC'd by the device, a critical response or an alert signed by
+  the device.  The keys come from a :class:`~.wire.crypto.KeyRing` (one per DSP or
+  world: :func:`duis.gbcs.keys.world_keys`), which caches each pair's MAC key.
+- :func:`precommand`: a CS06 command as the DCC hands it to the user to sign (CV 4):
+  the General Signing APDU with no signature field and no MAC.
+- :func:`decode` checks the MAC and the signature (those the use case requires) and
+  gives the model back; :func:`read` gives the model without checking anything (MMC
+  output, summaries: never for deciding).
+- :func:`to_wire` / :func:`from_wire`: the model and :class:`~.wire.codec.Message`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as _dt
-import re
-import struct
-import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass, fields
-from functools import cached_property, lru_cache
-from typing import Any
-
-from ..errors import DuisError, MessageError
-from ..messages.ids import EUI64, MAX_COUNTER
+from . import own
 from .model import (
-    ALERT_ACTIVATION_FAILED,
-    ALERT_ACTIVATION_SUCCEEDED,
     STATUSES,
     ActivateFirmware,
     ActivationResult,
-    CommandOutcome,
-    DistributeImage,
     FirmwareActivationAlert,
     FirmwareVersionReport,
     GbcsMessage,
-    ImageDistributionResult,
     Kind,
     Payload,
-    PowerOutageAlert,
     ReadFirmwareVersion,
-    TopUp,
-    UpdateSecurityCredentials,
 )
-
-#: first octet of every message: this layout, version 1
-MAGIC = 0xD1
-HEADER_BYTES = 32
-HASH_BYTES = 32
-MAX_IMAGE_BYTES = 10_240_000
-"""The DUIS cap on a firmware image (FirmwareImageData), once base64-decoded."""
-MAX_CERTIFICATE_BYTES = 0xFFFF
-STATUS_NAMES: dict[int, str] = {code: name for name, code in STATUSES.items()}
-
-_UTC = _dt.UTC
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
-_SECOND = _dt.timedelta(seconds=1)
-_MAX_SECONDS = (_dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=_UTC) - _EPOCH) // _SECOND
-_UTRN = re.compile(r"[0-9]{20}", re.ASCII)
-_KINDS: dict[int, Kind] = {kind.value: kind for kind in Kind}
-
-
-class GbcsDecodeError(DuisError):
-    """Bytes that are not a message of this layout.  ``offset`` is where the
-    offending field starts; ``path`` names it (``byte 28 (payload length)``)."""
-
-    exit_code = 1
-
-    def __init__(self, message: str, *, offset: int, field: str, **kw: Any) -> None:
-        self.offset = offset
-        self.field = field
-        super().__init__(message, path=f"byte {offset} ({field})", **kw)
-
-
-class GbcsEncodeError(DuisError):
-    """A :class:`GbcsMessage` the layout cannot carry (a 9-character firmware
-    version, a 31-byte hash, a naive datetime, ...)."""
-
-    exit_code = 1
-
-
-# --- reading -------------------------------------------------------------------
-
-class _Reader:
-    """A cursor over ``data[pos:end]`` that fails with GbcsDecodeError, never IndexError."""
-
-    def __init__(self, data: bytes, source: str) -> None:
-        self.data, self.source = data, source
-        self.pos, self.end = 0, len(data)
-
-    def fail(self, message: str, field: str, *, expected: str, found: str,
-             offset: int | None = None) -> GbcsDecodeError:
-        return GbcsDecodeError(message, offset=self.pos if offset is None else offset,
-                               field=field, source=self.source, expected=expected, found=found)
-
-    def take(self, size: int, field: str) -> bytes:
-        left = self.end - self.pos
-        if size > left:
-            region = "payload" if self.end < len(self.data) else "data"
-            raise self.fail(f"{field} runs past the end of the {region}", field,
-                            expected=f"{size} byte{'s' if size != 1 else ''}",
-                            found=f"{left} byte{'s' if left != 1 else ''} left")
-        chunk = self.data[self.pos:self.pos + size]
-        self.pos += size
-        return chunk
-
-    def uint(self, size: int, field: str) -> int:
-        return int.from_bytes(self.take(size, field), "big")
-
-
-def _flag(reader: _Reader, field: str) -> bool:
-    at = reader.pos
-    value = reader.uint(1, field)
-    if value not in (0, 1):
-        raise reader.fail(f"bad {field}", field, expected="0x00 or 0x01",
-                          found=f"0x{value:02X}", offset=at)
-    return value == 1
-
-
-# --- field types -----------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Field:
-    """How one payload field is written: ``write(value) -> bytes`` (raises
-    ``ValueError(expected, found)`` for a value it cannot carry) and
-    ``read(reader, name) -> value``."""
-
-    write: Callable[[Any], bytes]
-    read: Callable[[_Reader, str], Any]
-
-
-def _problem(expected: str, found: object) -> ValueError:
-    return ValueError(expected, found)
-
-
-def _text_rule(value: str) -> str | None:
-    """Why ``value`` cannot be carried as text, or None."""
-    if value.isascii() and value.isprintable():
-        return None  # no control character (Cc), no surrogate (Cs), no noncharacter
-    for char in value:
-        if unicodedata.category(char) in ("Cc", "Cs") or char in "\ufffe\uffff":
-            return f"a character allowed in XML text, found U+{ord(char):04X}"
-    return None
-
-
-def _text(length_octets: int, check: Callable[[str], str | None], what: str) -> _Field:
-    """Length-prefixed UTF-8 text; ``check`` returns the expectation it breaks, or None."""
-
-    def write(value: Any) -> bytes:
-        if not isinstance(value, str):
-            raise _problem(what, type(value).__name__)
-        problem = _text_rule(value) or check(value)
-        if problem:
-            raise _problem(what, repr(value))
-        raw = value.encode("utf-8", "strict")
-        if len(raw) >= 256 ** length_octets:
-            raise _problem(what, f"{len(raw)} UTF-8 bytes")
-        return len(raw).to_bytes(length_octets, "big") + raw
-
-    def read(reader: _Reader, name: str) -> str:
-        at = reader.pos
-        size = reader.uint(length_octets, f"{name} length")
-        start = reader.pos
-        raw = reader.take(size, name)
-        try:
-            value = raw.decode("utf-8", "strict")
-        except UnicodeDecodeError as exc:
-            raise reader.fail(f"{name} is not valid UTF-8", name, expected="UTF-8 text",
-                              found=f"byte 0x{raw[exc.start]:02X} at offset {start + exc.start}",
-                              offset=start) from None
-        if _text_rule(value) or check(value):
-            raise reader.fail(f"bad {name}", name, expected=what, found=repr(value), offset=at)
-        return value
-
-    return _Field(write, read)
-
-
-def _octets(length_octets: int, low: int, high: int, what: str) -> _Field:
-    """Length-prefixed bytes, ``low``..``high`` of them."""
-
-    def write(value: Any) -> bytes:
-        if not isinstance(value, (bytes, bytearray)):
-            raise _problem(what, type(value).__name__)
-        if not low <= len(value) <= high:
-            raise _problem(what, f"{len(value)} bytes")
-        return len(value).to_bytes(length_octets, "big") + bytes(value)
-
-    def read(reader: _Reader, name: str) -> bytes:
-        at = reader.pos
-        size = reader.uint(length_octets, f"{name} length")
-        if not low <= size <= high:
-            raise reader.fail(f"bad {name} length", f"{name} length", expected=what,
-                              found=f"{size} bytes", offset=at)
-        return bytes(reader.take(size, name))
-
-    return _Field(write, read)
-
-
-def _write_u64(value: Any) -> bytes:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNTER:
-        raise _problem(f"an integer 0..{MAX_COUNTER}", repr(value))
-    return value.to_bytes(8, "big")
-
-
-def _write_instant(value: Any) -> bytes:
-    if not isinstance(value, _dt.datetime) or value.tzinfo is None \
-            or value.utcoffset() is None:
-        raise _problem("a timezone-aware datetime", repr(value))
-    if value.microsecond:
-        raise _problem("a datetime in whole seconds", value.isoformat())
-    seconds = (value - _EPOCH) // _SECOND
-    if not 0 <= seconds <= _MAX_SECONDS:
-        raise _problem("a datetime from 1970-01-01T00:00:00Z on", value.isoformat())
-    return seconds.to_bytes(8, "big")
-
-
-def _read_instant(reader: _Reader, name: str) -> _dt.datetime:
-    at = reader.pos
-    seconds = reader.uint(8, name)
-    if seconds > _MAX_SECONDS:
-        raise reader.fail(f"{name} out of range", name,
-                          expected=f"seconds since 1970 up to {_MAX_SECONDS} (year 9999)",
-                          found=str(seconds), offset=at)
-    return _EPOCH + _dt.timedelta(seconds=seconds)
-
-
-def _write_status(value: Any) -> bytes:
-    if value not in STATUSES:
-        raise _problem(f"one of {', '.join(STATUSES)}", repr(value))
-    return STATUSES[value].to_bytes(1, "big")
-
-
-def _read_status(reader: _Reader, name: str) -> str:
-    at = reader.pos
-    code = reader.uint(1, name)
-    if code not in STATUS_NAMES:
-        raise reader.fail(f"unknown {name}", name,
-                          expected="a status code (" + ", ".join(
-                              f"{c}={n}" for c, n in sorted(STATUS_NAMES.items())) + ")",
-                          found=str(code), offset=at)
-    return STATUS_NAMES[code]
-
-
-def _write_bool(value: Any) -> bytes:
-    if not isinstance(value, bool):
-        raise _problem("True or False", repr(value))
-    return b"\x01" if value else b"\x00"
-
-
-def _optional(inner: _Field) -> _Field:
-    """A presence octet (0x00 absent, 0x01 present) then, if present, the value."""
-
-    def write(value: Any) -> bytes:
-        return b"\x00" if value is None else b"\x01" + inner.write(value)
-
-    def read(reader: _Reader, name: str) -> Any:
-        return inner.read(reader, name) if _flag(reader, f"{name} presence flag") else None
-
-    return _Field(write, read)
-
-
-VERSION = _text(1, lambda v: None if 1 <= len(v) <= 8 else "too long or empty",
-                "a firmware version of 1 to 8 characters")
-UTRN = _text(1, lambda v: None if _UTRN.fullmatch(v) else "not 20 digits",
-             "a UTRN of 20 decimal digits")
-HASH = _octets(1, HASH_BYTES, HASH_BYTES, f"a {HASH_BYTES}-byte SHA-256 hash")
-IMAGE = _octets(4, 1, MAX_IMAGE_BYTES, f"a firmware image of 1 to {MAX_IMAGE_BYTES} bytes")
-CERTIFICATE = _octets(2, 1, MAX_CERTIFICATE_BYTES,
-                      f"a certificate of 1 to {MAX_CERTIFICATE_BYTES} bytes")
-INSTANT = _Field(_write_instant, _read_instant)
-COUNTER = _Field(_write_u64, lambda reader, name: reader.uint(8, name))
-STATUS = _Field(_write_status, _read_status)
-FLAG = _Field(_write_bool, _flag)
-
-
-# --- payload table -------------------------------------------------------------
-
-@dataclass(frozen=True)
-class PayloadSpec:
-    """One payload type: its tag octet, the kind of message that carries it,
-    and its fields in the order they are written (the dataclass field order)."""
-
-    tag: int
-    cls: type[Payload]
-    kind: Kind
-    fields: tuple[_Field, ...]
-
-    @cached_property
-    def names(self) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(self.cls))
-
-
-PAYLOADS: tuple[PayloadSpec, ...] = (
-    PayloadSpec(0x01, ReadFirmwareVersion, Kind.COMMAND, ()),
-    PayloadSpec(0x02, FirmwareVersionReport, Kind.RESPONSE, (VERSION,)),
-    PayloadSpec(0x03, ActivateFirmware, Kind.COMMAND, (HASH, _optional(INSTANT))),
-    PayloadSpec(0x04, ActivationResult, Kind.RESPONSE, (_optional(STATUS), _optional(VERSION))),
-    PayloadSpec(0x05, FirmwareActivationAlert, Kind.ALERT,
-                (STATUS, _optional(VERSION), INSTANT, COUNTER)),
-    PayloadSpec(0x06, DistributeImage, Kind.COMMAND, (IMAGE, VERSION)),
-    PayloadSpec(0x07, ImageDistributionResult, Kind.RESPONSE, (FLAG, HASH)),
-    PayloadSpec(0x08, TopUp, Kind.COMMAND, (UTRN,)),
-    PayloadSpec(0x09, UpdateSecurityCredentials, Kind.COMMAND, (CERTIFICATE,)),
-    PayloadSpec(0x0A, CommandOutcome, Kind.RESPONSE, (STATUS,)),
-    PayloadSpec(0x0B, PowerOutageAlert, Kind.ALERT, (INSTANT, INSTANT)),
+from .own import GbcsDecodeError, GbcsEncodeError, from_base64, to_base64
+from .wire import codec as wire
+from .wire import usecases
+from .wire.crypto import DIGITAL_SIGNING, KeyRing
+from .wire.dlms import DlmsGetRequest, DlmsGetResponse
+from .wire.errors import UnexpectedValue, WireEncodeError, WireError
+from .wire.firmware import (
+    ACTIVATION_RESPONSE_CODES,
+    ActivateFirmwareCommand,
+    ActivationAccepted,
+    ActivationAlert,
+    ActivationOutcome,
+    ReadFirmwareVersionCommand,
+    alert_code_for,
 )
-BY_TAG: dict[int, PayloadSpec] = {spec.tag: spec for spec in PAYLOADS}
-BY_CLASS: dict[type, PayloadSpec] = {spec.cls: spec for spec in PAYLOADS}
+from .wire.firmware import FirmwareVersionReport as WireVersionReport
+from .wire.frames import Cra
+from .wire.usecases import Protection
+from .wire.zigbee import GbzPayload, ReadAttributesResponse
+
+#: the message codes real GBCS carries (every other code: the project's own layout)
+REAL_MESSAGE_CODES = frozenset(case.message_code for case in usecases.USE_CASES)
+_CRA = {Kind.COMMAND: Cra.COMMAND, Kind.RESPONSE: Cra.RESPONSE, Kind.ALERT: Cra.ALERT}
+_KIND = {cra: kind for kind, cra in _CRA.items()}
+_OUTCOME_CODES = {name: code for code, name in ACTIVATION_RESPONSE_CODES.items()}
+_NO_VERSION = b""
+"""A CS06 outcome without a firmware version (a SMETS1 retry, the project's rule):
+an empty firmware version octet string."""
 
 
-def _alert_problem(message_code: int, payload: object) -> tuple[str, str] | None:
-    """(expected, found) when a firmware activation alert's code disagrees with its status."""
-    if not isinstance(payload, FirmwareActivationAlert):
-        return None
-    wanted = payload.alert_code
-    if message_code == wanted:
-        return None
-    return (f"alert code 0x{wanted:04X} for status {payload.status!r} "
-            f"(0x{ALERT_ACTIVATION_SUCCEEDED:04X} success, "
-            f"0x{ALERT_ACTIVATION_FAILED:04X} failure)",
-            f"0x{message_code:04X}")
+def is_real(message: GbcsMessage) -> bool:
+    """Whether ``message`` travels as real GBCS (else: the project's own layout)."""
+    return message.message_code in REAL_MESSAGE_CODES
 
 
-# --- encode --------------------------------------------------------------------
+# --- the model -> real GBCS ------------------------------------------------------
 
-def _encode_error(field: str, exc: ValueError) -> GbcsEncodeError:
-    expected, found = exc.args
-    return GbcsEncodeError(f"cannot encode {field}", path=field, expected=expected,
-                           found=str(found))
-
-
-def _encode_payload(spec: PayloadSpec, payload: object) -> bytes:
-    out = [spec.tag.to_bytes(1, "big")]
-    for name, field in zip(spec.names, spec.fields, strict=True):
-        try:
-            out.append(field.write(getattr(payload, name)))
-        except ValueError as exc:
-            raise _encode_error(f"{spec.cls.__name__}.{name}", exc) from None
-    return b"".join(out)
+def _version_octets(version: str | None, field: str) -> bytes:
+    if version is None:
+        return _NO_VERSION
+    if not isinstance(version, str) or not version.isascii() or not version.isprintable() \
+            or not version:
+        raise WireEncodeError(f"cannot encode {field}", path=field,
+                              expected="a firmware version of printable ASCII characters",
+                              found=repr(version))
+    return version.encode("ascii")
 
 
-@lru_cache(maxsize=4096)
-def _eui_octets(text: str) -> bytes:
-    """The 8 octets of an EUI-64's text (the users' and the DSP's recur in every
-    message, a device's in the few messages of its turn)."""
-    return bytes.fromhex(text.replace("-", ""))
+def _outcome(status: str, version: str | None) -> ActivationOutcome:
+    code = _OUTCOME_CODES.get(status)
+    if code is None:
+        raise WireEncodeError("cannot encode the activation status", path="status",
+                              expected=" or ".join(_OUTCOME_CODES), found=repr(status))
+    return ActivationOutcome(code, _version_octets(version, "firmware version"))
 
 
-def _eui(value: object, field: str) -> bytes:
-    try:
-        # value is whatever the payload holds: EUI64.parse refuses what is not an
-        # EUI-64 (MessageError, AttributeError), turned into a GbcsEncodeError below
-        text = (value if type(value) is EUI64 else EUI64.parse(value)).text  # type: ignore[arg-type]
-        return _eui_octets(text) if type(text) is str else EUI64.parse(value).raw  # type: ignore[arg-type]
-    except (MessageError, AttributeError):
-        raise GbcsEncodeError(f"cannot encode {field}", path=field, expected="an EUI64",
-                              found=repr(value)) from None
+def _unfit(message: GbcsMessage) -> WireEncodeError:
+    case = usecases.use_case(message.message_code)
+    return WireEncodeError("cannot encode the payload", path="payload",
+                           expected=f"a payload {case.name} carries as a "
+                           f"{message.kind.name.lower()}" if case else "a covered use case",
+                           found=type(message.payload).__name__)
 
 
-def encode(message: GbcsMessage) -> bytes:
-    """The bytes of ``message`` (deterministic: equal messages give equal bytes)."""
+def to_wire(message: GbcsMessage) -> wire.Message:
+    """The real GBCS message (header and payload, no signature field, no MAC) of
+    ``message``, whose message code must be one real GBCS carries."""
     if not isinstance(message, GbcsMessage):
-        raise GbcsEncodeError("not a GbcsMessage", expected="a GbcsMessage",
-                              found=type(message).__name__)
-    spec = BY_CLASS.get(type(message.payload))
-    if spec is None:
-        raise GbcsEncodeError("unknown payload type", path="payload",
-                              expected="one of " + ", ".join(s.cls.__name__ for s in PAYLOADS),
-                              found=type(message.payload).__name__)
-    if message.kind is not spec.kind:
-        raise GbcsEncodeError("payload does not fit the message kind", path="kind",
-                              expected=f"{spec.kind.name} for {spec.cls.__name__}",
-                              found=repr(message.kind))
-    code = message.message_code
-    if isinstance(code, bool) or not isinstance(code, int) or not 0 <= code <= 0xFFFF:
-        raise GbcsEncodeError("cannot encode message_code", path="message_code",
-                              expected="an integer 0..0xFFFF", found=repr(code))
-    problem = _alert_problem(code, message.payload)
-    if problem:
-        raise GbcsEncodeError("alert code disagrees with the status", path="message_code",
-                              expected=problem[0], found=problem[1])
-    try:
-        transaction = _write_u64(message.transaction)
-    except ValueError as exc:
-        raise _encode_error("transaction", exc) from None
-    payload = _encode_payload(spec, message.payload)
-    return b"".join((MAGIC.to_bytes(1, "big"), int(message.kind).to_bytes(1, "big"),
-                     _eui(message.originator, "originator"), _eui(message.target, "target"),
-                     transaction, code.to_bytes(2, "big"),
-                     len(payload).to_bytes(4, "big"), payload))
-
-
-# --- decode --------------------------------------------------------------------
-
-_HEADER = struct.Struct(">BB8s8sQHI")
-"""magic, kind, originator, target, transaction, message code, payload length"""
-
-
-def _decode_header(reader: _Reader) -> tuple[Kind, EUI64, EUI64, int, int, int]:
-    data = reader.data
-    if reader.end >= HEADER_BYTES and data[0] == MAGIC and data[1] in _KINDS:
-        # a well-formed header, in one step; anything else takes the field-by-field
-        # path below, which names what is wrong
-        _, kind, originator, target, transaction, code, length = _HEADER.unpack_from(data)
-        reader.pos = HEADER_BYTES
-        # canonical text: the parse cache already holds the identifiers of the DUIS side
-        originator = EUI64.parse(originator.hex("-").upper())
-        target = EUI64.parse(target.hex("-").upper())
+        raise WireEncodeError("cannot encode", expected="a GbcsMessage", found=repr(message))
+    code, payload, kind = message.message_code, message.payload, message.kind
+    user_side = (message.originator, message.target, message.transaction)
+    header: object
+    built: object
+    if kind is Kind.COMMAND and isinstance(payload, ReadFirmwareVersion):
+        builder = {usecases.ECS52: usecases.ecs52_command, usecases.GCS38: usecases.gcs38_command,
+                   usecases.CS08: usecases.cs08_command}.get(code)
+        if builder is None:
+            raise _unfit(message)
+        header, built = builder(*user_side)
+    elif kind is Kind.RESPONSE and isinstance(payload, FirmwareVersionReport):
+        version = _version_octets(payload.firmware_version, "firmware version")
+        responder = {usecases.ECS52: usecases.ecs52_response,
+                     usecases.GCS38: usecases.gcs38_response,
+                     usecases.CS08: usecases.cs08_response}.get(code)
+        if responder is None:
+            raise _unfit(message)
+        header, built = responder(*user_side, version)
+    elif kind is Kind.COMMAND and isinstance(payload, ActivateFirmware) and code == usecases.CS06:
+        header, built = usecases.cs06_command(*user_side, payload.firmware_hash, payload.execution)
+    elif kind is Kind.RESPONSE and isinstance(payload, ActivationResult) \
+            and code == usecases.CS06:
+        outcome = None if payload.status is None \
+            else _outcome(payload.status, payload.firmware_version)
+        header, built = usecases.cs06_response(*user_side, outcome)
+    elif kind is Kind.ALERT and isinstance(payload, FirmwareActivationAlert) \
+            and code == usecases.FUTURE_DATED_ACTIVATION_ALERT:
+        header, built = usecases.activation_alert(
+            *user_side, payload.command_counter, payload.execution,
+            _outcome(payload.status, payload.firmware_version))
     else:
-        magic = reader.uint(1, "magic")
-        if magic != MAGIC:
-            raise reader.fail("not a message of this layout", "magic", offset=0,
-                              expected=f"0x{MAGIC:02X} (duis GBCS-like layout, version 1)",
-                              found=f"0x{magic:02X}")
-        kind = reader.uint(1, "kind")
-        if kind not in _KINDS:
-            raise reader.fail("unknown message kind", "kind", offset=1,
-                              expected="1 (command), 2 (response) or 3 (alert)",
-                              found=str(kind))
-        originator = EUI64.parse(reader.take(8, "originator").hex())
-        target = EUI64.parse(reader.take(8, "target").hex())
-        transaction = reader.uint(8, "transaction")
-        code = reader.uint(2, "message code")
-        length = reader.uint(4, "payload length")
-    left = reader.end - reader.pos
-    if length > left:
-        raise reader.fail("payload length overruns the data", "payload length",
-                          offset=HEADER_BYTES - 4, expected=f"at most {left} (the bytes left)",
-                          found=str(length))
-    return _KINDS[kind], originator, target, transaction, code, length
+        raise _unfit(message)
+    return wire.Message(header, built)  # type: ignore[arg-type]
 
 
-def _decode_payload(reader: _Reader, length: int) -> tuple[PayloadSpec, Payload]:
-    start = reader.pos
-    reader.end = start + length
-    tag = reader.uint(1, "payload tag")
-    spec = BY_TAG.get(tag)
-    if spec is None:
-        raise reader.fail("unknown payload tag", "payload tag", offset=start,
-                          expected="one of " + ", ".join(
-                              f"0x{s.tag:02X} ({s.cls.__name__})" for s in PAYLOADS),
-                          found=f"0x{tag:02X}")
-    values = {name: field.read(reader, f"{spec.cls.__name__}.{name}")
-              for name, field in zip(spec.names, spec.fields, strict=True)}
-    if reader.pos != reader.end:
-        raise reader.fail("payload has bytes after its last field", "payload",
-                          expected=f"{reader.pos - start} payload bytes for {spec.cls.__name__}",
-                          found=f"{length} (payload length)")
-    return spec, spec.cls(**values)
+# --- real GBCS -> the model ------------------------------------------------------
 
-
-def decode(data: bytes, source: str = "<gbcs>") -> GbcsMessage:
-    """The message in ``data``, which must hold exactly one message and nothing
-    after it.  A signed pre-command must be split first
-    (:func:`duis.signatures.gbcs.split_signed_command`)."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise GbcsDecodeError("not bytes", offset=0, field="data", source=source,
-                              expected="bytes", found=type(data).__name__)
-    data = bytes(data)
-    reader = _Reader(data, source)
-    kind, originator, target, transaction, code, length = _decode_header(reader)
-    spec, payload = _decode_payload(reader, length)
-    reader.end = len(data)
-    if reader.pos != len(data):
-        extra = len(data) - reader.pos
-        hint = " (a signed command? split off its 0x40 + 64-byte signature first)" \
-            if data[reader.pos] == 0x40 and extra == 65 else ""
-        raise reader.fail("trailing bytes after the message", "end of message",
-                          expected="end of data", found=f"{extra} more bytes{hint}")
-    if spec.kind is not kind:
-        raise reader.fail("payload does not fit the message kind", "kind", offset=1,
-                          expected=f"{spec.kind.value} ({spec.kind.name.lower()}) for "
-                                   f"{spec.cls.__name__}",
-                          found=f"{kind.value} ({kind.name.lower()})")
-    problem = _alert_problem(code, payload)
-    if problem:
-        raise reader.fail("alert code disagrees with the status", "message code",
-                          offset=HEADER_BYTES - 6, expected=problem[0], found=problem[1])
-    return GbcsMessage(kind, originator, target, transaction, code, payload)
-
-
-# --- base64 (GBCSPayload) --------------------------------------------------------
-
-def to_base64(data: bytes) -> str:
-    """``data`` as GBCSPayload text: standard base64, padded, one line."""
-    return base64.b64encode(bytes(data)).decode("ascii")
-
-
-def from_base64(text: str, source: str = "<GBCSPayload>") -> bytes:
-    """The bytes of GBCSPayload text (xs:base64Binary: whitespace is ignored)."""
-    compact = "".join(text.split())
+def _text(version: bytes, source: str, field: str = "firmware version") -> str:
     try:
-        return base64.b64decode(compact.encode("ascii"), validate=True)
-    except (binascii.Error, ValueError, UnicodeEncodeError):
-        raise GbcsDecodeError("GBCSPayload is not base64", offset=0, field="GBCSPayload",
-                              source=source, expected="base64 text (A-Z a-z 0-9 + / =)",
-                              found=repr(compact[:40] + ("..." if len(compact) > 40 else ""))
-                              ) from None
+        text = version.decode("ascii")
+    except UnicodeDecodeError:
+        text = ""
+    if not text or not text.isprintable():
+        raise UnexpectedValue(f"a {field} that is not printable ASCII", offset=0, field=field,
+                              source=source, expected="printable ASCII octets",
+                              found=version.hex(" ").upper() or "no octets")
+    return text
 
 
-__all__ = ["GbcsDecodeError", "GbcsEncodeError",
-           "HEADER_BYTES", "MAGIC", "PAYLOADS", "decode", "encode", "from_base64", "to_base64"]
+def _refused(source: str, what: str, found: str) -> WireError:
+    return UnexpectedValue(f"a payload the emulation does not carry: {what}", offset=0,
+                           field="payload", source=source,
+                           expected="a successful firmware version read", found=found)
+
+
+def _payload(message: wire.Message, source: str) -> Payload:
+    payload = message.payload
+    if isinstance(payload, (DlmsGetRequest, ReadFirmwareVersionCommand)):
+        return ReadFirmwareVersion()
+    if isinstance(payload, GbzPayload):
+        command = payload.components[0].command if len(payload.components) == 1 else None
+        if message.header.cra == Cra.COMMAND:
+            return ReadFirmwareVersion()
+        records = command.records if isinstance(command, ReadAttributesResponse) else ()
+        if len(records) != 1 or records[0].status or records[0].value is None:
+            raise _refused(source, "GCS38 response", "a failed or multiple read")
+        return FirmwareVersionReport(_text(records[0].value, source))
+    if isinstance(payload, DlmsGetResponse):
+        results = payload.results
+        if len(results) != 1 or results[0].result or results[0].data is None:
+            raise _refused(source, "ECS52 response", "a failed or multiple read")
+        return FirmwareVersionReport(_text(results[0].data, source))
+    if isinstance(payload, WireVersionReport):
+        if payload.response_code:
+            raise _refused(source, "CS08 response", "a read failure")
+        return FirmwareVersionReport(_text(payload.firmware_version, source))
+    if isinstance(payload, ActivateFirmwareCommand):
+        if payload.originator_counter != message.header.originator_counter:
+            raise UnexpectedValue("a CS06 command whose counter differs from its header's",
+                                  offset=0, field="originator counter", source=source,
+                                  expected=str(message.header.originator_counter),
+                                  found=str(payload.originator_counter))
+        return ActivateFirmware(payload.image_hash, payload.execution)
+    if isinstance(payload, ActivationAccepted):
+        return ActivationResult(None, None)
+    if isinstance(payload, ActivationOutcome):
+        return ActivationResult(payload.status, _optional_text(payload.firmware_version, source))
+    if isinstance(payload, ActivationAlert):
+        outcome = payload.outcome
+        return FirmwareActivationAlert(outcome.status,
+                                       _optional_text(outcome.firmware_version, source),
+                                       payload.execution, payload.originator_counter)
+    raise _refused(source, type(payload).__name__, type(payload).__name__)
+
+
+def _optional_text(version: bytes, source: str) -> str | None:
+    return None if version == _NO_VERSION else _text(version, source)
+
+
+def from_wire(message: wire.Message, source: str = "<gbcs>") -> GbcsMessage:
+    """The model of a decoded real GBCS message."""
+    header = message.header
+    return GbcsMessage(_KIND[header.cra], header.originator, header.recipient,
+                       header.originator_counter, header.message_code,
+                       _payload(message, source))
+
+
+# --- the entry points ------------------------------------------------------------
+
+def _signing_key(keys: KeyRing, message: GbcsMessage):
+    key = keys.private_key(message.originator, DIGITAL_SIGNING)
+    if key is None:
+        raise WireEncodeError("cannot sign the message", path="signature",
+                              expected=f"the digital-signing private key of {message.originator}",
+                              found="none in the key ring")
+    return key
+
+
+def protection(message: GbcsMessage) -> Protection:
+    """What GBCS requires of ``message`` between the DCC and the device (nothing for the
+    project's own layout)."""
+    if not is_real(message):
+        return Protection.NONE
+    spec = usecases.payload_spec(message.message_code, _CRA[message.kind])
+    return Protection.NONE if spec is None else spec.protection
+
+
+def encode(message: GbcsMessage, keys: KeyRing) -> bytes:
+    """The bytes of ``message`` as they travel between the DCC and the device: real GBCS,
+    MAC'd and signed as its use case requires (:func:`protection`), or the project's own
+    layout.  Deterministic: the same message and keys give the same bytes."""
+    if not isinstance(message, GbcsMessage) or not is_real(message):
+        return own.encode(message)
+    real = to_wire(message)
+    required = protection(message)
+    if Protection.SIGNATURE in required:
+        real = wire.sign(real, _signing_key(keys, message))
+    elif Protection.MAC in required:
+        real = wire.Message(real.header, real.payload, b"", mac=False)
+    if Protection.MAC in required:
+        real = wire.Message(real.header, real.payload, real.signature, mac=True)
+    return wire.encode(real, keys)
+
+
+def plain(message: GbcsMessage) -> bytes:
+    """``message`` without protection: the General Signing APDU with no signature field
+    and no MAC (real GBCS), or the project's own layout.  Raises the encoding error of a
+    message neither can carry."""
+    if not isinstance(message, GbcsMessage) or not is_real(message):
+        return own.encode(message)
+    return wire.apdu(to_wire(message))
+
+
+def precommand(message: GbcsMessage) -> bytes:
+    """A critical command as the DCC hands it to its user to sign (CV 4): the General
+    Signing APDU with no signature field, no MAC."""
+    if not is_real(message) or Protection.SIGNATURE not in protection(message):
+        raise WireEncodeError("not a critical command", path="message code",
+                              expected="a command GBCS has its user sign (CS06)",
+                              found=f"0x{message.message_code:04X}")
+    return wire.apdu(to_wire(message))
+
+
+def is_critical(message: GbcsMessage) -> bool:
+    """Whether its user signs ``message`` (a critical command: CS06)."""
+    return message.kind is Kind.COMMAND and Protection.SIGNATURE in protection(message)
+
+
+def signed_command(data: bytes, *, source: str = "<gbcs>") -> tuple[GbcsMessage, bytes | None]:
+    """A SignedPreCommand's command and its signature field, **unchecked** (the DSP
+    checks the signature against the user's certificate and the command against the
+    PreCommand it issued: :mod:`duis.dsp.critical`)."""
+    real = wire.inspect(bytes(data), source=source)
+    return from_wire(real, source), real.signature
+
+
+def decode(data: bytes, keys: KeyRing, *, require: Protection | None = None,
+           source: str = "<gbcs>") -> GbcsMessage:
+    """The message ``data`` holds, its MAC and signature verified with ``keys`` (and
+    required as its use case requires, unless ``require`` says otherwise); the
+    project's own layout needs neither.  Raises :class:`WireError` or
+    :class:`GbcsDecodeError`."""
+    data = bytes(data)
+    if data[:1] == bytes((own.MAGIC,)):
+        return own.decode(data, source)
+    return from_wire(wire.decode(data, keys, require=require, source=source), source)
+
+
+def read(data: bytes, *, source: str = "<gbcs>") -> GbcsMessage:
+    """The message ``data`` holds, **unchecked** (no MAC or signature verified): for
+    showing a message (MMC output, summaries), never for deciding."""
+    data = bytes(data)
+    if data[:1] == bytes((own.MAGIC,)):
+        return own.decode(data, source)
+    return from_wire(wire.inspect(data, source=source), source)
+
+
+__all__ = ["REAL_MESSAGE_CODES", "STATUSES", "GbcsDecodeError", "GbcsEncodeError", "WireError",
+           "alert_code_for", "decode", "encode", "from_base64", "from_wire", "is_critical",
+           "is_real", "plain", "precommand", "protection", "read", "signed_command", "to_base64",
+           "to_wire"]

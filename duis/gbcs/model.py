@@ -1,10 +1,11 @@
-"""The GBCS-like messages that travel between the DSP and the emulated devices.
+"""The device messages the DSP, the emulated devices and the SMI logic work with.
 
 A :class:`GbcsMessage` is a command (DSP -> device), a response (device ->
 DSP) or an alert (device -> DSP, unsolicited).  Its header names originator
-and target (EUI-64), a transaction counter and the GBCS message code; its
-payload is one of the small typed records below, chosen by the use case.
-The byte layout is :mod:`duis.gbcs.codec` (documented in ``docs/gbcs.md``).
+and target (EUI-64), a transaction counter (the GBCS originator counter) and
+the GBCS message code; its payload is one of the small typed records below,
+chosen by the use case.  On the wire it is real GBCS where GBCS defines the
+use case (:mod:`duis.gbcs.codec`, one entry point; ``docs/gbcs.md``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from ..messages.ids import EUI64
+from .wire.firmware import ALERT_ACTIVATION_FAILED, ALERT_ACTIVATION_SUCCEEDED
 
 
 class Kind(IntEnum):
@@ -65,11 +67,6 @@ class ActivationResult:
     firmware_version: str | None = None
 
 
-#: alert codes of a future-dated activation's outcome (message code 0x00CA)
-ALERT_ACTIVATION_SUCCEEDED = 0x8F66
-ALERT_ACTIVATION_FAILED = 0x8F67
-
-
 def activation_alert_code(status: str) -> int:
     """The alert code of a future-dated activation's outcome: 0x8F66 for ``success``,
     0x8F67 for any failure status."""
@@ -78,8 +75,9 @@ def activation_alert_code(status: str) -> int:
 
 @dataclass(frozen=True)
 class FirmwareActivationAlert:
-    """Alert 0x8F66 (success) / 0x8F67 (failure): the outcome of a future-dated
-    activation (message code 0x00CA)."""
+    """The outcome of a future-dated activation: the future-dated activation alert
+    (its message code, :data:`~duis.gbcs.wire.usecases.FUTURE_DATED_ACTIVATION_ALERT`),
+    whose alert code, in the payload, is 0x8F66 (success) or 0x8F67 (failure)."""
 
     status: str
     firmware_version: str | None
@@ -150,6 +148,16 @@ Payload = (ReadFirmwareVersion | FirmwareVersionReport | ActivateFirmware | Acti
            | FirmwareActivationAlert | DistributeImage | ImageDistributionResult | TopUp
            | UpdateSecurityCredentials | CommandOutcome | PowerOutageAlert)
 
+#: the kind of message each payload class is carried in
+PAYLOAD_KINDS: dict[type, Kind] = {
+    ReadFirmwareVersion: Kind.COMMAND, FirmwareVersionReport: Kind.RESPONSE,
+    ActivateFirmware: Kind.COMMAND, ActivationResult: Kind.RESPONSE,
+    FirmwareActivationAlert: Kind.ALERT, DistributeImage: Kind.COMMAND,
+    ImageDistributionResult: Kind.RESPONSE, TopUp: Kind.COMMAND,
+    UpdateSecurityCredentials: Kind.COMMAND, CommandOutcome: Kind.RESPONSE,
+    PowerOutageAlert: Kind.ALERT,
+}
+
 
 @dataclass(frozen=True)
 class GbcsMessage:
@@ -159,6 +167,14 @@ class GbcsMessage:
     transaction: int
     """Unsigned 64-bit counter; a response and its command share it."""
     message_code: int
-    """The GBCS message code (16 bits), e.g. 0x00CA for CS06; an alert carries its
-    alert code (0x8F66 / 0x8F67) here."""
+    """The GBCS message code (16 bits) of the use case (mmc/mapping.toml); a
+    future-dated activation's alert has the alert's message code, its alert code
+    being in the payload (:attr:`alert_code`)."""
     payload: Payload
+
+    @property
+    def alert_code(self) -> int:
+        """An alert's alert code: the payload's (0x8F66 / 0x8F67 for a future-dated
+        activation's outcome), else the message code (the project's own alerts)."""
+        code = getattr(self.payload, "alert_code", None)
+        return code if type(code) is int else self.message_code

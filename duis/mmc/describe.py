@@ -6,7 +6,7 @@ import datetime as _dt
 import hashlib
 from dataclasses import fields
 
-from ..gbcs.model import GbcsMessage
+from ..gbcs.model import GbcsMessage, Kind
 from .mapping import mapping
 from .output import instant
 
@@ -31,12 +31,13 @@ def describe(message: GbcsMessage) -> dict:
                    "target": str(message.target), "transaction": message.transaction,
                    "message_code": f"0x{message.message_code:04X}"}
     case = table.by_message_code(message.message_code)
-    alert = table.alerts.get(message.message_code)
+    alert = table.alerts.get(message.alert_code) if message.kind is Kind.ALERT else None
     if case is not None:
         facts.update(use_case=case.code, use_case_title=case.title,
                      service_reference_variant=case.variant)
-    elif alert is not None:
-        facts.update(alert=alert.description, answers=alert.answers)
+    if alert is not None:
+        facts.update(alert_code=f"0x{message.alert_code:04X}", alert=alert.description,
+                     answers=alert.answers)
     payload = message.payload
     facts["payload"] = {"type": type(payload).__name__,
                         **{f.name: _value(getattr(payload, f.name)) for f in fields(payload)}}

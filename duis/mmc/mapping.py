@@ -13,8 +13,8 @@ from functools import lru_cache
 from importlib import resources
 
 from ..gbcs import model
-from ..gbcs.codec import BY_CLASS
-from ..gbcs.model import Kind
+from ..gbcs.model import PAYLOAD_KINDS, Kind
+from ..gbcs.wire.usecases import USE_CASES as REAL_USE_CASES
 from .errors import MappingInvalid, TranslationError
 
 
@@ -105,8 +105,7 @@ class Mapping:
 
 def _payload_class(name: str, kind: Kind, where: str) -> type:
     cls = getattr(model, name, None)
-    spec = BY_CLASS.get(cls) if isinstance(cls, type) else None
-    if not isinstance(cls, type) or spec is None or spec.kind is not kind:
+    if not isinstance(cls, type) or PAYLOAD_KINDS.get(cls) is not kind:
         raise MappingInvalid("bad payload class in mapping.toml", path=where,
                              expected=f"a {kind.name.lower()} payload class of duis.gbcs.model",
                              found=repr(name))
@@ -151,6 +150,13 @@ def _check(result: Mapping) -> Mapping:
     if len(set(codes)) != len(codes) or not all(0 <= c <= 0xFFFF for c in codes):
         raise MappingInvalid("message codes must be unique 16-bit values",
                              expected="distinct codes 0x0000..0xFFFF", found=str(codes))
+    real = {case.name: case.message_code for case in REAL_USE_CASES}
+    for case in result.use_cases.values():
+        if case.code in real and real[case.code] != case.message_code:
+            raise MappingInvalid("a GBCS use case with another message code than GBCS's",
+                                 path=f"use_case.{case.code}.message_code",
+                                 expected=f"0x{real[case.code]:04X}",
+                                 found=f"0x{case.message_code:04X}")
     clash = set(result.variants()) & set(result.no_device_command)
     if clash:
         raise MappingInvalid("a variant both has and lacks a device command",

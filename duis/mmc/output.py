@@ -18,7 +18,7 @@ from typing import Any
 
 from ..catalogue import lookup
 from ..clock import UTC
-from ..gbcs.codec import decode, from_base64
+from ..gbcs.codec import from_base64, read
 from ..gbcs.model import (
     STATUSES,
     ActivationResult,
@@ -194,11 +194,11 @@ def _plan(message: GbcsMessage, variant: str | None, when: _dt.datetime) -> _Pla
                  "variant": case.variant, **RESPONSES[element][0](message.payload)}
         return _response_layout, element, texts
     if message.kind is Kind.ALERT:
-        meaning = mapping().alerts.get(message.message_code)
+        meaning = mapping().alerts.get(message.alert_code)
         if meaning is None:
-            raise TranslationError("no MMC output for this alert code", path="message code",
+            raise TranslationError("no MMC output for this alert code", path="alert code",
                                    expected=" or ".join(f"0x{c:04X}" for c in mapping().alerts),
-                                   found=f"0x{message.message_code:04X}")
+                                   found=f"0x{message.alert_code:04X}")
         if not isinstance(message.payload, meaning.payload):
             raise TranslationError(f"alert 0x{meaning.code:04X} must carry "
                                    f"{meaning.payload.__name__}", path="payload",
@@ -340,17 +340,26 @@ def has_mmc_output(message: GbcsMessage) -> bool:
     of a use case whose ``mmc_response`` is named in the mapping, or a known alert);
     a 2.2 top up (CS01a/b) or 6.23 (CS02b) outcome has none."""
     if message.kind is Kind.ALERT:
-        return message.message_code in mapping().alerts
+        return message.alert_code in mapping().alerts
     case = mapping().by_message_code(message.message_code)
     return message.kind is Kind.RESPONSE and case is not None and case.mmc_response is not None
+
+
+def mmc_for_gbcs(data: bytes, variant: str | None, when: _dt.datetime,
+                 source: str = "GBCSPayload") -> bytes:
+    """:func:`mmc_output` for a device reply's bytes (real GBCS, or the project's own
+    layout where GBCS has no form): decoded by one call, :func:`duis.gbcs.codec.read`
+    (unchecked: showing a message is not deciding on it), then laid out."""
+    message = read(data, source=source)
+    return mmc_output(message, service_reference_variant=variant, when=when)
 
 
 def mmc_for_payload(gbcs_payload_base64: str, variant: str | None,
                     when: _dt.datetime) -> MMCDocument:
     """:func:`mmc_document` for a GBCSPayload as it appears in DUIS XML (base64)."""
-    message = decode(from_base64(gbcs_payload_base64), "GBCSPayload")
+    message = read(from_base64(gbcs_payload_base64), source="GBCSPayload")
     return mmc_document(message, service_reference_variant=variant, when=when)
 
 
 __all__ = ["ALERTS", "DEVICE_TEXTS", "RESPONSES", "has_mmc_output", "instant", "mmc_document",
-           "mmc_for_payload", "mmc_output"]
+           "mmc_for_gbcs", "mmc_for_payload", "mmc_output"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..gbcs.codec import decode, from_base64
+from ..gbcs.codec import from_base64, read
 from ..gbcs.model import GbcsMessage
 from ..messages import MMCDocument, Node, Response
 from .errors import TranslationError
@@ -49,13 +49,13 @@ def device_reply(response: Response, source: str = "<response>") -> DeviceReply:
             continue
         where = _xpath(body, path)
         label = f"{source} ({where})"
-        message = decode(from_base64(text, label), label)
+        message = read(from_base64(text, label), source=label)
         code = body.text_at(code_path) if code_path else None
-        if code is not None and code.strip().upper() != f"{message.message_code:04X}":
+        if code is not None and code.strip().upper() != f"{message.alert_code:04X}":
             raise TranslationError("the alert code disagrees with the GBCS payload",
                                    source=source,
                                    path=_xpath(body, code_path) if code_path else None,
-                                   expected=f"{message.message_code:04X} (the payload's code)",
+                                   expected=f"{message.alert_code:04X} (the payload's code)",
                                    found=code.strip())
         return DeviceReply(message, response.service_reference_variant,
                            code.strip().upper() if code else None, where)

@@ -4,8 +4,8 @@
 variant x device type), builds the command payload from the request body and
 fills the header from the RequestID: originator = the user, target = the
 device, transaction = the RequestID counter.  A SignedPreCommand (command
-variant 5) already holds the command: its GBCS signature trailer is split off
-and the command bytes are decoded and checked against the request.
+variant 5) already holds the command: a real GBCS General Signing APDU with the
+user's signature, read (not verified here) and checked against the request.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Literal, overload
 
 from ..clock import parse_instant
 from ..errors import MessageError
-from ..gbcs.codec import GbcsDecodeError, GbcsEncodeError, decode, encode, from_base64
+from ..gbcs import codec
+from ..gbcs.codec import GbcsDecodeError, GbcsEncodeError, WireError, from_base64
 from ..gbcs.model import (
     ActivateFirmware,
     DistributeImage,
@@ -29,10 +30,9 @@ from ..gbcs.model import (
     TopUp,
     UpdateSecurityCredentials,
 )
+from ..gbcs.wire.errors import WireEncodeError
 from ..messages import EUI64, Node, Request
 from ..messages.ids import MAX_COUNTER
-from ..signatures.errors import SignatureMissing
-from ..signatures.gbcs import split_signed_command
 from .errors import TranslationError
 from .mapping import Mapping, UseCase, mapping, use_case_for
 
@@ -160,8 +160,8 @@ def _target(request: Request, case: UseCase, target: EUI64 | str | None) -> EUI6
 
 def _checked(message: GbcsMessage) -> GbcsMessage:
     try:
-        encode(message)
-    except GbcsEncodeError as exc:
+        codec.plain(message)
+    except (GbcsEncodeError, WireEncodeError) as exc:
         raise TranslationError(f"the request does not fit a {type(message.payload).__name__} "
                                f"command: {exc.message}", path=exc.path,
                                expected=exc.expected, found=exc.found) from None
@@ -185,17 +185,22 @@ def _shown(value: object, case: UseCase) -> str:
 
 
 def signed_command(request: Request, case: UseCase) -> GbcsMessage:
-    """The command inside a SignedPreCommand: base64, split off the GBCS
-    signature trailer (not verified here), decode, check it fits the request."""
+    """The command inside a SignedPreCommand: base64, read as real GBCS (the signature
+    is not verified here), check it is signed and fits the request."""
     source = "SignedPreCommand/GBCSPayload"
     signed = from_base64(_text(request.body, "GBCSPayload"), source)
     try:
-        command, _signature = split_signed_command(signed, source)
-    except SignatureMissing as exc:
-        raise TranslationError("the SignedPreCommand carries no GBCS signature trailer",
+        message, signature = codec.signed_command(signed, source=source)
+    except WireError as exc:
+        raise TranslationError(f"the SignedPreCommand is not a GBCS command: {exc.message}",
                                path=_path(request.body, "GBCSPayload"),
                                expected=exc.expected, found=exc.found) from None
-    message = decode(command, source)
+    if not signature:
+        raise TranslationError("the SignedPreCommand carries no GBCS signature",
+                               path=_path(request.body, "GBCSPayload"),
+                               expected="the General Signing APDU with the user's 64-octet "
+                                        "signature", found="no signature" if signature is None
+                               else "an empty signature field")
     checks = (("kind", Kind.COMMAND, message.kind),
               ("message code", case.message_code, message.message_code),
               ("payload", case.command, type(message.payload)),

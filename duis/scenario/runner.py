@@ -16,7 +16,7 @@ from ..catalogue import lookup
 from ..dsp import DSP, Outgoing
 from ..errors import DuisError
 from ..messages import MMCDocument, Request, Response, build, parse_message, request, to_node
-from ..mmc.output import has_mmc_output, mmc_output
+from ..mmc.output import has_mmc_output, mmc_for_gbcs
 from ..namespaces import SR
 from ..signatures import CredentialStore, sign_with_store
 from ..signatures.gbcs import sign_command
@@ -132,10 +132,9 @@ def _submit(rig: Rig, message: Request, transcript: Transcript):
 def _mmc(out: Outgoing, rig: Rig) -> bytes | None:
     """The MMC output of a device reply, or None (not a device reply, or one the MMC
     output format has no element for: the DUIS message is the whole record then)."""
-    if out.gbcs is None or not has_mmc_output(out.gbcs):
+    if out.gbcs is None or out.gbcs_bytes is None or not has_mmc_output(out.gbcs):
         return None
-    return mmc_output(out.gbcs, service_reference_variant=out.service_reference_variant,
-                      when=rig.clock.now())
+    return mmc_for_gbcs(out.gbcs_bytes, out.service_reference_variant, rig.clock.now())
 
 
 def _check_send(step: Step, transcript: Transcript, final, submissions) -> None:

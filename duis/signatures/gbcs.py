@@ -1,9 +1,11 @@
 """GBCS-level signing: a user's digital-signing ("ds") key over command bytes.
 
 A critical command goes to the device only when the user has signed it
-(DUIS command variant 5: the SignedPreCommand).  The signature covers the
-command's GBCS bytes and is appended GBCS-style: one length octet (``0x40``)
-and the 64-byte raw ECDSA P-256/SHA-256 value ``r || s``.
+(DUIS command variant 5: the SignedPreCommand).  The PreCommand is a GBCS
+General Signing APDU without a signature field; the user signs it as GBCS
+(and a DCC Boxed client) does: the signature covers the APDU after its first
+octet (the ``DF`` tag) and is appended as the signature field, one length
+octet (``0x40``) and the 64-byte raw ECDSA P-256/SHA-256 value ``r || s``.
 
 The signer is the user, with its ``ds`` certificate (ZAZ1: ``OU=02`` for a
 supplier, ``OU=03`` for a network operator), never its XML-signing one.
@@ -42,14 +44,18 @@ _ECDSA_SIGN = {True: ec.ECDSA(hashes.SHA256(), deterministic_signing=True),
 _ECDSA_VERIFY = ec.ECDSA(hashes.SHA256())
 
 
+#: the octets of a General Signing APDU before what its signature covers (the tag)
+SIGNED_FROM = 1
+
+
 def command_signature(command: bytes, key: ec.EllipticCurvePrivateKey, *,
                       deterministic: bool = True) -> bytes:
-    """The 64-byte raw ECDSA (P-256, SHA-256) signature of ``command``, low-S
-    (:mod:`duis.signatures.ecdsa`)."""
+    """The 64-byte raw ECDSA (P-256, SHA-256) signature of the APDU ``command`` (what
+    follows its tag), low-S (:mod:`duis.signatures.ecdsa`)."""
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise CredentialError("GBCS signing needs an EC P-256 key",
                               expected="an EC P-256 private key", found=type(key).__name__)
-    return sign_raw(key, bytes(command), _ECDSA_SIGN[bool(deterministic)])
+    return sign_raw(key, bytes(command)[SIGNED_FROM:], _ECDSA_SIGN[bool(deterministic)])
 
 
 def sign_command(command: bytes, key: ec.EllipticCurvePrivateKey, *,
@@ -76,7 +82,7 @@ def verify_command(signed: bytes, public_key: ec.EllipticCurvePublicKey, *,
     der = encode_dss_signature(int.from_bytes(signature[:COORDINATE_BYTES], "big"),
                                int.from_bytes(signature[COORDINATE_BYTES:], "big"))
     try:
-        public_key.verify(der, command, _ECDSA_VERIFY)
+        public_key.verify(der, command[SIGNED_FROM:], _ECDSA_VERIFY)
     except InvalidSignature:
         raise BadSignatureValue("GBCS command signature does not verify", source=source,
                                 expected="a signature by the user's ds key",
