@@ -38,7 +38,6 @@ from duis.gbcs.wire import (
     inspect,
     sign,
 )
-from duis.gbcs.wire.bench import time_codec
 from duis.gbcs.wire.certificates import (
     add_party,
     certificate,
@@ -411,7 +410,3 @@ def test_the_public_api():
         0x0012, 0x0059, 0x0084, 0x0129, 0x00CA}
     assert isinstance(ActivationAlert, type)
 
-
-def test_the_timing_function_runs():
-    rows = time_codec(iterations=5)
-    assert rows and all(row["encode"] > 0 and row["decode"] > 0 for row in rows.values())
