@@ -313,3 +313,24 @@ def test_the_model_refuses_what_it_does_not_carry_with_a_named_error(rtds):
             codec.read(messages[name], source=name)
         assert caught.value.source == name
         wire_decode(messages[name], ring, source=name)  # real GBCS all the same
+
+
+def test_a_verified_signature_is_remembered_and_a_forged_one_never():
+    from duis.signatures import ecdsa
+    key = party_keys(ESME).ds
+    data = b"signed by the device"
+    signature = ecdsa.sign_raw(key, data, ecdsa.ec.ECDSA(ecdsa.hashes.SHA256()))
+    public = key.public_key()
+    assert ecdsa.verify_raw(public, data, signature)
+    assert (public.public_bytes(ecdsa.serialization.Encoding.X962,
+                                ecdsa.serialization.PublicFormat.UncompressedPoint),
+            data, signature) in ecdsa._verified
+    assert ecdsa.verify_raw(public, data, signature)  # the look-up
+    forged = signature[:-1] + bytes((signature[-1] ^ 1,))
+    for _ in range(2):
+        assert not ecdsa.verify_raw(public, data, forged)
+    assert not ecdsa.verify_raw(public, data + b"!", signature)
+    assert not ecdsa.verify_raw(public, data, signature[:63])
+    r, s = signature[:32], int.from_bytes(signature[32:], "big")
+    high = r + (ecdsa.P256_ORDER - s).to_bytes(32, "big")  # the twin: verifies too
+    assert ecdsa.verify_raw(public, data, high)

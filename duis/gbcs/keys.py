@@ -12,19 +12,35 @@
   :func:`~.wire.certificates.party_keys` of their EUI-64 under the world's seed (the
   certificates ``duis pki export-devices`` writes).
 
-A key is resolved the first time it is asked for and kept; the ring caches the shared
-secret of each pair (the MAC key of a message is then a hash and a block cipher away).
+Keys are resolved the first time they are asked for: a DCC party's are kept; a device's
+are not objects at all until needed, only its private scalar (a hash of the seed and its
+EUI-64).  The ring caches the shared secret ``Z`` of each pair (a message's MAC key is
+then a hash and a block cipher away); when it knows both private scalars of a pair (a
+device and a DCC party whose private key the store holds: every pair of the emulation),
+``Z`` is the x coordinate of ``(a * b mod n) G``, one fixed-base multiplication instead of
+deriving the device's key and an ECDH.  The device keys it does build (to sign, or to
+give a public key) are kept in a bounded cache, so that a fleet of any size holds only
+the shared secrets.
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..messages.ids import EUI64
 from ..signatures.credentials import Credential, CredentialStore
+from ..signatures.ecdsa import P256_ORDER
 from ..signatures.errors import CredentialError
-from .wire.certificates import DEFAULT_SEED, derive_key
-from .wire.crypto import DEFAULT_CACHE_SIZE, KEY_AGREEMENT, KeyRing, Usage
+from .wire.certificates import DEFAULT_SEED, derive_key, derive_scalar
+from .wire.crypto import KEY_AGREEMENT, KeyRing, Usage
+
+#: pairs whose shared secret a world's ring keeps: two per device of a large fleet
+#: (the ACB's and its user's with it), about 0.3 kB each
+WORLD_CACHE_SIZE = 1 << 18
+#: device key objects (signing, public keys) kept: a device signs once in a while
+DEVICE_KEY_CACHE_SIZE = 1024
 
 
 def device_key(eui: EUI64, usage: Usage, seed: int = DEFAULT_SEED) -> ec.EllipticCurvePrivateKey:
@@ -50,37 +66,101 @@ class WorldKeys(KeyRing):
     ``seed`` (module docstring)."""
 
     def __init__(self, store: CredentialStore, *, acb: EUI64 | str, seed: int = DEFAULT_SEED,
-                 cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+                 cache_size: int = WORLD_CACHE_SIZE,
+                 device_keys: int = DEVICE_KEY_CACHE_SIZE) -> None:
         super().__init__(acb=acb, cache_size=cache_size)
         self.store, self.seed = store, seed
+        self.device_keys = device_keys
+        self._built: OrderedDict[tuple[EUI64, Usage], ec.EllipticCurvePrivateKey] = OrderedDict()
+        self._scalars: dict[tuple[EUI64, Usage], int | None] = {}
+        """DCC parties' private scalars (None: the store has only their certificate)."""
 
     def is_dcc_party(self, eui: EUI64) -> bool:
         """The ACB or a DCC user (roles in the store); else a device."""
         return eui == self.acb or bool(self.store.roles_of(eui))
 
-    def _resolve(self, eui: EUI64, usage: Usage) -> None:
-        if self.is_dcc_party(eui):
-            credential = _store_credential(self.store, eui, usage)
-            if credential is not None:
-                if credential.private_key is not None:
-                    self.add(eui, usage, private_key=credential.private_key,
-                             public_key=credential.public_key)
-                else:
-                    self.add(eui, usage, public_key=credential.public_key)
-                return
-        self.add(eui, usage, private_key=device_key(eui, usage, self.seed))
+    # --- a device's keys: a scalar, and a key object only when one is needed ---------
+
+    def _device(self, eui: EUI64, usage: Usage) -> ec.EllipticCurvePrivateKey:
+        slot = (eui, usage)
+        with self._lock:
+            key = self._built.get(slot)
+            if key is not None:
+                self._built.move_to_end(slot)
+                return key
+        key = ec.derive_private_key(derive_scalar(f"{eui.compact}/{usage}", self.seed),
+                                    ec.SECP256R1())
+        with self._lock:
+            self._built[slot] = key
+            while len(self._built) > self.device_keys:
+                self._built.popitem(last=False)
+        return key
+
+    def _resolve(self, eui: EUI64, usage: Usage) -> bool:
+        """Load a DCC party's key from the store; False for a device (or a party the
+        store has no GBCS key of: derived as a device's)."""
+        if not self.is_dcc_party(eui):
+            return False
+        credential = _store_credential(self.store, eui, usage)
+        if credential is None:
+            return False
+        if credential.private_key is not None:
+            self.add(eui, usage, private_key=credential.private_key,
+                     public_key=credential.public_key)
+        else:
+            self.add(eui, usage, public_key=credential.public_key)
+        return True
+
+    def _party(self, eui: EUI64, usage: Usage) -> bool:
+        """Whether ``eui``'s ``usage`` key is the store's (resolved into the ring)."""
+        slot = (eui, usage)
+        if slot in self._public:
+            return True
+        return self._resolve(eui, usage)
 
     def private_key(self, eui: EUI64 | str, usage: str) -> ec.EllipticCurvePrivateKey | None:
         slot = (EUI64.parse(eui), _usage(usage))
-        if slot not in self._private:
-            self._resolve(*slot)
-        return super().private_key(*slot)
+        if self._party(*slot):
+            return super().private_key(*slot)
+        return self._device(*slot)
 
     def public_key(self, eui: EUI64 | str, usage: str) -> ec.EllipticCurvePublicKey | None:
         slot = (EUI64.parse(eui), _usage(usage))
-        if slot not in self._public:
-            self._resolve(*slot)
-        return super().public_key(*slot)
+        if self._party(*slot):
+            return super().public_key(*slot)
+        return self._device(*slot).public_key()
+
+    # --- Z --------------------------------------------------------------------------
+
+    def _scalar(self, eui: EUI64) -> int | None:
+        """``eui``'s private key-agreement scalar, when the ring can have it."""
+        if not self._party(eui, KEY_AGREEMENT):
+            return derive_scalar(f"{eui.compact}/{KEY_AGREEMENT}", self.seed)
+        slot = (eui, KEY_AGREEMENT)
+        if slot not in self._scalars:
+            key = super().private_key(*slot)
+            self._scalars[slot] = None if key is None else key.private_numbers().private_value
+        return self._scalars[slot]
+
+    def shared_secret(self, a: EUI64, b: EUI64) -> bytes | None:
+        pair = (a.raw, b.raw) if a.raw <= b.raw else (b.raw, a.raw)
+        with self._lock:
+            secret = self._secrets.get(pair)
+            if secret is not None:
+                self._secrets.move_to_end(pair)
+                self.hits += 1
+                return secret
+        first, second = self._scalar(a), self._scalar(b)
+        if first is None or second is None:
+            return super().shared_secret(a, b)
+        point = ec.derive_private_key(first * second % P256_ORDER, ec.SECP256R1())
+        secret = point.public_key().public_numbers().x.to_bytes(32, "big")
+        with self._lock:
+            self.misses += 1
+            self._secrets[pair] = secret
+            while len(self._secrets) > self.cache_size:
+                self._secrets.popitem(last=False)
+        return secret
 
 
 def world_keys(store: CredentialStore, *, acb: EUI64 | str,

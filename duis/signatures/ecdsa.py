@@ -17,8 +17,16 @@ signed RequestID counter), so the twin of a signature gains an attacker nothing.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 
 from .profile import COORDINATE_BYTES
 
@@ -45,4 +53,39 @@ def is_low_s(value: bytes) -> bool:
     return int.from_bytes(value[COORDINATE_BYTES:], "big") <= P256_HALF_ORDER
 
 
-__all__ = ["P256_HALF_ORDER", "P256_ORDER", "is_low_s", "low_s", "sign_raw"]
+_VERIFY = ec.ECDSA(hashes.SHA256())
+#: successful verifications remembered (a GBCS signature is checked by the DSP, then
+#: again by the device it is for: the second check is a look-up)
+VERIFIED_CACHE_SIZE = 4096
+_verified: OrderedDict[tuple[bytes, bytes, bytes], None] = OrderedDict()
+_verified_lock = threading.Lock()
+
+
+def verify_raw(key: ec.EllipticCurvePublicKey, data: bytes, signature: bytes) -> bool:
+    """Whether the raw ``r || s`` ``signature`` (either S form) is an ECDSA P-256 / SHA-256
+    signature of ``data`` by ``key``.  A success is remembered (the same key, data and
+    signature verify without the curve arithmetic); a failure is not."""
+    if len(signature) != 2 * COORDINATE_BYTES:
+        return False
+    point = key.public_bytes(serialization.Encoding.X962,
+                             serialization.PublicFormat.UncompressedPoint)
+    slot = (point, bytes(data), bytes(signature))
+    with _verified_lock:
+        if slot in _verified:
+            _verified.move_to_end(slot)
+            return True
+    der = encode_dss_signature(int.from_bytes(signature[:COORDINATE_BYTES], "big"),
+                               int.from_bytes(signature[COORDINATE_BYTES:], "big"))
+    try:
+        key.verify(der, data, _VERIFY)
+    except InvalidSignature:
+        return False
+    with _verified_lock:
+        _verified[slot] = None
+        while len(_verified) > VERIFIED_CACHE_SIZE:
+            _verified.popitem(last=False)
+    return True
+
+
+__all__ = ["P256_HALF_ORDER", "P256_ORDER", "VERIFIED_CACHE_SIZE", "is_low_s", "low_s",
+           "sign_raw", "verify_raw"]

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import datetime as _dt
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from ..messages.ids import EUI64
 from .credentials import DIGITAL_SIGNING, Credential, CredentialStore
-from .ecdsa import sign_raw
+from .ecdsa import sign_raw, verify_raw
 from .errors import (
     BadSignatureValue,
     CertificateExpired,
@@ -31,7 +29,7 @@ from .errors import (
     SignatureMissing,
     UnknownCertificate,
 )
-from .profile import COORDINATE_BYTES, SIGNATURE_BYTES
+from .profile import SIGNATURE_BYTES
 
 #: the length octet that precedes a GBCS command signature
 SIGNATURE_LENGTH_OCTET = SIGNATURE_BYTES.to_bytes(1, "big")
@@ -41,7 +39,6 @@ TRAILER_BYTES = 1 + SIGNATURE_BYTES
 #: the signature algorithm objects, made once (deterministic RFC 6979 nonces, or random)
 _ECDSA_SIGN = {True: ec.ECDSA(hashes.SHA256(), deterministic_signing=True),
                False: ec.ECDSA(hashes.SHA256())}
-_ECDSA_VERIFY = ec.ECDSA(hashes.SHA256())
 
 
 #: the octets of a General Signing APDU before what its signature covers (the tag)
@@ -79,14 +76,10 @@ def verify_command(signed: bytes, public_key: ec.EllipticCurvePublicKey, *,
                    source: str = "<gbcs>") -> bytes:
     """Check the trailer of ``signed`` with ``public_key``; return the command bytes."""
     command, signature = split_signed_command(signed, source)
-    der = encode_dss_signature(int.from_bytes(signature[:COORDINATE_BYTES], "big"),
-                               int.from_bytes(signature[COORDINATE_BYTES:], "big"))
-    try:
-        public_key.verify(der, command[SIGNED_FROM:], _ECDSA_VERIFY)
-    except InvalidSignature:
+    if not verify_raw(public_key, command[SIGNED_FROM:], signature):
         raise BadSignatureValue("GBCS command signature does not verify", source=source,
                                 expected="a signature by the user's ds key",
-                                found="a value that does not verify") from None
+                                found="a value that does not verify")
     return command
 
 

@@ -49,9 +49,13 @@ USAGES: tuple[Usage, Usage] = (KEY_AGREEMENT, DIGITAL_SIGNING)
 
 def derive_key(label: str, seed: int = DEFAULT_SEED) -> ec.EllipticCurvePrivateKey:
     """A P-256 private key derived from ``seed`` and ``label`` (the same inputs, the same key)."""
+    return ec.derive_private_key(derive_scalar(label, seed), ec.SECP256R1())
+
+
+def derive_scalar(label: str, seed: int = DEFAULT_SEED) -> int:
+    """The private scalar of :func:`derive_key` (a hash: no curve arithmetic)."""
     digest = hashlib.sha256(f"duis-gbcs-wire/{seed}/{label}".encode()).digest()
-    return ec.derive_private_key(int.from_bytes(digest, "big") % (P256_ORDER - 1) + 1,
-                                 ec.SECP256R1())
+    return int.from_bytes(digest, "big") % (P256_ORDER - 1) + 1
 
 
 @dataclass(frozen=True)
@@ -167,5 +171,5 @@ def add_party(ring: KeyRing, party: PartyKeys, *, private: bool = True) -> None:
 
 
 __all__ = ["DEFAULT_SEED", "DEVICE_HW_TYPE", "HARDWARE_MODULE_NAME", "PartyKeys", "add_party",
-           "certificate", "certificate_eui", "certificate_serial", "derive_key",
+           "certificate", "certificate_eui", "certificate_serial", "derive_key", "derive_scalar",
            "hardware_module_name", "party_certificate", "party_keys", "write_key_folder"]

@@ -38,16 +38,14 @@ from pathlib import Path
 from typing import Literal
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ...messages.ids import EUI64
-from ...signatures.ecdsa import sign_raw
+from ...signatures.ecdsa import sign_raw, verify_raw
 from .errors import KeyFileError
-from .frames import MAC_BYTES, SECURITY_CONTROL, SIGNATURE_BYTES, Cra, GroupingHeader
+from .frames import MAC_BYTES, SECURITY_CONTROL, Cra, GroupingHeader
 
 Usage = Literal["ka", "ds"]
 KEY_AGREEMENT: Usage = "ka"
@@ -59,9 +57,7 @@ _KDF_ROUND = b"\x00\x00\x00\x01"
 _AAD_PREFIX = bytes((SECURITY_CONTROL,)) + bytes(5)
 _IV_TAIL = bytes(4)
 _MAC_KEY_BYTES = 16
-_COORDINATE = SIGNATURE_BYTES // 2
 _SIGN = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
-_VERIFY = ec.ECDSA(hashes.SHA256())
 DEFAULT_CACHE_SIZE = 4096
 """Pairs whose shared secret a :class:`KeyRing` keeps (32 octets each, plus the keys)."""
 
@@ -101,16 +97,9 @@ def sign_bytes(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
 
 
 def signature_matches(key: ec.EllipticCurvePublicKey, data: bytes, signature: bytes) -> bool:
-    """Whether ``signature`` (``r || s``) is a signature of ``data`` by ``key``."""
-    if len(signature) != SIGNATURE_BYTES:
-        return False
-    der = encode_dss_signature(int.from_bytes(signature[:_COORDINATE], "big"),
-                               int.from_bytes(signature[_COORDINATE:], "big"))
-    try:
-        key.verify(der, data, _VERIFY)
-    except InvalidSignature:
-        return False
-    return True
+    """Whether ``signature`` (``r || s``) is a signature of ``data`` by ``key``
+    (:func:`duis.signatures.ecdsa.verify_raw`)."""
+    return verify_raw(key, data, signature)
 
 
 # --- keys ------------------------------------------------------------------------
