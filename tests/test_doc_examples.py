@@ -157,21 +157,26 @@ def problems_in_form(block: Block) -> list[str]:
     return problems
 
 
-@pytest.fixture(scope="module")
-def environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The environment examples run in: this interpreter's ``bin`` (where ``duis``
-    is installed) first on PATH; ``duis`` importable from this checkout (and
-    nothing else of it: the tests, tools and samples are not on the path); no
-    ``DUIS_*`` settings of the caller."""
-    path = tmp_path_factory.mktemp("doc-examples-path")
-    (path / "duis").symlink_to(ROOT / "duis", target_is_directory=True)
+def package_only_environment(folder: Path) -> dict[str, str]:
+    """An environment as after ``pip install duis``: this interpreter's ``bin``
+    (where ``duis`` is installed) first on PATH; ``duis`` importable from this
+    checkout through a link in ``folder`` (and nothing else of the checkout: the
+    tests, tools and samples are not on the path); no ``DUIS_*`` or ``PYTHON*``
+    settings of the caller."""
+    (folder / "duis").symlink_to(ROOT / "duis", target_is_directory=True)
     env = {name: value for name, value in os.environ.items()
            if not name.startswith(("DUIS_", "PYTHON"))}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env["PYTHONPATH"] = str(path)
+    env["PYTHONPATH"] = str(folder)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PYTHONIOENCODING"] = "utf-8"
     return env
+
+
+@pytest.fixture(scope="module")
+def environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment the examples run in (:func:`package_only_environment`)."""
+    return package_only_environment(tmp_path_factory.mktemp("doc-examples-path"))
 
 
 def run_doc(doc: Path, workdir: Path, env: dict[str, str], *, slow: bool,

@@ -8,7 +8,6 @@ package of this checkout importable (as after ``pip install duis``).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,19 +15,12 @@ from pathlib import Path
 import pytest
 
 from duis.commands.init import STARTER, starter_files
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.test_doc_examples import package_only_environment
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    path = tmp_path_factory.mktemp("init-path")
-    (path / "duis").symlink_to(ROOT / "duis", target_is_directory=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DUIS_", "PYTHON"))}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env["PYTHONPATH"] = str(path)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
+    return package_only_environment(tmp_path_factory.mktemp("init-path"))
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
