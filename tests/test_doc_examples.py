@@ -181,11 +181,11 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 def run_doc(doc: Path, workdir: Path, env: dict[str, str], *, slow: bool,
             samples: Path | None = ROOT / "samples") -> list[str]:
-    """Run a Markdown file's examples in ``workdir`` (created, with a copy of
-    ``samples``) with the ``duis`` and ``python`` found on ``env``'s PATH (also
+    """Run a Markdown file's examples in ``workdir`` (created if need be, with a
+    copy of ``samples``) with the ``duis`` and ``python`` found on ``env``'s PATH (also
     a virtual environment's, tests/test_wheel_install.py); the failures, each
     naming the file and line of its block."""
-    workdir.mkdir(parents=True)
+    workdir.mkdir(parents=True, exist_ok=True)
     if samples is not None:
         shutil.copytree(samples, workdir / "samples")
     scripts = workdir.parent / f"{workdir.name}-scripts"

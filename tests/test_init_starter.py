@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from duis.commands.init import STARTER, starter_files
-from tests.test_doc_examples import package_only_environment
+from tests.test_doc_examples import package_only_environment, run_doc
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +114,11 @@ def test_init_refuses_a_file_and_an_empty_folder_is_fine(tmp_path: Path, env):
     (tmp_path / "empty").mkdir()
     assert run(["duis", "init", "empty"], tmp_path, env).returncode == 0
     assert (tmp_path / "empty/README.md").is_file()
+
+
+def test_the_starter_readme_runs_as_written(tmp_path: Path, env):
+    assert run(["duis", "init", "project"], tmp_path, env).returncode == 0
+    project = tmp_path / "project"
+    failures = run_doc(project / "README.md", project, env, slow=False, samples=None)
+    assert not failures, "\n\n".join(failures)
+    assert (project / "transcripts" / "firmware-update" / "baseline" / "summary.txt").is_file()
