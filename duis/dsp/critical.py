@@ -17,7 +17,7 @@ import dataclasses
 import datetime as _dt
 
 from ..errors import DuisError
-from ..gbcs import GbcsMessage, WireError, from_base64, precommand, read
+from ..gbcs import GbcsMessage, WireError, WorldKeys, from_base64, precommand, read
 from ..gbcs.wire import wrap_mac
 from ..gbcs.wire.crypto import KeyRing
 from ..gbcs.wire.frames import GENERAL_SIGNING
@@ -45,8 +45,12 @@ class Redeemed:
     signed: bytes
 
     def on_the_wire(self, keys: KeyRing) -> bytes:
-        """The signed command MAC'd by the Access Control Broker, as it goes to the device."""
-        return wrap_mac(self.signed, keys)
+        """The signed command MAC'd by the Access Control Broker, as it goes to the device
+        (a world's ring remembers what it is: :meth:`~duis.gbcs.WorldKeys.recall`)."""
+        data = wrap_mac(self.signed, keys)
+        if isinstance(keys, WorldKeys):
+            keys.remember(data, self.command)
+        return data
 
 
 class PreCommandBook:

@@ -24,6 +24,7 @@ layout, :mod:`.own` (first octet ``0xD1``; ``docs/gbcs.md``).
 from __future__ import annotations
 
 from . import own
+from .keys import WorldKeys
 from .model import (
     STATUSES,
     ActivateFirmware,
@@ -222,13 +223,22 @@ def _signing_key(keys: KeyRing, message: GbcsMessage):
     return key
 
 
+#: (message code, kind) -> what GBCS requires of it: whether signed, whether MAC'd
+_REQUIRED: dict[tuple[int, Kind], tuple[Protection, bool, bool]] = {}
+for _case in usecases.USE_CASES:
+    for _kind, _cra in _CRA.items():
+        _spec = usecases.payload_spec(_case.message_code, _cra)
+        if _spec is not None:
+            _REQUIRED[_case.message_code, _kind] = (
+                _spec.protection, Protection.SIGNATURE in _spec.protection,
+                Protection.MAC in _spec.protection)
+
+
 def protection(message: GbcsMessage) -> Protection:
     """What GBCS requires of ``message`` between the DCC and the device (nothing for the
     project's own layout)."""
-    if not is_real(message):
-        return Protection.NONE
-    spec = usecases.payload_spec(message.message_code, _CRA[message.kind])
-    return Protection.NONE if spec is None else spec.protection
+    found = _REQUIRED.get((message.message_code, message.kind))
+    return Protection.NONE if found is None else found[0]
 
 
 def encode(message: GbcsMessage, keys: KeyRing) -> bytes:
@@ -238,14 +248,17 @@ def encode(message: GbcsMessage, keys: KeyRing) -> bytes:
     if not isinstance(message, GbcsMessage) or not is_real(message):
         return own.encode(message)
     real = to_wire(message)
-    required = protection(message)
-    if Protection.SIGNATURE in required:
+    required = _REQUIRED.get((message.message_code, message.kind))
+    signed, macd = (required[1], required[2]) if required is not None else (False, False)
+    if signed:
         real = wire.sign(real, _signing_key(keys, message))
-    elif Protection.MAC in required:
-        real = wire.Message(real.header, real.payload, b"", mac=False)
-    if Protection.MAC in required:
-        real = wire.Message(real.header, real.payload, real.signature, mac=True)
-    return wire.encode(real, keys)
+    if macd:
+        real = wire.Message(real.header, real.payload, real.signature if signed else b"",
+                            mac=True)
+    data = wire.encode(real, keys)
+    if isinstance(keys, WorldKeys):
+        keys.remember(data, message)
+    return data
 
 
 def plain(message: GbcsMessage) -> bytes:
@@ -285,10 +298,16 @@ def decode(data: bytes, keys: KeyRing, *, require: Protection | None = None,
     """The message ``data`` holds, its MAC and signature verified with ``keys`` (and
     required as its use case requires, unless ``require`` says otherwise); the
     project's own layout needs neither.  Raises :class:`WireError` or
-    :class:`GbcsDecodeError`."""
+    :class:`GbcsDecodeError`.  Bytes a world's ring (:class:`~.keys.WorldKeys`) has just
+    encoded give their message back without being parsed again
+    (:meth:`~.keys.WorldKeys.recall`)."""
     data = bytes(data)
     if data[:1] == bytes((own.MAGIC,)):
         return own.decode(data, source)
+    if require is None and isinstance(keys, WorldKeys):
+        sent = keys.recall(data)
+        if isinstance(sent, GbcsMessage):
+            return sent
     return from_wire(wire.decode(data, keys, require=require, source=source), source)
 
 

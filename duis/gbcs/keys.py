@@ -41,6 +41,8 @@ from .wire.crypto import KEY_AGREEMENT, KeyRing, Usage
 WORLD_CACHE_SIZE = 1 << 18
 #: device key objects (signing, public keys) kept: a device signs once in a while
 DEVICE_KEY_CACHE_SIZE = 1024
+#: messages this world encoded, by their bytes, kept for the hop to their recipient
+SENT_CACHE_SIZE = 256
 
 
 def device_key(eui: EUI64, usage: Usage, seed: int = DEFAULT_SEED) -> ec.EllipticCurvePrivateKey:
@@ -74,6 +76,25 @@ class WorldKeys(KeyRing):
         self._built: OrderedDict[tuple[EUI64, Usage], ec.EllipticCurvePrivateKey] = OrderedDict()
         self._scalars: dict[tuple[EUI64, Usage], int | None] = {}
         """DCC parties' private scalars (None: the store has only their certificate)."""
+        self._sent: OrderedDict[bytes, object] = OrderedDict()
+
+    # --- the hop inside the emulation ------------------------------------------------
+
+    def remember(self, data: bytes, message: object) -> None:
+        """``data`` is what :func:`duis.gbcs.codec.encode` made of ``message`` with this
+        ring (kept for :meth:`recall`, the last :data:`SENT_CACHE_SIZE`)."""
+        with self._lock:
+            self._sent[data] = message
+            while len(self._sent) > SENT_CACHE_SIZE:
+                self._sent.popitem(last=False)
+
+    def recall(self, data: bytes) -> object | None:
+        """The message this ring encoded into exactly ``data``, or None.  Decoding those
+        bytes with this ring could only give it back: the codec is canonical and the
+        MAC and signatures deterministic, so a device receiving bytes its own world just
+        made need not parse them again (any other bytes are decoded and checked)."""
+        with self._lock:
+            return self._sent.get(data)
 
     def is_dcc_party(self, eui: EUI64) -> bool:
         """The ACB or a DCC user (roles in the store); else a device."""

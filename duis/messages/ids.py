@@ -70,7 +70,9 @@ class EUI64:
 
     @property
     def raw(self) -> bytes:
-        return bytes.fromhex(self.compact)
+        """The 8 octets (remembered per text: GBCS headers and MAC keys name the same
+        parties message after message)."""
+        return _raw(self.text)
 
     def __str__(self) -> str:
         return self.text
@@ -100,6 +102,11 @@ def canonical_eui(value: str | EUI64) -> str:
     if type(value) is str and _CANONICAL_EUI.fullmatch(value):
         return value
     return EUI64.parse(value).text
+
+
+@lru_cache(maxsize=4096)
+def _raw(text: str) -> bytes:
+    return bytes.fromhex(text.replace("-", ""))
 
 
 @lru_cache(maxsize=65536)

@@ -31,6 +31,7 @@ by appending ``40`` and the 64 octets.
 from __future__ import annotations
 
 import datetime as _dt
+import struct
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import NamedTuple
@@ -200,9 +201,39 @@ def _eui_at(reader: Reader, field: str) -> EUI64:
     return EUI64.parse(reader.take(8, field).hex())
 
 
+#: the usual header, from the tag to the message code, taken in one step: DF 09, the CRA
+#: flag, the counter, 08 and the originator, 08 and the recipient, no date-time (00),
+#: 02 and the message code
+_USUAL_HEADER = struct.Struct(">BBBQB8sB8sBBH")
+_USUAL = (GENERAL_SIGNING, 9, 8, 8, 0, _MESSAGE_CODE_ONLY)
+
+
+def _usual_header(reader: Reader) -> tuple[GroupingHeader, int] | None:
+    """The header and the message code's offset when it has the usual shape (anything
+    else: None, and the field-by-field reading names what is wrong)."""
+    start = reader.pos
+    if reader.end - start < _USUAL_HEADER.size:
+        return None
+    tag, size, flag, counter, o_size, originator, r_size, recipient, date_time, other, \
+        code = _USUAL_HEADER.unpack_from(reader.data, start)
+    if (tag, size, o_size, r_size, date_time, other) != _USUAL or flag not in (1, 2, 3):
+        return None
+    reader.pos = start + _USUAL_HEADER.size
+    return (GroupingHeader(Cra(flag), counter, _eui_of(originator), _eui_of(recipient), code),
+            reader.pos - 2)
+
+
+def _eui_of(raw: bytes) -> EUI64:
+    return EUI64.parse(raw.hex())
+
+
 def read_signing(reader: Reader) -> SigningParts:
     """Take a General Signing APDU from ``reader`` (to its end: nothing may follow)."""
     start = reader.pos
+    usual = _usual_header(reader)
+    if usual is not None:
+        header, code_at = usual
+        return _signing_rest(reader, start, header, code_at)
     reader.expect(bytes((GENERAL_SIGNING,)), "general-signing tag")
     reader.expect(_TRANSACTION_ID, "transaction id length")
     at = reader.pos
@@ -229,6 +260,13 @@ def read_signing(reader: Reader) -> SigningParts:
                            offset=at)
     code_at = reader.pos
     code = reader.uint(2, "message code")
+    header = GroupingHeader(Cra(flag), counter, originator, recipient, code, date_time)
+    return _signing_rest(reader, start, header, code_at)
+
+
+def _signing_rest(reader: Reader, start: int, header: GroupingHeader,
+                  code_at: int) -> SigningParts:
+    """The content and the signature field after the header."""
     size = reader.length("content length")
     content = reader.sub(size, "content")
     signed = reader.data[start + 1:reader.pos]
@@ -242,7 +280,6 @@ def read_signing(reader: Reader) -> SigningParts:
                                found=str(size), offset=signature_at)
         signature = reader.take(size, "signature")
     reader.done("the general-signing APDU")
-    header = GroupingHeader(Cra(flag), counter, originator, recipient, code, date_time)
     return SigningParts(header, code_at, content, signature, signature_at, signed, reader.pos)
 
 
