@@ -334,3 +334,19 @@ def test_a_verified_signature_is_remembered_and_a_forged_one_never():
     r, s = signature[:32], int.from_bytes(signature[32:], "big")
     high = r + (ecdsa.P256_ORDER - s).to_bytes(32, "big")  # the twin: verifies too
     assert ecdsa.verify_raw(public, data, high)
+
+
+def test_the_hop_inside_a_world_does_not_parse_its_own_bytes_again_but_checks_others():
+    ring = world_keys(STORE, acb=DSP)
+    message = GbcsMessage(Kind.COMMAND, USER, ESME, 77, ECS52, ReadFirmwareVersion())
+    data = codec.encode(message, ring)
+    assert ring.recall(data) is message
+    assert codec.decode(data, ring) is message  # remembered: what parsing would give
+    other = world_keys(STORE, acb=DSP)  # another party's ring parses and checks
+    decoded = codec.decode(data, other)
+    assert decoded == message and decoded is not message
+    tampered = bytearray(data)
+    tampered[-1] ^= 1
+    assert ring.recall(bytes(tampered)) is None
+    with pytest.raises(MacInvalid):
+        codec.decode(bytes(tampered), ring)
