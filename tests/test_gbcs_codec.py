@@ -42,6 +42,9 @@ from duis.messages.ids import EUI64
 from duis.signatures import CredentialStore
 from duis.signatures.gbcs import sign_command
 
+# reference: the Reference Test Data Set's messages and key folder (or a skip, saying why)
+from .test_gbcs_real_interop import reference  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[1]
 STORE = CredentialStore(ROOT / "samples" / "pki")
 DSP = STORE.dsp_signing_credential().eui
@@ -243,17 +246,10 @@ def test_encode_refuses_what_real_gbcs_cannot_carry(message, path):
 
 # --- the Reference Test Data Set, through the model -----------------------------------------------
 
-REFERENCE_ACB = "90-B3-D5-1F-30-00-00-02"
-
-
 @pytest.fixture(scope="module")
-def rtds(reference_dir: Path) -> tuple[dict[str, bytes], KeyRing]:
-    gbcs = reference_dir / "gbcs"
-    messages = {path.name: bytes.fromhex(path.read_text().strip())
-                for path in sorted((gbcs / "rtds").glob("*/*.HEX"))}
-    if len(messages) != 18:
-        pytest.skip(f"reference data not available: {gbcs / 'rtds'} is incomplete")
-    return messages, KeyRing(acb=REFERENCE_ACB, folders=[gbcs / "keystore"])
+def rtds(request) -> tuple[dict[str, bytes], KeyRing]:
+    """The reference messages by file name, and a ring of the reference key folder."""
+    return request.getfixturevalue("reference")
 
 
 #: what each reference message the model carries means in it

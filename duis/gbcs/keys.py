@@ -163,25 +163,14 @@ class WorldKeys(KeyRing):
             self._scalars[slot] = None if key is None else key.private_numbers().private_value
         return self._scalars[slot]
 
-    def shared_secret(self, a: EUI64, b: EUI64) -> bytes | None:
-        pair = (a.raw, b.raw) if a.raw <= b.raw else (b.raw, a.raw)
-        with self._lock:
-            secret = self._secrets.get(pair)
-            if secret is not None:
-                self._secrets.move_to_end(pair)
-                self.hits += 1
-                return secret
+    def compute_secret(self, a: EUI64, b: EUI64) -> bytes | None:
+        """``Z`` by one fixed-base multiplication when both private scalars are known
+        (else by ECDH)."""
         first, second = self._scalar(a), self._scalar(b)
         if first is None or second is None:
-            return super().shared_secret(a, b)
+            return super().compute_secret(a, b)
         point = ec.derive_private_key(first * second % P256_ORDER, ec.SECP256R1())
-        secret = point.public_key().public_numbers().x.to_bytes(32, "big")
-        with self._lock:
-            self.misses += 1
-            self._secrets[pair] = secret
-            while len(self._secrets) > self.cache_size:
-                self._secrets.popitem(last=False)
-        return secret
+        return point.public_key().public_numbers().x.to_bytes(32, "big")
 
 
 def world_keys(store: CredentialStore, *, acb: EUI64 | str,

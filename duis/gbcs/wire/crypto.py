@@ -250,13 +250,8 @@ class KeyRing:
                 self._secrets.move_to_end(pair)
                 self.hits += 1
                 return secret
-        for mine, theirs in ((a, b), (b, a)):
-            private = self.private_key(mine, KEY_AGREEMENT)
-            public = self.public_key(theirs, KEY_AGREEMENT) if private is not None else None
-            if private is not None and public is not None:
-                secret = private.exchange(ec.ECDH(), public)
-                break
-        else:
+        secret = self.compute_secret(a, b)
+        if secret is None:
             return None
         with self._lock:
             self.misses += 1
@@ -264,6 +259,15 @@ class KeyRing:
             while len(self._secrets) > self.cache_size:
                 self._secrets.popitem(last=False)
         return secret
+
+    def compute_secret(self, a: EUI64, b: EUI64) -> bytes | None:
+        """``Z`` of the pair by ECDH, not cached (:meth:`shared_secret` caches it)."""
+        for mine, theirs in ((a, b), (b, a)):
+            private = self.private_key(mine, KEY_AGREEMENT)
+            public = self.public_key(theirs, KEY_AGREEMENT) if private is not None else None
+            if private is not None and public is not None:
+                return private.exchange(ec.ECDH(), public)
+        return None
 
     def mac_key(self, header: GroupingHeader) -> bytes | None:
         """The AES key of the MAC of a message with ``header``, or None without the keys."""
