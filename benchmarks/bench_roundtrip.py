@@ -25,8 +25,9 @@ from duis.devices import Network
 from duis.dsp import DSP
 from duis.dsp.firmware_reports import report_from
 from duis.gbcs import encode
+from duis.gbcs.codec import read
 from duis.messages import build, from_tree, node, request
-from duis.mmc import command_for, mmc_document
+from duis.mmc import command_for, mmc_document, mmc_output
 from duis.mmc.output import mmc_for_gbcs
 from duis.schema import ensure_valid
 from duis.signatures import CredentialStore, sign_with_store, verify
@@ -82,8 +83,9 @@ def stage_medians(dsp: DSP, signed: bytes) -> dict[str, float]:
                                                          delivery.data)])[0])
         timed("update the SMI (firmware report)", dsp.process_firmware_report,
               report_from(delivery.response, SUPPLIER))
-        timed("MMC output (GBCS decode + XML)", lambda reply=reply: mmc_for_gbcs(
-            reply.gbcs_bytes, "11.2", NOW))
+        decoded = timed("GBCS decode of the reply (for MMC output)", read, reply.gbcs_bytes)
+        timed("MMC output", lambda decoded=decoded: mmc_output(
+            decoded, service_reference_variant="11.2", when=NOW))
         del tree
     return {name: statistics.median(values) / 1000 for name, values in timings.items()}
 
