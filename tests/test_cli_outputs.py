@@ -154,6 +154,7 @@ def test_run_and_golden_check_use_the_schema_given(tmp_path, no_11_2_schema, cap
     assert "ReadFirmwareVersion" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
 def test_serve_and_its_worker_processes_use_the_schema_given(tmp_path, no_11_2_schema):
     process, url, log = start_server(tmp_path, "serve", "--workers", "2", "--clock", "driven",
                                      "--now", NOW, "--schema-dir", str(no_11_2_schema))

@@ -308,7 +308,14 @@ def test_a_failing_example_is_reported_with_its_file_and_line(tmp_path: Path, en
     assert "assert 1 == 2" in pytest_failure
 
 
-@pytest.mark.parametrize("doc", DOCS, ids=lambda doc: doc.name)
+#: docs whose examples take seconds (the README runs scenarios and golden checks):
+#: make test-slow (CI) runs them
+HEAVY = {"README.md", "keys.md", "mp102b.md", "secmp0024.md"}
+
+
+@pytest.mark.parametrize("doc", [pytest.param(doc, marks=pytest.mark.slow)
+                                 if doc.name in HEAVY else doc for doc in DOCS],
+                         ids=lambda doc: doc.name)
 def test_the_examples_run_as_written(doc: Path, tmp_path: Path, environment):
     failures = run_doc(doc, tmp_path / "work", environment, slow=False)
     assert not failures, "\n\n".join(failures)

@@ -75,6 +75,7 @@ def test_the_validation_script_fails_on_an_invalid_message(project: Path, env, t
     assert "1 message(s), 1 with problems" in done.stdout
 
 
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
 def test_golden_check_and_pytest_pass_as_written(project: Path, env):
     check = run(["duis", "golden", "check", "scenarios/"], project, env)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -116,6 +117,7 @@ def test_init_refuses_a_file_and_an_empty_folder_is_fine(tmp_path: Path, env):
     assert (tmp_path / "empty/README.md").is_file()
 
 
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
 def test_the_starter_readme_runs_as_written(tmp_path: Path, env):
     assert run(["duis", "init", "project"], tmp_path, env).returncode == 0
     project = tmp_path / "project"

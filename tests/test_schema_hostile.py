@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from duis.messages import build, leaf, node, request
 from duis.schema import INVALID, UNUSABLE, VALID, ReportLimits, load_schema, validate
 
@@ -144,6 +146,7 @@ LARGE = {
 }
 
 
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
 def test_large_hostile_documents(tmp_path):
     for name, (make, *_) in LARGE.items():
         (tmp_path / name).write_bytes(make())

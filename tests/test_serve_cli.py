@@ -141,6 +141,7 @@ def test_serve_refuses_unusable_options(tmp_path, capsys):
     assert "bad --callback URL" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
 def test_serve_logs_what_it_serves_and_every_message(tmp_path):
     server, log = spawn(tmp_path, "serve", "serve", "--port", "0", "--clock", "driven",
                         "--now", "2026-03-01T09:00:00Z", "--profile", "baseline")
@@ -174,6 +175,7 @@ def test_serve_logs_what_it_serves_and_every_message(tmp_path):
 
 # --- the clock ------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
 def test_the_real_clock_fires_a_future_dated_activation_by_itself(tmp_path):
     when = format_datetime(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1.5))
     with ReceiverThread(tmp_path / "in") as receiver:

@@ -121,6 +121,7 @@ def test_kill_9_under_load_then_restart_nothing_lost_nothing_twice(tmp_path):
 
 # --- a worker process killed --------------------------------------------------------------
 
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
 def test_a_worker_killed_with_requests_in_flight_every_one_is_answered_once(tmp_path):
     """Five requests from one supplier, counters in arrival order, are in the
     worker's hands when it is killed.  Each is checked again and answered I99,

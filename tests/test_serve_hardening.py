@@ -220,6 +220,7 @@ def test_a_slow_header_connection_is_closed():
         sock.close()
 
 
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
 def test_a_slow_body_is_408_and_closed(serve_log):
     """Issue 13 (3): no body timeout; 2,000 slow-body connections stayed open."""
     with ServerThread(ServeConfig(port=0, body_timeout=0.4)) as server:
@@ -232,6 +233,7 @@ def test_a_slow_body_is_408_and_closed(serve_log):
     assert serve_log.events("refused")[-1]["http"] == 408
 
 
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
 def test_admin_bodies_are_bounded_in_time_and_size():
     with ServerThread(ServeConfig(port=0, body_timeout=0.4, clock="driven",
                                   now=parse_instant(START))) as server:

@@ -141,6 +141,7 @@ def test_every_shipped_scenario_over_http_matches_its_goldens(tmp_path, path):
     check_over_http(tmp_path / "baseline", path, "baseline")
 
 
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
 def test_mp105_story_with_worker_processes_matches_the_goldens(tmp_path):
     """Requests parsed, validated and verified, and what the DSP sends signed,
     in two worker processes (``--workers 3``): byte for byte the same run."""

@@ -167,6 +167,7 @@ def test_certificates_are_checked_at_the_engine_clock_not_the_wall_clock(tmp_pat
 
 # --- order --------------------------------------------------------------------------------
 
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
 def test_checked_requests_are_handed_on_in_the_order_they_came(tmp_path):
     """A slow request (a 4 MB firmware image) then quick ones, over two workers:
     the quick ones finish first but are handed on after it, in order."""
@@ -213,6 +214,7 @@ def test_checked_requests_are_handed_on_in_the_order_they_came(tmp_path):
 
 # --- a worker dies ------------------------------------------------------------------------
 
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
 def test_a_worker_killed_while_signing_leaves_the_signing_to_the_server():
     """Signing is deterministic, so what a dead worker was signing is signed again
     by the server (the engine is told :class:`RunHere`)."""
@@ -337,6 +339,7 @@ def gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
 def test_a_graceful_stop_stops_the_workers():
     running = ServerThread(driven(3)).start()
     pool = running.server.engine.pool

@@ -120,6 +120,7 @@ def test_same_seed_same_report_sequential_or_in_workers(store):
     assert other != one
 
 
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
 def test_default_run_shares_the_roll_out_and_reports_the_same_as_one_process(store,
                                                                              monkeypatch):
     spec, settings = FleetSpec(devices=600, seed=4), CampaignSettings(signing=False)
@@ -170,6 +171,7 @@ def test_default_run_shares_the_roll_out_and_reports_the_same_as_one_process(sto
     assert "done once" not in serial.render() and "processes" not in serial.render()
 
 
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
 def test_two_jobs_for_three_profiles_fork_three_copies_two_at_a_time(store):
     report = simulate(FleetSpec(devices=300, seed=2), CampaignSettings(signing=False), store,
                       jobs=2)
@@ -179,6 +181,7 @@ def test_two_jobs_for_three_profiles_fork_three_copies_two_at_a_time(store):
                                                    "mp105-option2"]
 
 
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
 def test_profiles_that_disagree_during_the_roll_out_each_run_in_full(store, monkeypatch):
     """A profile whose answer during the roll-out differs (a made-up one that
     processes only failed activations) stops the sharing: every profile runs in
@@ -220,6 +223,7 @@ def test_a_failure_in_a_forked_copy_reaches_the_caller_whole(store, monkeypatch)
     assert any(f"worker process of {error.path}" in note for note in error.__notes__)
 
 
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
 def test_a_forked_copy_that_dies_without_a_word_is_reported(store, monkeypatch):
     import os
 
@@ -278,6 +282,7 @@ def test_default_jobs_follow_cpus_profiles_and_memory():
                  CredentialStore(SAMPLES / "pki"), jobs=0)
 
 
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
 def test_signed_run_gives_the_same_outcome_as_unsigned(store):
     spec = FleetSpec(devices=300, seed=3)
     signed = simulate(spec, CampaignSettings(signing=True), store)
@@ -343,6 +348,7 @@ def cli(argv: list[str]) -> int:
     return args.run(args)
 
 
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
 def test_cli_json_report_and_plot(tmp_path, capsys):
     plot = tmp_path / "suspended.png"
     assert cli(["--devices", "600", "--no-sign", "--seed", "2", "--json",
@@ -361,6 +367,7 @@ def test_cli_json_report_and_plot(tmp_path, capsys):
     assert content.startswith(PNG_MAGIC) and len(content) > 1000
 
 
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
 def test_cli_table_for_chosen_profiles(capsys):
     assert cli(["--devices", "300", "--no-sign", "--profiles", "baseline", "mp105-option2",
                 "--lost", "0.5", "--progress"]) == 0
