@@ -81,7 +81,7 @@ def payload_bytes(raw: bytes, source: str) -> bytes:
         try:
             return base64.b64decode(text, validate=True)
         except binascii.Error:
-            pass
+            pass  # not base64 after all: a raw frame, or the error below
     if raw[:1] and raw[0] in _FRAME_TAGS and not raw.isascii():
         return raw
     shown = raw[:24].decode("ascii", "backslashreplace")
