@@ -49,10 +49,6 @@ def detach(element: etree._Element) -> None:
     parent.remove(element)
 
 
-#: elements with at least one element child: their content is element-only
-_PARENTS = etree.XPath("descendant-or-self::*[*]")
-
-
 def strip_ignorable_whitespace(root: etree._Element) -> None:
     """Drop whitespace-only text between elements (element-only content).
 
@@ -60,7 +56,12 @@ def strip_ignorable_whitespace(root: etree._Element) -> None:
     before it digests, so it only accepts documents signed without it.  Text
     of leaf elements (no element child) is data and is never touched.
     """
-    for parent in _PARENTS(root):
+    # one walk over the elements (comments and processing instructions count as
+    # children for len(), but an element with only those keeps its text: the
+    # first test below is the cheap one, the second the rule)
+    for parent in root.iter(etree.Element):
+        if len(parent) == 0 or next(parent.iterchildren(etree.Element), None) is None:
+            continue
         text = parent.text
         if text is not None and not text.strip(XML_SPACE):
             parent.text = None

@@ -110,7 +110,7 @@ def _sign_tree(tree: etree._ElementTree, key, certificate, strip_whitespace: boo
                deterministic: bool, credential: Credential | None = None) -> bytes:
     """Sign ``tree`` (which the caller owns) and return the signed bytes."""
     root = tree.getroot()
-    for old in root.findall(P.SIGNATURE):
+    for old in list(root.iterchildren(P.SIGNATURE)):
         root.remove(old)
     if strip_whitespace:
         strip_ignorable_whitespace(root)
@@ -208,8 +208,9 @@ def _set_counter(element: etree._Element, message_id: MessageID, counter: int) -
 
 
 def _request_id(root: etree._Element, source: str) -> tuple[etree._Element, MessageID]:
-    header = root.find(_HEADER)
-    element = header.find(_REQUEST_ID) if header is not None else None
+    # the first Header child and its first RequestID child, as find() gives them
+    header = next(root.iterchildren(_HEADER), None)
+    element = next(header.iterchildren(_REQUEST_ID), None) if header is not None else None
     if element is None:
         raise MessageError("no RequestID to find the signer from", source=source,
                            path="/sr:Request/sr:Header/sr:RequestID",

@@ -369,7 +369,7 @@ class _Checker:
             if credential.function != DSP_XML_SIGN:
                 raise self._wrong_signer(credential, "the DSP's xml-sign certificate (OU=89)")
             return None
-        element = self.header.find(_REQUEST_ID)
+        element = next(self.header.iterchildren(_REQUEST_ID), None)  # the first, as find()
         if element is None:
             raise MessageError("no RequestID", source=self.source,
                                path="/sr:Request/sr:Header/sr:RequestID",
