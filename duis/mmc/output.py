@@ -12,7 +12,6 @@ alert (``DeviceAlertContent``).  Which element shows which payload is in
 from __future__ import annotations
 
 import datetime as _dt
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -28,16 +27,13 @@ from ..gbcs.model import (
     Kind,
 )
 from ..messages import MMCDocument, Node, build, format_datetime
+from ..messages.template import TemplateBook, Texts
 from ..namespaces import RA
 from .errors import TranslationError
 from .mapping import UseCase, mapping
 
 SCHEMA_VERSION = "5.4"
 CLOCK_STATUS = "reliable"
-
-
-#: the texts a document is laid out from, by name; ``None`` leaves an optional part out
-Texts = dict[str, str | None]
 
 
 def _leaf(name: str, value: str | None) -> Node | None:
@@ -233,106 +229,24 @@ def mmc_output(message: GbcsMessage, *, service_reference_variant: str | None = 
 
     The first document of each shape (its layout and which optional parts it
     has) is built and validated as :func:`~duis.messages.build` does; its bytes
-    also give the shape's template (:class:`_Template`), checked to rebuild them
+    also give the shape's template, checked to rebuild them
     exactly, into which later documents of that shape only have their texts
-    escaped and filled.  The texts duis writes itself (identifiers, counters,
-    times, codes, names from the mapping) are valid by construction, over their
-    whole range (``tests/test_mmc_output_template.py``); a text the device
-    reports (:data:`DEVICE_TEXTS`) is validated the long way the first time it
-    is seen in its place, and so is any text outside printable ASCII.
+    escaped and filled (:class:`~duis.messages.template.TemplateBook`).  The texts
+    duis writes itself (identifiers, counters, times, codes, names from the mapping)
+    are valid by construction, over their whole range
+    (``tests/test_mmc_output_template.py``); a text the device reports
+    (:data:`DEVICE_TEXTS`) is validated the long way the first time it is seen in its
+    place, and so is any text outside printable ASCII.
     """
     layout, element, texts = _plan(message, service_reference_variant, when)
-    # the shape: which texts are left out (None) or empty (an empty element is <x/>)
-    key = (element, tuple(None if text is None else bool(text) for text in texts.values()))
-    template = _TEMPLATES.get(key)
-    if template is not None and _fits(texts) and _seen(key, texts):
-        return template.fill(texts)
-    document = build(layout(texts, element))  # raises SchemaInvalid if the schema refuses it
-    if _fits(texts):
-        if template is None:
-            template = _Template.of(layout, element, texts)
-            if template.fill(texts) != document:  # a layout a template cannot show
-                return document
-            _TEMPLATES[key] = template
-        _remember(key, texts)
-    return document
+    return _TEMPLATES.render(lambda t: layout(t, element), element, texts)
 
 
 #: texts that come from the device as it reported them (the rest duis formats itself)
 DEVICE_TEXTS = frozenset({"firmware_version"})
-#: device texts remembered as valid, per place; beyond this many, new ones take the long way
-_SEEN_MAX = 1024
-_SEEN: dict[tuple[tuple[str, tuple[bool | None, ...]], str], set[str]] = {}
-
-
-def _seen(key: tuple[str, tuple[bool | None, ...]], texts: Texts) -> bool:
-    for name in DEVICE_TEXTS:
-        text = texts.get(name)
-        if text is not None and text not in _SEEN.get((key, name), ()):
-            return False
-    return True
-
-
-def _remember(key: tuple[str, tuple[bool | None, ...]], texts: Texts) -> None:
-    for name in DEVICE_TEXTS:
-        text = texts.get(name)
-        if text is not None:
-            seen = _SEEN.setdefault((key, name), set())
-            if len(seen) < _SEEN_MAX:
-                seen.add(text)
-
-
-def _fits(texts: Texts) -> bool:
-    """Whether every text is printable ASCII (what a template is trusted to escape)."""
-    joined = "".join(filter(None, texts.values()))
-    return joined.isascii() and joined.isprintable()
-
-
-class _Template:
-    """A document's markup with a ``{}`` where each text goes (``slots``: the text's
-    name and how it is escaped there, in order)."""
-
-    def __init__(self, markup: str, slots: tuple[tuple[str, dict[int, str]], ...]) -> None:
-        self.markup, self.slots = markup, slots
-
-    @classmethod
-    def of(cls, layout: Callable[[Texts, str], MMCDocument], element: str,
-           texts: Texts) -> _Template:
-        """The template of ``texts``' shape: the layout built with a mark in each text."""
-        names = list(texts)
-        marked = build(layout({name: (f"\x7f{i}\x7f" if texts[name] else texts[name])
-                               for i, name in enumerate(names)}, element),
-                       validate=False).decode("utf-8")
-        pieces, slots = [], []
-        rest = marked
-        while (start := rest.find("\x7f")) >= 0:
-            end = rest.index("\x7f", start + 1)
-            before = rest[:start]
-            in_attribute = before.rfind("<") > before.rfind(">")
-            pieces.append(before.replace("{", "{{").replace("}", "}}"))
-            slots.append((names[int(rest[start + 1:end])],
-                          _ATTRIBUTE_ESCAPES if in_attribute else _TEXT_ESCAPES))
-            rest = rest[end + 1:]
-        pieces.append(rest.replace("{", "{{").replace("}", "}}"))
-        assert {name for name, _ in slots} == {n for n in names if texts[n]}, \
-            slots  # a text may recur
-        return cls("{}".join(pieces), tuple(slots))
-
-    def fill(self, texts: Texts) -> bytes:
-        values = [texts[name] or "" for name, _ in self.slots]
-        if _ESCAPED.search("".join(values)) is not None:  # the usual text needs none
-            values = [value.translate(escapes)
-                      for value, (_, escapes) in zip(values, self.slots, strict=True)]
-        return self.markup.format(*values).encode("ascii")
-
-
-#: a character lxml escapes in printable ASCII text or attribute values
-_ESCAPED = re.compile(r'[&<>"]')
-#: how lxml escapes printable ASCII in text and in attribute values
-_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
-_ATTRIBUTE_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
-#: (MMC element, which texts are left out or empty) -> its template
-_TEMPLATES: dict[tuple[str, tuple[bool | None, ...]], _Template] = {}
+#: the MMC layouts' templates (the bundled schema), by shape
+_TEMPLATES = TemplateBook(lambda document, validate: build(document, validate=validate),
+                          foreign=DEVICE_TEXTS)
 
 
 def has_mmc_output(message: GbcsMessage) -> bool:

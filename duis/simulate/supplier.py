@@ -25,7 +25,7 @@ from lxml import etree
 from ..clock import FixedClock
 from ..dsp import DSP, Outgoing, Submission
 from ..messages import Node, build_serialized, leaf, node, request
-from ..messages.codec import XML_DECLARATION
+from ..messages.codec import XML_DECLARATION, serialized
 from ..namespaces import sr
 from ..signatures import CredentialStore, sign_built, verify
 from ..signatures.credentials import DIGITAL_SIGNING
@@ -122,12 +122,12 @@ class SupplierAdaptor:
         message = request(self.eui, target, self._counter, variant, body,
                           command_variant=command_variant)
         # the DSP validates every request; building skips a second, identical check
-        element, serialized = build_serialized(message, validate=False)
         if self.signing:
+            element, markup = build_serialized(message, validate=False)
             credential = self.store.signing_credential(self.eui, now=self.clock.now())
-            data = sign_built(element, credential, serialized=serialized)
+            data = sign_built(element, credential, serialized=markup)
         else:
-            data = XML_DECLARATION + serialized
+            data = XML_DECLARATION + serialized(message)
         self.tally.requests += 1
         submission = self.dsp.submit(data)
         for outgoing in submission.outgoing:
