@@ -189,8 +189,17 @@ def _too_large(name: str, limits: ParseLimits, size: int | None) -> InputTooLarg
 
 
 def parse_bytes(data: bytes, name: str = "<bytes>",
-                limits: ParseLimits = DEFAULT_LIMITS) -> etree._ElementTree:
-    """Parse bytes already in memory under the safety rules; return the tree."""
+                limits: ParseLimits = DEFAULT_LIMITS, *,
+                leave_out: tuple[int, int] | None = None) -> etree._ElementTree:
+    """Parse bytes already in memory under the safety rules; return the tree.
+
+    ``leave_out=(start, end)``: the tree of ``data[:start] + data[end:]``,
+    ``data[start:end]`` being an element the caller read from the bytes itself
+    (the signature :func:`duis.signatures.verify` reads so).  The size and node
+    caps apply to all of ``data``; the depth cap to the tree built (the caller's
+    element must not be what exceeds it); the errors are the shorter
+    document's.
+    """
     if len(data) > limits.max_bytes:
         raise _too_large(name, limits, len(data))
     _refuse_other_encodings(data, name)
@@ -200,6 +209,8 @@ def parse_bytes(data: bytes, name: str = "<bytes>",
         raise TooManyNodes("too many elements and attributes", source=name,
                            expected=f"at most {limits.max_nodes} '<' and '=' characters "
                                     f"(elements and attributes)", found=f"{nodes}")
+    if leave_out is not None:
+        data = data[:leave_out[0]] + data[leave_out[1]:]
     huge = len(data) > _HUGE_THRESHOLD
     try:
         root = etree.fromstring(data, _PARSERS[huge])

@@ -118,12 +118,11 @@ def build_receiver(inbox: Inbox, store: CredentialStore | None, *,
             return web.Response(status=415, text="expected application/xml\n")
         body = await request.read()
         try:
-            tree = parse_bytes(body, "<delivery>")
             if store is not None:   # what was signed: the message, and what identifies it
-                verified = verify(body, store, now=now, source="<delivery>", tree=tree)
+                verified = verify(body, store, now=now, source="<delivery>")
                 tree, signed = verified.tree, verified.signed_bytes
             else:
-                signed = body
+                tree, signed = parse_bytes(body, "<delivery>"), body
             message = from_tree(tree, "<delivery>")
             if not isinstance(message, Response):
                 raise DuisError("not a DUIS Response or alert", expected="sr:Response",

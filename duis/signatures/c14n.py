@@ -17,14 +17,16 @@ def signed_info_octets(signed_info: etree._Element) -> bytes:
     return etree.tostring(signed_info, method="c14n", exclusive=True, with_comments=False)
 
 
-def document_octets(tree: etree._ElementTree, signature: etree._Element) -> bytes:
+def document_octets(tree: etree._ElementTree, signature: etree._Element | None) -> bytes:
     """Inclusive C14N 1.0 (no comments) of the document without ``signature``.
 
     This is the enveloped-signature transform followed by XML-DSig's default
     node-set-to-octets conversion.  ``signature`` is detached from ``tree``
     (the caller owns the tree); the text after it stays where it was.
+    ``None``: the tree holds it no longer (it was left out when parsing).
     """
-    detach(signature)
+    if signature is not None:
+        detach(signature)
     return etree.tostring(tree, method="c14n", exclusive=False, with_comments=False)
 
 

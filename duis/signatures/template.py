@@ -9,16 +9,18 @@ and is the only place that turns that shape into bytes or patterns:
   the octets every signature signs, given the digest;
 * :meth:`SignatureTemplate.element`: the Signature as an element, values filled in;
 * :attr:`SignatureTemplate.paths`: where each part sits, by tag;
-* two recognisers, :meth:`SignatureTemplate.read_compact` and
-  :meth:`SignatureTemplate.canonical_signed_info`, that :func:`duis.signatures.verify`
-  tries before its element-by-element check.
+* three recognisers, :meth:`SignatureTemplate.read_enveloped` (from a
+  message's bytes), :meth:`SignatureTemplate.read_compact` and
+  :meth:`SignatureTemplate.canonical_signed_info` (from the element), that
+  :func:`duis.signatures.verify` tries before its element-by-element check.
 
 Which check is the real one: the element-by-element check in
 :mod:`duis.signatures.verify` (``_Checker._walk`` against ``STRUCTURE``)
 defines what the profile accepts and names the first difference.  The
 recognisers here are shortcuts: each answers ``None`` unless the Signature is
 one the element-by-element check accepts, and then gives the same values
-(``tests/test_signatures_fastpath.py`` checks both).
+(``tests/test_signatures_fastpath.py`` and ``tests/test_signatures_enveloped.py``
+check them).
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ _WHITESPACE = b" \t\r\n"
 #: declarations in scope (a value holds no quote character: lxml would quote
 #: it with apostrophes), then its end
 _MORE_NAMESPACES = re.compile(rb'(?: xmlns(?::[^\s="]+)?="[^"]*")*>')
+#: an end tag, nothing else
+_END_TAG = re.compile(rb"</[^\s<>/]+>")
+#: a value as :meth:`SignatureTemplate.read_enveloped` takes it from the bytes:
+#: printable ASCII, tab and line feed, without "<", ">" or "&" (what lxml writes
+#: as it is, so the same values :meth:`SignatureTemplate.read_compact` reads)
+_PLAIN = re.compile(rb"[\t\n\x20-\x25\x27-\x3b\x3d\x3f-\x7e]*")
 
 
 class SignatureValues(NamedTuple):
@@ -166,10 +174,60 @@ class SignatureTemplate:
                 return None
             texts.append(markup[position:end])
             position = end
-        digest_text, value_text, issuer_text, serial_text = texts
-        if markup[head:] != b"".join((inner[0], digest_text, inner[1], value_text, inner[2],
-                                      issuer_text, inner[3], serial_text, inner[4])):
+        if markup[head:] != _around(inner, texts):
             return None
+        return self._values(texts)
+
+    def read_enveloped(self, data: bytes) -> tuple[int, int, SignatureValues] | None:
+        """Where the Signature is in a whole message's bytes (``data[start:end]``)
+        and its values,
+        if the message ends with it as duis writes it: the root's last child,
+        right before the root's end tag (then only white space), exactly the
+        compact markup around values of printable ASCII without ``<``, ``>`` or
+        ``&``, each well formed; else ``None`` (the tree decides).
+
+        Read from the bytes, the Signature need not be parsed, and the message
+        without it is ``data[:start] + data[end:]``.  The bytes can be
+        taken at their word: the end tag, followed by white space only, is
+        markup (a comment, CDATA section or processing instruction would have
+        to close after it) and so is the root's; the markup before it holds no
+        ``-->``, ``]]>`` or ``?>`` (its only ``>`` close its own tags), so
+        ``<ds:Signature`` opens an element, this one, the root's last child;
+        and its values, free of references, character data the parser changes
+        (a carriage return) or refuses, are the texts the parser would give.
+        When the message without it is well formed, the message is, with this
+        Signature and no other in this place (:func:`duis.signatures.verify`
+        parses the rest and checks it).
+        """
+        end = len(data)
+        while end and data[end - 1] in _WHITESPACE:
+            end -= 1
+        close = data.rfind(b"</", 0, end)
+        if close < 0 or _END_TAG.fullmatch(data, close, end) is None \
+                or not data.endswith(self.markup[-1], 0, close):
+            return None
+        start = data.rfind(self.markup[0], 0, close)
+        if start < 0:
+            return None
+        # each value runs from the end of the markup before it to the next "<"
+        position = start
+        texts = []
+        for literal in self.markup[:-1]:
+            position += len(literal)
+            value_end = data.find(b"<", position, close)
+            if value_end < 0 or _PLAIN.fullmatch(data, position, value_end) is None:
+                return None
+            texts.append(data[position:value_end])
+            position = value_end
+        if data[start:close] != _around(self.markup, texts):
+            return None
+        values = self._values(texts)
+        return None if values is None else (start, close, values)
+
+    def _values(self, texts: list[bytes]) -> SignatureValues | None:
+        """The values the texts (as the markup holds them, no reference in them)
+        give, if each is well formed and within its bound; else ``None``."""
+        digest_text, value_text, issuer_text, serial_text = texts
         try:
             digest = binascii.a2b_base64(digest_text.translate(None, _WHITESPACE),
                                          strict_mode=True)
@@ -229,6 +287,12 @@ def _cut(data: bytes, count: int) -> tuple[bytes, ...]:
     pieces = tuple(data.split(_MARK))
     assert len(pieces) == count + 1, pieces
     return pieces
+
+
+def _around(pieces: tuple[bytes, ...], texts: list[bytes]) -> bytes:
+    """The four value texts with the markup ``pieces`` around them."""
+    return b"".join((pieces[0], texts[0], pieces[1], texts[1], pieces[2], texts[2], pieces[3],
+                     texts[3], pieces[4]))
 
 
 def _prefixed(tag: str) -> bytes:

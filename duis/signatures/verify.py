@@ -11,8 +11,12 @@ The checks, in order (the first failure wins):
    — :class:`AlgorithmNotAllowed`, :class:`TransformNotAllowed`,
    :class:`ReferenceNotAllowed`, :class:`KeyInfoNotAllowed`, :class:`ProfileViolation`.
    The check is the element-by-element one (``_Checker._walk``); the
-   template's two shortcuts (:mod:`duis.signatures.template`) answer first
-   for the usual shapes and accept nothing it refuses;
+   template's shortcuts (:mod:`duis.signatures.template`) answer first
+   for the usual shapes and accept nothing it refuses.  The first reads the
+   Signature duis writes from the message's bytes and only the rest is
+   parsed; when a later check fails that must point into the Signature, or
+   the rest is not exactly Header and Body, verification starts again on the
+   whole message, which decides and reports;
 3. the certificate named by issuer and serial is in the store — :class:`UnknownCertificate`;
 4. it is valid at ``now`` — :class:`CertificateExpired`, :class:`CertificateNotYetValid`;
 5. it belongs to the originator: a Request's RequestID originator holds it
@@ -57,7 +61,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from lxml import etree
 
 from ..clock import UTC
-from ..errors import MessageError, WrongRoot
+from ..errors import DuisError, MessageError, WrongRoot
 from ..messages.ids import EUI64, MessageID, quoted
 from ..messages.values import element_value
 from ..xmlparse import parse_bytes, parse_canonical
@@ -127,17 +131,55 @@ def verify(data: bytes, store: CredentialStore, *, now: _dt.datetime | None = No
     saves parsing it again; it is consumed (verification detaches the signature)
     and may come back as :attr:`VerifiedMessage.tree`.
     """
-    tree = tree if tree is not None else parse_bytes(data, source)
+    if tree is None:
+        # the usual message, signed as duis signs: the Signature read from the
+        # bytes (TEMPLATE.read_enveloped says why that is sound), the rest parsed;
+        # anything else, and any failure that must say where in the Signature it
+        # is, goes the long way below, which decides and reports
+        found = TEMPLATE.read_enveloped(data)
+        if found is not None:
+            start, end, values = found
+            try:
+                unsigned = parse_bytes(data, source, leave_out=(start, end))
+            except DuisError:
+                pass  # the whole message's parse says what is wrong with it
+            else:
+                try:
+                    return _verify(data, store, unsigned, values, now, counters, allowed_roles,
+                                   source)
+                except _Elsewhere:
+                    pass
+        tree = parse_bytes(data, source)
+    return _verify(data, store, tree, None, now, counters, allowed_roles, source)
+
+
+class _Elsewhere(Exception):
+    """The Signature was read from the bytes and a check failed that must point
+    into it, or the rest of the message is not as usual: the long way decides."""
+
+
+def _verify(data: bytes, store: CredentialStore, tree: etree._ElementTree,
+            values: SignatureValues | None, now: _dt.datetime | None,
+            counters: CounterStore | None,
+            allowed_roles: Callable[[str], Collection[str]] | None,
+            source: str) -> VerifiedMessage:
+    """The checks in order on ``tree``: the whole message, or (``values`` given,
+    read from the bytes) the message without its Signature."""
     check = _Checker(tree, source)
-    signature = check.placement()
-    values = check.profile(signature)
+    signature: etree._Element | None = None
+    if values is None:
+        signature = check.placement()
+        values = check.profile(signature)
+    else:
+        check.envelope()
     credential = check.certificate(store, signature, values)
     check.validity(credential, now)
     message_id = check.signer(credential)
     roles = store.roles_of(credential.eui) if credential.eui else frozenset()
     if allowed_roles is not None and message_id is not None:
         check.roles(roles, allowed_roles)
-    signed_info = values.signed_info or signed_info_octets(_part(signature, P.SIGNED_INFO))
+    signed_info = values.signed_info or signed_info_octets(check.located(signature,
+                                                                         P.SIGNED_INFO))
     octets = document_octets(tree, signature)  # detaches the signature
     check.digest(octets, signature, values)
     check.signature_value(credential, signed_info, signature, values)
@@ -187,10 +229,11 @@ class _Checker:
                    path=path or self.tree.getpath(element), expected=expected, found=found)
 
     # 1 ---------------------------------------------------------------------
-    def placement(self) -> etree._Element:
+    def _signatures(self) -> list[etree._Element]:
+        """The Signature elements, in document order; notes whether the document
+        is plain: nothing in it that C14N drops or that splits text for lxml."""
         root = self.root
         signatures = []
-        #: nothing in the document that C14N drops or that splits text for lxml
         plain = root.getprevious() is None and root.getnext() is None
         for node in root.iter(P.SIGNATURE, etree.Comment, etree.ProcessingInstruction,
                               etree.Entity):
@@ -199,6 +242,22 @@ class _Checker:
             else:
                 plain = False
         self.plain = plain
+        return signatures
+
+    def envelope(self) -> None:
+        """Check 1 when the Signature was read from the bytes, the root's last
+        child (:meth:`~duis.signatures.template.SignatureTemplate.read_enveloped`):
+        the rest is exactly Header and Body, with no other Signature; anything
+        else, the long way checks and reports."""
+        root = self.root
+        if self._signatures() or len(root) != 2 or root[0].tag != _HEADER \
+                or root[1].tag != _BODY:
+            raise _Elsewhere
+        self.header = root[0]
+
+    def placement(self) -> etree._Element:
+        root = self.root
+        signatures = self._signatures()
         if not signatures:
             raise self.fail(E.SignatureMissing, "message is not signed", root,
                             "one ds:Signature as the last child of the root", "none")
@@ -338,12 +397,19 @@ class _Checker:
         return int(text)
 
     # 3, 4 -------------------------------------------------------------------
-    def certificate(self, store: CredentialStore, signature: etree._Element,
+    def located(self, signature: etree._Element | None, tag: str) -> etree._Element:
+        """The part ``tag`` of the Signature (that an error points into); one
+        read from the bytes has no elements: the long way decides and reports."""
+        if signature is None:
+            raise _Elsewhere
+        return _part(signature, tag)
+
+    def certificate(self, store: CredentialStore, signature: etree._Element | None,
                     values: SignatureValues) -> Credential:
         credential = store.by_issuer_serial(values.issuer, values.serial)
         if credential is None:
             raise self.fail(E.UnknownCertificate, "signer's certificate not in the store",
-                            _part(signature, P.ds("KeyInfo")),
+                            self.located(signature, P.ds("KeyInfo")),
                             f"a certificate in {store.directory}",
                             f"issuer {values.issuer!r}, serial {values.serial}")
         return credential
@@ -405,17 +471,18 @@ class _Checker:
 
     # 7, 8 -------------------------------------------------------------------
     # the signature is detached by now: its paths are the ones taken before
-    def digest(self, octets: bytes, signature: etree._Element, values: SignatureValues) -> None:
+    def digest(self, octets: bytes, signature: etree._Element | None,
+               values: SignatureValues) -> None:
         actual = hashlib.sha256(octets).digest()
         if not hmac.compare_digest(actual, values.digest):
             raise self.fail(E.DigestMismatch, "signed content changed after signing",
-                            _part(signature, P.DIGEST_VALUE),
+                            self.located(signature, P.DIGEST_VALUE),
                             base64.b64encode(values.digest).decode(),
                             base64.b64encode(actual).decode(),
                             path=self.signature_path + TEMPLATE.paths[P.DIGEST_VALUE])
 
     def signature_value(self, credential: Credential, signed_info: bytes,
-                        signature: etree._Element, values: SignatureValues) -> None:
+                        signature: etree._Element | None, values: SignatureValues) -> None:
         half = P.COORDINATE_BYTES
         der = encode_dss_signature(int.from_bytes(values.value[:half], "big"),
                                    int.from_bytes(values.value[half:], "big"))
@@ -423,7 +490,7 @@ class _Checker:
             credential.public_key.verify(der, signed_info, _ECDSA)
         except InvalidSignature:
             raise self.fail(E.BadSignatureValue, "signature value does not verify",
-                            _part(signature, P.SIGNATURE_VALUE),
+                            self.located(signature, P.SIGNATURE_VALUE),
                             f"an ECDSA P-256 signature by serial {credential.serial}",
                             "a value that does not verify",
                             path=self.signature_path + TEMPLATE.paths[P.SIGNATURE_VALUE]) from None
