@@ -77,11 +77,40 @@ def chosen_command(argv: list[str]) -> str | None:
     return None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser (its sub-commands' parsers are of its class too), with
+    the help's width found without :mod:`shutil`: argparse makes a formatter for
+    every option it adds, and its own would import shutil (and, with it, the
+    bz2 and lzma extensions) to ask the terminal's width, some 2 ms of every
+    ``duis validate``."""
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # every HelpFormatter takes a width (typeshed's protocol names prog alone)
+        return self.formatter_class(prog=self.prog, width=_help_width())  # type: ignore[call-arg]
+
+
+def _help_width() -> int:
+    """The width argparse gives help, found as :func:`shutil.get_terminal_size`
+    finds the columns (``COLUMNS``, else standard output's terminal, else 80),
+    less 2."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    stdout = sys.__stdout__
+    if columns <= 0 and stdout is not None:
+        try:
+            columns = os.get_terminal_size(stdout.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return (columns or 80) - 2
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The ``duis`` parser for running ``command`` (a module of :data:`COMMANDS`):
     that command alone, registered in full.  Without one (``duis --help``, a
     typo), every command is listed by its one-line help and none is imported."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="duis",
         description="An offline stand-in for the GB smart-metering DCC (DUIS): "
                     "validate, inspect, sign and verify DUIS messages.")
@@ -96,9 +125,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def parse(argv: list[str]) -> argparse.Namespace:
+    """``argv`` parsed by the parser of the command it runs (exits on ``--help``,
+    ``--version`` or a usage error, as argparse does)."""
+    return build_parser(chosen_command(argv)).parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(chosen_command(argv)).parse_args(argv)
+    return run(parse(sys.argv[1:] if argv is None else list(argv)))
+
+
+def run(args: argparse.Namespace) -> int:
+    """The command ``args`` were parsed for; its exit code."""
     environment = dict(os.environ)
     try:
         return int(args.run(args) or 0)
@@ -125,15 +163,24 @@ def _restore(environment: dict[str, str]) -> None:
 def console() -> None:
     """The ``duis`` console script (and ``python -m duis.cli``): :func:`main`, then exit.
 
-    The process ends here, so the garbage collector's last passes over every
-    object the run made (imports included: some 6 ms of a 60 ms ``duis
-    validate``) are skipped with :func:`gc.freeze`; the memory goes back with
-    the process.  atexit handlers run and standard output and error are
-    flushed as ever; only objects in reference cycles are not finalized at
-    exit, which Python never promises anyway.  Not in :func:`main`, which
-    tests and other programs call in a process that goes on.
+    A process that starts and ends here needs no garbage collection of what
+    it imports: those objects live until it exits.  So the collector is off
+    until the command's modules are imported and its arguments parsed (its
+    passes over the new modules' objects cost some 1-2 ms of a ``duis
+    validate``), then those objects are frozen (:func:`gc.freeze`: no later
+    pass visits them) and it runs as ever for the command, however long it
+    runs.  At exit everything is frozen again, so the last passes over every
+    object the run made (some 6 ms of a 60 ms ``duis validate``) are skipped;
+    the memory goes back with the process.  atexit handlers run and standard
+    output and error are flushed as ever; only objects in reference cycles
+    are not finalized at exit, which Python never promises anyway.  Not in
+    :func:`main`, which tests and other programs call in a process that goes on.
     """
-    code = main()
+    gc.disable()
+    args = parse(sys.argv[1:])
+    gc.freeze()
+    gc.enable()
+    code = run(args)
     gc.freeze()
     sys.exit(code)
 

@@ -24,8 +24,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol, TypedDict, cast
+from typing import Any, BinaryIO, NamedTuple, Protocol, TypedDict, cast
 
 from lxml import etree
 
@@ -55,8 +54,7 @@ _HUGE_THRESHOLD = 8 * 1024 * 1024
 _UTF8_NAMES = frozenset({"UTF8"})
 
 
-@dataclass(frozen=True)
-class ParseLimits:
+class ParseLimits(NamedTuple):
     """Caps applied to every untrusted document."""
 
     max_bytes: int = DEFAULT_MAX_BYTES

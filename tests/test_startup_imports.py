@@ -9,6 +9,7 @@ here measures a time (``benchmarks/bench_startup.py`` prints the figures).
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import subprocess
@@ -50,6 +51,13 @@ VALIDATE_NEEDS = {"duis", "duis.cli", "duis.errors", "duis.namespaces", "duis.xm
                   "duis.schema.validate", "duis.commands", "duis.commands.validate",
                   "duis.commands._io"}
 
+#: the standard library's modules ``duis validate`` does without, each some
+#: milliseconds of every call: pathlib (it imports urllib.parse, which imports
+#: ipaddress), dataclasses (a dataclass's methods are generated and compiled
+#: when its module is imported), shutil (it loads the bz2 and lzma extensions;
+#: argparse imports it to ask the terminal's width) and json (for --json only)
+STDLIB_SPARED = ("pathlib", "urllib", "ipaddress", "dataclasses", "shutil", "bz2", "lzma", "json")
+
 
 def imported(tmp_path: Path, *argv: str) -> tuple[int, set[str]]:
     """(exit code, modules imported) of ``duis ARGV`` run in a fresh interpreter."""
@@ -69,11 +77,17 @@ def heavy(modules: set[str]) -> set[str]:
     return {name for name in modules if name.split(".")[0] in HEAVY}
 
 
+def spared(modules: set[str]) -> set[str]:
+    """The modules of :data:`STDLIB_SPARED` that were imported after all."""
+    return {name for name in modules if name.split(".")[0] in STDLIB_SPARED}
+
+
 def test_validate_imports_only_what_validation_needs(tmp_path):
     code, modules = imported(tmp_path, "validate", str(VALID))
     assert code == 0
     assert duis_modules(modules) <= VALIDATE_NEEDS, duis_modules(modules) - VALIDATE_NEEDS
     assert heavy(modules) == set()
+    assert spared(modules) == set()
     assert "lxml.etree" in modules
     # xmlschema builds the detailed report of an invalid document, and only that
     assert "xmlschema" not in modules
@@ -93,6 +107,7 @@ def test_validate_with_the_official_schema_imports_the_same(tmp_path, official_s
     assert code == 0
     assert duis_modules(modules) <= VALIDATE_NEEDS, duis_modules(modules) - VALIDATE_NEEDS
     assert heavy(modules) == set() and "xmlschema" not in modules
+    assert spared(modules) == set()  # the names' spaces are percent-encoded without urllib
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], ["-h", "validate"], ["validat"], []],
@@ -102,6 +117,7 @@ def test_top_level_calls_import_no_command(tmp_path, argv):
     assert code == (2 if argv in (["validat"], []) else 0)
     assert duis_modules(modules) <= {"duis", "duis.cli", "duis.errors"}
     assert "lxml" not in modules and heavy(modules) == set()
+    assert spared(modules) == set()  # argparse's help width found without shutil
 
 
 def test_a_command_help_imports_that_command_alone(tmp_path):
@@ -167,3 +183,15 @@ def test_each_command_help_is_complete(module, capsys):
 ])
 def test_the_command_is_found_as_argparse_finds_it(argv, module):
     assert chosen_command(argv) == module
+
+
+@pytest.mark.parametrize("columns", [None, "50", "200", "0", "-3", "abc", ""])
+def test_the_help_width_is_the_one_argparse_would_ask_shutil_for(columns, monkeypatch):
+    import shutil
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert duis.cli._help_width() == shutil.get_terminal_size().columns - 2
+    parser = build_parser("validate")
+    assert parser._get_formatter()._width == argparse.HelpFormatter("duis")._width

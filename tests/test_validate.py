@@ -165,3 +165,40 @@ def test_an_empty_or_mistyped_folder_is_an_error_not_a_pass(tmp_path, capsys):
     assert main(["validate", str(tmp_path / "mistyped")]) == 2   # unreadable: unusable
     assert main(["validate", "--allow-empty", "--json", str(empty)]) == 0
     assert '"files": 0' in capsys.readouterr().out
+
+
+# --- the schema folder: import locations, as libxml2 needs them ----------------
+
+@pytest.mark.parametrize("location", [
+    "MMC Schema V5.4.xsd", "xmldsig.xsd", "sub dir/a b.xsd", "é ü/日本.xsd", "a%20b.xsd",
+    "~a_b-c.d/e", "a?b#c&d=e;f,g", "http://example.com/x.xsd", "file:///a b.xsd",
+    "C:/x.xsd", "1abc:x", "a b:c", "a+b.c-d:x", ":x", "x:", " http://x", "-a:b"])
+def test_import_locations_are_encoded_as_urllib_would(location):
+    # duis encodes them without importing urllib.parse (which a `duis validate`
+    # would pay for at each call): the same locations as urllib's quote and
+    # urlparse give, case by case
+    import urllib.parse
+
+    from duis.schema.loader import _SCHEME, _encoded
+    assert bool(_SCHEME.match(location)) == bool(urllib.parse.urlparse(location).scheme)
+    assert _encoded(location) == urllib.parse.quote(location)
+
+
+def test_a_schema_folder_whose_file_names_hold_spaces_and_accents(tmp_path):
+    from duis.schema.loader import bundled_dir
+    folder = tmp_path / "DUIS 5.4 schémas"
+    folder.mkdir()
+    for path in bundled_dir().glob("*.xsd"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "mmc.xsd").rename(folder / "MMC Schéma V5.4.xsd")
+    main = folder / "duis.xsd"
+    main.write_text(main.read_text().replace('schemaLocation="mmc.xsd"',
+                                             'schemaLocation="MMC Schéma V5.4.xsd"'))
+    schema = load_schema(folder)
+    assert schema.main_file == main and schema.main_path == str(main)
+    assert validate(good_request(), schema).verdict == VALID
+    assert validate(three_errors(), schema).verdict == INVALID
+    # the MMC schema, imported under its new name, was found: an MMC document is valid
+    mmc = ROOT / "samples" / "messages" / "valid" / "CS06_11.3_activate_firmware_mmc.xml"
+    assert validate(mmc, schema).verdict == VALID
+    assert main.read_text().count("MMC Schéma V5.4.xsd") == 1  # the file is untouched

@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 from ..xmlparse import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_NODES, ParseLimits
 
@@ -56,7 +55,7 @@ def use_schema(args: argparse.Namespace):
     schema = load_schema(args.schema_dir)
     if args.schema_dir:
         schema.lxml_schema  # noqa: B018  (compiled now: a broken file is reported first)
-        os.environ[SCHEMA_DIR_ENV] = str(Path(args.schema_dir).resolve())
+        os.environ[SCHEMA_DIR_ENV] = os.path.realpath(args.schema_dir)
     return schema
 
 
@@ -70,9 +69,9 @@ def add_junit_option(parser, cases: str) -> None:
 def expand_inputs(items: Iterable[str]) -> Iterator[str]:
     """Files as given; directories expand to the XML files below them, sorted."""
     for item in items:
-        path = Path(item)
-        if item != "-" and path.is_dir():
-            for found in sorted(path.rglob("*")):
+        if item != "-" and os.path.isdir(item):
+            from pathlib import Path  # for folders only: one file is checked without it
+            for found in sorted(Path(item).rglob("*")):
                 if found.is_file() and found.suffix.lower() in XML_SUFFIXES:
                     yield str(found)
         else:
@@ -106,6 +105,7 @@ def write_output(data: bytes, output: str | None, *, document: bool = False) -> 
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
+    from pathlib import Path  # for files only: standard output needs none
     target = Path(output)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import _thread  # threading's Lock itself, without importing threading at start-up
 import os
-import urllib.parse
-from dataclasses import dataclass, field
+import re
 from functools import cached_property
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from ..errors import SchemaUnavailable
 from ..xmlparse import schema_document_parser
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 XS = "http://www.w3.org/2001/XMLSchema"
 COVERAGE_SOURCE = "urn:duis:coverage"
@@ -34,55 +36,80 @@ _LOCK = _thread.allocate_lock()
 
 def bundled_dir() -> Path:
     """The bundled schemas: ``duis/xsd`` in an installed wheel, ``xsd/`` in a checkout."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here / "xsd", here.parent / "xsd"):
-        if (candidate / "duis.xsd").is_file():
+    from pathlib import Path
+    return Path(_bundled_dir())
+
+
+def _bundled_dir() -> str:
+    here = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    for candidate in (os.path.join(here, "xsd"), os.path.join(os.path.dirname(here), "xsd")):
+        if os.path.isfile(os.path.join(candidate, "duis.xsd")):
             return candidate
     raise SchemaUnavailable("bundled schemas not found", expected="xsd/duis.xsd",
-                            found=str(here.parent / "xsd"))
+                            found=os.path.join(os.path.dirname(here), "xsd"))
 
 
-def _main_file(directory: Path) -> Path:
-    if (directory / "duis.xsd").is_file():
-        return directory / "duis.xsd"
-    matches = sorted(directory.glob("DUIS Schema*.xsd")) or sorted(directory.glob("DUIS*.xsd"))
+def _main_file(directory: str) -> str:
+    if os.path.isfile(os.path.join(directory, "duis.xsd")):
+        return os.path.join(directory, "duis.xsd")
+    schemas = sorted(name for name in os.listdir(directory)
+                     if name.endswith(".xsd") and not name.startswith("."))
+    matches = ([name for name in schemas if name.startswith("DUIS Schema")]
+               or [name for name in schemas if name.startswith("DUIS")])
     if not matches:
-        raise SchemaUnavailable("no DUIS schema in directory", source=str(directory),
+        raise SchemaUnavailable("no DUIS schema in directory", source=_shown(directory),
                                 expected="a file named like 'DUIS Schema V5.4.xsd'",
-                                found=", ".join(p.name for p in directory.glob("*.xsd"))
-                                or "no .xsd files")
-    return matches[-1]
+                                found=", ".join(schemas) or "no .xsd files")
+    return os.path.join(directory, matches[-1])
 
 
-@dataclass
+def _shown(path: str) -> str:
+    """A path as error messages name it: the user's spelling, normalised as
+    :mod:`pathlib` does (``./a//b/`` is ``a/b``), imported for the message only."""
+    from pathlib import Path
+    return str(Path(path))
+
+
 class SchemaSet:
     """A compiled DUIS schema (with the MMC and xmldsig schemas it imports)."""
 
-    name: str
-    """``bundled`` or the official schema directory."""
-    main_file: Path
-    covered: frozenset[str] | None
-    """Service reference variants whose request bodies this schema covers;
-    ``None`` for the official schema, which covers everything."""
-    known: frozenset[str] = frozenset()
-    """Every service reference variant DUIS defines (the schema's enumeration)."""
-    _lock: _thread.LockType = field(default_factory=_thread.allocate_lock, repr=False)
+    def __init__(self, name: str, main_path: str, covered: frozenset[str] | None,
+                 known: frozenset[str] = frozenset()) -> None:
+        self.name = name
+        """``bundled`` or the official schema directory."""
+        self.main_path = main_path
+        """The main schema file (``duis.xsd``, ``DUIS Schema V5.4.xsd``)."""
+        self.covered = covered
+        """Service reference variants whose request bodies this schema covers;
+        ``None`` for the official schema, which covers everything."""
+        self.known = known
+        """Every service reference variant DUIS defines (the schema's enumeration)."""
+        self._lock = _thread.allocate_lock()
+
+    def __repr__(self) -> str:
+        return f"SchemaSet(name={self.name!r}, main_path={self.main_path!r})"
+
+    @property
+    def main_file(self) -> Path:
+        """:attr:`main_path` as a :class:`~pathlib.Path`."""
+        from pathlib import Path
+        return Path(self.main_path)
 
     @cached_property
     def lxml_schema(self) -> etree.XMLSchema:
         """The fast validator (libxml2)."""
         try:
-            return etree.XMLSchema(_load_with_encoded_imports(self.main_file))
+            return etree.XMLSchema(_load_with_encoded_imports(self.main_path))
         except (etree.XMLSchemaParseError, etree.XMLSyntaxError, OSError) as exc:
             raise SchemaUnavailable(f"schema does not compile: {exc}",
-                                    source=str(self.main_file)) from None
+                                    source=_shown(self.main_path)) from None
 
     @cached_property
     def detailed_schema(self):
         """The reporting validator (xmlschema), built only when a report is needed."""
         import xmlschema
         with self._lock:
-            return xmlschema.XMLSchema(str(self.main_file))
+            return xmlschema.XMLSchema(self.main_path)
 
     @cached_property
     def max_attributes(self) -> int | None:
@@ -96,37 +123,55 @@ class SchemaSet:
         element.  A document with an element above it is invalid, and is known
         to be without asking libxml2 (which would log one error per attribute).
         """
-        return _attribute_bound(self.main_file)
+        return _attribute_bound(self.main_path)
 
     @property
     def is_bundled(self) -> bool:
         return self.name == BUNDLED
 
 
-def _load_with_encoded_imports(path: Path) -> etree._ElementTree:
-    doc = etree.parse(str(path), schema_document_parser())
+#: a URI reference with a scheme (``http:``, ``file:``), which is not a relative location
+_SCHEME = re.compile(r"[\x00-\x20]*[A-Za-z][A-Za-z0-9+.-]*:")
+#: the characters a percent-encoded location keeps as they are (RFC 3986's
+#: unreserved ones, and ``/``)
+_LOCATION_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~/")
+
+
+def _encoded(location: str) -> str:
+    """``location`` percent-encoded as a relative URI: every UTF-8 byte of a
+    character outside :data:`_LOCATION_SAFE` as ``%XX`` (``urllib.parse.quote``,
+    without importing it and ipaddress, which ``duis validate`` would pay for
+    one call)."""
+    return "".join(char if char in _LOCATION_SAFE
+                   else "".join(f"%{byte:02X}" for byte in char.encode())
+                   for char in location)
+
+
+def _load_with_encoded_imports(path: str) -> etree._ElementTree:
+    doc = etree.parse(path, schema_document_parser())
     for tag in (f"{{{XS}}}import", f"{{{XS}}}include"):
         for node in doc.getroot().iter(tag):
             location = node.get("schemaLocation")
-            if location and not urllib.parse.urlparse(location).scheme:
-                node.set("schemaLocation", urllib.parse.quote(location))
+            if location and not _SCHEME.match(location):
+                node.set("schemaLocation", _encoded(location))
     return doc
 
 
-def _attribute_bound(main_file: Path) -> int | None:
-    directory = main_file.parent.resolve()
-    seen: set[Path] = set()
-    pending = [main_file.resolve()]
+def _attribute_bound(main_file: str) -> int | None:
+    from urllib.parse import unquote  # only for documents of many attributes
+    directory = os.path.dirname(os.path.realpath(main_file))
+    seen: set[str] = set()
+    pending = [os.path.realpath(main_file)]
     declared = 0
     while pending:
         path = pending.pop()
         if path in seen:
             continue
         seen.add(path)
-        if path.parent != directory or not path.is_file():
+        if os.path.dirname(path) != directory or not os.path.isfile(path):
             return None  # a schema file we do not read: no bound
         try:
-            root = etree.parse(str(path), schema_document_parser()).getroot()
+            root = etree.parse(path, schema_document_parser()).getroot()
         except (etree.XMLSyntaxError, OSError):
             return None
         if root.find(f".//{{{XS}}}anyAttribute") is not None:
@@ -136,15 +181,16 @@ def _attribute_bound(main_file: Path) -> int | None:
             for node in root.iter(tag):
                 location = node.get("schemaLocation")
                 if location:
-                    if urllib.parse.urlparse(location).scheme:
+                    if _SCHEME.match(location):
                         return None
-                    pending.append((path.parent / urllib.parse.unquote(location)).resolve())
+                    pending.append(os.path.realpath(
+                        os.path.join(os.path.dirname(path), unquote(location))))
     return declared + XSI_ATTRIBUTES
 
 
-def _coverage(main_file: Path) -> tuple[frozenset[str], frozenset[str]]:
+def _coverage(main_file: str) -> tuple[frozenset[str], frozenset[str]]:
     """(variants the request bodies cover, every variant the enumeration knows)."""
-    doc = etree.parse(str(main_file), schema_document_parser())
+    doc = etree.parse(main_file, schema_document_parser())
     texts = doc.getroot().xpath(
         "//xs:appinfo[@source=$src]/text()", namespaces={"xs": XS}, src=COVERAGE_SOURCE)
     known = doc.getroot().xpath(
@@ -162,18 +208,19 @@ def load_schema(schema_dir: str | os.PathLike | None = None) -> SchemaSet:
     bundled schemas are used.
     """
     chosen = schema_dir or os.environ.get(SCHEMA_DIR_ENV) or None
-    key = BUNDLED if chosen is None else str(Path(chosen).resolve())
+    key = BUNDLED if chosen is None else os.path.realpath(chosen)
     with _LOCK:
         cached = _CACHE.get(key)
         if cached is None:
             if chosen is None:
-                main = _main_file(bundled_dir())
+                main = _main_file(_bundled_dir())
                 covered, known = _coverage(main)
                 cached = SchemaSet(BUNDLED, main, covered, known)
             else:
-                directory = Path(chosen)
-                if not directory.is_dir():
-                    raise SchemaUnavailable("schema directory not found", source=str(directory),
+                directory = os.fspath(chosen)
+                if not os.path.isdir(directory):
+                    raise SchemaUnavailable("schema directory not found",
+                                            source=_shown(directory),
                                             expected="a directory with the DUIS .xsd files",
                                             found="no such directory")
                 cached = SchemaSet(key, _main_file(directory), None)

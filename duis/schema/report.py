@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 from ..errors import InputError
 
@@ -17,25 +17,30 @@ DEFAULT_MAX_ERRORS = 100
 DEFAULT_REPORT_SECONDS = 2.0
 
 
-@dataclass(frozen=True)
-class ReportLimits:
+class _Bounds(NamedTuple):
+    max_errors: int
+    seconds: float
+
+
+class ReportLimits(_Bounds):
     """Bounds on the report of an invalid document (never on the verdict).
 
-    Beyond them the report stops and says so (:attr:`ValidationReport.truncated`).
+    Beyond them the report stops and says so (:attr:`ValidationReport.truncated`):
+    ``max_errors``, the errors listed at most; ``seconds``, the time the detailed
+    report may take (past it, what was found so far is kept).
     """
 
-    max_errors: int = DEFAULT_MAX_ERRORS
-    """Errors listed at most."""
-    seconds: float = DEFAULT_REPORT_SECONDS
-    """Time the detailed report may take; past it, what was found so far is kept."""
+    __slots__ = ()
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.max_errors, int) or self.max_errors < 1:
+    def __new__(cls, max_errors: int = DEFAULT_MAX_ERRORS,
+                seconds: float = DEFAULT_REPORT_SECONDS) -> ReportLimits:
+        if not isinstance(max_errors, int) or max_errors < 1:
             raise InputError("bad maximum number of errors", expected="a whole number, 1 or more",
-                             found=repr(self.max_errors))
-        if not isinstance(self.seconds, (int, float)) or not 0 < self.seconds < float("inf"):
+                             found=repr(max_errors))
+        if not isinstance(seconds, (int, float)) or not 0 < seconds < float("inf"):
             raise InputError("bad report time limit", expected="seconds, more than 0",
-                             found=repr(self.seconds))
+                             found=repr(seconds))
+        return super().__new__(cls, max_errors, seconds)
 
     @classmethod
     def from_env(cls) -> ReportLimits:
@@ -58,8 +63,7 @@ def _env_number(name: str, kind: type, default):
 DEFAULT_REPORT_LIMITS = ReportLimits()
 
 
-@dataclass(frozen=True)
-class SchemaIssue:
+class SchemaIssue(NamedTuple):
     """One thing wrong with a document."""
 
     reason: str
@@ -79,8 +83,7 @@ class SchemaIssue:
         return text
 
 
-@dataclass(frozen=True)
-class ValidationReport:
+class ValidationReport(NamedTuple):
     """The verdict on one document and, when it is not valid, why."""
 
     source: str
@@ -88,7 +91,7 @@ class ValidationReport:
     schema: str
     root: str | None = None
     service_reference_variant: str | None = None
-    issues: tuple[SchemaIssue, ...] = field(default_factory=tuple)
+    issues: tuple[SchemaIssue, ...] = ()
     truncated: str | None = None
     """Why the list of issues stops early (``None``: it is complete), e.g.
     ``"stopped after 100 errors"`` or ``"time limit 2.0 s reached"``."""
@@ -102,8 +105,8 @@ class ValidationReport:
         return EXIT_CODES[self.verdict]
 
     def as_dict(self) -> dict:
-        data = asdict(self)
-        data["issues"] = [asdict(issue) for issue in self.issues]
+        data = self._asdict()
+        data["issues"] = [issue._asdict() for issue in self.issues]
         return data
 
     def to_json(self) -> str:

@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, NamedTuple, cast
 
 from lxml import etree
 
@@ -191,8 +190,7 @@ def _unusable(source: str, exc: InputError, schema: SchemaSet) -> ValidationRepo
 
 # --- the verdict -------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Verdict:
+class _Verdict(NamedTuple):
     """libxml2's verdict, and its own messages (at most ``max_errors``)."""
 
     valid: bool
