@@ -36,11 +36,9 @@ def seal(outgoing: Iterable[Outgoing], store: CredentialStore,
             continue
         if credential is None:
             credential = store.dsp_signing_credential(now=now)
-        if out.element is not None:      # built here: signed without parsing again
-            xml = sign_built(out.element, credential,
-                             serialized=out.xml[len(XML_DECLARATION):])
-        else:
-            xml = sign_built(parse_own(out.xml), credential)
+        # the unsigned bytes are the element's own serialization: not written again
+        element = out.element if out.element is not None else parse_own(out.xml)
+        xml = sign_built(element, credential, serialized=out.xml[len(XML_DECLARATION):])
         sealed.append(out.with_signature(xml))
     return sealed
 
