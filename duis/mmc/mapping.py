@@ -8,7 +8,7 @@ use case a message code belongs to, what a device alert means.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
@@ -63,9 +63,25 @@ class Mapping:
     no_device_command: dict[str, str]
     """Variant -> why it has no device command."""
     alerts: dict[int, AlertMeaning]
+    _by_pair: dict[tuple[str, str], UseCase] = field(init=False, repr=False, compare=False)
+    _by_code: dict[int, UseCase] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # the look-ups every message makes, indexed once (the first in table order wins)
+        by_pair: dict[tuple[str, str], UseCase] = {}
+        by_code: dict[int, UseCase] = {}
+        for case in self.use_cases.values():
+            for device_type in case.device_types:
+                by_pair.setdefault((case.variant, device_type), case)
+            by_code.setdefault(case.message_code, case)
+        object.__setattr__(self, "_by_pair", by_pair)
+        object.__setattr__(self, "_by_code", by_code)
 
     def use_case(self, variant: str, device_type: str) -> UseCase:
         """The use case for ``variant`` sent to a ``device_type``; TranslationError if none."""
+        case = self._by_pair.get((variant, device_type))
+        if case is not None:
+            return case
         kind = device_type.strip().upper() if isinstance(device_type, str) else device_type
         for case in self.use_cases.values():
             if case.variant == variant and kind in case.device_types:
@@ -93,8 +109,7 @@ class Mapping:
         return tuple(dict.fromkeys(c.variant for c in self.use_cases.values()))
 
     def by_message_code(self, message_code: int) -> UseCase | None:
-        return next((c for c in self.use_cases.values() if c.message_code == message_code),
-                    None)
+        return self._by_code.get(message_code)
 
     def rows(self) -> list[tuple[str, str, UseCase]]:
         """``(variant, device type, use case)`` for every covered pair."""

@@ -49,7 +49,8 @@ def instant(when: _dt.datetime) -> str:
     v = when.astimezone(UTC) if when.tzinfo else when
     if v.microsecond:
         return format_datetime(v)
-    return v.replace(tzinfo=None).isoformat() + "Z"  # YYYY-MM-DDTHH:MM:SS
+    return (f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:"
+            f"{v.second:02d}Z")
 
 
 # --- the layouts: texts -> elements ---------------------------------------------
@@ -176,18 +177,26 @@ def _alert_layout(t: Texts, element: str) -> MMCDocument:
 
 
 _Plan = tuple[Callable[[Texts, str], MMCDocument], str, Texts]
+#: (message code, variant, payload type) of a response -> its MMC element and the texts
+#: of its use case, once _response_case has accepted the three together
+_RESPONSE_CASES: dict[tuple[int, str | None, type], tuple[str, Texts]] = {}
 
 
 def _plan(message: GbcsMessage, variant: str | None, when: _dt.datetime) -> _Plan:
     """How the MMC output of ``message`` is laid out (layout, element) and its texts."""
     if message.kind is Kind.RESPONSE:
-        case = _response_case(message, variant)  # its variant is ``variant``
-        element = case.mmc_response
-        assert element is not None  # _response_case refuses a case without one
-        texts = {**_header_texts(message, when),
-                 "message_code": case.message_code_hex,
-                 "service_reference": lookup(case.variant).service_reference,
-                 "variant": case.variant, **RESPONSES[element][0](message.payload)}
+        key = (message.message_code, variant, type(message.payload))
+        known = _RESPONSE_CASES.get(key)
+        if known is None:
+            case = _response_case(message, variant)  # its variant is ``variant``
+            assert case.mmc_response is not None  # _response_case refuses a case without one
+            known = _RESPONSE_CASES[key] = (case.mmc_response, {
+                "message_code": case.message_code_hex,
+                "service_reference": lookup(case.variant).service_reference,
+                "variant": case.variant})
+        element, case_texts = known
+        texts = {**_header_texts(message, when), **case_texts,
+                 **RESPONSES[element][0](message.payload)}
         return _response_layout, element, texts
     if message.kind is Kind.ALERT:
         meaning = mapping().alerts.get(message.alert_code)
