@@ -67,3 +67,14 @@ def test_bytes_that_were_not_issued_to_this_user_are_refused(store):
     with pytest.raises(PreCommandMismatch):
         redeem(PreCommandBook(), store, data)
     assert redeem(book, store, data) == command(44)  # still redeemable by its user
+
+
+def test_the_book_remembers_the_last_limit_precommands_and_refuses_a_forgotten_one(store):
+    book = PreCommandBook(limit=3)
+    issued = [book.issue(command(100 + n)) for n in range(5)]
+    assert len(book.issued) == 3  # a user asking for PreCommands it never signs: bounded
+    assert redeem(book, store, issued[4]) == command(104)
+    assert redeem(book, store, issued[2]) == command(102)
+    with pytest.raises(PreCommandMismatch, match="does not match") as refused:
+        redeem(book, store, issued[0])  # the oldest, forgotten
+    assert "no PreCommand issued for transaction 100" in str(refused.value)

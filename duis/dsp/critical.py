@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+from collections import OrderedDict
 
 from ..errors import DuisError
 from ..gbcs import GbcsMessage, WireError, WorldKeys, from_base64, precommand, read
@@ -53,11 +54,19 @@ class Redeemed:
         return data
 
 
-class PreCommandBook:
-    """The PreCommands issued, by (user EUI-64, originator counter)."""
+#: PreCommands the DSP remembers: beyond this many, the oldest is forgotten (its
+#: SignedPreCommand is then refused as one for no PreCommand issued), so that users
+#: asking for PreCommands they never sign cannot grow the DSP's memory without bound
+ISSUED_MAX = 1 << 16
 
-    def __init__(self) -> None:
-        self.issued: dict[tuple[str, int], bytes] = {}
+
+class PreCommandBook:
+    """The PreCommands issued, by (user EUI-64, originator counter): the last
+    :data:`ISSUED_MAX`."""
+
+    def __init__(self, limit: int = ISSUED_MAX) -> None:
+        self.limit = limit
+        self.issued: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._outstanding: dict[tuple[str, int], GbcsMessage] = {}
         """The commands issued and not yet redeemed that decoding their bytes gives back
         exactly: a SignedPreCommand carrying those bytes needs no decoding."""
@@ -66,10 +75,14 @@ class PreCommandBook:
         data = precommand(command)
         key = (str(command.originator), command.transaction)
         self.issued[key] = data
+        self.issued.move_to_end(key)
         if _decodes_to_itself(command):
             self._outstanding[key] = command
         else:
             self._outstanding.pop(key, None)
+        while len(self.issued) > self.limit:
+            forgotten, _ = self.issued.popitem(last=False)
+            self._outstanding.pop(forgotten, None)
         return data
 
     def redeem(self, request: Request, store: CredentialStore, now: _dt.datetime,
