@@ -202,3 +202,22 @@ def test_a_schema_folder_whose_file_names_hold_spaces_and_accents(tmp_path):
     mmc = ROOT / "samples" / "messages" / "valid" / "CS06_11.3_activate_firmware_mmc.xml"
     assert validate(mmc, schema).verdict == VALID
     assert main.read_text().count("MMC Schéma V5.4.xsd") == 1  # the file is untouched
+
+
+def test_the_bundled_main_file_is_read_once_for_its_coverage_and_compiling(monkeypatch):
+    from lxml import etree
+
+    from duis.schema import loader
+    monkeypatch.setattr(loader, "_CACHE", {})
+    read = []
+    parse = etree.parse
+
+    def counted(source, *args, **kwargs):
+        read.append(Path(source).name)
+        return parse(source, *args, **kwargs)
+
+    monkeypatch.setattr(loader.etree, "parse", counted)
+    schema = load_schema()
+    assert schema.covered is not None and "11.3" in schema.covered
+    assert validate(good_request(), schema).verdict == VALID  # compiled
+    assert read == ["duis.xsd"]

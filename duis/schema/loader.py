@@ -74,7 +74,8 @@ class SchemaSet:
     """A compiled DUIS schema (with the MMC and xmldsig schemas it imports)."""
 
     def __init__(self, name: str, main_path: str, covered: frozenset[str] | None,
-                 known: frozenset[str] = frozenset()) -> None:
+                 known: frozenset[str] = frozenset(),
+                 document: etree._ElementTree | None = None) -> None:
         self.name = name
         """``bundled`` or the official schema directory."""
         self.main_path = main_path
@@ -85,6 +86,10 @@ class SchemaSet:
         self.known = known
         """Every service reference variant DUIS defines (the schema's enumeration)."""
         self._lock = _thread.allocate_lock()
+        self._document = document
+        """The main file as :func:`_load_with_encoded_imports` gives it, when it
+        was read already (the bundled one's coverage is read from it, so it is
+        parsed once); dropped once compiled."""
 
     def __repr__(self) -> str:
         return f"SchemaSet(name={self.name!r}, main_path={self.main_path!r})"
@@ -98,8 +103,10 @@ class SchemaSet:
     @cached_property
     def lxml_schema(self) -> etree.XMLSchema:
         """The fast validator (libxml2)."""
+        document, self._document = self._document, None
         try:
-            return etree.XMLSchema(_load_with_encoded_imports(self.main_path))
+            return etree.XMLSchema(document if document is not None
+                                   else _load_with_encoded_imports(self.main_path))
         except (etree.XMLSchemaParseError, etree.XMLSyntaxError, OSError) as exc:
             raise SchemaUnavailable(f"schema does not compile: {exc}",
                                     source=_shown(self.main_path)) from None
@@ -188,9 +195,9 @@ def _attribute_bound(main_file: str) -> int | None:
     return declared + XSI_ATTRIBUTES
 
 
-def _coverage(main_file: str) -> tuple[frozenset[str], frozenset[str]]:
-    """(variants the request bodies cover, every variant the enumeration knows)."""
-    doc = etree.parse(main_file, schema_document_parser())
+def _coverage(doc: etree._ElementTree) -> tuple[frozenset[str], frozenset[str]]:
+    """(variants the request bodies cover, every variant the enumeration knows),
+    read from the main schema file."""
     texts = doc.getroot().xpath(
         "//xs:appinfo[@source=$src]/text()", namespaces={"xs": XS}, src=COVERAGE_SOURCE)
     known = doc.getroot().xpath(
@@ -214,8 +221,9 @@ def load_schema(schema_dir: str | os.PathLike | None = None) -> SchemaSet:
         if cached is None:
             if chosen is None:
                 main = _main_file(_bundled_dir())
-                covered, known = _coverage(main)
-                cached = SchemaSet(BUNDLED, main, covered, known)
+                document = _load_with_encoded_imports(main)
+                covered, known = _coverage(document)
+                cached = SchemaSet(BUNDLED, main, covered, known, document)
             else:
                 directory = os.fspath(chosen)
                 if not os.path.isdir(directory):
