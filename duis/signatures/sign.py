@@ -219,6 +219,16 @@ def _request_id(root: etree._Element, source: str) -> tuple[etree._Element, Mess
 
 
 def _check_key(key, certificate: x509.Certificate) -> None:
+    """Refuse a key that is not P-256 or not the certificate's.  Keys and
+    certificates are immutable: a pair that passed is remembered (a failure is
+    not, and raises each time)."""
+    if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(certificate, x509.Certificate):
+        _checked_pair(key, certificate)
+    else:
+        _check_pair(key, certificate)
+
+
+def _check_pair(key, certificate: x509.Certificate) -> None:
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise CredentialError("signing key outside the DUIS profile",
                               expected="an EC P-256 private key", found=type(key).__name__)
@@ -228,3 +238,6 @@ def _check_key(key, certificate: x509.Certificate) -> None:
         raise CredentialError("private key does not match the certificate",
                               expected=f"the key of certificate serial {certificate.serial_number}",
                               found="a different key")
+
+
+_checked_pair = functools.lru_cache(maxsize=64)(_check_pair)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import binascii
 import copy
 import re
+from collections.abc import Sequence
 from typing import NamedTuple, cast
 
 from lxml import etree
@@ -49,7 +50,7 @@ _END_TAG = re.compile(rb"</[^\s<>/]+>")
 #: a value as :meth:`SignatureTemplate.read_enveloped` takes it from the bytes:
 #: printable ASCII, tab and line feed, without "<", ">" or "&" (what lxml writes
 #: as it is, so the same values :meth:`SignatureTemplate.read_compact` reads)
-_PLAIN = re.compile(rb"[\t\n\x20-\x25\x27-\x3b\x3d\x3f-\x7e]*")
+_PLAIN = rb"([\t\n\x20-\x25\x27-\x3b\x3d\x3f-\x7e]*)"
 
 
 class SignatureValues(NamedTuple):
@@ -109,6 +110,9 @@ class SignatureTemplate:
         #: ``ds`` itself), so these are the signed octets of every signature.
         before, after = _cut(signed_info_octets(signed_info), 1)
         self.signed: tuple[bytes, bytes] = (before, after)
+
+        #: the markup duis writes, each value a plain text (read_enveloped)
+        self._enveloped = re.compile(_PLAIN.join(re.escape(piece) for piece in self.markup))
 
         # the compact reader: the start tag up to its declarations, the rest
         # of the markup after it
@@ -174,7 +178,8 @@ class SignatureTemplate:
                 return None
             texts.append(markup[position:end])
             position = end
-        if markup[head:] != _around(inner, texts):
+        if markup[head:] != b"".join((inner[0], texts[0], inner[1], texts[1], inner[2],
+                                      texts[2], inner[3], texts[3], inner[4])):
             return None
         return self._values(texts)
 
@@ -207,24 +212,13 @@ class SignatureTemplate:
                 or not data.endswith(self.markup[-1], 0, close):
             return None
         start = data.rfind(self.markup[0], 0, close)
-        if start < 0:
+        match = self._enveloped.fullmatch(data, start, close) if start >= 0 else None
+        if match is None:
             return None
-        # each value runs from the end of the markup before it to the next "<"
-        position = start
-        texts = []
-        for literal in self.markup[:-1]:
-            position += len(literal)
-            value_end = data.find(b"<", position, close)
-            if value_end < 0 or _PLAIN.fullmatch(data, position, value_end) is None:
-                return None
-            texts.append(data[position:value_end])
-            position = value_end
-        if data[start:close] != _around(self.markup, texts):
-            return None
-        values = self._values(texts)
+        values = self._values(match.groups())
         return None if values is None else (start, close, values)
 
-    def _values(self, texts: list[bytes]) -> SignatureValues | None:
+    def _values(self, texts: Sequence[bytes]) -> SignatureValues | None:
         """The values the texts (as the markup holds them, no reference in them)
         give, if each is well formed and within its bound; else ``None``."""
         digest_text, value_text, issuer_text, serial_text = texts
@@ -287,12 +281,6 @@ def _cut(data: bytes, count: int) -> tuple[bytes, ...]:
     pieces = tuple(data.split(_MARK))
     assert len(pieces) == count + 1, pieces
     return pieces
-
-
-def _around(pieces: tuple[bytes, ...], texts: list[bytes]) -> bytes:
-    """The four value texts with the markup ``pieces`` around them."""
-    return b"".join((pieces[0], texts[0], pieces[1], texts[1], pieces[2], texts[2], pieces[3],
-                     texts[3], pieces[4]))
 
 
 def _prefixed(tag: str) -> bytes:
