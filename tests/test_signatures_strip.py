@@ -31,3 +31,24 @@ def test_strip_ignorable_whitespace(given, expected):
     root = etree.fromstring(given)
     strip_ignorable_whitespace(root)
     assert etree.tostring(root, encoding="unicode") == expected
+
+
+#: CDATA sections kept as nodes (a tree given to sign() may come from such a parser)
+CDATA_CASES = [
+    ("<a> <![CDATA[x]]><b/></a>", "<a> <![CDATA[x]]><b/></a>"),  # the text is " x"
+    ("<a><b/> <![CDATA[ ]]></a>", "<a><b/></a>"),  # white space in both nodes
+    ("<a><b><![CDATA[ ]]></b></a>", "<a><b><![CDATA[ ]]></b></a>"),  # a leaf's
+]
+
+
+@pytest.mark.parametrize(("given", "expected"), CDATA_CASES)
+def test_text_split_by_cdata_is_judged_whole(given, expected):
+    root = etree.fromstring(given, etree.XMLParser(strip_cdata=False))
+    strip_ignorable_whitespace(root)
+    assert etree.tostring(root, encoding="unicode") == expected
+
+
+def test_a_subtree_is_stripped_within_itself():
+    root = etree.fromstring("<r> <a> <b/> </a> </r>")
+    strip_ignorable_whitespace(root[0])
+    assert etree.tostring(root, encoding="unicode") == "<r> <a><b/></a> </r>"
