@@ -51,11 +51,6 @@ def detach(element: etree._Element) -> None:
     parent.remove(element)
 
 
-#: whitespace-only text nodes: each a candidate (the rule below decides); a
-#: document without any, the usual one, is done in one XPath call
-_BLANK_TEXTS = etree.XPath("descendant-or-self::*/text()[not(normalize-space())]")
-
-
 def strip_ignorable_whitespace(root: etree._Element) -> None:
     """Drop whitespace-only text between elements (element-only content).
 
@@ -65,17 +60,18 @@ def strip_ignorable_whitespace(root: etree._Element) -> None:
 
     The rule: an element with at least one element child loses its text and
     its children's tails (comments' and processing instructions' too) where
-    each is white space only.  Such a text is made of whitespace-only text
-    nodes, which XPath finds; the rule is then applied to lxml's text or tail
-    they are part of.
+    each is white space only.
     """
-    for node in _BLANK_TEXTS(root):
-        owner = node.getparent()  # the node whose text or tail this is
-        parent = owner.getparent() if node.is_tail else owner
-        if parent is None or next(parent.iterchildren(etree.Element), None) is None:
+    # one walk over the elements (comments and processing instructions count as
+    # children for len(), but an element with only those keeps its text: the
+    # first test below is the cheap one, the second the rule)
+    for parent in root.iter(etree.Element):
+        if len(parent) == 0 or next(parent.iterchildren(etree.Element), None) is None:
             continue
-        if node.is_tail:
-            if owner.tail is not None and not owner.tail.strip(XML_SPACE):
-                owner.tail = None
-        elif owner.text is not None and not owner.text.strip(XML_SPACE):
-            owner.text = None
+        text = parent.text
+        if text is not None and not text.strip(XML_SPACE):
+            parent.text = None
+        for child in parent:
+            tail = child.tail
+            if tail is not None and not tail.strip(XML_SPACE):
+                child.tail = None
