@@ -305,6 +305,10 @@ def apply(data: bytes, edits) -> tuple[bytes, bool]:
             start, end = spans[a % len(spans)]
             length = end - start + 1
             position = start + b % length if b >= 0 else end - (-b - 1) % length
+            reference = data.rfind(b"&", start, position)
+            if reference >= 0 and data.find(b";", reference, end) >= position:
+                # inside a character reference an earlier edit wrote: after it instead
+                position = data.find(b";", reference, end) + 1
             if kind == "in-text":
                 data = data[:position] + neutral + data[position:]
                 same_c14n &= neutral.startswith(b"<!--")
