@@ -148,7 +148,7 @@ def verify(data: bytes, store: CredentialStore, *, now: _dt.datetime | None = No
                     return _verify(data, store, unsigned, values, now, counters, allowed_roles,
                                    source)
                 except _Elsewhere:
-                    pass
+                    pass  # the long way below decides, and names where it fails
         tree = parse_bytes(data, source)
     return _verify(data, store, tree, None, now, counters, allowed_roles, source)
 
