@@ -284,6 +284,25 @@ def test_default_jobs_follow_cpus_profiles_and_memory():
                  CredentialStore(SAMPLES / "pki"), jobs=0)
 
 
+def test_memory_samples_keep_to_a_fiftieth_of_one_cpu(monkeypatch):
+    """Sampling reads page tables, slower the more memory the run maps: a sample
+    taking t seconds waits 50 t before the next, but never less than half a second."""
+    now = [100.0]
+    monkeypatch.setattr(run_module.time, "monotonic", lambda: now[0])
+
+    def pss(pids, took):
+        now[0] += took
+        return 1000 * len(pids)
+
+    recoveries = run_module._Recoveries.__new__(run_module._Recoveries)
+    recoveries.sampled_kb = None
+    for took, expected in ((0.001, 100.5), (0.2, 110.0), (0.01, 100.5)):
+        now[0] = 100.0
+        monkeypatch.setattr(run_module, "_pss_kb", lambda pids, took=took: pss(pids, took))
+        assert recoveries._sample({11, 12}) == pytest.approx(expected)
+    assert recoveries.sampled_kb == 3000  # this process and the two running
+
+
 @pytest.mark.slow  # seconds: make test-slow (CI) runs it
 def test_signed_run_gives_the_same_outcome_as_unsigned(store):
     spec = FleetSpec(devices=300, seed=3)

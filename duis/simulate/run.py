@@ -134,8 +134,13 @@ def _available_kb() -> int | None:
 # --- the shared roll-out, then each step shared while the profiles agree ------------
 
 _CAN_FORK = "fork" in multiprocessing.get_all_start_methods()
-#: how often the memory of the run's processes is sampled while the copies run
+#: how often, at most, the memory of the run's processes is sampled while the copies run
 MEMORY_SAMPLE_SECONDS = 0.5
+#: a sample reads every process's page tables (``smaps_rollup``), which takes
+#: longer the more memory the processes map (about 12 ms per GB), and meanwhile
+#: holds back any of them that maps memory: the next sample waits this many
+#: times as long as the last took, so sampling costs at most 1/50 of one CPU
+MEMORY_SAMPLE_SHARE = 50
 
 
 def _shared_roll_out(spec: FleetSpec, settings: CampaignSettings, store: CredentialStore,
@@ -255,7 +260,7 @@ class _Recoveries:
         children = [child]
         started: set[int] = set()
         exited: set[int] = set()
-        last_sample = 0.0
+        next_sample = 0.0
         try:
             while len(self.results) < len(self.names) or started - exited:
                 try:
@@ -265,11 +270,8 @@ class _Recoveries:
                     event = None
                 if event is not None:
                     self._handle(event, started, exited)
-                if time.monotonic() - last_sample >= MEMORY_SAMPLE_SECONDS:
-                    last_sample = time.monotonic()
-                    total = _pss_kb([os.getpid(), *(started - exited)])
-                    if total is not None:
-                        self.sampled_kb = max(self.sampled_kb or 0, total)
+                if time.monotonic() >= next_sample:
+                    next_sample = self._sample(started - exited)
         except BaseException:
             self.queue.stop_listening()  # stragglers not yet started fail their first send
             for pid in started - exited:
@@ -278,6 +280,15 @@ class _Recoveries:
         finally:
             for child in children:
                 child.join()
+
+    def _sample(self, running: set[int]) -> float:
+        """Add up the memory of this process and ``running``; when to sample next."""
+        began = time.monotonic()
+        total = _pss_kb([os.getpid(), *running])
+        if total is not None:
+            self.sampled_kb = max(self.sampled_kb or 0, total)
+        took = time.monotonic() - began
+        return began + max(MEMORY_SAMPLE_SECONDS, took * MEMORY_SAMPLE_SHARE)
 
     def _handle(self, event: tuple, started: set[int], exited: set[int]) -> None:
         kind = event[0]
