@@ -138,10 +138,11 @@ import json, sys, time
 from duis.signatures import CredentialStore
 from duis.simulate import CampaignSettings, FleetSpec, simulate
 start = time.perf_counter()
-report = simulate(FleetSpec(devices=int(sys.argv[1])), CampaignSettings(signing=False),
-                  CredentialStore())
+spec = FleetSpec(devices=int(sys.argv[1]), **({"shard_size": int(sys.argv[2])}
+                                              if len(sys.argv) > 2 else {}))
+report = simulate(spec, CampaignSettings(signing=False), CredentialStore())
 print(json.dumps({"seconds": time.perf_counter() - start, "peak_kb": report.peak_memory_kb,
-                  "messages": report.messages}))
+                  "messages": report.messages, "shards": report.shards}))
 """
 
 
@@ -214,9 +215,7 @@ def fleet() -> None:
     figures = []
     for size in sizes:
         figures.append(_probe(_FLEET_PROBE, str(size)))
-        f = figures[-1]
-        print(f"    {size:>9,}: {f['seconds']:7.1f} s, peak memory {f['peak_kb'] / 1024:,.0f} MB,"
-              f" {f['messages']:,} messages", flush=True)
+        _fleet_line(size, figures[-1])
     _growth("fleet", sizes, [f["seconds"] / size * 1e6 for size, f in
                              zip(sizes, figures, strict=True)], "us per fleet device")
     _growth("fleet memory", sizes, [f["peak_kb"] / size for size, f in
@@ -226,6 +225,19 @@ def fleet() -> None:
           f"({'met' if big['seconds'] < 600 else 'NOT met'}); peak memory "
           f"{big['peak_kb'] / 2**20:.2f} GB   goal < 5 GB "
           f"({'met' if big['peak_kb'] < 5 * 2**20 else 'NOT met'})")
+    print("  the same 1,000,000 devices as one world (--shard-size 1000000: one SMI, one DSP, "
+          "the roll-out on one CPU), as before shards:")
+    one = _probe(_FLEET_PROBE, str(sizes[-1]), str(sizes[-1]))
+    _fleet_line(sizes[-1], one)
+    print(f"  shards against one world, same run: {one['seconds'] / big['seconds']:.2f}x the "
+          f"speed, {big['peak_kb'] / one['peak_kb']:.2f}x the memory")
+
+
+def _fleet_line(size: int, figures: dict) -> None:
+    shards = figures["shards"]
+    print(f"    {size:>9,}: {figures['seconds']:7.1f} s, peak memory "
+          f"{figures['peak_kb'] / 1024:,.0f} MB, {figures['messages']:,} messages, "
+          f"{'one world' if shards == 1 else f'{shards} shards'}", flush=True)
 
 
 def main(parts: list[str] | None = None) -> None:

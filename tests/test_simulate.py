@@ -294,13 +294,16 @@ def test_memory_samples_keep_to_a_fiftieth_of_one_cpu(monkeypatch):
         now[0] += took
         return 1000 * len(pids)
 
-    recoveries = run_module._Recoveries.__new__(run_module._Recoveries)
-    recoveries.sampled_kb = None
     for took, expected in ((0.001, 100.5), (0.2, 110.0), (0.01, 100.5)):
+        memory = run_module._MemorySampler()
         now[0] = 100.0
         monkeypatch.setattr(run_module, "_pss_kb", lambda pids, took=took: pss(pids, took))
-        assert recoveries._sample({11, 12}) == pytest.approx(expected)
-    assert recoveries.sampled_kb == 3000  # this process and the two running
+        memory.sample({11, 12})
+        assert memory.due == pytest.approx(expected)
+        assert memory.peak_kb == 3000  # this process and the two running
+        now[0] = expected - 0.01
+        monkeypatch.setattr(run_module, "_pss_kb", lambda pids: pytest.fail("not due yet"))
+        memory.sample({11, 12})
 
 
 @pytest.mark.slow  # seconds: make test-slow (CI) runs it
@@ -417,3 +420,177 @@ def test_a_plot_without_matplotlib_names_the_extra(monkeypatch):
         plot_png(None)
     assert caught.value.expected == "pip install 'duis[plot]'"
     assert caught.value.exit_code == 2
+
+
+# --- a fleet run as shards -----------------------------------------------------------
+
+def test_shards_hold_whole_systems_in_build_order_and_every_device_once():
+    from duis.simulate.fleet import LARGEST_SYSTEM, shards
+    spec = FleetSpec(devices=1_000, seed=3, shard_size=100)
+    parts = shards(spec)
+    whole = list(fleet_devices(spec))
+    assert [d for part in parts for d in fleet_devices(spec, part)] == whole
+    assert sum(part.devices for part in parts) == 1_000 and len(parts) == 10
+    for k, part in enumerate(parts):
+        assert (part.index, part.count, part.label) == (k, 10, f"shard {k + 1}/10")
+        first = next(fleet_devices(spec, part))
+        assert first == whole[part.made] and first.device_type == "CHF"  # a system's hub
+        assert k * 100 <= part.made < k * 100 + LARGEST_SYSTEM  # the first system from k * 100
+    assert parts[0].seed == 3 and len({part.seed for part in parts}) == 10
+    assert shards(FleetSpec(devices=1_000, seed=3, shard_size=1_000)) == [
+        dataclasses.replace(parts[0], count=1, devices=1_000)]
+    assert shards(FleetSpec(devices=1_000, seed=4, shard_size=100))[1].seed != parts[1].seed
+    with pytest.raises(ValueError, match="shard_size must be at least 5"):
+        FleetSpec(devices=10, shard_size=4)
+
+
+def _result(phases, points, **counts):
+    from duis.simulate.report import Phase, ProfileResult
+    timeline = Timeline()
+    for seconds, count in points:
+        timeline.record(seconds, count)
+    figures = dict(suspended_by_removal=points[0][1], upgraded=1, wrongly_suspended=0,
+                   still_suspended=points[-1][1], lost_responses=1, requests=2, received=3,
+                   dsp_messages=4, codes={"I0": 1}, simulated_seconds=phases[-1][2],
+                   wall_seconds=1.0, cpu_seconds=0.5, peak_memory_kb=100)
+    figures.update(counts)
+    return ProfileResult(profile="baseline", devices=10,
+                         phases=[Phase(name, start, end, requests, devices)
+                                 for name, start, end, requests, devices in phases],
+                         timeline=timeline, **figures)
+
+
+def test_shards_results_add_up_phase_after_phase_with_one_sender():
+    """Shard A waits 10 s before its retry round, shard B had nothing to retry: the
+    fleet's retry round starts 10 s after the activations of both, and each shard's
+    changes move to its turn within each phase."""
+    from duis.simulate.report import merge_results
+    a = _result([("remove", 0, 0, 0, 5), ("activate", 0, 10, 5, 5), ("retry 1", 20, 24, 2, 1),
+                 ("read", 24, 24, 0, 0)],
+                [(0, 5), (4, 4), (10, 3), (22, 2)], codes={"I0": 2, "N29": 1})
+    b = _result([("remove", 0, 0, 0, 3), ("activate", 0, 6, 3, 3), ("read", 6, 8, 1, 1)],
+                [(0, 3), (6, 1), (8, 0)], codes={"I0": 5}, peak_memory_kb=300, cpu_seconds=None)
+    merged = merge_results([a, b])
+    assert [(p.name, p.start, p.end, p.requests, p.devices) for p in merged.phases] == [
+        ("remove", 0, 0, 0, 8), ("activate", 0, 16, 8, 8), ("retry 1", 26, 30, 2, 1),
+        ("read", 30, 32, 1, 1)]
+    assert merged.timeline.points() == [(0, 8), (4, 7), (10, 6), (16, 4), (28, 3), (32, 2)]
+    assert (merged.devices, merged.requests, merged.received, merged.suspended_by_removal,
+            merged.still_suspended, merged.simulated_seconds) == (20, 4, 6, 8, 2, 32)
+    assert merged.codes == {"I0": 7, "N29": 1}
+    assert (merged.wall_seconds, merged.cpu_seconds, merged.peak_memory_kb) == (2.0, None, 300)
+    alone = merge_results([a])
+    assert alone.phases == a.phases and alone.timeline.points() == a.timeline.points()
+    assert dataclasses.replace(alone, timeline=a.timeline) == a
+
+
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
+def test_a_fleet_of_shards_reports_the_same_in_one_process_or_several(store):
+    spec, settings = FleetSpec(devices=900, seed=6, shard_size=300), CampaignSettings(signing=False)
+    events = []
+    one = simulate(spec, settings, store, jobs=1)
+    two = simulate(spec, settings, store, jobs=2, progress=lambda *event: events.append(event))
+    assert one.without_machine_figures() == two.without_machine_figures()
+    assert one.shards == two.shards == 3 and two.to_dict()["shards"] == 3
+    assert {phase.split(" ", 2)[1] for _, phase, _, _ in events} == {"1/3", "2/3", "3/3"}
+    # each profile: the shards' campaigns, each run alone, added up
+    from duis.simulate.fleet import shards
+    alone = [run_profile(spec, settings, "mp105-option2", store, shard=part)
+             for part in shards(spec)]
+    option2 = next(r for r in two.results if r.profile == "mp105-option2")
+    assert option2.devices == sum(r.devices for r in alone) == 900
+    for name in ("suspended_by_removal", "upgraded", "lost_responses", "requests", "received",
+                 "dsp_messages"):
+        assert getattr(option2, name) == sum(getattr(r, name) for r in alone), name
+    assert option2.codes == dict(sum((Counter(r.codes) for r in alone), Counter()))
+    for result in two.results:
+        assert sum(p.requests for p in result.phases) == result.requests
+        assert all(a.end <= b.start for a, b in pairwise(result.phases))
+        points = result.timeline.points()
+        assert points[0] == (0.0, result.suspended_by_removal)
+        assert points[-1][1] == result.still_suspended
+        assert points[-1][0] <= result.simulated_seconds
+        assert all(a[0] < b[0] for a, b in pairwise(points))
+        assert result.phases[-1].end == result.simulated_seconds
+    assert "the fleet ran as 3 shards of about 300 devices" in two.render()
+    assert two.measured_peak_kb > 0 and two.shared and two.shared[0].profiles == [
+        r.profile for r in two.results]
+    # a fleet of one shard is the world it always was
+    whole = FleetSpec(devices=900, seed=6)
+    assert simulate(whole, settings, store, jobs=1).shards == 1
+
+
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
+def test_a_failing_shard_stops_the_run_and_kills_every_other_shard_whole(store, monkeypatch,
+                                                                        tmp_path):
+    """Shard 1 starts a worker of its own and waits; shard 2 fails.  The error
+    reaches the caller whole, and shard 1 and its worker are killed, not left."""
+    import os
+    import time
+
+    def failing(spec, settings, store, names, progress, jobs, shard, described):
+        if shard.index == 0:
+            child = os.fork()
+            if child == 0:
+                time.sleep(120)
+                os._exit(0)
+            (tmp_path / "pids").write_text(f"{os.getpid()} {child}")
+            time.sleep(120)
+        raise SimulationError("shard broke", source="fleet simulation", path="test",
+                              expected="a report", found="a test fault")
+
+    monkeypatch.setattr(run_module, "_world", failing)
+    started = time.monotonic()
+    with pytest.raises(SimulationError) as caught:
+        simulate(FleetSpec(devices=60, seed=2, shard_size=30), CampaignSettings(signing=False),
+                 store, jobs=2)
+    assert time.monotonic() - started < 60
+    assert caught.value.found == "a test fault"
+    assert any("shard 2/2" in note for note in caught.value.__notes__)
+    pids = [int(pid) for pid in (tmp_path / "pids").read_text().split()]
+    deadline = time.monotonic() + 10
+    while any(run_module._alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(run_module._alive(pid) for pid in pids)
+
+
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
+def test_a_shard_that_dies_without_a_word_is_reported(store, monkeypatch):
+    import os
+    world = run_module._world
+
+    def dying(spec, settings, store, names, progress, jobs, shard, described):
+        if shard.index == 1:
+            os._exit(3)
+        return world(spec, settings, store, names, progress, jobs, shard, described)
+
+    monkeypatch.setattr(run_module, "_world", dying)
+    with pytest.raises(SimulationError) as caught:
+        simulate(FleetSpec(devices=60, seed=2, shard_size=30), CampaignSettings(signing=False),
+                 store, jobs=2)
+    assert caught.value.message == "a shard's process ended without its report"
+    assert caught.value.path == "shard 2/2"
+
+
+def test_default_jobs_run_a_shard_per_cpu_as_memory_allows():
+    assert default_jobs(1, 1_000_000, shards=10, cpus=2, available_kb=10**8) == 2
+    assert default_jobs(3, 1_000_000, shards=10, cpus=4, available_kb=None) == 4
+    assert default_jobs(1, 1_000_000, shards=10, cpus=1, available_kb=10**8) == 1
+    assert default_jobs(3, 200_000, shards=2, cpus=8, available_kb=10**8) == 2
+    per_shard = 2 * (run_module.WORKER_BASE_KB + run_module.WORKER_KB_PER_DEVICE * 100_000)
+    assert default_jobs(3, 1_000_000, shards=10, cpus=8, available_kb=int(6 * per_shard)) == 3
+    assert default_jobs(3, 1_000_000, shards=10, cpus=8, available_kb=int(per_shard)) == 1
+
+
+def test_cli_takes_a_shard_size_and_refuses_one_below_a_system(capsys):
+    from duis.cli import main
+    assert main(["simulate", "--devices", "40", "--shard-size", "20", "--no-sign", "--json",
+                 "--jobs", "1", "--profiles", "baseline", "--store", str(SAMPLES / "pki")]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["shards"] == 2 and data["settings"]["shard_size"] == 20
+    assert data["profiles"]["baseline"]["devices"] == 40
+    with pytest.raises(SystemExit) as exited:
+        main(["simulate", "--devices", "40", "--shard-size", "4"])
+    assert exited.value.code == 2
+    assert "shard_size must be at least 5 (a shard holds whole systems), found 4" in \
+        capsys.readouterr().err

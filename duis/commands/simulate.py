@@ -53,11 +53,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch", type=int, default=DEFAULT_DISTRIBUTION_BATCH, metavar="N",
                         help=f"devices per 11.1 request (default {DEFAULT_DISTRIBUTION_BATCH}, "
                              f"at most {MAX_DEVICE_ID_LIST})")
+    parser.add_argument("--shard-size", type=int, default=FleetSpec.shard_size, metavar="N",
+                        help=f"a fleet larger than N devices runs as shards of about N, "
+                             f"each a world of its own (SMI, DSP, devices, faults), several "
+                             f"at once; the report adds them up (default {FleetSpec.shard_size})")
     parser.add_argument("--jobs", type=int, default=None, metavar="N",
-                        help="run the profiles in N processes at once, after a roll-out "
-                             "done once for all of them; 1: each in full, one after the "
-                             "other, in this process (default: every profile at once when "
-                             "the machine has more than one CPU and the memory for it)")
+                        help="run N shards at once, and in each the profiles in N "
+                             "processes at once after a roll-out done once for all of them; "
+                             "1: everything one after the other, in this process (default: "
+                             "as many as the machine has CPUs, or profiles, and memory for)")
     add_store_option(parser)
     add_schema_option(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -70,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _settings(args: argparse.Namespace) -> tuple[FleetSpec, CampaignSettings]:
     try:
-        spec = FleetSpec(devices=args.devices, seed=args.seed)
+        spec = FleetSpec(devices=args.devices, seed=args.seed, shard_size=args.shard_size)
         settings = CampaignSettings(lost=args.lost, signing=args.signing, latency=args.latency,
                                     retry_after=args.retry_after, max_retries=args.max_retries,
                                     distribution_batch=args.batch)

@@ -48,6 +48,7 @@ from .fleet import (
     SUPPLIER,
     FleetSpec,
     Model,
+    Shard,
     affected_models,
     build_inventory,
     firmware_hash,
@@ -125,20 +126,23 @@ class Campaign:
 
     def __init__(self, spec: FleetSpec, settings: CampaignSettings,
                  profile_name: str | list[str] | tuple[str, ...], store: CredentialStore,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, shard: Shard | None = None) -> None:
         """``profile_name``: one profile, or several for a shared roll-out (then
-        :meth:`become` one of them, or a group of them, before the recovery)."""
+        :meth:`become` one of them, or a group of them, before the recovery).
+        ``shard``: the world holds that shard of the fleet (default: all of it)."""
         names = [profile_name] if isinstance(profile_name, str) else list(profile_name)
         members = [named_profile(name) for name in names]
         self.spec, self.settings = spec, settings
+        self.devices = spec.devices if shard is None else shard.devices
         self.profile: BehaviourProfile | JointProfile = (
             members[0] if len(members) == 1 else JointProfile(members, SHARED))
         self.progress = progress or (lambda *args: None)
         self.clock = FixedClock(START)
-        self.inventory: SqliteInventory = build_inventory(spec, self.clock)
+        self.inventory: SqliteInventory = build_inventory(spec, self.clock, shard=shard)
         faults = FaultPlan().lose_responses(settings.lost, message_code=activation_message_code())
+        seed = spec.seed if shard is None else shard.seed
         self.network = Network.from_inventory(self.inventory, clock=self.clock,
-                                              random=seeded_random(spec.seed), faults=faults)
+                                              random=seeded_random(seed), faults=faults)
         self.dsp = DSP(self.inventory, store, profile=self.profile, clock=self.clock,
                        network=self.network, signing=settings.signing)
         self.timeline = Timeline()
@@ -306,7 +310,7 @@ class Campaign:
                 found=f"{still} in the SMI")
         tally = self.supplier.tally
         return ProfileResult(
-            profile=self.profile.name, devices=self.spec.devices,
+            profile=self.profile.name, devices=self.devices,
             suspended_by_removal=len(self.model_of), upgraded=upgraded,
             wrongly_suspended=wrongly, still_suspended=still,
             lost_responses=self.lost_responses, requests=tally.requests,
@@ -348,9 +352,10 @@ def _expect(condition: bool, message: str, *, path: str, expected: str, found: s
 
 
 def run_profile(spec: FleetSpec, settings: CampaignSettings, profile_name: str,
-                store: CredentialStore, progress: Progress | None = None) -> ProfileResult:
-    """The campaign under one profile, in a fresh world."""
-    campaign = Campaign(spec, settings, profile_name, store, progress)
+                store: CredentialStore, progress: Progress | None = None,
+                shard: Shard | None = None) -> ProfileResult:
+    """The campaign under one profile, in a fresh world (of ``shard`` only, if given)."""
+    campaign = Campaign(spec, settings, profile_name, store, progress, shard)
     try:
         return campaign.run()
     finally:

@@ -13,6 +13,15 @@ the same world:
 A PPMID joins ``ppmid_share`` of SMETS2 systems; a GSME ``dual_fuel_share`` of
 SMETS1 ones.
 
+A fleet larger than ``shard_size`` runs as *shards* (:func:`shards`): runs of
+whole systems, in build order, each a world of its own (SMI, DSP, devices,
+supplier) that a campaign runs as it would a fleet of that size, with its own
+seeded faults.  A shard's devices and systems are the ones the whole fleet
+would have; what differs from one big world is that nothing is shared between
+shards (SMI, counters, the random source of the faults).  Shards run at once on
+several CPUs, each in a process of its own, and the report adds them up
+(:func:`duis.simulate.report.merge_reports`).
+
 Every meter (ESME, GSME) runs :data:`OLD_VERSION` of its model, the firmware
 the campaign removes from the CPL; :data:`NEW_VERSION`, its replacement, is
 on the CPL as Current.  Comms hubs, GPFs and PPMIDs run firmware that stays
@@ -40,6 +49,9 @@ NETWORK_OPERATOR = "90-B3-D5-1F-30-05-00-00"
 
 OLD_VERSION, NEW_VERSION = "1.0", "1.1"
 """The firmware removed from the CPL, and the replacement rolled out."""
+
+#: Devices in the largest system (a hub, a GPF, two meters and a PPMID).
+LARGEST_SYSTEM = 5
 
 #: First EUI-64 of the fleet: devices are numbered from here, in build order.
 FIRST_EUI = 0x00DB_0000_0000_0000
@@ -89,6 +101,10 @@ class FleetSpec:
     """Share of SMETS2 systems with gas (GPF and GSME); of SMETS1 systems with a GSME."""
     ppmid_share: float = 0.3
     """Share of SMETS2 systems with a PPMID."""
+    shard_size: int = 100_000
+    """Devices per shard: shard ``k`` begins at the first system that starts at or
+    after ``k * shard_size`` devices (module docstring).  A fleet of at most this
+    many devices is one world."""
 
     def __post_init__(self) -> None:
         if self.devices < 1:
@@ -96,6 +112,32 @@ class FleetSpec:
         for name in ("smets1_share", "dual_fuel_share", "ppmid_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within 0..1, found {getattr(self, name)!r}")
+        if self.shard_size < LARGEST_SYSTEM:
+            raise ValueError(f"shard_size must be at least {LARGEST_SYSTEM} (a shard holds "
+                             f"whole systems), found {self.shard_size}")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Whole systems of a fleet, in build order, that run as a world of their own."""
+
+    index: int
+    """From 0, in build order."""
+    count: int
+    """Shards of the fleet."""
+    made: int
+    """Devices of the fleet built before this shard's first (its first EUI-64 is
+    :data:`FIRST_EUI` plus this)."""
+    devices: int
+    mix: tuple
+    """The state of the fleet's random mix at the shard's first system."""
+    seed: int
+    """Seeds the shard's faults: the fleet's seed for the first shard (so a fleet of
+    one shard is what it always was), a hash of it and the index for the others."""
+
+    @property
+    def label(self) -> str:
+        return f"shard {self.index + 1}/{self.count}"
 
 
 def eui_text(number: int) -> str:
@@ -136,16 +178,43 @@ def system_members(spec: FleetSpec, rng: _random.Random) -> tuple[str, tuple[str
     return "SMETS2", members
 
 
-def fleet_devices(spec: FleetSpec) -> Iterator[Device]:
-    """The devices of the fleet, system by system (hub first), exactly ``spec.devices``."""
+def shards(spec: FleetSpec) -> list[Shard]:
+    """The fleet's shards, in build order (one for a fleet of at most
+    ``spec.shard_size`` devices).  Draws the fleet's mix, builds nothing."""
     rng = seeded_random(spec.seed)
-    number = FIRST_EUI
+    starts: list[tuple[int, tuple]] = []
     made = 0
     while made < spec.devices:
+        if made >= len(starts) * spec.shard_size:
+            starts.append((made, rng.getstate()))
+        _, members = system_members(spec, rng)
+        made = min(spec.devices, made + 1 + len(members))
+    ends = [start for start, _ in starts[1:]] + [spec.devices]
+    return [Shard(index, len(starts), start, end - start, mix, _shard_seed(spec.seed, index))
+            for index, ((start, mix), end) in enumerate(zip(starts, ends, strict=True))]
+
+
+def _shard_seed(seed: int, index: int) -> int:
+    if index == 0:
+        return seed
+    digest = hashlib.sha256(f"fleet seed {seed}, shard {index}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def fleet_devices(spec: FleetSpec, shard: Shard | None = None) -> Iterator[Device]:
+    """The devices of the fleet (or of one of its shards), system by system (hub
+    first), exactly ``spec.devices`` (``shard.devices``)."""
+    if shard is None:
+        rng, made, last = seeded_random(spec.seed), 0, spec.devices
+    else:
+        rng, made, last = _random.Random(), shard.made, shard.made + shard.devices
+        rng.setstate(shard.mix)
+    number = FIRST_EUI + made
+    while made < last:
         smets, members = system_members(spec, rng)
         hub = eui_text(number)
         for device_type in ("CHF",) + members:
-            if made == spec.devices:
+            if made == last:
                 return
             model = MODELS[(smets, device_type)]
             yield Device(eui_text(number), device_type, model.manufacturer, model.model, smets,
@@ -155,8 +224,10 @@ def fleet_devices(spec: FleetSpec) -> Iterator[Device]:
             made += 1
 
 
-def build_inventory(spec: FleetSpec, clock: Clock, path: str = ":memory:") -> SqliteInventory:
-    """A fresh SMI holding the supplier, the network operator, the CPL and the fleet.
+def build_inventory(spec: FleetSpec, clock: Clock, path: str = ":memory:",
+                    shard: Shard | None = None) -> SqliteInventory:
+    """A fresh SMI holding the supplier, the network operator, the CPL and the fleet
+    (or one shard of it).
 
     Its temporary tables and journals stay in memory: a run of several profiles
     forks the world for its shared steps (:mod:`duis.simulate.run`), and
@@ -169,7 +240,7 @@ def build_inventory(spec: FleetSpec, clock: Clock, path: str = ":memory:") -> Sq
                            cause=cause)
         for entry in cpl_entries():
             inventory.add_cpl_entry(entry, cause=cause)
-        inventory.add_devices(fleet_devices(spec), cause=cause)
+        inventory.add_devices(fleet_devices(spec, shard), cause=cause)
     return inventory
 
 

@@ -5,7 +5,8 @@ simulated time; as a readable table or as JSON."""
 from __future__ import annotations
 
 from array import array
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 #: the figures of a result that depend on the machine, not on the simulation
@@ -169,6 +170,8 @@ class SimulationReport:
     notes: list[str] = field(default_factory=list)
     """What the reader should know about how the run went (e.g. why a roll-out
     could not be shared)."""
+    shards: int = 1
+    """Shards the fleet ran as, each a world of its own (:func:`~.fleet.shards`)."""
 
     @property
     def peak_memory_kb(self) -> int | None:
@@ -201,7 +204,7 @@ class SimulationReport:
         return sum(known)
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"settings": self.settings,
+        data: dict[str, Any] = {"settings": self.settings, "shards": self.shards,
                                 "profiles": {r.profile: r.to_dict() for r in self.results}}
         if self.shared:
             data["shared"] = [asdict(segment) for segment in self.shared]
@@ -265,6 +268,11 @@ class SimulationReport:
                          f"({shared.messages:,} messages, {shared.wall_seconds:.1f} s)")
         if self.shared:
             lines.append("(each profile's figures include what it shared)")
+        if self.shards > 1:
+            lines.append(f"the fleet ran as {self.shards:,} shards of about "
+                         f"{self.settings.get('shard_size', 0):,} devices, each a world of its "
+                         f"own; the figures add them up (wall and CPU time: each shard's, "
+                         f"added up)")
         total = self.peak_memory_kb
         if self.measured_peak_kb is not None:
             lines.append(f"peak memory of the run's processes together "
@@ -283,3 +291,146 @@ class SimulationReport:
 def _duration(seconds: float) -> str:
     hours, rest = divmod(round(seconds), 3600)
     return f"{hours} h {rest // 60:02d} min"
+
+
+# --- a fleet run as shards: the shards' reports added up ----------------------------
+
+def merge_reports(reports: list[SimulationReport], settings: dict[str, Any]) -> SimulationReport:
+    """One report for a fleet run as shards (:func:`duis.simulate.fleet.shards`), from
+    each shard's, in shard order: per profile, :func:`merge_results`; the steps shared
+    and the split, per group of profiles, added up; each process's peak, the largest
+    over the shards; notes and splits with the shard they come from.
+    ``measured_peak_kb`` is left to the caller, who knows which shards ran at once."""
+    labels = [f"shard {n}/{len(reports)}" for n in range(1, len(reports) + 1)]
+    names = [r.profile for r in reports[0].results]
+    merged = SimulationReport(settings=settings, shards=len(reports), results=[
+        merge_results([next(r for r in report.results if r.profile == name)
+                       for report in reports]) for name in names])
+    for report in reports:
+        for process, peak in report.processes.items():
+            known = merged.processes.get(process)
+            merged.processes[process] = peak if known is None else max(known, peak or 0)
+    groups: dict[tuple[str, ...], SharedSteps] = {}
+    for report in reports:
+        for steps in report.shared:
+            key = tuple(steps.profiles)
+            known_steps = groups.get(key)
+            groups[key] = steps if known_steps is None else SharedSteps(
+                steps.profiles, _in_order([known_steps.phases, steps.phases]),
+                known_steps.messages + steps.messages,
+                known_steps.wall_seconds + steps.wall_seconds,
+                known_steps.cpu_seconds + steps.cpu_seconds)
+    merged.shared = list(groups.values())
+    merged.splits = [{"shard": label, **split}
+                     for label, report in zip(labels, reports, strict=True)
+                     for split in report.splits]
+    merged.notes = [f"{label}: {note}" for label, report in zip(labels, reports, strict=True)
+                    for note in report.notes]
+    if all(r.spent_cpu_seconds is not None for r in reports):
+        merged.spent_cpu_seconds = sum(r.spent_cpu_seconds or 0.0 for r in reports)
+        merged.processed_messages = sum(r.messages for r in reports)
+    return merged
+
+
+def merge_results(results: list[ProfileResult]) -> ProfileResult:
+    """One profile's result over a fleet run as shards, from each shard's, in shard
+    order.
+
+    The supplier is one sender, so the campaign's simulated time is as if it
+    ran each phase shard after shard: phase ``p`` starts when phase ``p - 1``
+    ended in every shard (after the wait before it, where any shard waited) and
+    lasts as long as it lasted in all the shards together.  Each shard's timeline
+    moves to its turn within each phase, and the fleet's timeline adds up every
+    shard's count at each instant.  Counts add up; wall and CPU time add up (the
+    time the shards' campaigns took, whether or not they ran at once); the peak
+    memory is the largest of the shards'.
+    """
+    names = _in_order([[p.name for p in r.phases] for r in results])
+    own = [{p.name: p for p in r.phases} for r in results]
+    # the fleet's phases: each begins after the wait any shard had before it
+    phases: list[Phase] = []
+    offsets: list[dict[str, float]] = [{} for _ in results]
+    end = 0.0
+    for name in names:
+        waits = [_wait_before(r.phases, name) for r in results]
+        start = end + max(w for w in waits if w is not None)
+        at = start
+        for n, phases_of in enumerate(own):
+            phase = phases_of.get(name)
+            if phase is not None:
+                offsets[n][name] = at - phase.start
+                at += phase.end - phase.start
+        phases.append(Phase(name, start, at, sum(o[name].requests for o in own if name in o),
+                            sum(o[name].devices for o in own if name in o)))
+        end = at
+    timeline = _merged_timeline(results, names, offsets)
+    codes: Counter[str] = Counter()
+    for result in results:
+        codes.update(result.codes)
+    cpu = [r.cpu_seconds for r in results]
+    peaks = [r.peak_memory_kb for r in results if r.peak_memory_kb is not None]
+    first = results[0]
+    return replace(
+        first, devices=sum(r.devices for r in results),
+        **{name: sum(getattr(r, name) for r in results) for name in _ADDED_UP},
+        codes=dict(codes), simulated_seconds=end,
+        wall_seconds=sum(r.wall_seconds for r in results),
+        cpu_seconds=None if None in cpu else sum(c or 0.0 for c in cpu),
+        peak_memory_kb=max(peaks) if peaks else None, phases=phases, timeline=timeline)
+
+
+#: the counts of a :class:`ProfileResult` that add up over shards
+_ADDED_UP = ("suspended_by_removal", "upgraded", "wrongly_suspended", "still_suspended",
+             "lost_responses", "requests", "received", "dsp_messages")
+
+
+def _in_order(lists: list[list[str]]) -> list[str]:
+    """Every name of ``lists``, each once, in the order they come in (each list is
+    in that order, some lacking names others have)."""
+    merged: list[str] = []
+    for names in lists:
+        place = 0
+        for name in names:
+            if name in merged:
+                place = merged.index(name) + 1
+            else:
+                merged.insert(place, name)
+                place += 1
+    return merged
+
+
+def _wait_before(phases: list[Phase], name: str) -> float | None:
+    """Simulated seconds between the phase before ``name`` and ``name``; None when
+    these phases have no ``name``."""
+    for n, phase in enumerate(phases):
+        if phase.name == name:
+            return phase.start - (phases[n - 1].end if n else 0.0)
+    return None
+
+
+def _merged_timeline(results: list[ProfileResult], names: list[str],
+                     offsets: list[dict[str, float]]) -> Timeline:
+    """Every shard's timeline moved to its turns (``offsets``: per shard, what to add
+    to a time within each of its phases), added up instant by instant."""
+    counts = [r.timeline.suspended[0] if len(r.timeline) else 0 for r in results]
+    timeline = Timeline()
+    timeline.record(0.0, sum(counts))
+    points = [r.timeline.points() for r in results]
+    place = [0] * len(results)
+    total = sum(counts)
+    for name in names:
+        for n, result in enumerate(results):
+            phase = next((p for p in result.phases if p.name == name), None)
+            if phase is None:
+                continue
+            shift = offsets[n][name]
+            shard_points = points[n]
+            while place[n] < len(shard_points) and shard_points[place[n]][0] <= phase.end:
+                seconds, count = shard_points[place[n]]
+                total += count - counts[n]
+                counts[n] = count
+                timeline.record(seconds + shift, total)
+                place[n] += 1
+    for n, shard_points in enumerate(points):  # after a shard's last phase: nothing changes
+        assert place[n] == len(shard_points), "a point after the last phase"
+    return timeline

@@ -1,9 +1,12 @@
-"""Every profile's campaign: in worker processes that share what they can, or one
-after the other.
+"""Every profile's campaign, over every shard of the fleet: in worker processes
+that share what they can, or one after the other.
 
-By default (``jobs=None``) a run of several profiles uses worker processes
-when the machine has more than one CPU and the memory for them
-(:func:`default_jobs`):
+A fleet larger than its ``shard_size`` runs as shards (:func:`~.fleet.shards`),
+each a world of its own: by default (``jobs=None``) as many at once as the
+machine has CPUs and memory for (:func:`default_jobs`), each in a process of
+its own (its own process group, killed whole if the run fails), and the report
+adds them up (:func:`~.report.merge_reports`).  Within a world (a fleet of one
+shard, or each shard):
 
 - **Shared steps** (where processes can fork): remove, distribute and
   activate send the same messages under every profile, so they run once, in
@@ -18,7 +21,8 @@ when the machine has more than one CPU and the memory for them
 - **Otherwise** each worker builds its own world from the same seed and runs
   a whole campaign; the results are again the same.
 
-``jobs=1`` runs every profile in full, one after the other, in this process.
+``jobs=1`` runs every shard and every profile in full, one after the other, in
+this process.  The results never depend on ``jobs``.
 """
 
 from __future__ import annotations
@@ -46,8 +50,8 @@ from .campaign import (
     recovery_steps,
     run_profile,
 )
-from .fleet import FleetSpec
-from .report import ProfileResult, SharedSteps, SimulationReport
+from .fleet import FleetSpec, Shard, shards
+from .report import ProfileResult, SharedSteps, SimulationReport, merge_reports
 
 __all__ = ["default_jobs", "peak_memory_kb", "simulate"]
 
@@ -64,47 +68,84 @@ def simulate(spec: FleetSpec, settings: CampaignSettings, store: CredentialStore
              jobs: int | None = None) -> SimulationReport:
     """The campaign under each profile (default: all, in table order).
 
-    ``jobs`` > 1 runs at most that many steps at once in worker processes
-    (sharing every step the profiles agree on, where processes can fork); 1
-    runs each profile in full,
-    one after the other, in this process; None (the default) chooses
-    (:func:`default_jobs`).  The results are the same either way.
+    ``jobs`` > 1 runs at most that many shards at once, and within each at most
+    that many steps at once, in worker processes (sharing every step the
+    profiles agree on, where processes can fork); 1 runs each shard and each
+    profile in full, one after the other, in this process; None (the default)
+    chooses (:func:`default_jobs`).  The results are the same either way.
     """
     names = list(profile_names or profiles())
     for name in names:
         named_profile(name)  # an unknown name fails here, before any work
+    parts = shards(spec)
     if jobs is None:
-        jobs = default_jobs(len(names), spec.devices)
+        jobs = default_jobs(len(names), spec.devices, shards=len(parts))
     if jobs < 1:
         raise ValueError(f"jobs must be 1 or more, found {jobs}")
-    report = SimulationReport(settings={**asdict(spec), **asdict(settings)}, results=[])
+    described = {**asdict(spec), **asdict(settings)}
+    if len(parts) == 1:
+        return _world(spec, settings, store, names, progress, jobs, None, described)
+    if jobs > 1 and _CAN_FORK:
+        reports, peak = _Shards(spec, settings, store, names, progress, jobs, parts).run()
+    else:
+        reports = [_world(spec, settings, store, names, _in_shard(progress, part), jobs, part,
+                          described) for part in parts]
+        peak = max(filter(None, (r.peak_memory_kb for r in reports)), default=None)
+    report = merge_reports(reports, described)
+    report.measured_peak_kb = peak
+    return report
+
+
+def _world(spec: FleetSpec, settings: CampaignSettings, store: CredentialStore,
+           names: list[str], progress: Progress | None, jobs: int, shard: Shard | None,
+           described: dict) -> SimulationReport:
+    """The profiles' campaigns in one world: the fleet, or one shard of it."""
+    report = SimulationReport(settings=described, results=[])
     if jobs > 1 and len(names) > 1 and _CAN_FORK:
-        shared = _shared_roll_out(spec, settings, store, names, progress, jobs, report)
+        shared = _shared_roll_out(spec, settings, store, names, progress, jobs, report, shard)
         if shared is not None:
             return shared
     if jobs > 1 and len(names) > 1:
         report.results, workers = _in_workers(spec, settings, Path(store.directory), names,
-                                              progress, jobs)
+                                              progress, jobs, shard)
     else:
-        report.results = [run_profile(spec, settings, name, store, progress) for name in names]
+        report.results = [run_profile(spec, settings, name, store, progress, shard)
+                          for name in names]
         workers = {}
     report.processes = {"main": peak_memory_kb(), **workers}
     return report
 
 
-def default_jobs(profile_count: int, devices: int, *, cpus: int | None = None,
-                 available_kb: int | None = None) -> int:
-    """How many worker processes to run ``profile_count`` profiles in.
+def _in_shard(progress: Progress | None, shard: Shard) -> Progress | None:
+    """``progress`` with the shard in each phase's name."""
+    if progress is None:
+        return None
+    label = shard.label
+    return lambda profile, phase, done, total: progress(profile, f"{label} {phase}", done,
+                                                         total)
 
-    1 (no workers) on a single CPU or for a single profile.  Otherwise every
-    profile at once, as far as the memory available allows: on two CPUs three
-    profiles at once take the time of one and a half, two at a time the time of
-    two.  ``cpus`` and ``available_kb`` default to this machine's.
+
+def default_jobs(profile_count: int, devices: int, *, shards: int = 1,
+                 cpus: int | None = None, available_kb: int | None = None) -> int:
+    """How many worker processes to run ``profile_count`` profiles over ``shards``
+    shards of a fleet of ``devices`` in.
+
+    1 (no workers) on a single CPU, or for a single profile of a single shard.
+    A fleet of one shard: every profile at once, as far as the memory available
+    allows (on two CPUs three profiles at once take the time of one and a half,
+    two at a time the time of two).  Several shards: one shard per CPU at once,
+    as far as the memory allows (each shard's processes take about twice what
+    one worker does).  ``cpus`` and ``available_kb`` default to this machine's.
     """
     cpus = _cpus() if cpus is None else cpus
-    if profile_count < 2 or cpus < 2:
+    if cpus < 2 or (profile_count < 2 and shards < 2):
         return 1
     available_kb = _available_kb() if available_kb is None else available_kb
+    if shards > 1:
+        if available_kb is None:
+            return min(cpus, shards)
+        per_shard = 2 * (WORKER_BASE_KB + WORKER_KB_PER_DEVICE * devices / shards)
+        return max(1, min(cpus, shards, int(available_kb * MEMORY_SHARE // per_shard)))
     if available_kb is None:
         return profile_count
     per_worker = WORKER_BASE_KB + WORKER_KB_PER_DEVICE * devices
@@ -145,11 +186,11 @@ MEMORY_SAMPLE_SHARE = 50
 
 def _shared_roll_out(spec: FleetSpec, settings: CampaignSettings, store: CredentialStore,
                      names: list[str], progress: Progress | None, jobs: int,
-                     report: SimulationReport) -> SimulationReport | None:
+                     report: SimulationReport, shard: Shard | None) -> SimulationReport | None:
     """Roll out once for every profile, then recover in forked copies that share each
     step while their profiles agree.  ``None`` (and a note in ``report``) when the
     profiles disagreed during the roll-out."""
-    campaign = Campaign(spec, settings, names, store, progress)
+    campaign = Campaign(spec, settings, names, store, progress, shard)
     try:
         started, cpu = time.perf_counter(), time.process_time()
         try:
@@ -178,7 +219,7 @@ def _shared_roll_out(spec: FleetSpec, settings: CampaignSettings, store: Credent
     report.splits = recoveries.splits
     report.processes = {"main": main_peak,
                         **{f"{name} worker": recoveries.peaks[name] for name in names}}
-    report.measured_peak_kb = max(filter(None, (main_peak, recoveries.sampled_kb)),
+    report.measured_peak_kb = max(filter(None, (main_peak, recoveries.memory.peak_kb)),
                                   default=None)
     report.spent_cpu_seconds = rolled_out.cpu_seconds + recoveries.cpu_seconds
     report.processed_messages = rolled_out.messages + recoveries.messages
@@ -216,6 +257,27 @@ class _Channel:
         self._reader.close()
 
 
+class _MemorySampler:
+    """The largest memory of this process and the running ones together, sampled
+    while they run: at most every :data:`MEMORY_SAMPLE_SECONDS`, and each sample
+    waits :data:`MEMORY_SAMPLE_SHARE` times as long as the last took."""
+
+    def __init__(self) -> None:
+        self.peak_kb: int | None = None
+        self.due = 0.0
+
+    def sample(self, running: set[int] | list[int]) -> None:
+        """Add up the memory of this process and ``running``, if a sample is due."""
+        began = time.monotonic()
+        if began < self.due:
+            return
+        total = _pss_kb([os.getpid(), *running])
+        if total is not None:
+            self.peak_kb = max(self.peak_kb or 0, total)
+        took = time.monotonic() - began
+        self.due = began + max(MEMORY_SAMPLE_SECONDS, took * MEMORY_SAMPLE_SHARE)
+
+
 class _Recoveries:
     """The main process's side of the recoveries: it starts a runner per group of
     profiles with the same steps, then collects what every process of the run
@@ -247,7 +309,7 @@ class _Recoveries:
         self.splits: list[dict] = []
         self.shared_steps: list[tuple[tuple[str, ...], str, float, float, int]] = []
         self.cpu_seconds, self.messages = 0.0, 0
-        self.sampled_kb: int | None = None
+        self.memory = _MemorySampler()
 
     def run(self) -> None:
         # one runner for every profile: they all take the same recovery steps
@@ -260,7 +322,6 @@ class _Recoveries:
         children = [child]
         started: set[int] = set()
         exited: set[int] = set()
-        next_sample = 0.0
         try:
             while len(self.results) < len(self.names) or started - exited:
                 try:
@@ -270,8 +331,7 @@ class _Recoveries:
                     event = None
                 if event is not None:
                     self._handle(event, started, exited)
-                if time.monotonic() >= next_sample:
-                    next_sample = self._sample(started - exited)
+                self.memory.sample(started - exited)
         except BaseException:
             self.queue.stop_listening()  # stragglers not yet started fail their first send
             for pid in started - exited:
@@ -280,15 +340,6 @@ class _Recoveries:
         finally:
             for child in children:
                 child.join()
-
-    def _sample(self, running: set[int]) -> float:
-        """Add up the memory of this process and ``running``; when to sample next."""
-        began = time.monotonic()
-        total = _pss_kb([os.getpid(), *running])
-        if total is not None:
-            self.sampled_kb = max(self.sampled_kb or 0, total)
-        took = time.monotonic() - began
-        return began + max(MEMORY_SAMPLE_SECONDS, took * MEMORY_SAMPLE_SHARE)
 
     def _handle(self, event: tuple, started: set[int], exited: set[int]) -> None:
         kind = event[0]
@@ -501,6 +552,148 @@ def _pss_kb(pids: list[int]) -> int | None:
     return total if seen else None
 
 
+# --- shards, each in a process of its own ---------------------------------------------
+
+class _Shards:
+    """The main process's side of a fleet run as shards: at most ``jobs`` shard
+    processes at once (forked, each the leader of a process group that holds its
+    own workers), their progress relayed, their reports collected in shard order,
+    the memory of them all sampled.  If one fails, or this process is
+    interrupted, every running shard's process group is killed."""
+
+    def __init__(self, spec: FleetSpec, settings: CampaignSettings, store: CredentialStore,
+                 names: list[str], progress: Progress | None, jobs: int,
+                 parts: list[Shard]) -> None:
+        self.spec, self.settings, self.store, self.names = spec, settings, store, names
+        self.progress, self.jobs, self.parts = progress, jobs, parts
+        self.context = multiprocessing.get_context("fork")
+        self.channel = _Channel(self.context)
+        self.memory = _MemorySampler()
+
+    def run(self) -> tuple[list[SimulationReport], int | None]:
+        """Each shard's report, in shard order, and the largest memory of all the
+        run's processes together."""
+        waiting = list(self.parts)
+        running: dict[int, multiprocessing.process.BaseProcess] = {}
+        reports: dict[int, SimulationReport] = {}
+        try:
+            while waiting or running:
+                while waiting and len(running) < self.jobs:
+                    part = waiting.pop(0)
+                    running[part.index] = self._start(part)
+                try:
+                    self._handle(self.channel.get(timeout=0.2), running, reports)
+                except _queue.Empty:
+                    self._check_alive(running, reports)
+                self.memory.sample(_descendants(running[n].pid for n in running))
+        except BaseException:
+            self.channel.stop_listening()
+            for process in running.values():
+                if process.pid is not None:
+                    _kill_group(process.pid)
+            raise
+        finally:
+            for process in running.values():
+                process.join()
+        return [reports[part.index] for part in self.parts], self.memory.peak_kb
+
+    def _start(self, part: Shard):
+        described = {**asdict(self.spec), **asdict(self.settings)}
+        process = self.context.Process(
+            target=_shard_worker, name=f"duis simulate {part.label}",
+            args=(self.spec, self.settings, self.store, self.names, self.jobs, part, described,
+                  self.channel))
+        process.start()
+        pid = process.pid
+        assert pid is not None  # started
+        try:  # here as well as in the child: whichever comes first, no kill misses it
+            os.setpgid(pid, pid)
+        except OSError:
+            pass  # it already did, or already left
+        return process
+
+    def _handle(self, event: tuple, running: dict, reports: dict[int, SimulationReport]) -> None:
+        kind, index = event[0], event[1]
+        if kind == "progress":
+            if self.progress is not None:
+                profile, phase, done, total = event[2:]
+                self.progress(profile, f"{self.parts[index].label} {phase}", done, total)
+        elif kind == "report":
+            reports[index] = event[2]
+            running.pop(index).join()
+        elif kind == "error":
+            error = event[2]
+            running.pop(index).join()
+            if isinstance(error, BaseException):
+                error.add_note(f"(in the process of {self.parts[index].label})")
+                raise error
+            raise SimulationError("a shard's process failed", source="fleet simulation",
+                                  path=self.parts[index].label, expected="its report",
+                                  found=error)
+
+    def _check_alive(self, running: dict, reports: dict[int, SimulationReport]) -> None:
+        for index in sorted(running):
+            if running[index].exitcode is None:
+                continue
+            try:  # it may have sent its report just before leaving
+                while index in running:
+                    self._handle(self.channel.get_nowait(), running, reports)
+            except _queue.Empty:
+                pass
+            if index in running:
+                running.pop(index).join()
+                raise SimulationError("a shard's process ended without its report",
+                                      source="fleet simulation", path=self.parts[index].label,
+                                      expected="its report", found="the process is gone")
+
+
+def _shard_worker(spec: FleetSpec, settings: CampaignSettings, store: CredentialStore,
+                  names: list[str], jobs: int, shard: Shard, described: dict, channel) -> None:
+    """A shard's process: its world's report (or its error) to the main process."""
+    try:
+        os.setpgid(0, 0)
+    except OSError:  # pragma: no cover - the main process did it already
+        pass
+    channel.sender_only()
+    index = shard.index
+    try:
+        report = _world(spec, settings, store, names,
+                        lambda *event: channel.put(("progress", index, *event)), jobs, shard,
+                        described)
+        channel.put(("report", index, report))
+    except BaseException as exc:  # sent back whole (DuisError pickles), raised in the main process
+        try:
+            channel.put(("error", index, _picklable(exc)))
+        except Exception:  # noqa: BLE001 - nobody listens any more: nothing to tell
+            pass
+    finally:
+        os._exit(0)
+
+
+def _descendants(pids) -> list[int]:
+    """``pids`` and every process descended from them (where /proc tells)."""
+    found: list[int] = []
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
+                todo += [int(child) for child in children.read().split()]
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _kill_group(pid: int) -> None:
+    """Kill process ``pid`` and its process group (the workers of a shard)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    _kill(pid)
+
+
 # --- worker processes, each with a whole campaign ---------------------------------------
 
 _progress_queue = None
@@ -516,23 +709,23 @@ def _worker_progress(*event) -> None:
     _progress_queue.put(event)
 
 
-def _worker(spec: FleetSpec, settings: CampaignSettings, name: str,
-            store_directory: Path) -> tuple[ProfileResult, int, int | None]:
+def _worker(spec: FleetSpec, settings: CampaignSettings, name: str, store_directory: Path,
+            shard: Shard | None) -> tuple[ProfileResult, int, int | None]:
     result = run_profile(spec, settings, name, CredentialStore(store_directory),
-                         _worker_progress)
+                         _worker_progress, shard)
     return result, os.getpid(), peak_memory_kb()
 
 
 def _in_workers(spec: FleetSpec, settings: CampaignSettings, store_directory: Path,
-                names: list[str], progress: Progress | None,
-                jobs: int) -> tuple[list[ProfileResult], dict[str, int | None]]:
+                names: list[str], progress: Progress | None, jobs: int,
+                shard: Shard | None) -> tuple[list[ProfileResult], dict[str, int | None]]:
     """The profiles in worker processes; their results, and each worker's peak memory."""
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing
                                           .get_all_start_methods() else None)
     events = context.Queue()
     with ProcessPoolExecutor(max_workers=min(jobs, len(names)), mp_context=context,
                              initializer=_worker_init, initargs=(events,)) as pool:
-        futures = [pool.submit(_worker, spec, settings, name, store_directory)
+        futures = [pool.submit(_worker, spec, settings, name, store_directory, shard)
                    for name in names]
         while not all(f.done() for f in futures):
             _relay(events, progress, timeout=0.2)
