@@ -615,9 +615,9 @@ class _Shards:
     def _handle(self, event: tuple, running: dict, reports: dict[int, SimulationReport]) -> None:
         kind, index = event[0], event[1]
         if kind == "progress":
-            if self.progress is not None:
-                profile, phase, done, total = event[2:]
-                self.progress(profile, f"{self.parts[index].label} {phase}", done, total)
+            progress = _in_shard(self.progress, self.parts[index])
+            if progress is not None:
+                progress(*event[2:])
         elif kind == "report":
             reports[index] = event[2]
             running.pop(index).join()
