@@ -137,7 +137,12 @@ class Shard:
 
     @property
     def label(self) -> str:
-        return f"shard {self.index + 1}/{self.count}"
+        return shard_label(self.index, self.count)
+
+
+def shard_label(index: int, count: int) -> str:
+    """How reports and progress name shard ``index`` (from 0) of ``count``."""
+    return f"shard {index + 1}/{count}"
 
 
 def eui_text(number: int) -> str:

@@ -9,6 +9,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from .fleet import shard_label
+
 #: the figures of a result that depend on the machine, not on the simulation
 MACHINE_FIGURES = ("wall_seconds", "cpu_seconds", "messages_per_second", "peak_memory_kb")
 #: at most this many points of each timeline go into the JSON output
@@ -301,7 +303,7 @@ def merge_reports(reports: list[SimulationReport], settings: dict[str, Any]) -> 
     and the split, per group of profiles, added up; each process's peak, the largest
     over the shards; notes and splits with the shard they come from.
     ``measured_peak_kb`` is left to the caller, who knows which shards ran at once."""
-    labels = [f"shard {n}/{len(reports)}" for n in range(1, len(reports) + 1)]
+    labels = [shard_label(n, len(reports)) for n in range(len(reports))]
     names = [r.profile for r in reports[0].results]
     merged = SimulationReport(settings=settings, shards=len(reports), results=[
         merge_results([next(r for r in report.results if r.profile == name)
