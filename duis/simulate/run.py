@@ -27,6 +27,7 @@ this process.  The results never depend on ``jobs``.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import multiprocessing.connection
@@ -86,7 +87,8 @@ def simulate(spec: FleetSpec, settings: CampaignSettings, store: CredentialStore
     if len(parts) == 1:
         return _world(spec, settings, store, names, progress, jobs, None, described)
     if jobs > 1 and _CAN_FORK:
-        reports, peak = _Shards(spec, settings, store, names, progress, jobs, parts).run()
+        reports, peak = _Shards(spec, settings, store, names, progress, jobs, parts,
+                                described).run()
     else:
         reports = [_world(spec, settings, store, names, _in_shard(progress, part), jobs, part,
                           described) for part in parts]
@@ -563,9 +565,9 @@ class _Shards:
 
     def __init__(self, spec: FleetSpec, settings: CampaignSettings, store: CredentialStore,
                  names: list[str], progress: Progress | None, jobs: int,
-                 parts: list[Shard]) -> None:
+                 parts: list[Shard], described: dict) -> None:
         self.spec, self.settings, self.store, self.names = spec, settings, store, names
-        self.progress, self.jobs, self.parts = progress, jobs, parts
+        self.progress, self.jobs, self.parts, self.described = progress, jobs, parts, described
         self.context = multiprocessing.get_context("fork")
         self.channel = _Channel(self.context)
         self.memory = _MemorySampler()
@@ -598,18 +600,17 @@ class _Shards:
         return [reports[part.index] for part in self.parts], self.memory.peak_kb
 
     def _start(self, part: Shard):
-        described = {**asdict(self.spec), **asdict(self.settings)}
         process = self.context.Process(
             target=_shard_worker, name=f"duis simulate {part.label}",
-            args=(self.spec, self.settings, self.store, self.names, self.jobs, part, described,
-                  self.channel))
+            args=(self.spec, self.settings, self.store, self.names, self.jobs, part,
+                  self.described, self.channel))
         process.start()
         pid = process.pid
         assert pid is not None  # started
-        try:  # here as well as in the child: whichever comes first, no kill misses it
+        # here as well as in the child, whichever comes first, so no kill misses it
+        # (OSError: it already did, or already left)
+        with contextlib.suppress(OSError):
             os.setpgid(pid, pid)
-        except OSError:
-            pass  # it already did, or already left
         return process
 
     def _handle(self, event: tuple, running: dict, reports: dict[int, SimulationReport]) -> None:
@@ -635,11 +636,9 @@ class _Shards:
         for index in sorted(running):
             if running[index].exitcode is None:
                 continue
-            try:  # it may have sent its report just before leaving
+            with contextlib.suppress(_queue.Empty):  # its report may have come just before
                 while index in running:
                     self._handle(self.channel.get_nowait(), running, reports)
-            except _queue.Empty:
-                pass
             if index in running:
                 running.pop(index).join()
                 raise SimulationError("a shard's process ended without its report",
@@ -650,10 +649,8 @@ class _Shards:
 def _shard_worker(spec: FleetSpec, settings: CampaignSettings, store: CredentialStore,
                   names: list[str], jobs: int, shard: Shard, described: dict, channel) -> None:
     """A shard's process: its world's report (or its error) to the main process."""
-    try:
+    with contextlib.suppress(OSError):  # the main process may have done it already
         os.setpgid(0, 0)
-    except OSError:  # pragma: no cover - the main process did it already
-        pass
     channel.sender_only()
     index = shard.index
     try:
@@ -662,10 +659,8 @@ def _shard_worker(spec: FleetSpec, settings: CampaignSettings, store: Credential
                         described)
         channel.put(("report", index, report))
     except BaseException as exc:  # sent back whole (DuisError pickles), raised in the main process
-        try:
+        with contextlib.suppress(Exception):  # nobody listens any more: nothing to tell
             channel.put(("error", index, _picklable(exc)))
-        except Exception:  # noqa: BLE001 - nobody listens any more: nothing to tell
-            pass
     finally:
         os._exit(0)
 
@@ -687,10 +682,8 @@ def _descendants(pids) -> list[int]:
 
 def _kill_group(pid: int) -> None:
     """Kill process ``pid`` and its process group (the workers of a shard)."""
-    try:
+    with contextlib.suppress(OSError):  # no such group: it has not made its own yet
         os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
     _kill(pid)
 
 
