@@ -45,14 +45,18 @@ demo: $(STAMP)
 	@echo "== Golden transcripts of every shipped scenario"
 	$(BIN)/duis golden check -q samples/scenarios
 
+# the tests run in one process per CPU (pytest-xdist; worksteal: a worker that is done
+# takes tests from a busy one); `pytest` alone runs them in this process
+PYTEST := $(BIN)/python -m pytest -q -n auto --dist worksteal
+
 test: $(STAMP)
 	$(BIN)/python tools/validate_samples.py
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # the tests marked slow (real processes killed and restarted, the heaviest hostile
 # inputs measured in a subprocess); CI runs them after `make test`
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	$(PYTEST) -m slow
 
 # ruff (its rules in pyproject.toml's [tool.ruff]) and mypy (the package duis, as
 # [tool.mypy] says); CI runs it after the tests
