@@ -239,6 +239,33 @@ def test_a_forked_copy_that_dies_without_a_word_is_reported(store, monkeypatch):
     with pytest.raises(SimulationError) as caught:
         simulate(FleetSpec(devices=200, seed=2), CampaignSettings(signing=False), store, jobs=3)
     assert caught.value.message == "a worker process ended without reporting its end"
+    assert "mp105-option1" in caught.value.path  # the runner of its group
+
+
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
+def test_a_forked_copy_that_dies_before_saying_a_word_is_reported(store, monkeypatch):
+    """The process that forks a runner records it: one that dies before it could
+    say it started is noticed, not waited for forever."""
+    import multiprocessing
+    import os
+    runner = run_module._runner
+    everyone = ["baseline", "mp105-option1", "mp105-option2"]
+
+    def mute(campaign, group, *rest):
+        # every process forked to be a runner but the first (which the main process
+        # starts) dies at once; a backup that goes on as a runner does not
+        forked_as_runner = multiprocessing.current_process().name == \
+            "duis simulate " + " + ".join(group)
+        if forked_as_runner and group != everyone:
+            os._exit(3)
+        return runner(campaign, group, *rest)
+
+    monkeypatch.setattr(run_module, "_runner", mute)
+    with pytest.raises(SimulationError) as caught:
+        simulate(FleetSpec(devices=200, seed=2), CampaignSettings(signing=False), store,
+                 everyone, jobs=3)
+    assert caught.value.message == "a worker process ended without reporting its end"
+    assert caught.value.path in everyone or " + " in caught.value.path
 
 
 def test_the_simulated_world_keeps_no_temporary_file_a_fork_would_share():
@@ -294,6 +321,7 @@ def test_memory_samples_keep_to_a_fiftieth_of_one_cpu(monkeypatch):
         now[0] += took
         return 1000 * len(pids)
 
+    monkeypatch.setattr(run_module, "_descendants", list)  # the pids are made up
     for took, expected in ((0.001, 100.5), (0.2, 110.0), (0.01, 100.5)):
         memory = run_module._MemorySampler()
         now[0] = 100.0
@@ -534,8 +562,12 @@ def test_a_failing_shard_stops_the_run_and_kills_every_other_shard_whole(store, 
             if child == 0:
                 time.sleep(120)
                 os._exit(0)
-            (tmp_path / "pids").write_text(f"{os.getpid()} {child}")
+            (tmp_path / "pids.part").write_text(f"{os.getpid()} {child}")
+            (tmp_path / "pids.part").rename(tmp_path / "pids")
             time.sleep(120)
+        deadline = time.monotonic() + 30  # shard 2 breaks once shard 1 and its worker run
+        while not (tmp_path / "pids").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
         raise SimulationError("shard broke", source="fleet simulation", path="test",
                               expected="a report", found="a test fault")
 
@@ -568,8 +600,8 @@ def test_a_shard_that_dies_without_a_word_is_reported(store, monkeypatch):
     with pytest.raises(SimulationError) as caught:
         simulate(FleetSpec(devices=60, seed=2, shard_size=30), CampaignSettings(signing=False),
                  store, jobs=2)
-    assert caught.value.message == "a shard's process ended without its report"
-    assert caught.value.path == "shard 2/2"
+    assert caught.value.message == "a worker process ended without reporting its end"
+    assert caught.value.path == "shard 2/2" and caught.value.found.endswith(" is gone")
 
 
 def test_default_jobs_run_a_shard_per_cpu_as_memory_allows():

@@ -35,6 +35,7 @@ import os
 import queue as _queue
 import signal
 import time
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -260,31 +261,182 @@ class _Channel:
 
 
 class _MemorySampler:
-    """The largest memory of this process and the running ones together, sampled
-    while they run: at most every :data:`MEMORY_SAMPLE_SECONDS`, and each sample
-    waits :data:`MEMORY_SAMPLE_SHARE` times as long as the last took."""
+    """The largest memory of this process and the running ones together (with
+    every process they forked), sampled while they run: at most every
+    :data:`MEMORY_SAMPLE_SECONDS`, and each sample waits
+    :data:`MEMORY_SAMPLE_SHARE` times as long as the last took."""
 
     def __init__(self) -> None:
         self.peak_kb: int | None = None
         self.due = 0.0
 
-    def sample(self, running: set[int] | list[int]) -> None:
+    def sample(self, running: Iterable[int]) -> None:
         """Add up the memory of this process and ``running``, if a sample is due."""
         began = time.monotonic()
         if began < self.due:
             return
-        total = _pss_kb([os.getpid(), *running])
+        total = _pss_kb([os.getpid(), *_descendants(running)])
         if total is not None:
             self.peak_kb = max(self.peak_kb or 0, total)
         took = time.monotonic() - began
         self.due = began + max(MEMORY_SAMPLE_SECONDS, took * MEMORY_SAMPLE_SHARE)
 
 
-class _Recoveries:
-    """The main process's side of the recoveries: it starts a runner per group of
-    profiles with the same steps, then collects what every process of the run
-    reports on one queue, until each profile has its result and every process
-    has finished.
+class _Forks:
+    """The main process's side of work done in forked processes, the one shape of
+    both levels of a run: the shards (:class:`_Shards`), and the recovery steps
+    within a world (:class:`_Recoveries`).
+
+    Every process of the run is recorded as it starts, by the process that forks
+    it: the main process directly, any other with ``("start", pid, label)`` on
+    the channel (which the process also sends itself, first thing: one whose
+    main process no longer listens leaves at once).  Before it leaves, it
+    reports ``("exit", pid, outcome)`` when its work is done, or ``("error",
+    pid, label, error)``; in between it may send events of the subclass's own
+    (:meth:`_event`).  The main process listens until :meth:`_finished` and no
+    process runs, starting more as :meth:`_top_up` sees fit, and samples the
+    memory of them all.  A process gone without its end is an error; on any
+    error, or an interrupt, every running process is killed with its process
+    group (a shard's own workers are in its group).
+    """
+
+    def __init__(self) -> None:
+        self.context = multiprocessing.get_context("fork")
+        self.channel = _Channel(self.context)
+        self.memory = _MemorySampler()
+        self.started: set[int] = set()
+        self.exited: set[int] = set()
+        self.labels: dict[int, str] = {}
+        self._children: dict[int, multiprocessing.process.BaseProcess] = {}
+
+    @property
+    def running(self) -> set[int]:
+        return self.started - self.exited
+
+    def start(self, label: str, target, *args) -> int:
+        """Run ``target(*args)`` in a process forked from this one; its pid."""
+        process = _fork(label, target, *args)
+        pid = process.pid
+        assert pid is not None  # started
+        self._children[pid] = process
+        self._started(pid, label)
+        return pid
+
+    def listen(self) -> None:
+        try:
+            while True:
+                self._top_up()
+                if self._finished() and not self.running:
+                    return
+                try:
+                    event = self.channel.get(timeout=0.2)
+                except _queue.Empty:
+                    self._check_alive()
+                else:
+                    self._handle(event)
+                self.memory.sample(self.running)
+        except BaseException:
+            self.channel.stop_listening()  # stragglers not yet started fail their first send
+            for pid in self.running:
+                _kill_group(pid)
+            raise
+        finally:
+            for child in self._children.values():
+                child.join()
+
+    def _started(self, pid: int, label: str) -> None:
+        self.started.add(pid)
+        self.labels.setdefault(pid, label)
+
+    def _handle(self, event: tuple) -> None:
+        kind = event[0]
+        if kind == "start":
+            self._started(event[1], event[2])
+        elif kind == "exit":
+            _, pid, outcome = event
+            self.exited.add(pid)
+            child = self._children.pop(pid, None)
+            if child is not None:
+                child.join()  # it leaves right after saying so
+            self._ended(outcome)
+        elif kind == "error":
+            _, pid, label, error = event
+            self.exited.add(pid)
+            if isinstance(error, BaseException):
+                error.add_note(f"(in the worker process of {label})")
+                raise error
+            raise SimulationError("a worker process failed", source="fleet simulation",
+                                  path=label, expected="its results", found=error)
+        else:
+            self._event(event)
+
+    def _check_alive(self) -> None:
+        for pid in sorted(self.running):
+            if _alive(pid):
+                continue
+            with contextlib.suppress(_queue.Empty):  # its end may have come just before
+                while pid not in self.exited:
+                    self._handle(self.channel.get_nowait())
+            if pid not in self.exited:
+                raise SimulationError("a worker process ended without reporting its end",
+                                      source="fleet simulation", path=self.labels[pid],
+                                      expected="its results",
+                                      found=f"process {pid} is gone")
+
+    # what each level says
+    def _top_up(self) -> None:
+        """Start what may start now (the processes start one another: nothing)."""
+
+    def _finished(self) -> bool:
+        raise NotImplementedError
+
+    def _ended(self, outcome) -> None:
+        raise NotImplementedError
+
+    def _event(self, event: tuple) -> None:
+        raise NotImplementedError
+
+
+def _fork(label: str, target, *args) -> multiprocessing.process.BaseProcess:
+    """``target(*args)`` started in a forked process."""
+    process = multiprocessing.get_context("fork").Process(
+        target=target, name=f"duis simulate {label}", args=args)
+    process.start()
+    return process
+
+
+def _in_worker(channel: _Channel, label: str, work) -> None:
+    """A forked process's life: say it started, do ``work``, report its outcome
+    (or its error, sent back whole: a DuisError pickles) and leave at once,
+    without waiting for the processes it forked (they report on their own)."""
+    pid = os.getpid()
+    try:
+        channel.sender_only()
+        channel.put(("start", pid, label))
+    except OSError:  # the main process stopped listening before this one began
+        os._exit(1)
+    try:
+        channel.put(("exit", pid, work()))
+    except BaseException as exc:
+        with contextlib.suppress(Exception):  # nobody listens any more: nothing to tell
+            channel.put(("error", pid, label, _picklable(exc)))
+    finally:
+        os._exit(0)
+
+
+def _picklable(exc: BaseException) -> BaseException | str:
+    import pickle
+    try:
+        pickle.dumps(exc)
+        return exc
+    except Exception:  # noqa: BLE001
+        return f"{type(exc).__name__}: {exc}"
+
+
+class _Recoveries(_Forks):
+    """The recoveries of a world, in forked copies: a runner per group of
+    profiles with the same steps; done when each profile has its result and
+    every process has finished.
 
     A runner (:func:`_run_group`) in a process holding the world before step
     ``k``, shared by a group of profiles, runs the step under their
@@ -301,60 +453,36 @@ class _Recoveries:
 
     def __init__(self, campaign: Campaign, names: list[str], settings: CampaignSettings,
                  progress: Progress | None, jobs: int) -> None:
+        super().__init__()
         self.campaign, self.names, self.settings = campaign, names, settings
         self.progress = progress
-        self.context = multiprocessing.get_context("fork")
-        self.queue = _Channel(self.context)
         self.slots = self.context.BoundedSemaphore(jobs)
         self.results: dict[str, ProfileResult] = {}
         self.peaks: dict[str, int | None] = {}
         self.splits: list[dict] = []
         self.shared_steps: list[tuple[tuple[str, ...], str, float, float, int]] = []
         self.cpu_seconds, self.messages = 0.0, 0
-        self.memory = _MemorySampler()
 
     def run(self) -> None:
         # one runner for every profile: they all take the same recovery steps
         # (campaign.RECOVERY), and it forks a copy where their answers part
-        child = self.context.Process(target=_runner, name="duis simulate runner",
-                                     args=(self.campaign, list(self.names),
-                                           recovery_steps(self.settings), 0,
-                                           self.queue, self.slots))
-        child.start()
-        children = [child]
-        started: set[int] = set()
-        exited: set[int] = set()
-        try:
-            while len(self.results) < len(self.names) or started - exited:
-                try:
-                    event = self.queue.get(timeout=0.2)
-                except _queue.Empty:
-                    self._check_alive(started, exited)
-                    event = None
-                if event is not None:
-                    self._handle(event, started, exited)
-                self.memory.sample(started - exited)
-        except BaseException:
-            self.queue.stop_listening()  # stragglers not yet started fail their first send
-            for pid in started - exited:
-                _kill(pid)
-            raise
-        finally:
-            for child in children:
-                child.join()
+        self.start(" + ".join(self.names), _runner, self.campaign, list(self.names),
+                   recovery_steps(self.settings), 0, self.channel, self.slots)
+        self.listen()
 
-    def _handle(self, event: tuple, started: set[int], exited: set[int]) -> None:
+    def _finished(self) -> bool:
+        return len(self.results) == len(self.names)
+
+    def _ended(self, outcome: tuple[float, int]) -> None:
+        cpu, messages = outcome
+        self.cpu_seconds += cpu
+        self.messages += messages
+
+    def _event(self, event: tuple) -> None:
         kind = event[0]
         if kind == "progress":
             if self.progress is not None:
                 self.progress(*event[1:])
-        elif kind == "start":
-            started.add(event[1])
-        elif kind == "exit":
-            _, pid, cpu, messages = event
-            exited.add(pid)
-            self.cpu_seconds += cpu
-            self.messages += messages
         elif kind == "result":
             _, name, result, peak = event
             self.results[name], self.peaks[name] = result, peak
@@ -364,28 +492,6 @@ class _Recoveries:
             _, group, step, question, answers, parts = event
             self.splits.append({"profiles": list(group), "step": step, "question": question,
                                 "answers": answers, "groups": parts})
-        elif kind == "error":
-            _, pid, label, error = event
-            exited.add(pid)
-            if isinstance(error, BaseException):
-                error.add_note(f"(in the worker process of {label})")
-                raise error
-            raise SimulationError("a worker process failed", source="fleet simulation",
-                                  path=label, expected="a result", found=error)
-
-    def _check_alive(self, started: set[int], exited: set[int]) -> None:
-        for pid in sorted(started - exited):
-            if _alive(pid):
-                continue
-            try:  # it may have reported its end just before leaving
-                while True:
-                    self._handle(self.queue.get_nowait(), started, exited)
-            except _queue.Empty:
-                pass
-            if pid not in exited:
-                raise SimulationError("a worker process ended without reporting its end",
-                                      source="fleet simulation", path=f"process {pid}",
-                                      expected="its results", found="the process is gone")
 
     def segments(self) -> list[SharedSteps]:
         """The steps each group shared, one entry per group, in the order the steps run."""
@@ -403,55 +509,28 @@ class _Recoveries:
         return sorted(segments, key=lambda s: (len(s.profiles) * -1, order[s.profiles[0]]))
 
 
-def _runner(campaign: Campaign, group: list[str], steps: list[str], k: int, queue,
+def _runner(campaign: Campaign, group: list[str], steps: list[str], k: int, queue: _Channel,
             slots) -> None:
-    """A forked process's life as a runner: report its start, run the group from
-    step ``k``, report its end (or its error) and leave at once."""
-    _as_worker(campaign, queue, lambda: _run_group(campaign, group, steps, k, queue, slots),
-               " + ".join(group))
+    """A forked process's life as a runner: the group from step ``k``; its outcome
+    is its CPU time and the messages it sent."""
+    def work() -> tuple[float, int]:
+        messages = campaign.supplier.tally.messages
+        campaign.progress = lambda *event: queue.put(("progress", *event))
+        _run_group(campaign, group, steps, k, queue, slots)
+        return time.process_time(), campaign.supplier.tally.messages - messages
+
+    _in_worker(queue, " + ".join(group), work)
 
 
-def _as_worker(campaign: Campaign, queue, body, label: str) -> None:
-    pid = os.getpid()
-    try:
-        queue.sender_only()
-        queue.put(("start", pid))
-    except OSError:  # the main process stopped listening before this one began
-        os._exit(1)
-    messages = campaign.supplier.tally.messages
-    campaign.progress = lambda *event: queue.put(("progress", *event))
-    try:
-        body()
-        queue.put(("exit", pid, time.process_time(), campaign.supplier.tally.messages - messages))
-    except BaseException as exc:  # sent back whole (DuisError pickles), raised in the main process
-        try:
-            queue.put(("error", pid, label, _picklable(exc)))
-        except Exception:  # noqa: BLE001 - nobody listens any more: nothing to tell
-            pass
-    finally:
-        # Leave without waiting for forked children: a backup, or the runners of
-        # other groups, go on on their own and report to the main process.
-        os._exit(0)
-
-
-def _picklable(exc: BaseException) -> BaseException | str:
-    import pickle
-    try:
-        pickle.dumps(exc)
-        return exc
-    except Exception:  # noqa: BLE001
-        return f"{type(exc).__name__}: {exc}"
-
-
-def _run_group(campaign: Campaign, group: list[str], steps: list[str], k: int, queue,
-               slots) -> None:
+def _run_group(campaign: Campaign, group: list[str], steps: list[str], k: int,
+               queue: _Channel, slots) -> None:
     context = multiprocessing.get_context("fork")
     while len(group) > 1 and k < len(steps):
         campaign.become(group)
         reader, writer = context.Pipe(duplex=False)
-        backup = context.Process(target=_backup, name="duis simulate backup",
-                                 args=(campaign, group, steps, k, reader, writer, queue, slots))
-        backup.start()
+        label = f"backup of {' + '.join(group)}"
+        backup = _fork(label, _backup, campaign, group, steps, k, reader, writer, queue, slots)
+        queue.put(("start", backup.pid, label))
         reader.close()
         try:
             wall, cpu, messages = _timed_step(campaign, steps[k], slots)
@@ -476,27 +555,29 @@ def _run_group(campaign: Campaign, group: list[str], steps: list[str], k: int, q
     queue.put(("result", group[0], campaign.result(wall, cpu), peak_memory_kb()))
 
 
-def _start_runner(campaign: Campaign, group: list[str], steps: list[str], k: int, queue,
-                  slots) -> None:
-    multiprocessing.get_context("fork").Process(
-        target=_runner, name="duis simulate runner",
-        args=(campaign, group, steps, k, queue, slots)).start()
+def _start_runner(campaign: Campaign, group: list[str], steps: list[str], k: int,
+                  queue: _Channel, slots) -> None:
+    label = " + ".join(group)
+    queue.put(("start", _fork(label, _runner, campaign, group, steps, k, queue, slots).pid,
+               label))
 
 
 def _backup(campaign: Campaign, group: list[str], steps: list[str], k: int, reader, writer,
-            queue, slots) -> None:
-    """The world before step ``k``, kept while the runner tries the step for the group."""
+            queue: _Channel, slots) -> None:
+    """The world before step ``k``, kept while the runner tries the step for the
+    group: dropped when it went through, a runner for each group of the split
+    when the profiles answered differently."""
     writer.close()  # the runner's end: its only copy must be the runner's, for EOF
     pid = os.getpid()
     try:
         queue.sender_only()
-        queue.put(("start", pid))  # counted in the run's memory while it waits
+        queue.put(("start", pid, f"backup of {' + '.join(group)}"))
         try:
             verdict, parts = reader.recv()
         except EOFError:  # the runner died: the main process notices and reports it
             verdict, parts = "gone", None
         if verdict != "split":
-            queue.put(("exit", pid, time.process_time(), 0))
+            queue.put(("exit", pid, (time.process_time(), 0)))
             os._exit(0)
     except OSError:  # the main process stopped listening
         os._exit(1)
@@ -518,6 +599,69 @@ def _timed_step(campaign: Campaign, step: str, slots) -> tuple[float, float, int
     return wall, cpu, campaign.supplier.tally.messages - messages
 
 
+# --- shards, each in a process of its own ---------------------------------------------
+
+class _Shards(_Forks):
+    """A fleet run as shards: at most ``jobs`` shard processes at once, each the
+    leader of a process group that holds its own workers; their progress
+    relayed, their reports collected in shard order."""
+
+    def __init__(self, spec: FleetSpec, settings: CampaignSettings, store: CredentialStore,
+                 names: list[str], progress: Progress | None, jobs: int,
+                 parts: list[Shard], described: dict) -> None:
+        super().__init__()
+        self.spec, self.settings, self.store, self.names = spec, settings, store, names
+        self.progress, self.jobs, self.parts, self.described = progress, jobs, parts, described
+        self.waiting = list(parts)
+        self.reports: dict[int, SimulationReport] = {}
+
+    def run(self) -> tuple[list[SimulationReport], int | None]:
+        """Each shard's report, in shard order, and the largest memory of all the
+        run's processes together."""
+        self.listen()
+        return [self.reports[part.index] for part in self.parts], self.memory.peak_kb
+
+    def _top_up(self) -> None:
+        while self.waiting and len(self.running) < self.jobs:
+            part = self.waiting.pop(0)
+            pid = self.start(part.label, _shard_worker, self.spec, self.settings, self.store,
+                             self.names, self.jobs, part, self.described, self.channel)
+            # here as well as in the child, whichever comes first, so no kill misses it
+            # (OSError: it already did, or already left)
+            with contextlib.suppress(OSError):
+                os.setpgid(pid, pid)
+
+    def _finished(self) -> bool:
+        return len(self.reports) == len(self.parts)
+
+    def _ended(self, outcome: tuple[int, SimulationReport]) -> None:
+        index, report = outcome
+        self.reports[index] = report
+
+    def _event(self, event: tuple) -> None:  # ("progress", shard index, *event)
+        progress = _in_shard(self.progress, self.parts[event[1]])
+        if progress is not None:
+            progress(*event[2:])
+
+
+def _shard_worker(spec: FleetSpec, settings: CampaignSettings, store: CredentialStore,
+                  names: list[str], jobs: int, shard: Shard, described: dict,
+                  channel: _Channel) -> None:
+    """A shard's process: its world's report is its outcome."""
+    with contextlib.suppress(OSError):  # the main process may have done it already
+        os.setpgid(0, 0)
+    index = shard.index
+
+    def work() -> tuple[int, SimulationReport]:
+        return index, _world(spec, settings, store, names,
+                             lambda *event: channel.put(("progress", index, *event)), jobs,
+                             shard, described)
+
+    _in_worker(channel, shard.label, work)
+
+
+# --- the processes, as /proc sees them ------------------------------------------------
+
 def _alive(pid: int) -> bool:
     """Whether process ``pid`` still runs (a zombie does not)."""
     try:
@@ -532,11 +676,12 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def _kill(pid: int) -> None:
-    try:
+def _kill_group(pid: int) -> None:
+    """Kill process ``pid`` and, if it leads one, its process group (a shard's workers)."""
+    with contextlib.suppress(OSError):  # it leads no group (or not yet)
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(OSError):  # it is gone already
         os.kill(pid, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 def _pss_kb(pids: list[int]) -> int | None:
@@ -554,137 +699,21 @@ def _pss_kb(pids: list[int]) -> int | None:
     return total if seen else None
 
 
-# --- shards, each in a process of its own ---------------------------------------------
-
-class _Shards:
-    """The main process's side of a fleet run as shards: at most ``jobs`` shard
-    processes at once (forked, each the leader of a process group that holds its
-    own workers), their progress relayed, their reports collected in shard order,
-    the memory of them all sampled.  If one fails, or this process is
-    interrupted, every running shard's process group is killed."""
-
-    def __init__(self, spec: FleetSpec, settings: CampaignSettings, store: CredentialStore,
-                 names: list[str], progress: Progress | None, jobs: int,
-                 parts: list[Shard], described: dict) -> None:
-        self.spec, self.settings, self.store, self.names = spec, settings, store, names
-        self.progress, self.jobs, self.parts, self.described = progress, jobs, parts, described
-        self.context = multiprocessing.get_context("fork")
-        self.channel = _Channel(self.context)
-        self.memory = _MemorySampler()
-
-    def run(self) -> tuple[list[SimulationReport], int | None]:
-        """Each shard's report, in shard order, and the largest memory of all the
-        run's processes together."""
-        waiting = list(self.parts)
-        running: dict[int, multiprocessing.process.BaseProcess] = {}
-        reports: dict[int, SimulationReport] = {}
-        try:
-            while waiting or running:
-                while waiting and len(running) < self.jobs:
-                    part = waiting.pop(0)
-                    running[part.index] = self._start(part)
-                try:
-                    self._handle(self.channel.get(timeout=0.2), running, reports)
-                except _queue.Empty:
-                    self._check_alive(running, reports)
-                self.memory.sample(_descendants(running[n].pid for n in running))
-        except BaseException:
-            self.channel.stop_listening()
-            for process in running.values():
-                if process.pid is not None:
-                    _kill_group(process.pid)
-            raise
-        finally:
-            for process in running.values():
-                process.join()
-        return [reports[part.index] for part in self.parts], self.memory.peak_kb
-
-    def _start(self, part: Shard):
-        process = self.context.Process(
-            target=_shard_worker, name=f"duis simulate {part.label}",
-            args=(self.spec, self.settings, self.store, self.names, self.jobs, part,
-                  self.described, self.channel))
-        process.start()
-        pid = process.pid
-        assert pid is not None  # started
-        # here as well as in the child, whichever comes first, so no kill misses it
-        # (OSError: it already did, or already left)
-        with contextlib.suppress(OSError):
-            os.setpgid(pid, pid)
-        return process
-
-    def _handle(self, event: tuple, running: dict, reports: dict[int, SimulationReport]) -> None:
-        kind, index = event[0], event[1]
-        if kind == "progress":
-            progress = _in_shard(self.progress, self.parts[index])
-            if progress is not None:
-                progress(*event[2:])
-        elif kind == "report":
-            reports[index] = event[2]
-            running.pop(index).join()
-        elif kind == "error":
-            error = event[2]
-            running.pop(index).join()
-            if isinstance(error, BaseException):
-                error.add_note(f"(in the process of {self.parts[index].label})")
-                raise error
-            raise SimulationError("a shard's process failed", source="fleet simulation",
-                                  path=self.parts[index].label, expected="its report",
-                                  found=error)
-
-    def _check_alive(self, running: dict, reports: dict[int, SimulationReport]) -> None:
-        for index in sorted(running):
-            if running[index].exitcode is None:
-                continue
-            with contextlib.suppress(_queue.Empty):  # its report may have come just before
-                while index in running:
-                    self._handle(self.channel.get_nowait(), running, reports)
-            if index in running:
-                running.pop(index).join()
-                raise SimulationError("a shard's process ended without its report",
-                                      source="fleet simulation", path=self.parts[index].label,
-                                      expected="its report", found="the process is gone")
-
-
-def _shard_worker(spec: FleetSpec, settings: CampaignSettings, store: CredentialStore,
-                  names: list[str], jobs: int, shard: Shard, described: dict, channel) -> None:
-    """A shard's process: its world's report (or its error) to the main process."""
-    with contextlib.suppress(OSError):  # the main process may have done it already
-        os.setpgid(0, 0)
-    channel.sender_only()
-    index = shard.index
-    try:
-        report = _world(spec, settings, store, names,
-                        lambda *event: channel.put(("progress", index, *event)), jobs, shard,
-                        described)
-        channel.put(("report", index, report))
-    except BaseException as exc:  # sent back whole (DuisError pickles), raised in the main process
-        with contextlib.suppress(Exception):  # nobody listens any more: nothing to tell
-            channel.put(("error", index, _picklable(exc)))
-    finally:
-        os._exit(0)
-
-
-def _descendants(pids) -> list[int]:
-    """``pids`` and every process descended from them (where /proc tells)."""
-    found: list[int] = []
+def _descendants(pids: Iterable[int]) -> list[int]:
+    """``pids`` and every process descended from them (where /proc tells), each once."""
+    found: dict[int, None] = {}
     todo = list(pids)
     while todo:
         pid = todo.pop()
-        found.append(pid)
+        if pid in found:
+            continue
+        found[pid] = None
         try:
             with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
                 todo += [int(child) for child in children.read().split()]
         except (OSError, ValueError):
             continue
-    return found
-
-
-def _kill_group(pid: int) -> None:
-    """Kill process ``pid`` and its process group (the workers of a shard)."""
-    with contextlib.suppress(OSError):  # no such group: it has not made its own yet
-        os.killpg(pid, signal.SIGKILL)
-    _kill(pid)
+    return list(found)
 
 
 # --- worker processes, each with a whole campaign ---------------------------------------
