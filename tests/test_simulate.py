@@ -294,6 +294,36 @@ def test_progress_bar_drops_the_shared_roll_out_once_profiles_report():
         "mp105-option2 retry 1  50% | baseline read  12% | mp105-option1 read  25%")
 
 
+def test_progress_bar_keeps_a_part_per_running_shard_until_it_ends():
+    import io
+    from duis.simulate.campaign import ENDED
+    stream = io.StringIO()
+    bar = simulate_command.ProgressBar(stream, every=0)
+    steps = [  # (event, the parts on the line after it)
+        (("shard 1/3: all profiles", "activate", 5, 10), ["shard 1/3: all profiles"]),
+        (("shard 2/3: all profiles", "distribute", 1, 4),
+         ["shard 1/3: all profiles", "shard 2/3: all profiles"]),
+        # shard 1's profiles part; shard 2's roll-out stays
+        (("shard 1/3: baseline + mp105-option1", "retry 1", 1, 4),
+         ["shard 2/3: all profiles", "shard 1/3: baseline + mp105-option1"]),
+        (("shard 1/3: mp105-option2", "retry 1", 2, 4),
+         ["shard 2/3: all profiles", "shard 1/3: baseline + mp105-option1",
+          "shard 1/3: mp105-option2"]),
+        # a profile of shard 2 with the same name leaves shard 1's parts alone
+        (("shard 2/3: baseline", "read", 1, 8),
+         ["shard 1/3: baseline + mp105-option1", "shard 1/3: mp105-option2",
+          "shard 2/3: baseline"]),
+        (("shard 1/3: all profiles", ENDED, 1, 1), ["shard 2/3: baseline"]),
+        (("shard 3/3: all profiles", "build", 0, 9), ["shard 2/3: baseline",
+                                                      "shard 3/3: all profiles"]),
+    ]
+    for event, parts in steps:
+        bar(*event)
+        assert list(bar.state) == parts, event
+    assert stream.getvalue().rstrip().endswith(
+        "shard 2/3: baseline read  12% | shard 3/3: all profiles build   0%")
+
+
 def test_default_jobs_follow_cpus_profiles_and_memory():
     mb = 1024
     assert default_jobs(3, 100_000, cpus=1, available_kb=10**8) == 1
@@ -520,7 +550,15 @@ def test_a_fleet_of_shards_reports_the_same_in_one_process_or_several(store):
     two = simulate(spec, settings, store, jobs=2, progress=lambda *event: events.append(event))
     assert one.without_machine_figures() == two.without_machine_figures()
     assert one.shards == two.shards == 3 and two.to_dict()["shards"] == 3
-    assert {phase.split(" ", 2)[1] for _, phase, _, _ in events} == {"1/3", "2/3", "3/3"}
+    # progress names each event's shard; each shard's last event says it ended
+    from duis.simulate.campaign import ENDED
+    from duis.simulate.fleet import shard_of
+    labels = ["shard 1/3", "shard 2/3", "shard 3/3"]
+    assert {shard_of(name)[0] for name, _, _, _ in events} == set(labels)
+    ended = [(name, done, total) for name, phase, done, total in events if phase == ENDED]
+    assert sorted(ended) == [(f"{label}: all profiles", 1, 1) for label in labels]
+    for label in labels:
+        assert [e for e in events if shard_of(e[0])[0] == label][-1][1] == ENDED
     # each profile: the shards' campaigns, each run alone, added up
     from duis.simulate.fleet import shards
     alone = [run_profile(spec, settings, "mp105-option2", store, shard=part)

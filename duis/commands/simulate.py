@@ -10,7 +10,13 @@ import time
 
 from ..profiles import profiles
 from ..simulate import CampaignSettings, FleetSpec, simulate
-from ..simulate.campaign import DEFAULT_DISTRIBUTION_BATCH, MAX_DEVICE_ID_LIST, SHARED
+from ..simulate.campaign import (
+    DEFAULT_DISTRIBUTION_BATCH,
+    ENDED,
+    MAX_DEVICE_ID_LIST,
+    SHARED,
+)
+from ..simulate.fleet import shard_of
 from ._io import add_schema_option, add_store_option, store_from, use_schema, write_output
 
 #: below this many devices a run is short: no progress bar unless asked for
@@ -109,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 class ProgressBar:
-    """One line on stderr: each running profile's phase and how far it got."""
+    """One line on stderr: each running profile's phase and how far it got (in a
+    sharded run, each running shard's)."""
 
     WIDTH = 20
 
@@ -120,16 +127,25 @@ class ProgressBar:
         self.wide = 0
 
     def __call__(self, profile: str, phase: str, done: int, total: int) -> None:
-        if profile not in self.state:  # profiles that shared a world went separate ways
-            members = set(profile.split(" + "))
-            for label in list(self.state):
-                if label == SHARED or members & set(label.split(" + ")):
-                    del self.state[label]
-        self.state[profile] = (phase, done, total)
+        shard, members = shard_of(profile)
+        if phase == ENDED:  # a shard ended: its parts leave the line
+            self._forget(lambda its_shard, _: its_shard == shard)
+        elif profile not in self.state:  # profiles that shared a world went separate ways
+            wanted = set(members.split(" + "))
+            self._forget(lambda its_shard, its_members: its_shard == shard and (
+                its_members == SHARED or bool(wanted & set(its_members.split(" + ")))))
+        if phase != ENDED:
+            self.state[profile] = (phase, done, total)
         now = time.monotonic()
         if now - self.last >= self.every or done == total:
             self.last = now
             self._draw()
+
+    def _forget(self, which) -> None:
+        """Drop the parts ``which(shard, profiles)`` names (as :func:`shard_of` splits them)."""
+        for name in list(self.state):
+            if which(*shard_of(name)):
+                del self.state[name]
 
     def _draw(self) -> None:
         parts = []

@@ -91,6 +91,8 @@ def recovery_steps(settings: CampaignSettings) -> list[str]:
 Progress = Callable[[str, str, int, int], None]
 #: the name progress is reported under while a roll-out is shared by the profiles
 SHARED = "all profiles"
+#: the phase of the last event of a shard (named :data:`SHARED` in it): the shard ended
+ENDED = "ended"
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import random as _random
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -143,6 +144,22 @@ class Shard:
 def shard_label(index: int, count: int) -> str:
     """How reports and progress name shard ``index`` (from 0) of ``count``."""
     return f"shard {index + 1}/{count}"
+
+
+#: what a progress event's name holds in a sharded run: the shard, then the profiles
+_IN_SHARD = re.compile(r"(shard \d+/\d+): (.*)", re.DOTALL)
+
+
+def in_shard(label: str, profiles: str) -> str:
+    """The name of a progress event of ``profiles`` in the shard ``label``."""
+    return f"{label}: {profiles}"
+
+
+def shard_of(name: str) -> tuple[str | None, str]:
+    """A progress event's name split into its shard's label (``None`` in a run
+    of one world) and the profiles it is about: :func:`in_shard` undone."""
+    found = _IN_SHARD.fullmatch(name)
+    return (found[1], found[2]) if found else (None, name)
 
 
 def eui_text(number: int) -> str:

@@ -44,6 +44,8 @@ from ..profiles import JointProfile, ProfilesDisagree, profiles
 from ..profiles import profile as named_profile
 from ..signatures import CredentialStore
 from .campaign import (
+    ENDED,
+    SHARED,
     Campaign,
     CampaignSettings,
     Progress,
@@ -52,7 +54,7 @@ from .campaign import (
     recovery_steps,
     run_profile,
 )
-from .fleet import FleetSpec, Shard, shards
+from .fleet import FleetSpec, Shard, in_shard, shards
 from .report import ProfileResult, SharedSteps, SimulationReport, merge_reports
 
 __all__ = ["default_jobs", "peak_memory_kb", "simulate"]
@@ -91,8 +93,11 @@ def simulate(spec: FleetSpec, settings: CampaignSettings, store: CredentialStore
         reports, peak = _Shards(spec, settings, store, names, progress, jobs, parts,
                                 described).run()
     else:
-        reports = [_world(spec, settings, store, names, _in_shard(progress, part), jobs, part,
-                          described) for part in parts]
+        reports = []
+        for part in parts:
+            reports.append(_world(spec, settings, store, names, _in_shard(progress, part), jobs,
+                                  part, described))
+            _ended(progress, part)
         peak = max(filter(None, (r.peak_memory_kb for r in reports)), default=None)
     report = merge_reports(reports, described)
     report.measured_peak_kb = peak
@@ -120,12 +125,18 @@ def _world(spec: FleetSpec, settings: CampaignSettings, store: CredentialStore,
 
 
 def _in_shard(progress: Progress | None, shard: Shard) -> Progress | None:
-    """``progress`` with the shard in each phase's name."""
+    """``progress`` with the shard in each event's name (:func:`~.fleet.in_shard`)."""
     if progress is None:
         return None
     label = shard.label
-    return lambda profile, phase, done, total: progress(profile, f"{label} {phase}", done,
+    return lambda profile, phase, done, total: progress(in_shard(label, profile), phase, done,
                                                          total)
+
+
+def _ended(progress: Progress | None, shard: Shard) -> None:
+    """Tell ``progress`` that ``shard`` has ended (:data:`~.campaign.ENDED`)."""
+    if progress is not None:
+        progress(in_shard(shard.label, SHARED), ENDED, 1, 1)
 
 
 def default_jobs(profile_count: int, devices: int, *, shards: int = 1,
@@ -637,6 +648,7 @@ class _Shards(_Forks):
     def _ended(self, outcome: tuple[int, SimulationReport]) -> None:
         index, report = outcome
         self.reports[index] = report
+        _ended(self.progress, self.parts[index])
 
     def _event(self, event: tuple) -> None:  # ("progress", shard index, *event)
         progress = _in_shard(self.progress, self.parts[event[1]])
