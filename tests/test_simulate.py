@@ -296,6 +296,7 @@ def test_progress_bar_drops_the_shared_roll_out_once_profiles_report():
 
 def test_progress_bar_keeps_a_part_per_running_shard_until_it_ends():
     import io
+
     from duis.simulate.campaign import ENDED
     stream = io.StringIO()
     bar = simulate_command.ProgressBar(stream, every=0)
