@@ -268,6 +268,26 @@ def test_a_forked_copy_that_dies_before_saying_a_word_is_reported(store, monkeyp
     assert caught.value.path in everyone or " + " in caught.value.path
 
 
+@pytest.mark.slow  # seconds: make test-slow (CI) runs it
+def test_a_pool_worker_that_dies_is_reported_not_thrown(store, monkeypatch):
+    """Worker processes that each run a whole profile (the path without shared
+    steps): one that dies gives the same clear error as a forked copy."""
+    import os
+    run_profile = run_module.run_profile
+
+    def dying(spec, settings, name, *rest):
+        if name == "mp105-option1":
+            os._exit(3)
+        return run_profile(spec, settings, name, *rest)
+
+    monkeypatch.setattr(run_module, "run_profile", dying)
+    with pytest.raises(SimulationError) as caught:
+        run_module._in_workers(FleetSpec(devices=100, seed=2), CampaignSettings(signing=False),
+                               store.directory, ["baseline", "mp105-option1"], None, 2, None)
+    assert caught.value.message == "a worker process ended without reporting its end"
+    assert "mp105-option1" in caught.value.path
+
+
 def test_the_simulated_world_keeps_no_temporary_file_a_fork_would_share():
     from duis.clock import FixedClock
     from duis.simulate.fleet import START, build_inventory

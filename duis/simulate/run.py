@@ -37,6 +37,7 @@ import signal
 import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
 from pathlib import Path
 
@@ -764,13 +765,26 @@ def _in_workers(spec: FleetSpec, settings: CampaignSettings, store_directory: Pa
         while not all(f.done() for f in futures):
             _relay(events, progress, timeout=0.2)
         _relay(events, progress, timeout=0)
-        done = [f.result() for f in futures]
+        try:
+            done = [f.result() for f in futures]
+        except BrokenProcessPool as exc:  # a worker killed, or gone without a word
+            raise SimulationError("a worker process ended without reporting its end",
+                                  source="fleet simulation",
+                                  path=" + ".join(name for name, f in zip(names, futures,
+                                                                           strict=True)
+                                                  if not _finished(f)),
+                                  expected="its results", found=str(exc)) from None
     peaks: dict[int, int | None] = {}
     for _, pid, peak in done:  # a worker that ran two profiles counts once, at its peak
         known = peaks.get(pid)
         peaks[pid] = peak if known is None else max(known, peak or 0)
     workers = {f"worker {n}": peak for n, peak in enumerate(peaks.values(), 1)}
     return [result for result, _, _ in done], workers
+
+
+def _finished(future) -> bool:
+    """Whether ``future`` of the worker pool gave its result."""
+    return future.done() and not future.cancelled() and future.exception() is None
 
 
 def _relay(events, progress: Progress | None, timeout: float) -> None:
