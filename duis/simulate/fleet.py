@@ -102,10 +102,12 @@ class FleetSpec:
     """Share of SMETS2 systems with gas (GPF and GSME); of SMETS1 systems with a GSME."""
     ppmid_share: float = 0.3
     """Share of SMETS2 systems with a PPMID."""
-    shard_size: int = 100_000
+    shard_size: int = 50_000
     """Devices per shard: shard ``k`` begins at the first system that starts at or
     after ``k * shard_size`` devices (module docstring).  A fleet of at most this
-    many devices is one world."""
+    many devices is one world.  (The default was 100,000 before 2026-12-06: a
+    fleet of more than 50,000 devices reports differently from then on; pass
+    100,000 for the earlier runs' results.)"""
 
     def __post_init__(self) -> None:
         if self.devices < 1:

@@ -390,6 +390,7 @@ class _Forks:
                 while pid not in self.exited:
                     self._handle(self.channel.get_nowait())
             if pid not in self.exited:
+                self.exited.add(pid)  # gone: its pid is not to be killed (it may be reused)
                 raise SimulationError("a worker process ended without reporting its end",
                                       source="fleet simulation", path=self.labels[pid],
                                       expected="its results",
