@@ -27,6 +27,7 @@ this process.  The results never depend on ``jobs``.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import gc
 import multiprocessing
@@ -294,7 +295,7 @@ class _MemorySampler:
         self.due = began + max(MEMORY_SAMPLE_SECONDS, took * MEMORY_SAMPLE_SHARE)
 
 
-class _Forks:
+class _Forks(abc.ABC):
     """The main process's side of work done in forked processes, the one shape of
     both levels of a run: the shards (:class:`_Shards`), and the recovery steps
     within a world (:class:`_Recoveries`).
@@ -397,17 +398,20 @@ class _Forks:
                                       found=f"process {pid} is gone")
 
     # what each level says
-    def _top_up(self) -> None:
-        """Start what may start now (the processes start one another: nothing)."""
+    def _top_up(self) -> None:  # noqa: B027 - optional: recovery copies start one another
+        """Start what may start now (by default nothing)."""
 
+    @abc.abstractmethod
     def _finished(self) -> bool:
-        raise NotImplementedError
+        """Whether every result this level waits for has come."""
 
+    @abc.abstractmethod
     def _ended(self, outcome) -> None:
-        raise NotImplementedError
+        """Take the ``outcome`` a process reported with its end."""
 
+    @abc.abstractmethod
     def _event(self, event: tuple) -> None:
-        raise NotImplementedError
+        """Take an event of this level's own (progress, results, splits)."""
 
 
 def _fork(label: str, target, *args) -> multiprocessing.process.BaseProcess:
@@ -634,7 +638,7 @@ class _Shards(_Forks):
         self.listen()
         return [self.reports[part.index] for part in self.parts], self.memory.peak_kb
 
-    def _top_up(self) -> None:
+    def _top_up(self) -> None:  # noqa: B027 - optional: recovery copies start one another
         while self.waiting and len(self.running) < self.jobs:
             part = self.waiting.pop(0)
             pid = self.start(part.label, _shard_worker, self.spec, self.settings, self.store,
