@@ -6,6 +6,8 @@ even after valid messages of the same shape."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -14,11 +16,14 @@ from hypothesis import strategies as st
 from duis.clock import FixedClock
 from duis.dsp.firmware_reports import AlertIntent
 from duis.dsp.responses import Responder
+from duis.dsp.seal import seal
 from duis.errors import SchemaInvalid
 from duis.gbcs.model import FirmwareVersionReport, GbcsMessage, Kind
 from duis.messages import EUI64, request
 from duis.messages.codec import build_serialized
 from duis.messages.template import SEEN_MAX, TemplateBook
+from duis.signatures import CredentialStore
+from duis.signatures.sign import signable_form
 from duis.smi import Device
 
 NOW = dt.datetime(2026, 3, 1, 9, 0, 0, 123000, tzinfo=dt.UTC)
@@ -28,6 +33,7 @@ COUNTERS = st.integers(min_value=0, max_value=2**64 - 1)
 #: response codes: some the schema has, some it has not
 CODES = st.sampled_from(["I0", "I99", "E5", "E20", "E21", "E10", "I", "X9", "e5", "I0 "])
 #: firmware versions as the SMI or a device may hold them: at most 8 characters is valid
+STORE = CredentialStore(Path(__file__).resolve().parents[1] / "samples" / "pki")
 VERSIONS = st.text(st.sampled_from('AZaz09.-_ &<>"') | st.sampled_from("é\t"),
                    min_size=0, max_size=10)
 DEVICE_TYPES = st.sampled_from(["ESME", "GSME", "PPMID", "HCALCS"])
@@ -81,10 +87,17 @@ def _same(call) -> None:
         with pytest.raises(SchemaInvalid):
             call(warm)
         return
-    assert [out.xml for out in _list(call(warm))] == expected
+    filled = _list(call(warm))
+    assert [out.xml for out in filled] == expected
     # and the long way agrees: what build_serialized gives, validated
     for xml in expected:
         assert xml.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n')
+    # a filled message carries its Canonical XML when its texts fit a template: the
+    # very octets its signature digests, so sealing it gives the same bytes
+    for out in filled:
+        assert out.canonical is None or out.canonical == signable_form(out.xml)
+        if out.canonical is not None:
+            assert seal([out], STORE, NOW) == seal([replace(out, canonical=None)], STORE, NOW)
 
 
 def _list(result):
@@ -158,3 +171,44 @@ def test_a_foreign_text_is_remembered_per_place_up_to_a_bound():
     book.render(layout, "x", {"v": "5"})
     book.render(layout, "x", {"v": f"{SEEN_MAX + 5}"})  # seen, but beyond the bound
     assert written == [True]
+
+
+def test_the_usual_messages_come_with_their_canonical_xml():
+    """Every shape the DSP fills in, with usual texts, comes with its Canonical XML."""
+    warm, _ = _responders()
+    req = _request(9)
+    outs = [warm.answer(req, "I99"), warm.precommand(req, b"\xdf\x09"),
+            warm.device_response(req, _reply(9), b"\xdd\x01"),
+            warm.device_alert(_alert(), b"\xdf\x02"),
+            *warm.dcc_alert(_intent("N29", "ESME", "1.0", "1.1"))]
+    for out in outs:
+        assert out.canonical is not None and out.canonical == signable_form(out.xml), out.kind
+
+
+PRINTABLE = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1,
+                   max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(first=PRINTABLE, second=PRINTABLE, text=PRINTABLE)
+def test_a_template_escapes_each_text_as_its_place_wants(first, second, text):
+    """Each text is escaped as its place is in each form: lxml escapes ">" and '"' in
+    an attribute value, C14N leaves ">" there as it is, and a value before a text's
+    place (a fixed one holding ">", another text's) does not hide where it is."""
+    from lxml import etree
+
+    def write(document, validate):
+        element = etree.Element("x", fixed="a>b", v=document["v"], w=document["w"])
+        element.text = document["t"]
+        return etree.tostring(element)
+
+    def canonical(data):
+        return etree.tostring(etree.fromstring(data), method="c14n")
+
+    book = TemplateBook(write, canonical=canonical)
+    layout = lambda t: t  # noqa: E731 - the texts are the document
+    book.render(layout, "x", {"v": "one", "w": "two", "t": "three"})
+    texts = {"v": first, "w": second, "t": text}
+    document, filled = book.render_with_canonical(layout, "x", texts)
+    assert document == write(texts, True)
+    assert filled is not None and filled == canonical(document)

@@ -250,6 +250,33 @@ def test_sign_built_gives_the_bytes_sign_gives(store, data):
     assert verify(fast, store, now=NOW).signed_bytes == etree.tostring(element, method="c14n")
 
 
+@pytest.mark.parametrize("data", [request(), RESPONSE], ids=["request", "response"])
+def test_sign_prepared_gives_the_bytes_sign_built_gives(store, data):
+    """From a message's bytes and its signable form alone, the same signed bytes."""
+    from duis.signatures import sign_built
+    from duis.signatures.sign import sign_prepared, signable_form
+    credential = (store.signing_credential(IS_USER, now=NOW) if b"<sr:Response" not in data
+                  else store.dsp_signing_credential(now=NOW))
+    element = _built(data)
+    serialized = etree.tostring(element, encoding="UTF-8")
+    canonical = signable_form(serialized)
+    assert canonical == etree.tostring(element, method="c14n")
+    assert signable_form(b'<?xml version="1.0" encoding="UTF-8"?>\n' + serialized) == canonical
+    signed = sign_prepared(serialized, canonical, credential)
+    assert signed == sign_built(element, credential)
+    assert verify(signed, store, now=NOW).signed_bytes == canonical
+
+
+def test_signable_form_is_none_where_the_signature_cannot_go_in_as_text(store):
+    """What sign_built signs by appending an element to a copy has no signable form."""
+    from duis.signatures.sign import signable_form
+    decorated = request().replace(b'schemaVersion="5.4"',
+                                  f'schemaVersion="5.4" xmlns:ds="{DS}"'.encode())
+    signed = signed_request(store)
+    for data in (decorated, signed, b"<root><child/></root>", b"<sr:x xmlns:sr='urn:x'/>"):
+        assert signable_form(data) is None, data
+
+
 def test_sign_built_escapes_the_issuer_as_lxml_does(store):
     import dataclasses
 

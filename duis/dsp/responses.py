@@ -36,6 +36,7 @@ from ..messages.ids import is_canonical_eui
 from ..messages.model import ResponseHeader
 from ..messages.template import TemplateBook, Texts
 from ..schema import SchemaSet
+from ..signatures.sign import signable_form
 from .firmware_reports import AlertIntent
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -80,6 +81,10 @@ class Outgoing:
     """Whether :attr:`xml` carries the DSP's signature."""
     gbcs_bytes: bytes | None = None
     """The GBCS bytes it carries in its GBCSPayload (what MMC output decodes)."""
+    canonical: bytes | None = field(default=None, repr=False, compare=False)
+    """The Canonical XML of :attr:`xml` (unsigned only), when it was laid out from a
+    template that gives it: what its signature digests, so sealing parses nothing
+    (:func:`duis.signatures.sign.signable_form`)."""
 
     def with_signature(self, xml: bytes) -> Outgoing:
         """This message as sealed: ``xml`` is its signed form."""
@@ -106,15 +111,20 @@ class Responder:
 
     def __init__(self, dsp_eui: str, clock: Clock, counter: AlertCounter | None = None, *,
                  schema: SchemaSet | None = None,
-                 seal: Callable[[list[Outgoing]], list[Outgoing]] | None = None) -> None:
+                 seal: Callable[[list[Outgoing]], list[Outgoing]] | None = None,
+                 signed: bool = True) -> None:
         self.dsp_eui, self.clock = dsp_eui, clock
+        self.signed = signed
+        """Whether what it builds is to be signed: then what is laid out from a
+        template carries its Canonical XML (:attr:`Outgoing.canonical`)."""
         self.counter = counter or AlertCounter(clock)
         self.schema = schema
         """What each message is checked against (None: :func:`duis.schema.load_schema`)."""
         self.seal = seal
         """What is done with each message once built (None: nothing, it stays unsigned).
         For the DSP's parts whose own methods promise signed messages."""
-        self.templates = TemplateBook(self._write, foreign=FOREIGN_TEXTS)
+        self.templates = TemplateBook(self._write, foreign=FOREIGN_TEXTS,
+                                      canonical=signable_form)
 
     def _write(self, message: Response, validate: bool) -> bytes:
         return XML_DECLARATION + build_serialized(message, validate=validate,
@@ -124,8 +134,10 @@ class Responder:
                   layout: Callable[[Texts], Response], texts: Texts,
                   gbcs: GbcsMessage | None = None, variant: str | None = None,
                   gbcs_bytes: bytes | None = None) -> Outgoing:
-        out = Outgoing(kind, recipient, code, self.templates.render(layout, name, texts),
-                       gbcs, variant, gbcs_bytes=gbcs_bytes)
+        xml, canonical = self.templates.render_with_canonical(layout, name, texts,
+                                                              canonical=self.signed)
+        out = Outgoing(kind, recipient, code, xml, gbcs, variant, gbcs_bytes=gbcs_bytes,
+                       canonical=canonical)
         return out if self.seal is None else self.seal([out])[0]
 
     def _outgoing(self, kind: str, recipient: str, code: str, message,

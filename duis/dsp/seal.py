@@ -16,6 +16,7 @@ import datetime as _dt
 from collections.abc import Iterable
 
 from ..signatures import CredentialStore, sign_built
+from ..signatures.sign import sign_prepared
 from ..xmlparse import parse_own
 from .responses import XML_DECLARATION, Outgoing
 
@@ -36,9 +37,14 @@ def seal(outgoing: Iterable[Outgoing], store: CredentialStore,
             continue
         if credential is None:
             credential = store.dsp_signing_credential(now=now)
-        # the unsigned bytes are the element's own serialization: not written again
-        element = out.element if out.element is not None else parse_own(out.xml)
-        xml = sign_built(element, credential, serialized=out.xml[len(XML_DECLARATION):])
+        # the unsigned bytes are the element's own serialization: not written again;
+        # with their Canonical XML at hand, nothing is parsed either
+        serialized = out.xml[len(XML_DECLARATION):]
+        if out.canonical is not None:
+            xml = sign_prepared(serialized, out.canonical, credential)
+        else:
+            element = out.element if out.element is not None else parse_own(out.xml)
+            xml = sign_built(element, credential, serialized=serialized)
         sealed.append(out.with_signature(xml))
     return sealed
 

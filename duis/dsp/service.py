@@ -152,7 +152,7 @@ class DSP:
         commands as Access Control Broker; the devices use the same ring."""
         if network is not None and network.keys is None:
             network.keys = self.keys
-        self.responder = Responder(self.dsp_eui, self.clock, schema=self.schema)
+        self.responder = Responder(self.dsp_eui, self.clock, schema=self.schema, signed=signing)
         """Builds what the DSP sends, unsigned."""
         self.precommands = PreCommandBook()
         self.settings = settings or DEFAULT_SETTINGS
@@ -165,7 +165,7 @@ class DSP:
         # its publish() is called directly and promises signed notices: its responder
         # seals what it builds (sharing the DSP's alert counter)
         sealing = Responder(self.dsp_eui, self.clock, self.responder.counter,
-                            schema=self.schema, seal=self.seal)
+                            schema=self.schema, seal=self.seal, signed=signing)
         self.hub_firmware = HubFirmware(inventory, self.settings, self.clock, sealing,
                                         network=network, dsp_eui=self.dsp_eui,
                                         report=self._process)

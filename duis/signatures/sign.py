@@ -30,9 +30,9 @@ from lxml import etree
 from ..errors import MessageError, WrongRoot
 from ..messages.ids import MAX_COUNTER, MessageID
 from ..messages.values import element_value
-from ..xmlparse import parse_bytes
+from ..xmlparse import parse_bytes, parse_own
 from . import profile as P
-from .c14n import strip_ignorable_whitespace
+from .c14n import document_octets, strip_ignorable_whitespace
 from .credentials import Credential, CredentialStore, issuer_text
 from .ecdsa import sign_raw
 from .errors import CredentialError
@@ -101,9 +101,30 @@ def sign_built(root: etree._Element, credential: Credential, *,
         root = copy.deepcopy(root)  # signed by appending the Signature: to a copy
         return _sign_tree(root.getroottree(), credential.private_key, credential.certificate,
                           False, deterministic, credential)
-    return _spliced(root, root.getroottree(), credential.private_key,
-                    credential.certificate.serial_number, credential.issuer, deterministic,
-                    serialized)
+    return _spliced_tree(root, root.getroottree(), credential.private_key,
+                         credential.certificate.serial_number, credential.issuer,
+                         deterministic, serialized)
+
+
+def signable_form(document: bytes) -> bytes | None:
+    """The octets a signature of ``document`` digests (its Canonical XML), if
+    :func:`sign_prepared` can sign it from its bytes: an unsigned message duis
+    wrote, with or without its XML declaration, its root as :func:`sign_built`
+    signs it without a copy; else ``None`` (sign it with :func:`sign_built`)."""
+    root = parse_own(document)
+    if not _spliceable(root) or next(root.iterchildren(P.SIGNATURE), None) is not None:
+        return None
+    return document_octets(root.getroottree(), None)
+
+
+def sign_prepared(serialized: bytes, canonical: bytes, credential: Credential, *,
+                  deterministic: bool = True) -> bytes:
+    """:func:`sign_built`'s bytes for the message that ``serialized`` is (the root
+    element as lxml writes it, no XML declaration) and whose :func:`signable_form`
+    is ``canonical``, from those bytes alone: nothing is parsed."""
+    closing = serialized[serialized.rindex(b"</"):]  # the root's end tag: it has element content
+    return _spliced(serialized, closing, canonical, credential.private_key,
+                    credential.certificate.serial_number, credential.issuer, deterministic)
 
 
 def _sign_tree(tree: etree._ElementTree, key, certificate, strip_whitespace: bool,
@@ -116,29 +137,36 @@ def _sign_tree(tree: etree._ElementTree, key, certificate, strip_whitespace: boo
         strip_ignorable_whitespace(root)
     issuer = credential.issuer if credential else issuer_text(certificate)
     if _spliceable(root):
-        return _spliced(root, tree, key, certificate.serial_number, issuer, deterministic)
-    digest, value = _digest_and_value(tree, key, deterministic)
+        return _spliced_tree(root, tree, key, certificate.serial_number, issuer, deterministic)
+    digest, value = _digest_and_value(document_octets(tree, None), key, deterministic)
     root.append(TEMPLATE.element(digest.decode("ascii"), value.decode("ascii"), issuer,
                                  str(certificate.serial_number)))
     return XML_DECLARATION + etree.tostring(tree, encoding="UTF-8")
 
 
-def _digest_and_value(tree: etree._ElementTree, key, deterministic: bool) -> tuple[bytes, bytes]:
-    """The base64 texts (ASCII bytes) of the document's digest and of the
-    signature value over the SignedInfo naming it."""
-    octets = etree.tostring(tree, method="c14n", exclusive=False, with_comments=False)
+def _digest_and_value(octets: bytes, key, deterministic: bool) -> tuple[bytes, bytes]:
+    """The base64 texts (ASCII bytes) of the digest of ``octets`` (the document's
+    Canonical XML) and of the signature value over the SignedInfo naming it."""
     digest = base64.b64encode(hashlib.sha256(octets).digest())
     return digest, _signature_value_octets(key, digest, deterministic)
 
 
-def _spliced(root: etree._Element, tree: etree._ElementTree, key, serial: int, issuer: str,
-             deterministic: bool, serialized: bytes | None = None) -> bytes:
+def _spliced_tree(root: etree._Element, tree: etree._ElementTree, key, serial: int,
+                  issuer: str, deterministic: bool, serialized: bytes | None = None) -> bytes:
     """The signed bytes of the usual message (see :func:`_spliceable`): the
     bytes appending the Signature to ``root`` and serializing would give.
     ``root`` stays unsigned."""
-    digest, value = _digest_and_value(tree, key, deterministic)
     body = serialized if serialized is not None else etree.tostring(root, encoding="UTF-8")
     closing = _closing_tag(root.prefix, cast(str, root.tag))  # a parsed tag is a str
+    return _spliced(body, closing, document_octets(tree, None), key, serial, issuer,
+                    deterministic)
+
+
+def _spliced(body: bytes, closing: bytes, octets: bytes, key, serial: int, issuer: str,
+             deterministic: bool) -> bytes:
+    """``body`` (the usual message's serialization, ending with ``closing``, its
+    root's end tag) signed over ``octets``, its Canonical XML."""
+    digest, value = _digest_and_value(octets, key, deterministic)
     # the Signature is not built: its markup goes in as text before the root's end tag
     markup = TEMPLATE.markup
     return b"".join((XML_DECLARATION, body[:-len(closing)], markup[0], digest, markup[1],
