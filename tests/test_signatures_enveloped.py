@@ -11,6 +11,7 @@ import datetime as dt
 import importlib
 import re
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from lxml import etree
@@ -148,8 +149,14 @@ def _outcome(call):
             verified.kind, verified.message_id)
 
 
-def _long_way(data: bytes, store, **kw):
+def _with_tree(data: bytes, store, **kw):
     return verify(data, store, now=NOW, source="<in>", tree=parse_bytes(data, "<in>"), **kw)
+
+
+def _long_way(data: bytes, store, **kw):
+    """The element-by-element way: the caller's tree, nothing read from the bytes."""
+    with mock.patch.object(TEMPLATE, "read_enveloped", lambda data: None):
+        return _with_tree(data, store, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +189,8 @@ def test_each_case_has_the_long_ways_outcome(store, cases, name):
     fast = _outcome(lambda: verify(data, store, now=NOW, source="<in>"))
     slow = _outcome(lambda: _long_way(data, store))
     assert fast == slow
+    # a caller's tree with the Signature in it, its values read from the bytes
+    assert _outcome(lambda: _with_tree(data, store)) == slow
 
 
 def test_the_usual_messages_are_verified_from_the_bytes(store, cases, monkeypatch):
@@ -247,3 +256,13 @@ def test_the_size_cap_counts_the_signature(store, cases):
     assert TEMPLATE.read_enveloped(padded) is not None
     with pytest.raises(InputTooLarge):
         verify(padded, store, now=NOW)
+
+
+def test_a_callers_tree_has_its_signature_read_from_the_bytes(store, cases, monkeypatch):
+    """With the caller's tree (the DSP parsed it to validate), the usual Signature's
+    values come from the bytes: it is not serialized again to be checked."""
+    names = ("as duis signs it", "a signed Response", "CRLF line ends")
+    expected = {name: _long_way(cases[name], store).signed_bytes for name in names}
+    monkeypatch.setattr(TEMPLATE, "read_compact", None)  # not used: it would fail
+    for name in names:
+        assert _with_tree(cases[name], store).signed_bytes == expected[name], name

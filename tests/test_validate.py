@@ -61,6 +61,34 @@ def test_not_covered_points_to_the_official_schema(bundled_schema):
     assert "DUIS_SCHEMA_DIR" in report.issues[0].reason
 
 
+SR_NS = 'xmlns:sr="http://www.dccinterface.co.uk/ServiceUserGateway"'
+
+
+@pytest.mark.parametrize("header", [
+    "<sr:Header><sr:ServiceReferenceVariant>4.1.1</sr:ServiceReferenceVariant></sr:Header>",
+    "<sr:Header><sr:ServiceReferenceVariant>4.1<!-- c -->.1</sr:ServiceReferenceVariant>"
+    "</sr:Header>",
+    "<sr:Header><sr:ServiceReferenceVariant>4<x>9</x>.1</sr:ServiceReferenceVariant></sr:Header>",
+    "<sr:Header><sr:ServiceReferenceVariant><![CDATA[4.1.1]]></sr:ServiceReferenceVariant>"
+    "</sr:Header>",
+    "<sr:Header/><sr:Header><sr:ServiceReferenceVariant>4.1.1</sr:ServiceReferenceVariant>"
+    "</sr:Header>",
+    "<sr:Header><sr:ServiceReferenceVariant/><sr:ServiceReferenceVariant>4.1.1"
+    "</sr:ServiceReferenceVariant></sr:Header>",
+    "<sr:Header><sr:ServiceReferenceVariant> 11.3 </sr:ServiceReferenceVariant></sr:Header>",
+    "<sr:Header></sr:Header>", "",
+], ids=["plain", "comment", "child", "cdata", "second-header", "two", "spaces", "none",
+        "no-header"])
+def test_the_variant_is_read_as_the_xpath_reads_it(header):
+    """Validation reads a request's ServiceReferenceVariant without XPath where it
+    can: whatever the document, the same text as string(sr:Header/sr:...)."""
+    from lxml import etree
+
+    from duis.schema.validate import _SRV_PATH, _variant
+    root = etree.fromstring(f"<sr:Request {SR_NS}>{header}<sr:Body/></sr:Request>")
+    assert _variant(root) == _SRV_PATH(root)
+
+
 def test_unusable_input_is_a_verdict_not_an_exception(bundled_schema):
     report = validate(b"<a><b>", bundled_schema)
     assert report.verdict == UNUSABLE and report.exit_code == 2

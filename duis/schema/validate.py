@@ -57,6 +57,7 @@ from .report import (
 
 _SRV_PATH = etree.XPath("string(sr:Header/sr:ServiceReferenceVariant)", namespaces={"sr": SR})
 _REQUEST, _RESPONSE = f"{{{SR}}}Request", f"{{{SR}}}Response"
+_HEADER, _SRV = f"{{{SR}}}Header", f"{{{SR}}}ServiceReferenceVariant"
 _DUIS_ROOTS = {_REQUEST, _RESPONSE}
 
 #: above this many elements and attributes, libxml2 validates a stream, not the tree
@@ -114,7 +115,7 @@ def _check(tree: etree._ElementTree, schema: SchemaSet, source: str, limits: Rep
     except WrongRoot as exc:
         return _unusable(source, exc, schema)
     tag = cast(str, root.tag)  # a parsed element's tag is a str
-    srv = _SRV_PATH(root) or None if tag == f"{{{SR}}}Request" else None
+    srv = _variant(root) or None if tag == f"{{{SR}}}Request" else None
     if srv and schema.covered is not None and srv not in schema.covered and srv in schema.known:
         return ValidationReport(source, NOT_COVERED, schema.name, tag, srv,
                                 (not_covered_issue(srv),))
@@ -123,6 +124,16 @@ def _check(tree: etree._ElementTree, schema: SchemaSet, source: str, limits: Rep
         return ValidationReport(source, VALID, schema.name, tag, srv)
     issues, truncated = _report(tree, schema, verdict, limits)
     return ValidationReport(source, INVALID, schema.name, tag, srv, tuple(issues), truncated)
+
+
+def _variant(root: etree._Element) -> str:
+    """What :data:`_SRV_PATH` gives for ``root``: the usual element (the first
+    Header's first ServiceReferenceVariant, text alone) read without XPath."""
+    header = next(root.iterchildren(_HEADER), None)
+    element = next(header.iterchildren(_SRV), None) if header is not None else None
+    if element is None or len(element):  # a later Header's, or text split by child nodes
+        return cast(str, _SRV_PATH(root))
+    return element.text or ""
 
 
 def _plainly_valid(tree: etree._ElementTree, schema: SchemaSet,
@@ -134,7 +145,7 @@ def _plainly_valid(tree: etree._ElementTree, schema: SchemaSet,
     tag = tree.getroot().tag
     if tag == _REQUEST:
         if schema.covered is not None:
-            srv = _SRV_PATH(tree.getroot())
+            srv = _variant(tree.getroot())
             if srv and srv not in schema.covered and srv in schema.known:
                 return None
     elif tag != _RESPONSE:

@@ -16,7 +16,9 @@ The checks, in order (the first failure wins):
    Signature duis writes from the message's bytes and only the rest is
    parsed; when a later check fails that must point into the Signature, or
    the rest is not exactly Header and Body, verification starts again on the
-   whole message, which decides and reports;
+   whole message, which decides and reports.  A caller's tree (parsed whole)
+   has its Signature's values read from the bytes the same way, and is checked
+   for placement as the whole message is;
 3. the certificate named by issuer and serial is in the store — :class:`UnknownCertificate`;
 4. it is valid at ``now`` — :class:`CertificateExpired`, :class:`CertificateNotYetValid`;
 5. it belongs to the originator: a Request's RequestID originator holds it
@@ -145,12 +147,18 @@ def verify(data: bytes, store: CredentialStore, *, now: _dt.datetime | None = No
                 pass  # the whole message's parse says what is wrong with it
             else:
                 try:
-                    return _verify(data, store, unsigned, values, now, counters, allowed_roles,
-                                   source)
+                    return _verify(data, store, unsigned, values, False, now, counters,
+                                   allowed_roles, source)
                 except _Elsewhere:
                     pass  # the long way below decides, and names where it fails
         tree = parse_bytes(data, source)
-    return _verify(data, store, tree, None, now, counters, allowed_roles, source)
+        values = None
+    else:
+        # the caller's tree holds the Signature, which the bytes may give (as above)
+        # without serializing it again to check it
+        found = TEMPLATE.read_enveloped(data)
+        values = found[2] if found is not None else None
+    return _verify(data, store, tree, values, True, now, counters, allowed_roles, source)
 
 
 class _Elsewhere(Exception):
@@ -159,18 +167,22 @@ class _Elsewhere(Exception):
 
 
 def _verify(data: bytes, store: CredentialStore, tree: etree._ElementTree,
-            values: SignatureValues | None, now: _dt.datetime | None,
+            values: SignatureValues | None, whole: bool, now: _dt.datetime | None,
             counters: CounterStore | None,
             allowed_roles: Callable[[str], Collection[str]] | None,
             source: str) -> VerifiedMessage:
-    """The checks in order on ``tree``: the whole message, or (``values`` given,
-    read from the bytes) the message without its Signature."""
+    """The checks in order on ``tree``: the whole message (``whole``), or the
+    message without its Signature; ``values``, when given, are the Signature's
+    as :meth:`~duis.signatures.template.SignatureTemplate.read_enveloped` read
+    them from ``data`` (else the tree's Signature is checked and read)."""
     check = _Checker(tree, source)
     signature: etree._Element | None = None
-    if values is None:
+    if whole:
         signature = check.placement()
-        values = check.profile(signature)
+        if values is None:
+            values = check.profile(signature)
     else:
+        assert values is not None  # read from the bytes, where the tree has no Signature
         check.envelope()
     credential = check.certificate(store, signature, values)
     check.validity(credential, now)
