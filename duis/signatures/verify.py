@@ -133,12 +133,12 @@ def verify(data: bytes, store: CredentialStore, *, now: _dt.datetime | None = No
     saves parsing it again; it is consumed (verification detaches the signature)
     and may come back as :attr:`VerifiedMessage.tree`.
     """
+    # the usual message, signed as duis signs: the Signature read from the bytes
+    # (TEMPLATE.read_enveloped says why that is sound)
+    found = TEMPLATE.read_enveloped(data)
     if tree is None:
-        # the usual message, signed as duis signs: the Signature read from the
-        # bytes (TEMPLATE.read_enveloped says why that is sound), the rest parsed;
-        # anything else, and any failure that must say where in the Signature it
-        # is, goes the long way below, which decides and reports
-        found = TEMPLATE.read_enveloped(data)
+        # the rest parsed alone; anything else, and any failure that must say where
+        # in the Signature it is, goes the long way below, which decides and reports
         if found is not None:
             start, end, values = found
             try:
@@ -152,13 +152,11 @@ def verify(data: bytes, store: CredentialStore, *, now: _dt.datetime | None = No
                 except _Elsewhere:
                     pass  # the long way below decides, and names where it fails
         tree = parse_bytes(data, source)
-        values = None
-    else:
-        # the caller's tree holds the Signature, which the bytes may give (as above)
-        # without serializing it again to check it
-        found = TEMPLATE.read_enveloped(data)
-        values = found[2] if found is not None else None
-    return _verify(data, store, tree, values, True, now, counters, allowed_roles, source)
+        found = None
+    # the whole message's tree: the caller's, its Signature's values read from the
+    # bytes if they can be (not serialized again to be checked), or the long way's
+    return _verify(data, store, tree, found[2] if found is not None else None, True, now,
+                   counters, allowed_roles, source)
 
 
 class _Elsewhere(Exception):
