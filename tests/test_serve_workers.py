@@ -226,11 +226,11 @@ def test_a_worker_killed_while_signing_leaves_the_signing_to_the_server():
             (pid,) = pool.pids
             os.kill(pid, signal.SIGSTOP)
             outcome = loop.create_future()
-            pool.sign([b"<unused/>"], dt.datetime.now(dt.UTC), outcome.set_result)
+            pool.sign([(b"<unused/>", None)], dt.datetime.now(dt.UTC), outcome.set_result)
             os.kill(pid, signal.SIGKILL)
             first = await asyncio.wait_for(outcome, 30)
             again = []                                   # no worker running: at once
-            pool.sign([b"<unused/>"], dt.datetime.now(dt.UTC), again.append)
+            pool.sign([(b"<unused/>", None)], dt.datetime.now(dt.UTC), again.append)
             return [first, *again]
         finally:
             await pool.stop()
@@ -253,12 +253,18 @@ def test_what_a_worker_signs_is_what_the_dsp_would_send():
         inventory = load_world(default_world(), clock=clock)
         dsp = DSP(inventory, store, clock=clock,
                   network=Network.from_inventory(inventory, clock=clock))
-        data = sign_with_store(READ, store, counter=lambda: 4242, now=START)
-        checked = dsp.precheck(data)                 # sealed, or as the DSP built it
-        submission = dsp.submit_checked(checked) if sign else dsp.handle(checked.request)
-        sent[sign] = [o.xml for o in submission.outgoing]
-    assert len(sent[True]) == 2 and b"ds:Signature" not in sent[False][0]
-    assert [sign_unsigned(x, store, START) for x in sent[False]] == sent[True]
+        sent[sign] = []
+        for counter in (4242, 4243):                 # the first of each shape, then filled in
+            data = sign_with_store(READ, store, counter=lambda c=counter: c, now=START)
+            checked = dsp.precheck(data)             # sealed, or as the DSP built it
+            submission = dsp.submit_checked(checked) if sign else dsp.handle(checked.request)
+            sent[sign] += submission.outgoing
+    signed = [o.xml for o in sent[True]]
+    assert len(signed) == 4 and b"ds:Signature" not in sent[False][0].xml
+    # the Canonical XML of what was filled into a template; from the bytes alone
+    assert [o.canonical is not None for o in sent[False]] == [False, False, True, True]
+    assert [sign_unsigned(o.xml, store, START, o.canonical) for o in sent[False]] == signed
+    assert [sign_unsigned(o.xml, store, START) for o in sent[False]] == signed
 
 
 @pytest.mark.slow

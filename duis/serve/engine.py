@@ -480,7 +480,7 @@ class Engine:
                 return
             self._complete(batch, _with_sealed(outcomes, sealed), transaction)
             return
-        unsigned = [out.xml for result in produced for out in result.outgoing]
+        unsigned = [(out.xml, out.canonical) for result in produced for out in result.outgoing]
         now = self.dsp.clock.now()
         self._busy = True
 

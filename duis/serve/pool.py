@@ -234,9 +234,11 @@ class CheckPool:
         worker.send(pending.frame)
         self.jobs[CHECK] += 1
 
-    def sign(self, messages: list[bytes], now, done: Callable[[Outcome], None]
-             ) -> None:
-        """Sign what the DSP built unsigned, with its credential valid at ``now``;
+    def sign(self, messages: list[tuple[bytes, bytes | None]], now,
+             done: Callable[[Outcome], None]) -> None:
+        """Sign what the DSP built unsigned (each message's bytes and Canonical XML, if
+        it has it: :attr:`~duis.dsp.responses.Outgoing.canonical`), with its
+        credential valid at ``now``;
         ``done`` gets :class:`Answered` (the signed messages), :class:`Failed` or, when
         no worker is running (or the one signing died), :class:`RunHere`."""
         worker = self._choose()

@@ -62,7 +62,8 @@ def worker_main(fd: int) -> None:
                         value = check(data, source, instant(now))
                     else:
                         _, seq, messages, now = job
-                        value = [sign(message, instant(now)) for message in messages]
+                        value = [sign(message, canonical, instant(now))
+                                 for message, canonical in messages]
                     out.append(frame((seq, True, value)))
                 except Exception as exc:  # every refusal goes back to the server
                     out.append(frame((seq, False, portable(exc))))
@@ -106,7 +107,7 @@ def _workers(settings: CheckSettings) -> tuple[Callable, Callable]:
             check_certificate_roles=settings.check_certificate_roles, source=source),
             data, source)
 
-    def sign(message: bytes, now: _dt.datetime) -> bytes:
-        return seal_bytes(message, store, now)
+    def sign(message: bytes, canonical: bytes | None, now: _dt.datetime) -> bytes:
+        return seal_bytes(message, store, now, canonical)
 
     return check, sign
