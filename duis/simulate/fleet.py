@@ -143,13 +143,18 @@ class Shard:
         return shard_label(self.index, self.count)
 
 
+#: how reports and progress name a shard: its number (from 1) and the count
+_SHARD_LABEL = "shard {}/{}"
+
+
 def shard_label(index: int, count: int) -> str:
     """How reports and progress name shard ``index`` (from 0) of ``count``."""
-    return f"shard {index + 1}/{count}"
+    return _SHARD_LABEL.format(index + 1, count)
 
 
 #: what a progress event's name holds in a sharded run: the shard, then the profiles
-_IN_SHARD = re.compile(r"(shard \d+/\d+): (.*)", re.DOTALL)
+_IN_SHARD = re.compile("(" + re.escape(_SHARD_LABEL).replace(r"\{\}", r"\d+") + "): (.*)",
+                       re.DOTALL)
 
 
 def in_shard(label: str, profiles: str) -> str:
