@@ -50,7 +50,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -91,10 +90,6 @@ def signed_requests(count: int, first: int = 1_000_000) -> list[bytes]:
     """``count`` signed 11.2 requests with counters from ``first``, signed on every core."""
     workers = os.cpu_count() or 1
     share = -(-count // workers)
-    if getattr(sys.modules.get(__name__), "_sign_range", None) is not _sign_range:
-        shim = types.ModuleType(__name__)                    # benchmarks/run.py loads this
-        shim._sign_range = _sign_range                       # file without registering it:
-        sys.modules[__name__] = shim                         # let the workers find it
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
         parts = pool.map(_sign_range, [first + i * share for i in range(workers)],
                          [share] * workers)

@@ -8,6 +8,19 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
+
+
+def load(path: Path) -> ModuleType:
+    """The benchmark module at ``path``, registered under its name as an import would
+    be: one module may use another (bench_serve_hostile runs bench_serve's server),
+    and forked workers find its functions by name."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def main() -> int:
@@ -16,9 +29,7 @@ def main() -> int:
     for path in sorted(here.glob("bench_*.py")):
         if selected and path.stem not in selected and path.stem[6:] not in selected:
             continue
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = load(path)
         print(f"== {path.stem}", flush=True)
         module.main()
     return 0
