@@ -4,7 +4,8 @@ verify, validate, authorise, translate, execute on the emulated ESME, respond
 (the I99 and the device's response, both signed), update the SMI, MMC output.
 Target (issue 5): 2,000 or more round trips per second on one core (median).
 Goals (performance issue): the round trip within 3.5 times its raw cryptography
-(one ECDSA verify, two ECDSA signs, measured in this run); the MMC output under a
+(one ECDSA verify, two ECDSA signs, measured in this run; the verdict from
+interleaved rounds, the median round ratio, as the machine's speed drifts); the MMC output under a
 fifth of what it cost before (104 us), with the long way (build(mmc_document(...)),
 which validates every document) measured in this run beside it.
 """
@@ -39,6 +40,7 @@ NOW = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
 SUPPLIER, ESME = "90-B3-D5-1F-30-01-00-00", "00-DB-12-34-56-78-90-A0"
 N = 3000
 RATIO_GOAL = 3.5
+ROUNDS, ROUND_N = 15, 300
 MMC_BEFORE_US, MMC_GOAL_SHARE = 104.0, 5
 
 
@@ -112,9 +114,13 @@ def main() -> None:
         print(f"    {name:<36} {value:7.1f} us")
     print(f"    {'sum of stages':<36} {sum(stages.values()):7.1f} us")
     crypto = raw_crypto_us(dsp, signed)
-    ratio = median_us / crypto
     print(f"  raw cryptography of a round trip (1 ECDSA verify + 2 signs, this run): "
-          f"{crypto:.1f} us; round trip / raw = {ratio:.2f}x   goal <= {RATIO_GOAL}x "
+          f"{crypto:.1f} us; round trip / raw = {median_us / crypto:.2f}x")
+    ratios = interleaved_ratios(dsp, signed)
+    ratio = statistics.median(ratios)
+    print(f"  the same, {ROUNDS} interleaved rounds of {ROUND_N} round trips and {ROUND_N} "
+          f"times the cryptography: median {ratio:.2f}x (lowest {ratios[0]:.2f}x, highest "
+          f"{ratios[-1]:.2f}x)   goal <= {RATIO_GOAL}x "
           f"[{'met' if ratio <= RATIO_GOAL else 'NOT met'}]")
     between = raw_crypto_us(dsp, signed, between_round_trips=True)
     print(f"  the same cryptography timed between round trips (each call right after one): "
@@ -129,6 +135,17 @@ def main() -> None:
           f"build(mmc_document(...)) validating each document: {long_way:.1f} us "
           f"({long_way / mmc:.1f}x); goal < {goal:.1f} us (a fifth of {MMC_BEFORE_US:.0f} us) "
           f"[{'met' if mmc < goal else 'NOT met'}]")
+
+
+def interleaved_ratios(dsp: DSP, signed: bytes) -> list[float]:
+    """The goal's ratio, round by round (sorted): the round trip's median against its raw
+    cryptography's, each in a loop of its own, one after the other within a round, so
+    that both see the same machine minute (its speed drifts)."""
+    def round_trip() -> None:
+        mmc_for_gbcs(dsp.submit(signed).outgoing[1].gbcs_bytes, "11.2", NOW)
+    crypto = _raw_crypto(dsp)
+    return sorted(_median(round_trip, ROUND_N) / _median(crypto, ROUND_N)
+                  for _ in range(ROUNDS))
 
 
 def _median(func, n: int = N) -> float:
@@ -149,17 +166,7 @@ def raw_crypto_us(dsp: DSP, signed: bytes, *, between_round_trips: bool = False)
     loop of their own (the goal's measure); ``between_round_trips``: each time right
     after a round trip, as they run inside one (the processor's caches then hold the
     round trip's other work, not the curve arithmetic's)."""
-    user = dsp.store.signing_credential(SUPPLIER, now=NOW)
-    key = dsp.store.dsp_signing_credential(now=NOW).private_key
-    data = b"x" * 600
-    algorithm = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
-    signature = user.private_key.sign(data, algorithm)
-    public = user.public_key
-
-    def crypto() -> None:
-        public.verify(signature, data, algorithm)
-        key.sign(data, algorithm)
-        key.sign(data, algorithm)
+    crypto = _raw_crypto(dsp)
     if not between_round_trips:
         return _median(crypto)
     clock = time.perf_counter_ns
@@ -172,6 +179,23 @@ def raw_crypto_us(dsp: DSP, signed: bytes, *, between_round_trips: bool = False)
         if n >= N // 10:
             samples.append(clock() - start)
     return statistics.median(samples) / 1000
+
+
+def _raw_crypto(dsp: DSP):
+    """One ECDSA P-256 verify and two deterministic signs of SignedInfo-sized data with
+    the round trip's keys, as the cryptography library does them."""
+    user = dsp.store.signing_credential(SUPPLIER, now=NOW)
+    key = dsp.store.dsp_signing_credential(now=NOW).private_key
+    data = b"x" * 600
+    algorithm = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+    signature = user.private_key.sign(data, algorithm)
+    public = user.public_key
+
+    def crypto() -> None:
+        public.verify(signature, data, algorithm)
+        key.sign(data, algorithm)
+        key.sign(data, algorithm)
+    return crypto
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 signxml and the DCC's own tool in a warm JVM, side by side in this run.
 
 Targets (issue): medians sign <= 100 us, verify <= 150 us; sign + verify within 2
-times raw ECDSA sign + verify (performance issue); duis signing + validating +
+times raw ECDSA sign + verify (performance issue; its verdict from interleaved
+rounds, the median round ratio, as below for the tool); duis signing + validating +
 verifying >= 15x faster than the DCC tool's Sign + Validate (performance issue;
 10x before),
 measured side by side: the tool stays warm in its own JVM and the two take
@@ -41,6 +42,7 @@ VALIDATE_BYTES = "schema validation (parse + validate)"
 TOOL_WARMUP, TOOL_N = 5000, 200
 DUIS_N, ROUNDS = 1000, 15
 TOOL_GOAL, RAW_GOAL = 15.0, 2.0
+RAW_ROUNDS, RAW_ROUND_N = 21, 400
 BETWEEN = "raw ECDSA sign + verify, each right after a duis sign + verify"
 
 
@@ -99,6 +101,27 @@ def duis_figures(store: CredentialStore, message: bytes) -> dict[str, float]:
         sign_with_store(message, store, preserve_counter=True, now=NOW), store, now=NOW))
     figures.update(signxml_figures(key, cert, message))
     return figures
+
+
+def raw_rounds(store: CredentialStore, message: bytes) -> list[float]:
+    """The goal's ratio, round by round (sorted): duis's sign + verify against raw
+    ECDSA sign + verify, each timed in a loop of its own, one after the other within
+    a round, so that both see the same machine minute (its speed drifts)."""
+    credential = store.signing_credential(SUPPLIER, now=NOW)
+    key, public = credential.private_key, credential.public_key
+    signed = sign_with_store(message, store, preserve_counter=True, now=NOW)
+    data = b"x" * 600
+    ecdsa = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+    der = key.sign(data, ecdsa)
+    ratios = []
+    for _ in range(RAW_ROUNDS):
+        duis_us = median_us(lambda: sign_with_store(message, store, preserve_counter=True,
+                                                    now=NOW), RAW_ROUND_N, 30) \
+            + median_us(lambda: verify(signed, store, now=NOW), RAW_ROUND_N, 30)
+        raw_us = median_us(lambda: key.sign(data, ecdsa), RAW_ROUND_N, 30) \
+            + median_us(lambda: public.verify(der, data, ecdsa), RAW_ROUND_N, 30)
+        ratios.append(duis_us / raw_us)
+    return sorted(ratios)
 
 
 def signxml_figures(key, cert, message: bytes) -> dict[str, float]:
@@ -294,9 +317,13 @@ def main() -> None:
           f"verify <= 150 us [{'ok' if verify_us <= 150 else 'MISSED'}]")
     raw = figures["raw ECDSA P-256 sign"] + figures["raw ECDSA P-256 verify"]
     sign_given = figures["sign (key and certificate given)"]
-    print(f"  sign + verify / raw ECDSA sign + verify: {(sign_us + verify_us) / raw:.2f}x "
-          f"(key given: {(sign_given + verify_us) / raw:.2f}x)   goal <= {RAW_GOAL}x "
-          f"[{'met' if (sign_us + verify_us) / raw <= RAW_GOAL else 'NOT met'}]")
+    print(f"  sign + verify / raw ECDSA sign + verify, the medians above: "
+          f"{(sign_us + verify_us) / raw:.2f}x (key given: {(sign_given + verify_us) / raw:.2f}x)")
+    ratios = raw_rounds(store, message)
+    ratio = statistics.median(ratios)
+    print(f"  the same, {RAW_ROUNDS} interleaved rounds of {RAW_ROUND_N} of each: median "
+          f"{ratio:.2f}x (lowest {ratios[0]:.2f}x, highest {ratios[-1]:.2f}x)   goal <= "
+          f"{RAW_GOAL}x [{'met' if ratio <= RAW_GOAL else 'NOT met'}]")
     between = figures[BETWEEN]
     print(f"  the raw pair timed between duis's (the caches hold duis's other work): "
           f"{between:.1f} us, {between / raw:.2f}x its cost in a loop of its own; "
