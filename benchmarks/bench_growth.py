@@ -5,6 +5,11 @@ cost per unit of work (per request, per suspended device, per listed device,
 per fleet device) at ten times the size is at most 1.3 times the cost at the
 size below.  The million-device fleet: under 10 minutes and under 5 GB.
 
+The SMI and 11.1 sizes each run in three passes (ascending, descending,
+ascending), and each figure is the lowest of the three: this machine's speed
+drifts by 20% and more from minute to minute, and one pass would credit the
+drift to a size.
+
 - the SMI at 10^4, 10^5 and 10^6 devices: an 11.2's authorisation (the cost of
   one request, median), like with like at every size: the first request to each
   of 1,500 devices (read from the file), then the same requests again (kept in
@@ -29,6 +34,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_PER_DECADE = 1.3
+#: passes over the SMI and 11.1 sizes (see _passes)
+PASSES = 3
 
 _SMI_PROBE = r"""
 import json, random, shutil, statistics, sys, time
@@ -172,14 +179,36 @@ def _decades(small: int, large: int) -> float:
     return math.log10(large / small)
 
 
+def _passes(sizes: list[int], probe) -> list[dict]:
+    """``probe(size)``'s figures for each size, from :data:`PASSES` passes over the
+    sizes, ascending, descending, ascending: each time the lowest (a peak of memory:
+    the highest).  This machine only ever runs slower than it can (another guest's
+    load), by up to 1.6 times for a probe, so the lowest is the closest to the code's
+    own cost, and the order favours no size."""
+    runs: dict[int, list[dict]] = {size: [] for size in sizes}
+    for number in range(PASSES):
+        for size in (sizes if number % 2 == 0 else list(reversed(sizes))):
+            runs[size].append(probe(size))
+
+    def merged(found: list[dict]) -> dict:
+        return {key: (max if key.endswith("_kb") else min)(f[key] for f in found)
+                if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+                for key, value in found[0].items()}
+    return [merged(runs[size]) for size in sizes]
+
+
 def smi() -> None:
     sizes = [10_000, 100_000, 1_000_000]
-    print("the SMI (file, systems of five devices), each size built in a fresh process:")
-    figures = []
+    print(f"the SMI (file, systems of five devices), each size built in a fresh process, "
+          f"{PASSES} passes (sizes up, down, up; each figure the lowest):")
     with tempfile.TemporaryDirectory() as folder:
-        for size in sizes:
-            figures.append(_probe(_SMI_PROBE, str(size), str(Path(folder) / f"{size}.sqlite"),
-                                  str(ROOT / "benchmarks")))
+        def probe(size: int) -> dict:
+            path = Path(folder) / f"{size}.sqlite"      # built afresh by each probe
+            try:
+                return _probe(_SMI_PROBE, str(size), str(path), str(ROOT / "benchmarks"))
+            finally:
+                path.unlink(missing_ok=True)
+        figures = _passes(sizes, probe)
     print("  authorisation (E1..E19) of an 11.2, median per request, the first request to "
           "each of 1,500 devices (its records read from the file):")
     _growth("authorise", sizes, [f["first_us"] for f in figures], "us per request")
@@ -197,9 +226,9 @@ def smi() -> None:
 
 def distribution() -> None:
     sizes = [50, 5_000, 50_000]
-    print("an 11.1 (Update Firmware) handled by the DSP, every listed ESME emulated and "
-          "given the image:")
-    figures = [_probe(_DISTRIBUTION_PROBE, str(size)) for size in sizes]
+    print(f"an 11.1 (Update Firmware) handled by the DSP, every listed ESME emulated and "
+          f"given the image, {PASSES} passes (up, down, up; each figure the lowest):")
+    figures = _passes(sizes, lambda size: _probe(_DISTRIBUTION_PROBE, str(size)))
     for size, f in zip(sizes, figures, strict=True):
         assert f["held"] == size and f["code"] == "I0", f
     _growth("11.1", sizes, [f["seconds"] / size * 1e6 for size, f in
