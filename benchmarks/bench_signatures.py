@@ -28,6 +28,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from rounds import verdict
 
 from duis.messages import build, node, request
 from duis.signatures import CredentialStore, dcctool, sign, sign_with_store, verify
@@ -104,7 +105,7 @@ def duis_figures(store: CredentialStore, message: bytes) -> dict[str, float]:
 
 
 def raw_rounds(store: CredentialStore, message: bytes) -> list[float]:
-    """The goal's ratio, round by round (sorted): duis's sign + verify against raw
+    """The goal's ratio, round by round (:mod:`rounds`): duis's sign + verify against raw
     ECDSA sign + verify, each timed in a loop of its own, one after the other within
     a round, so that both see the same machine minute (its speed drifts)."""
     credential = store.signing_credential(SUPPLIER, now=NOW)
@@ -121,7 +122,7 @@ def raw_rounds(store: CredentialStore, message: bytes) -> list[float]:
         raw_us = median_us(lambda: key.sign(data, ecdsa), RAW_ROUND_N, 30) \
             + median_us(lambda: public.verify(der, data, ecdsa), RAW_ROUND_N, 30)
         ratios.append(duis_us / raw_us)
-    return sorted(ratios)
+    return ratios
 
 
 def signxml_figures(key, cert, message: bytes) -> dict[str, float]:
@@ -271,8 +272,7 @@ def side_by_side(store: CredentialStore, message: bytes, tool: Tool) -> None:
         duis_rounds.append(duis_round(store, message, DUIS_N))
         floor_rounds.append(floor_round(store, message, DUIS_N))
     tool.close()
-    ratios = sorted(t["total"] / d["total"]
-                    for t, d in zip(tool_rounds, duis_rounds, strict=True))
+    ratios = [t["total"] / d["total"] for t, d in zip(tool_rounds, duis_rounds, strict=True)]
 
     def median(rounds, name):
         return statistics.median(r[name] for r in rounds)
@@ -289,10 +289,7 @@ def side_by_side(store: CredentialStore, message: bytes, tool: Tool) -> None:
                          ("duis validate (verified tree)", median(duis_rounds, "validate")),
                          ("duis sign + verify + validate", median(duis_rounds, "total"))):
         print(f"  {label:<40} {value:8.1f} us")
-    ratio = statistics.median(ratios)
-    print(f"  ratio, round by round: median {ratio:.1f}x (lowest {ratios[0]:.1f}x, "
-          f"highest {ratios[-1]:.1f}x)   target >= {TOOL_GOAL:.0f}x "
-          f"[{'ok' if ratio >= TOOL_GOAL else 'MISSED'}]")
+    print("  ratio, round by round: " + verdict(ratios, TOOL_GOAL, at_most=False))
     floor = statistics.median(t["total"] / f["total"]
                               for t, f in zip(tool_rounds, floor_rounds, strict=True))
     print(f"  the floor, no checks at all (parse, C14N, SHA-256, ECDSA sign; parse, C14N, "
@@ -319,11 +316,8 @@ def main() -> None:
     sign_given = figures["sign (key and certificate given)"]
     print(f"  sign + verify / raw ECDSA sign + verify, the medians above: "
           f"{(sign_us + verify_us) / raw:.2f}x (key given: {(sign_given + verify_us) / raw:.2f}x)")
-    ratios = raw_rounds(store, message)
-    ratio = statistics.median(ratios)
-    print(f"  the same, {RAW_ROUNDS} interleaved rounds of {RAW_ROUND_N} of each: median "
-          f"{ratio:.2f}x (lowest {ratios[0]:.2f}x, highest {ratios[-1]:.2f}x)   goal <= "
-          f"{RAW_GOAL}x [{'met' if ratio <= RAW_GOAL else 'NOT met'}]")
+    print(f"  the same, {RAW_ROUNDS} interleaved rounds of {RAW_ROUND_N} of each: "
+          + verdict(raw_rounds(store, message), RAW_GOAL, at_most=True))
     between = figures[BETWEEN]
     print(f"  the raw pair timed between duis's (the caches hold duis's other work): "
           f"{between:.1f} us, {between / raw:.2f}x its cost in a loop of its own; "
