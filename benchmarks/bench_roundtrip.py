@@ -93,6 +93,12 @@ def stage_medians(dsp: DSP, signed: bytes) -> dict[str, float]:
     return {name: statistics.median(values) / 1000 for name, values in timings.items()}
 
 
+def round_trip(dsp: DSP, signed: bytes) -> None:
+    """One round trip as this benchmark times it: the signed request submitted, and
+    the MMC output of the device's reply decoded from its bytes."""
+    mmc_for_gbcs(dsp.submit(signed).outgoing[1].gbcs_bytes, "11.2", NOW)
+
+
 def main() -> None:
     dsp, signed = rig()
     for _ in range(300):  # warm up
@@ -102,9 +108,7 @@ def main() -> None:
     samples = []
     for _ in range(N):
         start = clock()
-        submission = dsp.submit(signed)
-        reply = submission.outgoing[1]
-        mmc_for_gbcs(reply.gbcs_bytes, "11.2", NOW)
+        round_trip(dsp, signed)
         samples.append(clock() - start)
     median_us = statistics.median(samples) / 1000
     print(f"signed 11.2 to an ESME, full round trip (DSP.submit + MMC output), median over {N}:")
@@ -140,10 +144,9 @@ def interleaved_ratios(dsp: DSP, signed: bytes) -> list[float]:
     """The goal's ratio, round by round (:mod:`rounds`): the round trip's median against its raw
     cryptography's, each in a loop of its own, one after the other within a round, so
     that both see the same machine minute (its speed drifts)."""
-    def round_trip() -> None:
-        mmc_for_gbcs(dsp.submit(signed).outgoing[1].gbcs_bytes, "11.2", NOW)
     crypto = _raw_crypto(dsp)
-    return [_median(round_trip, ROUND_N) / _median(crypto, ROUND_N) for _ in range(ROUNDS)]
+    return [_median(lambda: round_trip(dsp, signed), ROUND_N) / _median(crypto, ROUND_N)
+            for _ in range(ROUNDS)]
 
 
 def _median(func, n: int = N) -> float:
@@ -170,8 +173,7 @@ def raw_crypto_us(dsp: DSP, signed: bytes, *, between_round_trips: bool = False)
     clock = time.perf_counter_ns
     samples = []
     for n in range(N + N // 10):
-        reply = dsp.submit(signed).outgoing[1]
-        mmc_for_gbcs(reply.gbcs_bytes, "11.2", NOW)
+        round_trip(dsp, signed)
         start = clock()
         crypto()
         if n >= N // 10:
