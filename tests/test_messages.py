@@ -287,3 +287,26 @@ def test_a_command_variant_is_ascii_digits(variant):
     with pytest.raises(MessageError) as caught:
         from_tree(etree.fromstring(bad))
     assert len(caught.value.found) < 100
+
+
+FIRST_CHILD_CASES = [
+    # (children of <p>, the tag asked for, index of the child find() gives or None)
+    ("<a/><b/><a/>", "a", 0),
+    ("<b/><a/><a/>", "a", 1),
+    ("<!--c--><a/>", "a", 1),
+    ("<?pi x?><b/><a/>", "a", 2),
+    ("<b/><c/>", "a", None),
+    ("", "a", None),
+    ("text<a/>", "a", 0),
+    ("<x:a xmlns:x='urn:x'/><a/>", "a", 1),
+    ("<x:a xmlns:x='urn:x'/><a/>", "{urn:x}a", 0),
+]
+
+
+@pytest.mark.parametrize("children, tag, index", FIRST_CHILD_CASES)
+def test_first_child_is_what_find_gives(children, tag, index):
+    from duis.messages.values import first_child
+    parent = etree.fromstring(f"<p>{children}</p>")
+    found = first_child(parent, tag)
+    assert found is parent.find(tag)
+    assert found is (None if index is None else parent[index])

@@ -42,4 +42,15 @@ def element_value(element: etree._Element) -> str:
     return "".join(parts)
 
 
-__all__ = ["element_value"]
+def first_child(parent: etree._Element, tag: str) -> etree._Element | None:
+    """The first child element of ``parent`` named ``tag`` (Clark notation), as
+    ``parent.find(tag)`` gives it, or ``None``.  Where DUIS puts it first (the
+    Header in a message, the RequestID in a Header) it is found without a search."""
+    if len(parent):
+        child = parent[0]
+        if child.tag == tag:
+            return child
+    return next(parent.iterchildren(tag), None)
+
+
+__all__ = ["element_value", "first_child"]

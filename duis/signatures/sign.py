@@ -29,7 +29,7 @@ from lxml import etree
 
 from ..errors import MessageError, WrongRoot
 from ..messages.ids import MAX_COUNTER, MessageID
-from ..messages.values import element_value
+from ..messages.values import element_value, first_child
 from ..xmlparse import parse_bytes, parse_own
 from . import profile as P
 from .c14n import document_octets, strip_ignorable_whitespace
@@ -40,7 +40,7 @@ from .replay import MillisecondCounter
 from .template import TEMPLATE
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
-_HEADER, _REQUEST_ID = P.sr("Header"), P.sr("RequestID")
+_HEADER, _REQUEST_ID, _REQUEST = P.sr("Header"), P.sr("RequestID"), P.sr("Request")
 
 Message = bytes | etree._ElementTree | etree._Element
 
@@ -55,7 +55,7 @@ def sign(message: Message, key: ec.EllipticCurvePrivateKey, certificate: x509.Ce
     """
     _check_key(key, certificate)
     tree = _own_tree(message, source)
-    if counter is not None and tree.getroot().tag == P.sr("Request"):
+    if counter is not None and tree.getroot().tag == _REQUEST:
         _set_counter(*_request_id(tree.getroot(), source), counter)
     return _sign_tree(tree, key, certificate, strip_whitespace, deterministic)
 
@@ -74,7 +74,7 @@ def sign_with_store(message: Message, store: CredentialStore, *,
     """
     tree = _own_tree(message, source)
     root = tree.getroot()
-    if root.tag == P.sr("Request"):
+    if root.tag == _REQUEST:
         element, message_id = _request_id(root, source)
         credential = store.signing_credential(message_id.originator, now=now)
         if not preserve_counter:
@@ -236,9 +236,8 @@ def _set_counter(element: etree._Element, message_id: MessageID, counter: int) -
 
 
 def _request_id(root: etree._Element, source: str) -> tuple[etree._Element, MessageID]:
-    # the first Header child and its first RequestID child, as find() gives them
-    header = next(root.iterchildren(_HEADER), None)
-    element = next(header.iterchildren(_REQUEST_ID), None) if header is not None else None
+    header = first_child(root, _HEADER)
+    element = first_child(header, _REQUEST_ID) if header is not None else None
     if element is None:
         raise MessageError("no RequestID to find the signer from", source=source,
                            path="/sr:Request/sr:Header/sr:RequestID",

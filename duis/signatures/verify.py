@@ -65,7 +65,7 @@ from lxml import etree
 from ..clock import UTC
 from ..errors import DuisError, MessageError, WrongRoot
 from ..messages.ids import EUI64, MessageID, quoted
-from ..messages.values import element_value
+from ..messages.values import element_value, first_child
 from ..xmlparse import parse_bytes, parse_canonical
 from . import errors as E
 from . import profile as P
@@ -79,7 +79,8 @@ _WHITESPACE = b" \t\r\n"
 _REQUEST_ID = P.sr("RequestID")
 _SRV = P.sr("ServiceReferenceVariant")
 _HEADER, _BODY = P.ENVELOPE[:2]
-_KIND = {P.sr("Request"): "Request", P.sr("Response"): "Response"}
+_RESPONSE = P.sr("Response")
+_KIND = {P.sr("Request"): "Request", _RESPONSE: "Response"}
 _CDATA = b"<![CDATA["
 _KEYINFO = frozenset(node.name for part in P.STRUCTURE.children if part.name == P.ds("KeyInfo")
                      for node in P.preorder(part))
@@ -441,11 +442,11 @@ class _Checker:
 
     # 5, 6 -------------------------------------------------------------------
     def signer(self, credential: Credential) -> MessageID | None:
-        if self.root.tag == P.sr("Response"):
+        if self.root.tag == _RESPONSE:
             if credential.function != DSP_XML_SIGN:
                 raise self._wrong_signer(credential, "the DSP's xml-sign certificate (OU=89)")
             return None
-        element = next(self.header.iterchildren(_REQUEST_ID), None)  # the first, as find()
+        element = first_child(self.header, _REQUEST_ID)
         if element is None:
             raise MessageError("no RequestID", source=self.source,
                                path="/sr:Request/sr:Header/sr:RequestID",
@@ -469,7 +470,7 @@ class _Checker:
                                    f"(serial {credential.serial})")
 
     def roles(self, roles: frozenset[str], allowed_roles: Callable) -> None:
-        element = self.header.find(_SRV)
+        element = first_child(self.header, _SRV)
         variant = element_value(element).strip() if element is not None else ""
         allowed = frozenset(allowed_roles(variant))
         if not roles & allowed:
