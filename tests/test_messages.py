@@ -279,6 +279,20 @@ def test_a_split_value_is_read_whole_by_the_codec():
         assert message.counter == 2002
 
 
+def test_a_repeated_header_element_is_read_as_the_signature_checks_read_it():
+    """Not schema-valid, but from_tree takes any tree: of two RequestIDs (or two
+    Headers) it reads the first, as find() and the signature checks do, so the
+    counter the replay check records is the one the request carries."""
+    from duis.messages.codec import from_tree
+    text = build(request(SUPPLIER, ESME, 7, "11.2", node("ReadFirmwareVersion")))
+    later = f"<sr:RequestID>{SUPPLIER}:{ESME}:8</sr:RequestID>".encode()
+    twice = text.replace(b"</sr:RequestID>", b"</sr:RequestID>" + later)
+    assert from_tree(etree.fromstring(twice)).counter == 7
+    header = text[text.index(b"<sr:Header>"):text.index(b"</sr:Header>") + 12]
+    second = header.replace(b":7<", b":9<")
+    assert from_tree(etree.fromstring(text.replace(header, header + second))).counter == 7
+
+
 @pytest.mark.parametrize("variant", ["1_0", "١", "+1", "1" * 5000])
 def test_a_command_variant_is_ascii_digits(variant):
     from duis.messages.codec import from_tree

@@ -28,7 +28,7 @@ from .model import (
     Response,
     ResponseHeader,
 )
-from .values import element_value
+from .values import element_value, first_child
 
 NSMAP = {prefix: ns for ns, prefix in PREFIXES.items()}
 _SIG = f"{{{DS}}}Signature"
@@ -66,11 +66,12 @@ _SPLIT_TAG_CHARS = 256
 
 
 class _Fields:
-    """The children of one element by tag, looked up once (the header is small)."""
+    """The children of one element by tag, looked up once (the header is small); the
+    first of a tag, as find() gives it and the signature checks read it."""
 
     def __init__(self, parent: etree._Element, source: str) -> None:
         self.parent, self.source = parent, source
-        self.by_tag = {c.tag: c for c in parent if isinstance(c.tag, str)}
+        self.by_tag = {c.tag: c for c in reversed(parent) if isinstance(c.tag, str)}
 
     def required(self, name: str) -> str:
         found = self.by_tag.get(f"{{{SR}}}{name}")
@@ -87,7 +88,7 @@ class _Fields:
 
 
 def _part(root: etree._Element, name: str, source: str) -> _Fields:
-    found = root.find(f"{{{SR}}}{name}")
+    found = first_child(root, f"{{{SR}}}{name}")
     if found is None:
         raise MessageError(f"missing sr:{name}", source=source, line=root.sourceline,
                            path=root.getroottree().getpath(root),
