@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench pki interop clean
+.PHONY: demo test test-slow lint bench bench-compare pki interop clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# an earlier revision's figures beside today's (BASE=rev; BENCH="roundtrip signatures"
+# chooses modules; PAIRS=3 runs each three times on each side, taking turns)
+bench-compare: $(STAMP)
+	$(BIN)/python benchmarks/compare.py $(BASE) --pairs $(or $(PAIRS),1) $(BENCH)
 
 pki: $(STAMP)
 	$(BIN)/python tools/make_test_pki.py

@@ -1,25 +1,33 @@
 """Run benchmarks on an earlier commit and on the working tree, in one run, side by side.
 
-    python benchmarks/compare.py BASE [bench_name ...]
+    python benchmarks/compare.py BASE [--pairs N] [bench_name ...]
+    make bench-compare BASE=REV [BENCH="roundtrip signatures"] [PAIRS=3]
 
-``BASE`` is any git revision (``make bench-compare BASE=0cad18d``).  Each
-benchmark module runs as its own process, first on a checkout of ``BASE``
-(a git worktree under ``.bench/``) and then on the working tree, module by
-module, so both see the same machine at nearly the same moment.  Each tree
-runs its own copy of the benchmark (a module renamed since ``BASE`` keeps
-working) with its own ``duis`` first on ``sys.path``.
+``BASE`` is any git revision.  Each benchmark module runs as its own process,
+first on a checkout of ``BASE`` (a git worktree under ``.bench/``) and then on
+the working tree, module by module, so both see the same machine at nearly the
+same moment.  Each tree runs its own copy of the benchmark (a module renamed
+since ``BASE`` keeps working) with its own ``duis`` first on ``sys.path``.
 
-The output pairs the lines of the two runs: a line whose words are the same on
-both sides is printed once, from the working tree, followed by the ratio of
-each figure (now / before); lines that differ are printed as ``before:`` and
-``now:``.  Whether a larger figure is better depends on the figure (a time or
-a rate): read the line.
+``--pairs N`` runs each module N times on each side, taking turns (before,
+now, before, now, ...), and each ratio is the median of the N pairs' ratios,
+with the lowest and highest: this machine's speed drifts by 20% and more from
+minute to minute, and a single pair can credit that drift to the code.
+
+The output pairs the lines of the two runs, matched by their words as a diff
+matches lines (a line one side has and the other has not shifts nothing else):
+a line whose words are the same on both sides is printed once, from the working
+tree's first run, followed by the ratio of each figure (now / before); the
+lines of one side only are printed as ``before:`` and ``now:``.  Whether a
+larger figure is better depends on the figure (a time or a rate): read the line.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -56,38 +64,115 @@ def _numbers(line: str) -> list[float]:
 
 
 def _shape(line: str) -> str:
-    return NUMBER.sub("#", line).strip()
+    """A line's words: its figures and the white space that aligns them left out (a
+    right-aligned figure one digit longer moves the words before it)."""
+    return " ".join(NUMBER.sub("#", line).split())
 
 
 def side_by_side(before: list[str], now: list[str]) -> list[str]:
-    """The two runs' lines paired in order (see the module docstring)."""
+    """The two runs' lines paired (see the module docstring)."""
+    return compared([(before, now)])
+
+
+def compared(pairs: list[tuple[list[str], list[str]]]) -> list[str]:
+    """The lines of pairs of runs (before, now) side by side.  The first pair's
+    lines are matched as ``difflib`` matches them by their words (a line added or
+    taken away shifts nothing else); a matched line gives each figure's ratio, the
+    median over the pairs whose runs have that line too (and, with more than one
+    pair, the lowest and highest); the first pair's unmatched lines are printed
+    as ``before:`` and ``now:``."""
+    first_before, first_now = pairs[0]
+    others = []
+    for before, now in pairs[1:]:
+        others.append((before, now, _matched(first_now, now), _matched(now, before)))
     out = []
-    for index in range(max(len(before), len(now))):
-        old = before[index] if index < len(before) else ""
-        new = now[index] if index < len(now) else ""
-        if _shape(old) == _shape(new):
-            ratios = [f"{b / a:.2f}x" if a else "-" for a, b in
-                      zip(_numbers(old), _numbers(new), strict=True)]
-            out.append(new + (f"    [now/before: {' '.join(ratios)}]" if ratios else ""))
-        else:
-            out.extend([f"before: {old}", f"now:    {new}"])
+    matcher = difflib.SequenceMatcher(None, _shapes(first_before), _shapes(first_now),
+                                      autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "equal":
+            out.extend(f"before: {line}" for line in first_before[i1:i2])
+            out.extend(f"now:    {line}" for line in first_now[j1:j2])
+            continue
+        for i, j in zip(range(i1, i2), range(j1, j2), strict=True):
+            found = [(first_before[i], first_now[j])]
+            for before, now, to_now, to_before in others:
+                there = to_now.get(j)
+                back = to_before.get(there) if there is not None else None
+                if back is not None:
+                    found.append((before[back], now[there]))
+            out.append(_with_ratios(first_now[j], found, len(pairs)))
     return out
+
+
+def _shapes(lines: list[str]) -> list[str]:
+    return [_shape(line) for line in lines]
+
+
+def _matched(a: list[str], b: list[str]) -> dict[int, int]:
+    """For each line of ``a``, the line of ``b`` with the same words that difflib
+    pairs with it."""
+    matcher = difflib.SequenceMatcher(None, _shapes(a), _shapes(b), autojunk=False)
+    return {block.a + k: block.b + k for block in matcher.get_matching_blocks()
+            for k in range(block.size)}
+
+
+def _with_ratios(line: str, found: list[tuple[str, str]], pairs: int) -> str:
+    """``line`` and the ratio of each of its figures over the ``found`` (before,
+    now) lines, all with its words."""
+    columns = zip(*([b / a if a else None for a, b in
+                     zip(_numbers(old), _numbers(new), strict=True)]
+                    for old, new in found), strict=True)
+    ratios = [_ratio([r for r in column if r is not None]) for column in columns]
+    if not ratios:
+        return line
+    label = "now/before"
+    if pairs > 1:
+        label += f", median of {len(found)} pair{'s' if len(found) > 1 else ''}"
+        if len(found) < pairs:
+            label += f" of {pairs} (the words differ in the others)"
+    return f"{line}    [{label}: {' '.join(ratios)}]"
+
+
+def _ratio(values: list[float]) -> str:
+    if not values:
+        return "-"
+    middle = f"{statistics.median(values):.2f}x"
+    if len(values) == 1:
+        return middle
+    return f"{middle} ({min(values):.2f}-{max(values):.2f})"
 
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0 if argv else 2
-    base = _worktree(argv[0])
-    wanted = argv[1:]
+    args = list(argv)
+    pairs = 1
+    if "--pairs" in args:
+        at = args.index("--pairs")
+        try:
+            pairs = int(args[at + 1])
+        except (IndexError, ValueError):
+            print("compare.py: --pairs takes a whole number of pairs, 1 or more", file=sys.stderr)
+            return 2
+        if pairs < 1:
+            print(f"compare.py: --pairs {pairs}: 1 or more", file=sys.stderr)
+            return 2
+        del args[at:at + 2]
+    if not args:
+        print(__doc__)
+        return 2
+    base = _worktree(args[0])
+    wanted = args[1:]
     modules = sorted({p.stem for p in (ROOT / "benchmarks").glob("bench_*.py")}
                      | {p.stem for p in (base / "benchmarks").glob("bench_*.py")})
     if wanted:
         modules = [m for m in modules if m in wanted or m[6:] in wanted]
-    print(f"before: {argv[0]} ({base}); now: the working tree ({ROOT})", flush=True)
-    for module in modules:
-        print(f"== {module}", flush=True)
-        for line in side_by_side(_run(base, module), _run(ROOT, module)):
+    print(f"before: {args[0]} ({base}); now: the working tree ({ROOT})"
+          + (f"; {pairs} pairs of runs, taking turns" if pairs > 1 else ""), flush=True)
+    for module in modules:  # each run's output begins with its "== module" line
+        runs = [(_run(base, module), _run(ROOT, module)) for _ in range(pairs)]
+        for line in compared(runs):
             print(line, flush=True)
     return 0
 
