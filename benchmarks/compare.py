@@ -24,6 +24,7 @@ larger figure is better depends on the figure (a time or a rate): read the line.
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import os
 import re
@@ -36,13 +37,16 @@ ROOT = Path(__file__).resolve().parents[1]
 NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?")
 
 
-def _worktree(revision: str) -> Path:
-    sha = subprocess.run(["git", "rev-parse", "--short", revision], cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout.strip()
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def _worktree(sha: str) -> Path:
+    """A checkout of commit ``sha`` under ``.bench/`` (made once, then reused)."""
     tree = ROOT / ".bench" / f"base-{sha}"
     if not tree.exists():
-        subprocess.run(["git", "worktree", "add", "--detach", str(tree), sha], cwd=ROOT,
-                       check=True, capture_output=True)
+        _git("worktree", "add", "--detach", str(tree), sha)
     return tree
 
 
@@ -142,36 +146,50 @@ def _ratio(values: list[float]) -> str:
     return f"{middle} ({min(values):.2f}-{max(values):.2f})"
 
 
+def _pairs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of pairs, 1 or more")
+    return value
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__)
-        return 0 if argv else 2
-    args = list(argv)
-    pairs = 1
-    if "--pairs" in args:
-        at = args.index("--pairs")
-        try:
-            pairs = int(args[at + 1])
-        except (IndexError, ValueError):
-            print("compare.py: --pairs takes a whole number of pairs, 1 or more", file=sys.stderr)
-            return 2
-        if pairs < 1:
-            print(f"compare.py: --pairs {pairs}: 1 or more", file=sys.stderr)
-            return 2
-        del args[at:at + 2]
-    if not args:
-        print(__doc__)
+    parser = argparse.ArgumentParser(
+        prog="compare.py", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("base", metavar="BASE", help="the earlier revision")
+    parser.add_argument("modules", metavar="bench_name", nargs="*",
+                        help="benchmark modules (bench_x or x); all by default")
+    parser.add_argument("--pairs", type=_pairs, default=1, metavar="N",
+                        help="runs of each module on each side, taking turns (default 1)")
+    args = parser.parse_intermixed_args(argv)
+    try:
+        sha = _git("rev-parse", "--short", args.base)
+        listed = _git("ls-tree", "--name-only", sha, "benchmarks/").split()
+    except subprocess.CalledProcessError as exc:
+        print(f"compare.py: no revision {args.base!r}: {exc.stderr.strip()[-200:]}",
+              file=sys.stderr)
         return 2
-    base = _worktree(args[0])
-    wanted = args[1:]
     modules = sorted({p.stem for p in (ROOT / "benchmarks").glob("bench_*.py")}
-                     | {p.stem for p in (base / "benchmarks").glob("bench_*.py")})
-    if wanted:
-        modules = [m for m in modules if m in wanted or m[6:] in wanted]
-    print(f"before: {args[0]} ({base}); now: the working tree ({ROOT})"
-          + (f"; {pairs} pairs of runs, taking turns" if pairs > 1 else ""), flush=True)
+                     | {Path(name).stem for name in listed
+                        if Path(name).name.startswith("bench_") and name.endswith(".py")})
+    unknown = [name for name in args.modules
+               if not any(m == name or m[6:] == name for m in modules)]
+    if unknown:
+        print(f"compare.py: no benchmark {', '.join(unknown)} (there are: "
+              f"{', '.join(m[6:] for m in modules)})", file=sys.stderr)
+        return 2
+    if args.modules:
+        modules = [m for m in modules if m in args.modules or m[6:] in args.modules]
+    base = _worktree(sha)
+    print(f"before: {args.base} ({base}); now: the working tree ({ROOT})"
+          + (f"; {args.pairs} pairs of runs, taking turns" if args.pairs > 1 else ""),
+          flush=True)
     for module in modules:  # each run's output begins with its "== module" line
-        runs = [(_run(base, module), _run(ROOT, module)) for _ in range(pairs)]
+        runs = [(_run(base, module), _run(ROOT, module)) for _ in range(args.pairs)]
         for line in compared(runs):
             print(line, flush=True)
     return 0

@@ -70,18 +70,39 @@ def test_a_pair_whose_words_differ_is_left_out_and_counted(compare):
         "before: x 1 [met]", "now:    x 2 [NOT met]"]
 
 
-@pytest.mark.parametrize("pairs", ["0", "-1", "two", None])
+@pytest.mark.parametrize("pairs", ["0", "-1", "two", "2.5"])
 def test_a_bad_pairs_count_is_refused_before_any_run(pairs):
-    args = [sys.executable, str(BENCHMARKS / "compare.py"), "HEAD", "--pairs"]
-    done = subprocess.run(args + ([pairs] if pairs is not None else []),
-                          capture_output=True, text=True)
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "compare.py"), "HEAD",
+                           "--pairs", pairs], capture_output=True, text=True)
     assert done.returncode == 2
     assert "--pairs" in done.stderr and "1 or more" in done.stderr
     assert not done.stdout
 
 
-def test_no_revision_prints_how_to_and_exits_2():
+def test_no_revision_prints_the_usage_and_exits_2():
     done = subprocess.run([sys.executable, str(BENCHMARKS / "compare.py"), "--pairs", "2"],
                           capture_output=True, text=True)
     assert done.returncode == 2
-    assert "python benchmarks/compare.py BASE [--pairs N]" in done.stdout
+    assert "usage: compare.py [-h] [--pairs N] BASE" in done.stderr
+
+
+def test_an_unknown_revision_or_module_is_refused_without_a_traceback():
+    """Both before any checkout is made (the revision's modules read from git)."""
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "compare.py"), "no-such-rev-0"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "no revision 'no-such-rev-0'" in done.stderr and "Traceback" not in done.stderr
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "compare.py"), "HEAD", "nosuch"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "no benchmark nosuch" in done.stderr and "signatures" in done.stderr
+
+
+def test_options_and_names_may_come_in_any_order():
+    """As make bench-compare writes them: BASE, --pairs N, then the modules."""
+    for args in (["no-such-rev-0", "--pairs", "2", "schema"],
+                 ["--pairs", "2", "no-such-rev-0", "schema", "signatures"]):
+        done = subprocess.run([sys.executable, str(BENCHMARKS / "compare.py"), *args],
+                              capture_output=True, text=True)
+        assert done.returncode == 2
+        assert "no revision 'no-such-rev-0'" in done.stderr, done.stderr
