@@ -170,7 +170,12 @@ def test_serve_logs_what_it_serves_and_every_message(tmp_path):
     assert request["request_id"].startswith(f"{SUPPLIER}:{ESME}:")
     refused = next(r for r in records if r["event"] == "refused")
     assert refused["http"] == 400 and refused["error"] == "MalformedXML"
-    assert [r["event"] for r in records[-2:]] == ["stopping", "stopped"]
+    events = [r["event"] for r in records]
+    assert events[-1] == "stopped" and events.count("stopping") == 1
+    # the device response has no --callback endpoint: its lane says "undeliverable"
+    # when it reaches it, which on a loaded machine can be after SIGINT, while the
+    # server stops; nothing else comes between
+    assert set(events[events.index("stopping") + 1:-1]) <= {"undeliverable"}
 
 
 # --- the clock ------------------------------------------------------------------------------------
