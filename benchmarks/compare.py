@@ -156,6 +156,11 @@ def _pairs(text: str) -> int:
     return value
 
 
+def _names(name: str, module: str) -> bool:
+    """Whether ``name`` (``bench_x`` or ``x``) names ``module``."""
+    return name in (module, module.removeprefix("bench_"))
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="compare.py", description=__doc__,
@@ -176,14 +181,13 @@ def main(argv: list[str]) -> int:
     modules = sorted({p.stem for p in (ROOT / "benchmarks").glob("bench_*.py")}
                      | {Path(name).stem for name in listed
                         if Path(name).name.startswith("bench_") and name.endswith(".py")})
-    unknown = [name for name in args.modules
-               if not any(m == name or m[6:] == name for m in modules)]
+    unknown = [name for name in args.modules if not any(_names(name, m) for m in modules)]
     if unknown:
         print(f"compare.py: no benchmark {', '.join(unknown)} (there are: "
-              f"{', '.join(m[6:] for m in modules)})", file=sys.stderr)
+              f"{', '.join(m.removeprefix('bench_') for m in modules)})", file=sys.stderr)
         return 2
     if args.modules:
-        modules = [m for m in modules if m in args.modules or m[6:] in args.modules]
+        modules = [m for m in modules if any(_names(name, m) for name in args.modules)]
     base = _worktree(sha)
     print(f"before: {args.base} ({base}); now: the working tree ({ROOT})"
           + (f"; {args.pairs} pairs of runs, taking turns" if args.pairs > 1 else ""),
