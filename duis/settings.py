@@ -37,7 +37,7 @@ from typing import Any
 
 from .errors import DuisError
 from .messages.ids import EUI64
-from .tomlfile import TomlLines, parse_toml, read_toml
+from .tomlfile import TomlLines, is_number, parse_toml, read_toml
 
 
 class SettingsError(DuisError):
@@ -165,9 +165,12 @@ def _convert(kind: str, value: Any) -> Any:
     if kind == "flag":
         return value if isinstance(value, bool) else None
     if kind in ("minutes", "days"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        if not is_number(value):
             return None
-        return _dt.timedelta(**{kind: value})
+        try:
+            return _dt.timedelta(**{kind: value})
+        except OverflowError:  # more days than Python's datetime can count
+            return None
     if not isinstance(value, list):
         return None
     if kind == "names":

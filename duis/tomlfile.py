@@ -7,6 +7,7 @@ scanning the text (skipping strings, comments and multi-line values).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -31,6 +32,14 @@ def parse_toml(text: str, source: str, error: type[DuisError]) -> dict[str, Any]
     except tomllib.TOMLDecodeError as exc:
         message, line = decode_error_position(str(exc))
         raise error(f"not valid TOML: {message}", source=source, line=line) from None
+
+
+def is_number(value: Any, low: float = 0, high: float = math.inf) -> bool:
+    """Whether ``value`` is a TOML number from ``low`` to ``high``: an integer or a
+    float, not a boolean (a ``bool`` is an ``int`` to Python), and not ``inf`` or
+    ``nan`` (which TOML allows)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value) and low <= value <= high
 
 
 #: how :func:`read_toml`'s error for a file it could not read begins

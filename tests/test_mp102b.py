@@ -415,3 +415,13 @@ def test_an_outage_cut_now_leaves_earlier_pending_events_alone(rig):
     assert [(str(a.originator), a.payload.raised) for a in alerts] == \
         [(HUB, NOW + 3 * MINUTE), (S1_HUB, NOW + 13 * MINUTE)]
     assert rig.network.device(HUB).powered and rig.network.device(S1_HUB).powered
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "1e300", "true", '"30"'])
+def test_a_settings_span_is_a_number_python_can_hold(value):
+    # inf, nan and 1e300 once raised OverflowError or ValueError with a traceback
+    with pytest.raises(SettingsError) as caught:
+        settings_from_text(f"[ad1_suppression]\nwindow_minutes = {value}\n", "s.toml")
+    error = caught.value
+    assert (error.message, error.line, error.path, error.expected) == (
+        "bad value", 2, "ad1_suppression.window_minutes", "a number of minutes >= 0")

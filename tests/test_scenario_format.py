@@ -274,3 +274,84 @@ def test_none_stands_for_no_value(folder: Path):
                               store=CredentialStore(ROOT / "samples" / "pki"))
     assert transcript.passed, transcript.summary()
     assert "status_before_suspension = None: ok" in transcript.summary()
+
+
+# --- what a fuzzer found: every step field has a type, checked when the file is read --------
+# (each of these once raised TypeError, IndexError, OverflowError or ValueError from
+# deep inside the run, with a traceback instead of the file, line and field)
+
+SEND = '''
+[[step]]
+do = "send"
+service = "11.2"
+to = "00-DB-12-34-56-78-90-A0"
+'''
+REMOVE = '''
+[[step]]
+do = "remove-cpl"
+manufacturer = "Acme Meters"
+model = "AM-E2"
+firmware_version = "1.0.0"
+'''
+ADVANCE = '''
+[[step]]
+do = "advance"
+minutes = 5
+'''
+
+
+@pytest.mark.parametrize("step, old, new, message, field, expected", [
+    # a step kind that is not a string (TOML lets it be a table or an array)
+    (ADVANCE, 'do = "advance"', "do = {}", "unknown step", "do", "one of send, advance"),
+    (ADVANCE, 'do = "advance"', "do = [1]", "unknown step", "do", "one of send, advance"),
+    # a body that is not one element
+    (SEND, 'to = "00-DB-12-34-56-78-90-A0"',
+     'to = "00-DB-12-34-56-78-90-A0"\nbody = "just text"', "body is not one element", "body",
+     "one XML element, the request's body"),
+    (SEND, 'to = "00-DB-12-34-56-78-90-A0"',
+     'to = "00-DB-12-34-56-78-90-A0"\nbody = "<A/><B/>"', "body is not one element", "body",
+     "one XML element, the request's body"),
+    (SEND, 'to = "00-DB-12-34-56-78-90-A0"',
+     'to = "00-DB-12-34-56-78-90-A0"\nbody = "<A>"', "body is not XML", "body",
+     "one XML element, the request's body"),
+    (SEND, 'to = "00-DB-12-34-56-78-90-A0"',
+     'to = "00-DB-12-34-56-78-90-A0"\ncommand_variant = "1"', "bad command variant",
+     "command_variant", "an integer from 1 to 8"),
+    # CPL fields that are not strings reached the SMI's queries
+    (REMOVE, 'model = "AM-E2"', 'model = ["AM-E2"]', "bad field", "model", "a non-empty string"),
+    (REMOVE, 'manufacturer = "Acme Meters"', "manufacturer = { a = 1 }", "bad field",
+     "manufacturer", "a non-empty string"),
+    (REMOVE, 'firmware_version = "1.0.0"', 'firmware_version = "1.0.0"\nsmets = "SMETS3"',
+     "bad field", "smets", "SMETS1 or SMETS2"),
+    # spans Python cannot hold (TOML has inf and nan)
+    (ADVANCE, "minutes = 5", "minutes = inf", "bad duration", "minutes", "a number >= 0"),
+    (ADVANCE, "minutes = 5", "minutes = nan", "bad duration", "minutes", "a number >= 0"),
+    (ADVANCE, "minutes = 5", "minutes = true", "bad duration", "minutes", "a number >= 0"),
+    (ADVANCE, "minutes = 5", "minutes = 1e300", "bad advance", "minutes",
+     "at most 999,999,999 days in all"),
+], ids=["do-table", "do-array", "body-text", "body-two-elements", "body-malformed",
+        "command-variant-string", "model-array", "manufacturer-table", "smets-unknown",
+        "minutes-inf", "minutes-nan", "minutes-bool", "minutes-overflow"])
+def test_every_step_field_is_checked_when_read(folder: Path, step, old, new, message, field,
+                                                expected):
+    text = HEAD + step.replace(old, new)
+    error = only(write(folder, text))
+    assert (error.message, error.path) == (message, f"step[1].{field}")
+    assert error.expected.startswith(expected), error.expected
+    assert error.line == line_of(text, new.split("\n")[-1])
+
+
+def test_a_step_that_is_not_a_table(folder: Path):
+    text = "step = [1, 2]\n" + HEAD  # a key above every table: TOML's top level
+    errors = problems(write(folder, text))
+    assert [(e.message, e.expected, e.found) for e in errors] == [
+        ("bad step", "a [[step]] table", "1"), ("bad step", "a [[step]] table", "2")]
+
+
+def test_a_good_body_is_read_and_sent(folder: Path):
+    text = HEAD + SEND.replace('to = "00-DB-12-34-56-78-90-A0"',
+                               'to = "00-DB-12-34-56-78-90-A0"\nbody = " <ReadFirmwareVersion/> "'
+                               '\nexpect = { code = "I99" }')
+    transcript = run_scenario(read_scenario(write(folder, text, "body.toml")), "baseline",
+                              store=CredentialStore(ROOT / "samples" / "pki"))
+    assert transcript.passed, transcript.summary()

@@ -8,9 +8,12 @@ step and reports each problem with the file, the line and the field
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+from lxml import etree
 
 from ..catalogue import UnknownServiceRequest, lookup
 from ..catalogue.codes import dcc_alerts
@@ -19,8 +22,11 @@ from ..dsp.operations import FAULTS
 from ..errors import DuisError
 from ..messages.ids import EUI64
 from ..mmc.mapping import mapping
+from ..namespaces import SR
 from ..profiles import profiles
-from ..tomlfile import TomlLines, read_toml
+from ..smi.tables import CPL_STATUSES, SMETS_GENERATIONS
+from ..tomlfile import TomlLines, is_number, read_toml
+from ..xmlparse import parse_bytes
 
 FORMAT = 1
 STEP_TABLE = "step"
@@ -48,6 +54,38 @@ class Step:
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.fields.get(key, default)
+
+
+#: the units of a span a step gives (``advance``; ``power-outage`` takes all but days)
+SPAN_UNITS = ("seconds", "minutes", "hours", "days")
+
+
+def step_duration(step: Step, units: tuple[str, ...] = SPAN_UNITS) -> _dt.timedelta:
+    """The span a step gives in ``units`` (``advance``, ``power-outage``); reading
+    checked that it is one (:class:`OverflowError` for a step that was not read)."""
+    return _span(step.fields, units)
+
+
+def _span(fields: dict, units: tuple[str, ...]) -> _dt.timedelta:
+    return _dt.timedelta(**{unit: fields.get(unit, 0) for unit in units})
+
+
+def body_element(text: str) -> etree._Element:
+    """The one element a ``send`` step's ``body`` holds, in the DUIS namespace (the
+    text is read inside an ``sr:Body``); :class:`ScenarioError` when it is not
+    well-formed or not exactly one element with nothing but white space around it."""
+    try:
+        wrapper = parse_bytes(f'<Body xmlns="{SR}">{text}</Body>'.encode(), "body").getroot()
+    except DuisError as exc:
+        raise ScenarioError("body is not XML", expected="one XML element, the request's body",
+                            found=exc.message) from None
+    elements = [child for child in wrapper if isinstance(child.tag, str)]
+    stray = (wrapper.text or "").strip() or any((c.tail or "").strip() for c in wrapper)
+    if len(elements) != 1 or stray:
+        raise ScenarioError("body is not one element",
+                            expected="one XML element, the request's body",
+                            found=f"{len(elements)} elements" + (" and text" if stray else ""))
+    return elements[0]
 
 
 @dataclass(frozen=True)
@@ -104,6 +142,52 @@ _VALUE_RULES = {
     "firmware_version": (lambda v: isinstance(v, str), "a firmware version"),
     "running": (lambda v: isinstance(v, str), "a firmware version"),
 }
+
+
+def _is_eui(value: Any) -> bool:
+    try:
+        EUI64.parse(value)
+    except (DuisError, AttributeError, TypeError):
+        return False
+    return True
+
+
+class _Rule(NamedTuple):
+    check: Callable[[Any], bool]
+    message: str
+    expected: str
+
+
+_TEXT = _Rule(lambda v: isinstance(v, str) and v != "", "bad field", "a non-empty string")
+_EUI = _Rule(_is_eui, "not an EUI-64", "8 hex byte pairs separated by '-'")
+_AMOUNT = _Rule(is_number, "bad duration", "a number >= 0")
+_INSTANT = _Rule(lambda v: step_instant(v) is not None, "bad instant",
+                 "an ISO-8601 instant such as 2026-03-09T02:00:00Z")
+#: what each field of a step must be, whatever the step (the ``expect`` step's
+#: per-profile values aside: :data:`_PER_PROFILE_FIELDS`); a step's own checks
+#: (``_Reader.check_*``) add what depends on its other fields
+_FIELD_RULES: dict[str, _Rule] = {
+    "note": _Rule(lambda v: isinstance(v, str), "bad field", "a string"),
+    "service": _Rule(lambda v: isinstance(v, str), "unknown service request",
+                     'a DUIS service reference variant such as "11.2"'),
+    "to": _EUI, "from": _EUI, "device": _EUI, "hub": _EUI,
+    "command_variant": _Rule(lambda v: type(v) is int and 1 <= v <= 8, "bad command variant",
+                             "an integer from 1 to 8"),
+    "body": _TEXT, "file": _TEXT,
+    "manufacturer": _TEXT, "model": _TEXT, "firmware_version": _TEXT, "firmware_hash": _TEXT,
+    "smets": _Rule(lambda v: v in SMETS_GENERATIONS, "bad field", " or ".join(SMETS_GENERATIONS)),
+    "status": _Rule(lambda v: v in CPL_STATUSES, "bad field", " or ".join(CPL_STATUSES)),
+    "kind": _Rule(lambda v: isinstance(v, str) and v in FAULTS, "unknown fault",
+                  "one of " + ", ".join(FAULTS)),
+    "share": _Rule(lambda v: is_number(v, 0, 1), "bad share", "a number from 0 to 1"),
+    **{unit: _AMOUNT for unit in SPAN_UNITS},
+    "deploy_at": _INSTANT, "activate_at": _INSTANT,
+    "hubs": _Rule(lambda v: isinstance(v, list), "bad hubs", "a list of EUI-64s"),
+    "expect": _Rule(lambda v: isinstance(v, dict), "bad expectation", "a table"),
+}
+#: the ``expect`` step's fields that are per-profile values (checked as such)
+_PER_PROFILE_FIELDS = ("status", "firmware_version", "status_before_suspension", "smets", "hub",
+                       "gpf_copy")
 def _known_alert(code: object) -> bool:
     """A DCC alert code duis raises, or a device alert code of the MMC mapping."""
     return isinstance(code, str) and (
@@ -236,9 +320,13 @@ class _Reader:
             return []
         return [step for i, item in enumerate(raw) if (step := self.step(i, item))]
 
-    def step(self, i: int, item: dict) -> Step | None:
+    def step(self, i: int, item: Any) -> Step | None:
+        if not isinstance(item, dict):
+            self.error("bad step", STEP_TABLE, i, expected="a [[step]] table",
+                       found=repr(item)[:40])
+            return None
         do = item.get("do")
-        if do not in STEP_KINDS:
+        if not isinstance(do, str) or do not in STEP_KINDS:
             self.error("unknown step", STEP_TABLE, i, "do", expected="one of " +
                        ", ".join(STEP_KINDS), found=repr(do))
             return None
@@ -247,31 +335,26 @@ class _Reader:
             if key not in item:
                 self.error("missing field", STEP_TABLE, i, key, expected=f"a {key}",
                            found="nothing")
-        for key in item:
+        for key, value in item.items():
             if key not in required + optional + _COMMON:
                 self.error("unknown field", STEP_TABLE, i, key,
                            expected="one of " + ", ".join(required + optional),
                            found=repr(key))
+            elif key in _FIELD_RULES and not (do == "expect" and key in _PER_PROFILE_FIELDS):
+                rule = _FIELD_RULES[key]
+                if not rule.check(value):
+                    self.error(rule.message, STEP_TABLE, i, key, expected=rule.expected,
+                               found=repr(value)[:80])
         checks = {"send": self.check_send, "advance": self.check_advance,
                   "fault": self.check_fault, "expect": self.check_expect_step,
-                  "join": self.check_join, "power-outage": self.check_power_outage,
+                  "power-outage": self.check_power_outage,
                   "publish-hub-firmware": self.check_publish,
-                  "query-hub-firmware": self.check_query}
+                  "query-hub-firmware": self.check_expectations}
         if do in checks:
             checks[do](i, item)
         return Step(i + 1, do, item, self.lines.line(STEP_TABLE, i))
 
-    def check_eui(self, i: int, item: dict, key: str) -> None:
-        if key in item:
-            try:
-                EUI64.parse(item[key])
-            except (DuisError, AttributeError, TypeError):
-                self.error("not an EUI-64", STEP_TABLE, i, key,
-                           expected="8 hex byte pairs separated by '-'", found=repr(item[key]))
-
     def check_send(self, i: int, item: dict) -> None:
-        for key in ("to", "from"):
-            self.check_eui(i, item, key)
         try:
             lookup(str(item.get("service")))
         except UnknownServiceRequest:
@@ -281,83 +364,65 @@ class _Reader:
         if "body" in item and "file" in item:
             self.error("both body and file", STEP_TABLE, i, "file",
                        expected="either an inline body or a request file", found="both")
-        if "file" in item and not (self.source.parent / str(item["file"])).is_file():
+        if isinstance(item.get("body"), str):
+            try:
+                body_element(item["body"])
+            except ScenarioError as exc:
+                self.error(exc.message, STEP_TABLE, i, "body", expected=exc.expected,
+                           found=exc.found)
+        if isinstance(item.get("file"), str) and not (self.source.parent / item["file"]).is_file():
             self.error("request file not found", STEP_TABLE, i, "file",
                        expected="a file relative to the scenario",
-                       found=str(self.source.parent / str(item["file"])))
-        self.check_expectations(i, item, "send")
+                       found=str(self.source.parent / item["file"]))
+        self.check_expectations(i, item)
 
     def check_advance(self, i: int, item: dict) -> None:
-        amounts = [k for k in ("seconds", "minutes", "hours", "days") if k in item]
-        if not amounts or any(not isinstance(item[k], (int, float)) or item[k] < 0
-                              for k in amounts):
-            self.error("bad advance", STEP_TABLE, i, amounts[0] if amounts else None,
-                       expected="seconds, minutes, hours or days: a number >= 0",
-                       found=repr({k: item[k] for k in amounts}) if amounts else "nothing")
-        self.check_expectations(i, item, "advance")
+        self.check_span(i, item, SPAN_UNITS, "bad advance")
+        self.check_expectations(i, item)
 
     def check_power_outage(self, i: int, item: dict) -> None:
-        self.check_eui(i, item, "hub")
-        amounts = [k for k in ("seconds", "minutes", "hours") if k in item]
-        if not amounts or any(not isinstance(item[k], (int, float)) or item[k] < 0
-                              for k in amounts):
-            self.error("bad outage duration", STEP_TABLE, i, amounts[0] if amounts else None,
-                       expected="seconds, minutes or hours: a number >= 0",
-                       found=repr({k: item[k] for k in amounts}) if amounts else "nothing")
+        self.check_span(i, item, SPAN_UNITS[:3], "bad outage duration")
+
+    def check_span(self, i: int, item: dict, units: tuple[str, ...], message: str) -> None:
+        """At least one of ``units`` given (each a number >= 0: :data:`_FIELD_RULES`),
+        together a span Python can hold."""
+        amounts = [unit for unit in units if unit in item]
+        if not amounts:
+            self.error(message, STEP_TABLE, i, None,
+                       expected=", ".join(units[:-1]) + f" or {units[-1]}: a number >= 0",
+                       found="nothing")
+        elif all(_FIELD_RULES[unit].check(item[unit]) for unit in amounts):
+            try:
+                _span(item, units)
+            except OverflowError:
+                self.error(message, STEP_TABLE, i, amounts[0],
+                           expected=f"at most {_dt.timedelta.max.days:,} days in all",
+                           found=repr({unit: item[unit] for unit in amounts}))
 
     def check_publish(self, i: int, item: dict) -> None:
-        for key in ("deploy_at", "activate_at"):
-            if key in item and step_instant(item[key]) is None:
-                self.error("bad instant", STEP_TABLE, i, key,
-                           expected="an ISO-8601 instant such as 2026-03-09T02:00:00Z",
-                           found=repr(item[key]))
         hubs = item.get("hubs", [])
-        if not isinstance(hubs, list):
-            self.error("bad hubs", STEP_TABLE, i, "hubs", expected="a list of EUI-64s",
-                       found=repr(hubs))
-        else:
-            for n, hub in enumerate(hubs):
-                try:
-                    EUI64.parse(hub)
-                except (DuisError, AttributeError, TypeError):
-                    self.error("not an EUI-64", STEP_TABLE, i, "hubs", path=f"step[{i + 1}]"
-                               f".hubs[{n}]", expected="8 hex byte pairs separated by '-'",
-                               found=repr(hub))
-        self.check_expectations(i, item, "publish-hub-firmware")
-
-    def check_query(self, i: int, item: dict) -> None:
-        for key in ("hub", "from"):
-            self.check_eui(i, item, key)
-        self.check_expectations(i, item, "query-hub-firmware")
-
-    def check_join(self, i: int, item: dict) -> None:
-        for key in ("device", "hub"):
-            self.check_eui(i, item, key)
+        for n, hub in enumerate(hubs if isinstance(hubs, list) else []):
+            if not _is_eui(hub):
+                self.error("not an EUI-64", STEP_TABLE, i, "hubs", path=f"step[{i + 1}]"
+                           f".hubs[{n}]", expected="8 hex byte pairs separated by '-'",
+                           found=repr(hub))
+        self.check_expectations(i, item)
 
     def check_fault(self, i: int, item: dict) -> None:
         kind = item.get("kind")
         fault = FAULTS.get(kind) if isinstance(kind, str) else None
-        if fault is None:
-            self.error("unknown fault", STEP_TABLE, i, "kind",
-                       expected="one of " + ", ".join(FAULT_KINDS), found=repr(item.get("kind")))
-        self.check_eui(i, item, "device")
-        if fault is not None and fault.needs == "share":
-            share = item.get("share")
-            if not isinstance(share, (int, float)) or not 0 <= share <= 1:
-                self.error("bad share", STEP_TABLE, i, "share", expected="a number from 0 to 1",
-                           found=repr(share))
+        if fault is not None and fault.needs == "share" and "share" not in item:
+            self.error("missing field", STEP_TABLE, i, "share", expected="a number from 0 to 1",
+                       found="nothing")
         elif (fault is None or fault.needs == "device") and "device" not in item:
             self.error("missing field", STEP_TABLE, i, "device",
                        expected="the device the fault applies to", found="nothing")
 
-    def check_expectations(self, i: int, item: dict, kind: str) -> None:
+    def check_expectations(self, i: int, item: dict) -> None:
         expect = item.get("expect")
-        if expect is None:
+        if not isinstance(expect, dict):  # none, or refused by _FIELD_RULES
             return
-        if not isinstance(expect, dict):
-            self.error("bad expectation", STEP_TABLE, i, "expect", expected="a table",
-                       found=repr(expect))
-            return
+        kind = item["do"]
         for key, value in expect.items():
             if key not in EXPECT_KEYS[kind]:
                 self.error("unknown expectation", STEP_TABLE, i, f"expect.{key}",
@@ -396,9 +461,7 @@ class _Reader:
                            found=repr(each))
 
     def check_expect_step(self, i: int, item: dict) -> None:
-        self.check_eui(i, item, "device")
-        for key in ("status", "firmware_version", "status_before_suspension", "smets", "hub",
-                    "gpf_copy"):
+        for key in _PER_PROFILE_FIELDS:
             if key in item:
                 self.check_per_profile(i, key, item[key])
 

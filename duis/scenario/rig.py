@@ -9,7 +9,6 @@ DSP beyond sending a request goes through :attr:`Rig.operations`, the facade
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from ..settings import load_settings
 from ..signatures import CounterStore, CredentialStore
 from ..signatures.credentials import default_store_directory
 from ..smi import load_world
-from .format import Scenario, Step
+from .format import Scenario, Step, step_duration
 
 #: the first RequestID counter of each originator in a scenario
 FIRST_COUNTER = 1000
@@ -64,12 +63,6 @@ class Rig:
         """The next RequestID counter of ``originator`` (from :data:`FIRST_COUNTER`)."""
         self.counters[originator] = self.counters.get(originator, FIRST_COUNTER - 1) + 1
         return self.counters[originator]
-
-
-def step_duration(step: Step, units: tuple[str, ...] = ("seconds", "minutes", "hours",
-                                                        "days")) -> _dt.timedelta:
-    """The span a step gives in ``units`` (``advance``, ``power-outage``)."""
-    return _dt.timedelta(**{unit: step.get(unit, 0) for unit in units})
 
 
 def step_cause(step: Step) -> str:

@@ -23,7 +23,7 @@ from ..signatures.gbcs import sign_command
 from ..smi import CplEntry
 from ..xmlparse import parse_bytes
 from . import hub_steps
-from .format import Scenario, Step, for_profile
+from .format import Scenario, Step, body_element, for_profile
 from .rig import Rig, step_cause, step_duration
 from .transcript import Transcript
 
@@ -102,9 +102,7 @@ def request_of(step: Step, next_counter: Callable[[str], int], base: Path) -> Re
                              found="an MMC document")
         body = found.body
     else:
-        text = step.get("body") or f"<{_default_body(variant)}/>"
-        body = to_node(parse_bytes(
-            f'<Body xmlns="{SR}">{text}</Body>'.encode()).getroot()[0])
+        body = to_node(body_element(step.get("body") or f"<{_default_body(variant)}/>"))
     return request(sender, step.get("to"), counter, variant, body,
                    command_variant=step.get("command_variant"))
 
