@@ -7,6 +7,7 @@ prints them and exits 2 without running anything.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 
 from duis.cli import main
 from duis.scenario import ScenarioError, read_scenario, run_scenario
-from duis.scenario.format import STEP_KINDS
+from duis.scenario.format import NAME_RULE, STEP_KINDS
 from duis.signatures import CredentialStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -355,3 +356,42 @@ def test_a_good_body_is_read_and_sent(folder: Path):
     transcript = run_scenario(read_scenario(write(folder, text, "body.toml")), "baseline",
                               store=CredentialStore(ROOT / "samples" / "pki"))
     assert transcript.passed, transcript.summary()
+
+
+# --- a scenario's name is a folder's name, never a path -------------------------------------
+# (``duis run`` replaced ``<name>/<profile>/`` wherever the name pointed: a scenario named
+# "/some/folder" emptied /some/folder/baseline, and "../.." reached above the project)
+
+@pytest.mark.parametrize("name", ["/tmp/elsewhere", "../up", "..", ".", "a/b", "a\\\\b",
+                                  ".hidden", "trailing ", "x" * 101, "tab\\there"])
+def test_a_scenario_name_that_is_a_path_is_refused(folder: Path, name):
+    text = HEAD.replace('name = "format-check"', f'name = "{name}"') + STEPS
+    error = only(write(folder, text))
+    assert (error.message, error.path, error.line) == ("bad scenario name", "scenario.name", 2)
+    assert error.expected == NAME_RULE
+
+
+@pytest.mark.parametrize("name", ["format-check", "mp105 option 2", "v1.2+fix", "é_1", "x"])
+def test_plain_names_are_accepted(folder: Path, name):
+    text = HEAD.replace('name = "format-check"', f'name = "{name}"') + STEPS
+    assert read_scenario(write(folder, text, "good.toml")).name == name
+
+
+def test_no_folder_outside_the_output_is_touched(folder: Path, tmp_path: Path, capsys,
+                                                 monkeypatch):
+    victim = tmp_path / "victim" / "baseline"
+    victim.mkdir(parents=True)
+    (victim / "keep.txt").write_text("precious")
+    path = write(folder, HEAD.replace('name = "format-check"', f'name = "{victim.parent}"')
+                 + STEPS)
+    monkeypatch.chdir(folder)
+    assert main(["run", "-q", str(path)]) == 2
+    assert "bad scenario name" in capsys.readouterr().err
+    assert (victim / "keep.txt").read_text() == "precious"
+    assert not (folder / "transcripts").exists()
+
+
+def test_a_scenario_built_in_code_is_held_to_the_same_rule(folder: Path):
+    scenario = read_scenario(write(folder, HEAD + STEPS, "good.toml"))
+    with pytest.raises(ScenarioError, match="bad scenario name"):
+        dataclasses.replace(scenario, name="../elsewhere")

@@ -8,6 +8,7 @@ step and reports each problem with the file, the line and the field
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,10 +89,24 @@ def body_element(text: str) -> etree._Element:
     return elements[0]
 
 
+#: a scenario's name: a folder's name for its transcripts and goldens
+#: (``transcripts/<name>/``, ``golden/<name>/``), so one plain path component,
+#: never a path: letters, digits, ``_``, and ``.``, ``+``, ``-`` or spaces between them
+_NAME = re.compile(r"\w(?:[\w.+ -]{0,98}\w)?")
+NAME_RULE = "1 to 100 letters, digits, '_', and '.', '+', '-' or spaces between them"
+
+
+def is_scenario_name(name: object) -> bool:
+    """Whether ``name`` may name a scenario (:data:`NAME_RULE`): nothing that makes
+    its folder a path elsewhere (``/``, ``..``, an absolute path)."""
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
+
+
 @dataclass(frozen=True)
 class Scenario:
     source: Path
     name: str
+    """Names the scenario's folders (:func:`is_scenario_name`)."""
     description: str
     world: Path
     profiles: tuple[str, ...]
@@ -100,6 +115,12 @@ class Scenario:
     steps: tuple[Step, ...]
     settings: Path | None = None
     """A DCC settings file (``duis.settings``), relative to the scenario; None: the defaults."""
+
+    def __post_init__(self) -> None:
+        # transcripts and goldens replace the folder the name makes: never one elsewhere
+        if not is_scenario_name(self.name):
+            raise ScenarioError("bad scenario name", source=str(self.source), path="scenario.name",
+                                expected=NAME_RULE, found=repr(self.name)[:120])
 
 
 # What each step accepts: required keys, optional keys.
@@ -233,7 +254,10 @@ class _Reader:
             self.error("missing [scenario] table", "scenario", 0,
                        expected="a [scenario] table with name, world and start", found="none")
             head = {}
-        name = self.text(head, "name", required=True) or self.source.stem
+        name = self.text(head, "name", required=True)
+        if name is not None and not is_scenario_name(name):
+            self.error("bad scenario name", "scenario", 0, "name", expected=NAME_RULE,
+                       found=repr(name)[:120])
         world = self.text(head, "world", required=True)
         chosen = self.chosen = self.profile_list(head)
         start = self.instant(head)
@@ -258,6 +282,7 @@ class _Reader:
             first = self.errors[0]
             first.errors = self.errors
             raise first
+        assert name is not None  # a missing or bad name is an error above
         return Scenario(self.source, name, str(head.get("description", "")), world_path,
                         chosen, start, seed, tuple(steps), settings)
 
