@@ -58,13 +58,17 @@ class AlertCounter:
         return self.last
 
 
+#: what a message the DSP sends is (:attr:`Outgoing.kind`)
+OUTGOING_KINDS = ("response", "device-response", "dcc-alert", "device-alert")
+
+
 @dataclass(frozen=True)
 class Outgoing:
     """A message the DSP sends, and to whom: built unsigned, then sealed (:mod:`.seal`)."""
 
     kind: str
-    """``response`` (an answer from the DSP), ``device-response`` (the device's
-    reply), ``dcc-alert`` or ``device-alert``."""
+    """One of :data:`OUTGOING_KINDS`: ``response`` (an answer from the DSP),
+    ``device-response`` (the device's reply), ``dcc-alert`` or ``device-alert``."""
     recipient: str
     """EUI-64 of the DCC user it is for."""
     code: str

@@ -10,7 +10,11 @@ signature's other valid form changes the bytes, not what was signed) is
 answered 204 again and counted, not stored again;
 the folder's index is read back on start, so this survives a restart.
 A message whose signature does not verify is answered 403 (the sender keeps
-it and retries) and stored under ``rejected/`` for inspection.
+it and retries) and stored under ``rejected/`` for inspection; so is, with 400,
+one whose ``X-DUIS-Kind`` or ``X-DUIS-Recipient`` header (what ``duis serve``
+says the message is, and for whom) is not a kind the DSP sends or not an EUI-64.
+A file's name is made only of letters, digits, ``.``, ``_`` and ``-``, each part
+at most 40 characters, whatever the message says its code is.
 
 ``GET /messages`` lists what was received, in order, as JSON.
 """
@@ -21,14 +25,17 @@ import asyncio
 import datetime as _dt
 import hashlib
 import json
+import re
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from aiohttp import web
 
+from ..dsp.responses import OUTGOING_KINDS
 from ..errors import DuisError
 from ..messages import Response, from_tree
+from ..messages.ids import is_canonical_eui
 from ..signatures import CredentialStore, verify
 from ..signatures.credentials import default_store_directory
 from ..xmlparse import DEFAULT_MAX_BYTES, parse_bytes
@@ -36,6 +43,33 @@ from .delivery import HEADER_KIND, HEADER_RECIPIENT, HEADER_SEQ
 from .logs import event
 
 INDEX = "index.jsonl"
+#: what may not go into a stored file's name, and how long each part of it may be
+_NOT_IN_NAMES = re.compile(r"[^A-Za-z0-9._-]")
+_NAME_PART = 40
+
+
+def _name_part(text: str) -> str:
+    """``text`` as a part of a file name: nothing that makes it a path or too long."""
+    return _NOT_IN_NAMES.sub("_", text[:_NAME_PART])
+
+
+class BadDeliveryHeader(DuisError):
+    """A delivery's ``X-DUIS-Kind`` or ``X-DUIS-Recipient`` says what no DSP message is."""
+
+
+def _delivery_headers(headers) -> tuple[str | None, str | None]:
+    """The delivery's recipient and kind headers (None where absent), each what
+    ``duis serve`` sends or refused: a canonical EUI-64, one of :data:`OUTGOING_KINDS`."""
+    recipient, kind = headers.get(HEADER_RECIPIENT), headers.get(HEADER_KIND)
+    if recipient is not None and not is_canonical_eui(recipient):
+        raise BadDeliveryHeader(f"bad {HEADER_RECIPIENT} header", source="<delivery>",
+                                expected="an EUI-64 such as "
+                                "90-B3-D5-1F-30-01-00-00", found=repr(recipient[:_NAME_PART]))
+    if kind is not None and kind not in OUTGOING_KINDS:
+        raise BadDeliveryHeader(f"bad {HEADER_KIND} header", source="<delivery>",
+                                expected="one of " + ", ".join(OUTGOING_KINDS),
+                                found=repr(kind[:_NAME_PART]))
+    return recipient, kind
 
 
 @dataclass(frozen=True)
@@ -87,8 +121,8 @@ class Inbox:
             number = len(self.messages) + 1
             kind = kind or message.kind
             code = message.alert_code or message.response_code
-            name = f"{number:06d}-{kind}-{code}" + \
-                (f"-to-{recipient.replace('-', '')}" if recipient else "") + ".xml"
+            name = f"{number:06d}-{_name_part(kind)}-{_name_part(code)}" + \
+                (f"-to-{_name_part(recipient.replace('-', ''))}" if recipient else "") + ".xml"
             (self.folder / name).write_bytes(body)
             header = message.header
             item = Received(number, name, kind, code, recipient, delivery,
@@ -118,6 +152,12 @@ def build_receiver(inbox: Inbox, store: CredentialStore | None, *,
             return web.Response(status=415, text="expected application/xml\n")
         body = await request.read()
         try:
+            recipient, kind = _delivery_headers(request.headers)
+        except BadDeliveryHeader as exc:
+            inbox.reject(body, hashlib.sha256(body).hexdigest())
+            event("rejected", delivery=request.headers.get(HEADER_SEQ), why=str(exc))
+            return web.Response(status=400, text=f"{exc}\n")
+        try:
             if store is not None:   # what was signed: the message, and what identifies it
                 verified = verify(body, store, now=now, source="<delivery>")
                 tree, signed = verified.tree, verified.signed_bytes
@@ -138,8 +178,8 @@ def build_receiver(inbox: Inbox, store: CredentialStore | None, *,
             inbox.duplicates += 1
             event("duplicate", delivery=request.headers.get(HEADER_SEQ), sha256=digest[:16])
             return web.Response(status=204)
-        item = inbox.store(body, message, digest, request.headers.get(HEADER_RECIPIENT),
-                           request.headers.get(HEADER_SEQ), request.headers.get(HEADER_KIND))
+        item = inbox.store(body, message, digest, recipient, request.headers.get(HEADER_SEQ),
+                           kind)
         if item is not None:
             event("received", number=item.number, file=item.file, delivery=item.delivery,
                   kind=item.kind, code=item.code, recipient=item.recipient)
