@@ -85,6 +85,25 @@ def test_unknown_role_codes_are_refused(tmp_path):
         CredentialStore(tmp_path)
 
 
+@pytest.mark.parametrize("text, message, path, found", [
+    # each of the first three once raised AttributeError or TypeError: a traceback
+    ("roles = 5", "bad roles table", "roles", "int"),
+    ('[roles]\n"90-B3-D5-1F-30-01-00-00" = 5', "bad roles", "roles.90-B3-D5-1F-30-01-00-00", "5"),
+    ('[roles]\n"90-B3-D5-1F-30-01-00-00" = [["IS"]]', "bad roles",
+     "roles.90-B3-D5-1F-30-01-00-00", "[['IS']]"),
+    # this one named no file
+    ('[roles]\n"nope" = ["IS"]', "not an EUI-64", "roles.nope", "'nope'"),
+])
+def test_a_bad_roles_file_is_named_with_the_entry(tmp_path, text, message, path, found):
+    generate_test_pki(tmp_path)
+    (tmp_path / "roles.toml").write_text(text + "\n")
+    with pytest.raises(CredentialError) as caught:
+        CredentialStore(tmp_path)
+    error = caught.value
+    assert (error.message, error.source, error.path, error.found) == (
+        message, str(tmp_path / "roles.toml"), path, found)
+
+
 def test_keys_in_every_encoding(tmp_path):
     generate_test_pki(tmp_path)
     cert = tmp_path / "xml-sign-90B3D51F30010000.pem"

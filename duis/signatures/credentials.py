@@ -59,6 +59,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ..clock import UTC
+from ..errors import DuisError
 from ..messages.ids import EUI64
 from .errors import CredentialError, NoSigningCredential
 from .profile import (
@@ -349,16 +350,31 @@ def _read_roles_file(directory: Path) -> dict[EUI64, frozenset[str]]:
     return _role_table(table.get("roles", {}), str(path))
 
 
-def _role_table(entries: Mapping[str, Iterable[str]], source: str) -> dict[EUI64, frozenset[str]]:
+def _role_table(entries: object, source: str) -> dict[EUI64, frozenset[str]]:
+    """The ``[roles]`` table: each EUI-64 with its role codes (one, or a list)."""
+    if not isinstance(entries, Mapping):
+        raise CredentialError("bad roles table", source=source, path="roles",
+                              expected='a table: "EUI-64" = ["IS", ...]',
+                              found=type(entries).__name__)
     table = {}
     for eui, roles in entries.items():
-        codes = frozenset([roles] if isinstance(roles, str) else roles)
+        listed = [roles] if isinstance(roles, str) else roles
+        if not isinstance(listed, (list, tuple, set, frozenset)) \
+                or not all(isinstance(code, str) for code in listed):
+            raise CredentialError("bad roles", source=source, path=f"roles.{eui}",
+                                  expected="a role code or a list of them, from "
+                                           f"{sorted(USER_ROLES)}", found=repr(roles)[:80])
+        codes = frozenset(listed)
         unknown = codes - USER_ROLES
         if unknown:
             raise CredentialError("unknown user role", source=source, path=f"roles.{eui}",
                                   expected=f"codes from {sorted(USER_ROLES)}",
                                   found=", ".join(sorted(unknown)))
-        table[EUI64.parse(eui)] = codes
+        try:
+            table[EUI64.parse(eui)] = codes
+        except DuisError as exc:
+            raise CredentialError(exc.message, source=source, path=f"roles.{eui}",
+                                  expected=exc.expected, found=exc.found) from None
     return table
 
 
