@@ -318,6 +318,9 @@ minutes = 5
     (SEND, 'to = "00-DB-12-34-56-78-90-A0"',
      'to = "00-DB-12-34-56-78-90-A0"\ncommand_variant = "1"', "bad command variant",
      "command_variant", "an integer from 1 to 8"),
+    # a TOML float is not a variant: 11.10 would read as 11.1
+    (SEND, 'service = "11.2"', "service = 11.2", "unknown service request", "service",
+     'a DUIS service reference variant such as "11.2"'),
     # CPL fields that are not strings reached the SMI's queries
     (REMOVE, 'model = "AM-E2"', 'model = ["AM-E2"]', "bad field", "model", "a non-empty string"),
     (REMOVE, 'manufacturer = "Acme Meters"', "manufacturer = { a = 1 }", "bad field",
@@ -331,8 +334,8 @@ minutes = 5
     (ADVANCE, "minutes = 5", "minutes = 1e300", "bad advance", "minutes",
      "at most 999,999,999 days in all"),
 ], ids=["do-table", "do-array", "body-text", "body-two-elements", "body-malformed",
-        "command-variant-string", "model-array", "manufacturer-table", "smets-unknown",
-        "minutes-inf", "minutes-nan", "minutes-bool", "minutes-overflow"])
+        "command-variant-string", "service-float", "model-array", "manufacturer-table",
+        "smets-unknown", "minutes-inf", "minutes-nan", "minutes-bool", "minutes-overflow"])
 def test_every_step_field_is_checked_when_read(folder: Path, step, old, new, message, field,
                                                 expected):
     text = HEAD + step.replace(old, new)

@@ -380,12 +380,14 @@ class _Reader:
         return Step(i + 1, do, item, self.lines.line(STEP_TABLE, i))
 
     def check_send(self, i: int, item: dict) -> None:
+        service = item.get("service")
         try:
-            lookup(str(item.get("service")))
+            if isinstance(service, str):  # else refused by _FIELD_RULES
+                lookup(service)
         except UnknownServiceRequest:
             self.error("unknown service request", STEP_TABLE, i, "service",
                        expected="a DUIS service reference variant such as 11.2",
-                       found=repr(item.get("service")))
+                       found=repr(service))
         if "body" in item and "file" in item:
             self.error("both body and file", STEP_TABLE, i, "file",
                        expected="either an inline body or a request file", found="both")
