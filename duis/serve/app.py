@@ -39,6 +39,7 @@ from ..errors import DuisError, InputError, InputTooLarge, NotCovered, SchemaInv
 from ..signatures.errors import CredentialError, SignatureError
 from ..smi import CplEntry
 from . import smki
+from .bodies import BodyTimeout, read_body
 from .config import SERVICE_NAMES, SERVICE_PATHS, SERVICE_VARIANTS, ServeConfig
 from .delivery import Deliverer
 from .engine import AdminError, Engine, SmiBusy
@@ -51,6 +52,7 @@ XML_TYPES = ("application/xml", "text/xml")
 #: refusals before the authorisation checks -> HTTP status; the first match wins
 HTTP_STATUS: tuple[tuple[type[DuisError], int], ...] = (
     (InputTooLarge, 413),        # over the body cap (refused before it is all read)
+    (BodyTimeout, 408),          # the body did not arrive in time
     (SignatureError, 403),       # XML or GBCS signature refused, replayed counter
     (CredentialError, 500),      # the DSP cannot sign: the server's credential store
     (InputError, 400),           # empty, not XML, unsafe XML (DTD, entities, XXE), not DUIS
@@ -191,19 +193,11 @@ async def _answer(request: web.Request, service: str) -> web.StreamResponse:
         return _refuse(415, f"Content-Type must be application/xml (or text/xml), "
                             f"found {request.headers.get('Content-Type', 'none')!r}",
                        "UnsupportedContentType", path, started)
-    if request.content_length is not None and request.content_length > config.max_bytes:
-        return _refuse(413, f"request body of {request.content_length} bytes refused unread; "
-                            f"expected at most {config.max_bytes} bytes", "InputTooLarge",
-                       path, started, close=True)
     try:
-        data = await asyncio.wait_for(request.read(), config.body_timeout)
-    except web.HTTPRequestEntityTooLarge:
-        return _refuse(413, f"request body over {config.max_bytes} bytes refused",
-                       "InputTooLarge", path, started, close=True)
-    except TimeoutError:
-        return _refuse(408, f"request body not received within {config.body_timeout} s; "
-                            "expected the whole body in time", "BodyTimeout", path, started,
-                       close=True)
+        data = await read_body(request, config.max_bytes, config.body_timeout)
+    except InputError as exc:  # too large, too slow, unreadable: the connection is closed
+        return _refuse(http_status(exc), f"{exc.message}; expected {exc.expected}",
+                       type(exc).__name__, path, started, close=True)
     if not data.strip():
         return _refuse(400, "empty request body; expected a signed DUIS sr:Request",
                        "EmptyBody", path, started)
@@ -398,27 +392,14 @@ def _reject_constant(name: str) -> float:
 
 async def _json_body(request: web.Request) -> dict:
     """The JSON object of an admin request: at most :data:`ADMIN_MAX_BYTES`, read
-    within the body timeout, strict JSON (no NaN or Infinity)."""
-    config = request.app[CONFIG]
-    if request.content_length is not None and request.content_length > ADMIN_MAX_BYTES:
-        raise AdminError("admin request body too large", source="admin request",
-                         expected=f"at most {ADMIN_MAX_BYTES} bytes",
-                         found=f"{request.content_length} bytes")
-    data = bytearray()
+    within the body timeout (:func:`~.bodies.read_body`), strict JSON (no NaN or
+    Infinity)."""
     try:
-        async with asyncio.timeout(config.body_timeout):
-            while len(data) <= ADMIN_MAX_BYTES:
-                chunk = await request.content.read(ADMIN_MAX_BYTES + 1 - len(data))
-                if not chunk:
-                    break
-                data += chunk
-    except TimeoutError:
-        raise AdminError("admin request body not received in time", source="admin request",
-                         expected=f"the body within {config.body_timeout} s",
-                         found=f"{len(data)} bytes") from None
-    if len(data) > ADMIN_MAX_BYTES:
-        raise AdminError("admin request body too large", source="admin request",
-                         expected=f"at most {ADMIN_MAX_BYTES} bytes", found="more")
+        data = await read_body(request, ADMIN_MAX_BYTES, request.app[CONFIG].body_timeout,
+                               "admin request body")
+    except InputError as exc:
+        raise AdminError(exc.message, source="admin request", expected=exc.expected,
+                         found=exc.found) from None
     try:
         body = json.loads(bytes(data).decode("utf-8"), parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
