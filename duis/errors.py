@@ -28,7 +28,9 @@ that this list names every subclass of ``DuisError`` and nothing else)::
     │   ├── OperationRefused         [dsp.operations] an operator/rig step the DSP refuses
     │   ├── ConfigError              [serve.config] a bad `duis serve` option
     │   ├── AdminError               [serve.engine] a bad admin request body
-    │   └── ServerUnreachable        [serve.client] no `duis serve` at that address
+    │   ├── ServerUnreachable        [serve.client] no `duis serve` at that address
+    │   ├── BodyTimeout, BodyUnreadable   [serve.bodies] an HTTP body late, or unreadable
+    │   └── BadDeliveryHeader        [serve.receiver] a delivery header no DSP sends
     ├── MessageError                 a message that is not what DUIS allows (exit 1)
     ├── SchemaInvalid                breaks the DUIS schema (exit 1)
     ├── NotCovered                   a variant the bundled schema has no body for (exit 1)

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from ..clock import parse_instant
 from ..serve.logs import configure, event
-from ..serve.receiver import Inbox, build_receiver
+from ..serve.receiver import Inbox, build_receiver, receiver_runner
 from ._io import add_store_option, store_from
 
 
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(app: web.Application, host: str, port: int, inbox: Inbox) -> None:
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
+    runner = receiver_runner(app, shutdown_timeout=5)
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_address=True).start()
     url = f"http://{host}:{runner.addresses[0][1]}/"

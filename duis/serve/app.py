@@ -166,7 +166,7 @@ def build_app(engine: Engine, deliverer: Deliverer, config: ServeConfig) -> web.
     app.router.add_get("/admin/devices/{eui}", _device)
     app.router.add_get("/admin/outbox", _outbox)
     app.router.add_get("/admin/audit", _audit)
-    smki.register(app, engine)
+    smki.register(app, engine, config.body_timeout)
     return app
 
 

@@ -17,6 +17,10 @@ from aiohttp import web
 
 from ..errors import InputError, InputTooLarge
 
+#: after refusing a body (408, 413, 400), seconds aiohttp goes on reading (and dropping)
+#: what the client still sends, so that it sees the answer, before closing
+LINGER_SECONDS = 1.0
+
 
 class BodyTimeout(InputError):
     """The body did not arrive in time (HTTP 408)."""
@@ -54,4 +58,4 @@ async def read_body(request: web.BaseRequest, limit: int, timeout: float,
     return bytes(data)
 
 
-__all__ = ["BodyTimeout", "BodyUnreadable", "read_body"]
+__all__ = ["LINGER_SECONDS", "BodyTimeout", "BodyUnreadable", "read_body"]

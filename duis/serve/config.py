@@ -74,6 +74,10 @@ def _url(text: str) -> str:
     return text
 
 
+#: seconds a request (or a delivery to ``duis receive``) has to send its whole body
+BODY_TIMEOUT = 30.0
+
+
 @dataclass(frozen=True)
 class ServeConfig:
     """Everything ``duis serve`` needs; the defaults are what a laptop wants."""
@@ -126,7 +130,7 @@ class ServeConfig:
     """Seconds a connection has to send a complete request head, counted from
     its opening or from the end of the previous response (an idle kept-alive
     connection is closed after it too); then it is closed."""
-    body_timeout: float = 30.0
+    body_timeout: float = BODY_TIMEOUT
     """Seconds a request has to send its whole body once its head is in; then
     it is answered 408 and the connection closed."""
     max_connections: int = 1000

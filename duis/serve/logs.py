@@ -180,6 +180,31 @@ def limiter() -> RepeatLimiter | None:
 FOREIGN = ("asyncio", "aiohttp")
 
 
+class ClientFaults(logging.Filter):
+    """aiohttp logs a request it could not parse or whose body did not decode (the
+    client's doing: malformed HTTP, a bad chunk, a ``Content-Encoding`` that does
+    not decode, a client hanging up) as an error with a traceback, after it has
+    answered it 400.  Such a record becomes a ``client-error`` warning naming the
+    error, with no traceback: a traceback in the log is a server fault."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("aiohttp") and record.exc_info and \
+                _is_client_fault(record.exc_info[1]):
+            exc = record.exc_info[1]
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args, record.exc_info, record.exc_text = \
+                "client-error", (), None, None
+            record.fields = {"error": type(exc).__name__,
+                             "why": " ".join(str(exc).split())[:200]}
+        return True
+
+
+def _is_client_fault(exc: BaseException | None) -> bool:
+    from aiohttp import http_exceptions, web  # loaded by then: the server runs on it
+    return isinstance(exc, (http_exceptions.HttpProcessingError, web.RequestPayloadError,
+                            ConnectionError))
+
+
 def _text(value: object) -> str:
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(value, default=str, separators=(",", ":"))
@@ -198,6 +223,7 @@ def configure(fmt: str = "json", level: int = logging.INFO,
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     _limiter = RepeatLimiter(burst, window)
     _limiter.handler = handler
+    handler.addFilter(ClientFaults())       # first: the limiter sees the warning it becomes
     handler.addFilter(_limiter)
     for name, floor in ((LOGGER.name, level), *((f, max(level, logging.WARNING))
                                                 for f in FOREIGN)):

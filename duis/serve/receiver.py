@@ -33,12 +33,14 @@ from pathlib import Path
 from aiohttp import web
 
 from ..dsp.responses import OUTGOING_KINDS
-from ..errors import DuisError
+from ..errors import DuisError, InputError
 from ..messages import Response, from_tree
 from ..messages.ids import is_canonical_eui
 from ..signatures import CredentialStore, verify
 from ..signatures.credentials import default_store_directory
 from ..xmlparse import DEFAULT_MAX_BYTES, parse_bytes
+from .bodies import LINGER_SECONDS, read_body
+from .config import BODY_TIMEOUT
 from .delivery import HEADER_KIND, HEADER_RECIPIENT, HEADER_SEQ
 from .logs import event
 
@@ -53,7 +55,7 @@ def _name_part(text: str) -> str:
     return _NOT_IN_NAMES.sub("_", text[:_NAME_PART])
 
 
-class BadDeliveryHeader(DuisError):
+class BadDeliveryHeader(InputError):
     """A delivery's ``X-DUIS-Kind`` or ``X-DUIS-Recipient`` says what no DSP message is."""
 
 
@@ -142,15 +144,23 @@ class Inbox:
 
 
 def build_receiver(inbox: Inbox, store: CredentialStore | None, *,
-                   now: _dt.datetime | None = None,
-                   max_bytes: int = DEFAULT_MAX_BYTES) -> web.Application:
-    """The receiving endpoint; ``store=None`` stores without verifying."""
+                   now: _dt.datetime | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                   body_timeout: float = BODY_TIMEOUT) -> web.Application:
+    """The receiving endpoint; ``store=None`` stores without verifying; a message's
+    body is at most ``max_bytes`` and arrives within ``body_timeout`` seconds."""
     app = web.Application(client_max_size=max_bytes)
 
     async def receive(request: web.Request) -> web.Response:
         if request.content_type not in ("application/xml", "text/xml"):
             return web.Response(status=415, text="expected application/xml\n")
-        body = await request.read()
+        try:
+            body = await read_body(request, max_bytes, body_timeout)
+        except InputError as exc:
+            from .app import http_status  # the server's statuses, imported when first needed
+            event("refused", delivery=request.headers.get(HEADER_SEQ), why=str(exc))
+            reply = web.Response(status=http_status(exc), text=f"{exc}\n")
+            reply.force_close()
+            return reply
         try:
             recipient, kind = _delivery_headers(request.headers)
         except BadDeliveryHeader as exc:
@@ -194,16 +204,24 @@ def build_receiver(inbox: Inbox, store: CredentialStore | None, *,
     return app
 
 
+def receiver_runner(app: web.Application, shutdown_timeout: float) -> web.AppRunner:
+    """The runner of a receiving endpoint: after a refused body it reads (and drops)
+    what the sender still sends for :data:`~.bodies.LINGER_SECONDS`, then closes."""
+    return web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout,
+                         lingering_time=LINGER_SECONDS)
+
+
 class ReceiverThread:
     """A receiving endpoint in a background thread (tests); ``port=0`` picks one."""
 
     def __init__(self, folder: str | Path, *, host: str = "127.0.0.1", port: int = 0,
                  store: CredentialStore | None = None, verify_messages: bool = True,
-                 now: _dt.datetime | None = None) -> None:
+                 now: _dt.datetime | None = None, body_timeout: float = BODY_TIMEOUT) -> None:
         self.inbox = Inbox(folder)
         if verify_messages and store is None:
             store = CredentialStore(default_store_directory())
-        self.app = build_receiver(self.inbox, store if verify_messages else None, now=now)
+        self.app = build_receiver(self.inbox, store if verify_messages else None, now=now,
+                                  body_timeout=body_timeout)
         self.host, self.port = host, port
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="duis-receive",
@@ -220,7 +238,7 @@ class ReceiverThread:
         return self
 
     async def _start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2)
+        self._runner = receiver_runner(self.app, shutdown_timeout=2)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()

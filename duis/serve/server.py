@@ -29,6 +29,7 @@ from aiohttp import web
 
 from ..runtime import tune_for_throughput
 from .app import SERVER, build_app
+from .bodies import LINGER_SECONDS
 from .config import SERVICE_NAMES, SERVICE_PATHS, SERVICE_VARIANTS, ServeConfig
 from .delivery import Deliverer
 from .engine import Engine
@@ -167,11 +168,6 @@ class Server:
         counts = self.engine.outbox.counts() if self.engine.is_open else None
         self.engine.close()
         event("stopped", outbox=counts)
-
-
-#: after refusing a body (408, 413), seconds aiohttp goes on reading (and dropping)
-#: what the client still sends, so that it sees the answer, before closing
-LINGER_SECONDS = 1.0
 
 
 def connection_cap(config: ServeConfig) -> int:

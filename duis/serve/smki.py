@@ -43,6 +43,7 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from .bodies import read_body
 from .engine import Engine
 
 SEARCH_PATH = "/services/certificatesearch"
@@ -190,6 +191,7 @@ def _boxed_eui(eui: str) -> str:
 
 DIRECTORY = web.AppKey("smki_directory", Directory)
 ENGINE = web.AppKey("smki_engine", Engine)
+BODY_TIMEOUT = web.AppKey("smki_body_timeout", float)
 
 
 def _xml(text: str, status: int = 200) -> web.Response:
@@ -202,11 +204,13 @@ def _refuse(status: int, why: str) -> web.Response:
 
 
 async def _fields(request: web.Request, root: str) -> dict[str, str] | web.Response:
-    from ..errors import DuisError
+    from ..errors import DuisError, InputError
     from ..xmlparse import parse_bytes
-    body = await request.content.read(_MAX_BODY + 1)
-    if len(body) > _MAX_BODY:
-        return _refuse(413, f"a look-up body is at most {_MAX_BODY} bytes")
+    from .app import http_status  # (app registers this module: imported when first asked)
+    try:
+        body = await read_body(request, _MAX_BODY, request.app[BODY_TIMEOUT], "look-up body")
+    except InputError as exc:
+        return _refuse(http_status(exc), str(exc))
     try:
         tree = parse_bytes(body, request.path)
     except DuisError as exc:
@@ -275,10 +279,10 @@ async def _in_thread(func):
     return await asyncio.get_running_loop().run_in_executor(None, func)
 
 
-def register(app: web.Application, engine: Engine) -> None:
+def register(app: web.Application, engine: Engine, body_timeout: float) -> None:
     """Answer the SMKI look-ups on ``app``: the certificates of ``engine``'s credential
-    store and of its SMI's devices."""
-    app[ENGINE] = engine
+    store and of its SMI's devices (a look-up's body within ``body_timeout`` seconds)."""
+    app[ENGINE], app[BODY_TIMEOUT] = engine, body_timeout
     app[DIRECTORY] = Directory(engine.dsp.store)
     app.router.add_post(SEARCH_PATH, _search)
     app.router.add_post(RETRIEVE_PATH, _retrieve)
