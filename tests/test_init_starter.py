@@ -107,6 +107,36 @@ def test_init_refuses_a_non_empty_folder_unless_forced(tmp_path: Path, env):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busy"]
 
 
+def test_force_keeps_the_users_files_inside_the_starters_folders(tmp_path: Path, env):
+    # --force replaced each starter folder whole: a scenario or test of the user's
+    # own in scenarios/ or tests/ was deleted
+    target = tmp_path / "project"
+    assert run(["duis", "init", "project"], tmp_path, env).returncode == 0
+    (target / "scenarios/my-own-story.toml").write_text("mine")
+    (target / "tests/test_mine.py").write_text("mine")
+    (target / "scenarios/golden/my-own-story").mkdir()
+    (target / "scenarios/golden/my-own-story/summary.txt").write_text("mine")
+    (target / "world.toml").write_text("changed")
+    forced = run(["duis", "init", "--force", "project"], tmp_path, env)
+    assert forced.returncode == 0, forced.stderr
+    for mine in ("scenarios/my-own-story.toml", "tests/test_mine.py",
+                 "scenarios/golden/my-own-story/summary.txt"):
+        assert (target / mine).read_text() == "mine", mine
+    assert (target / "world.toml").read_bytes() == (STARTER / "world.toml").read_bytes()
+
+
+def test_force_refuses_what_is_in_the_way_and_writes_nothing(tmp_path: Path, env):
+    target = tmp_path / "project"
+    target.mkdir()
+    (target / "scenarios").write_text("a file where the starter has a folder")
+    (target / "README.md").mkdir()
+    forced = run(["duis", "init", "--force", "project"], tmp_path, env)
+    assert forced.returncode == 2
+    assert "is a f" in forced.stderr and "nothing was written" in forced.stderr
+    assert sorted(p.name for p in target.iterdir()) == ["README.md", "scenarios"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]
+
+
 def test_init_refuses_a_file_and_an_empty_folder_is_fine(tmp_path: Path, env):
     (tmp_path / "afile").write_text("x")
     refused = run(["duis", "init", "afile"], tmp_path, env)

@@ -36,8 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dir", metavar="DIR", help="the folder to create (or an empty one)")
     parser.add_argument("--force", action="store_true",
-                        help="write into a non-empty DIR, replacing the starter's files and "
-                             "folders there (other files are left alone)")
+                        help="write into a non-empty DIR, replacing the files of the same "
+                             "names as the starter's (every other file is left alone)")
     parser.set_defaults(run=run)
 
 
@@ -92,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
                   "report it):\n" + "\n".join(problems), file=sys.stderr)
             return 2
         _move_into(staging, target)
+    except Conflict as exc:
+        print(f"duis init: {exc} (expected the starter's layout; nothing was written)",
+              file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"duis init: cannot write {target}: {exc}", file=sys.stderr)
         return 2
@@ -112,16 +116,25 @@ def staging_names() -> list[Path]:
 
 def _move_into(staging: Path, target: Path) -> None:
     """Move the finished project into place: a rename when DIR is absent or empty;
-    else each of its top-level entries, replacing DIR's of the same name."""
+    else file by file, each replacing DIR's file of the same name and nothing else
+    (:class:`Conflict`, before anything is moved, where DIR has a folder in the way
+    of a starter's file, or a file in the way of a starter's folder)."""
     if target.is_dir() and not any(target.iterdir()):
         target.rmdir()
     if not target.exists():
         os.replace(staging, target)
         return
-    for entry in sorted(staging.iterdir()):
-        destination = target / entry.name
-        if destination.is_dir() and not destination.is_symlink():
-            shutil.rmtree(destination)
-        elif destination.exists() or destination.is_symlink():
-            destination.unlink()
-        os.replace(entry, destination)
+    files = sorted(path.relative_to(staging) for path in staging.rglob("*") if path.is_file())
+    for relative in files:
+        for folder in reversed(relative.parents[:-1]):
+            if (target / folder).exists() and not (target / folder).is_dir():
+                raise Conflict(f"{target / folder} is a file where the starter writes a folder")
+        if (target / relative).is_dir() and not (target / relative).is_symlink():
+            raise Conflict(f"{target / relative} is a folder where the starter writes a file")
+    for relative in files:
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / relative, target / relative)
+
+
+class Conflict(Exception):
+    """DIR holds something in the way of the starter that --force does not replace."""
