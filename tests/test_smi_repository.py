@@ -26,6 +26,7 @@ from duis.smi import (
     SqliteInventory,
     User,
     load_world,
+    open_smi,
 )
 from duis.smi.schema import create_tables
 from duis.smi.tables import CPL_STATUS_IN_DUIS, DEVICE_STATUSES, DEVICE_TYPES
@@ -412,6 +413,37 @@ def test_a_file_that_is_not_an_smi_database_is_refused(tmp_path: Path):
     with pytest.raises(SmiError, match="not an SMI database") as caught:
         SqliteInventory(path)
     assert caught.value.source == str(path)
+
+
+def test_another_applications_database_is_refused_and_left_as_it_was(tmp_path: Path):
+    # it got the SMI's tables written into it and was switched to WAL
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE notes (a)")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(SmiError, match="not an SMI database") as caught:
+        SqliteInventory(path)
+    assert (caught.value.source, caught.value.found) == (str(path), "tables notes")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
+
+
+def test_a_path_that_cannot_be_a_database_is_refused(tmp_path: Path):
+    with pytest.raises(SmiError, match="cannot open the SMI database"):
+        SqliteInventory(tmp_path)                               # a folder
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(SmiError, match="cannot open the SMI database"):
+        SqliteInventory(tmp_path / "afile" / "smi.sqlite")      # under a file
+
+
+def test_an_empty_smi_file_is_refused_not_left_unseeded(tmp_path: Path):
+    # a 0-byte file opened as an SMI with no world in it
+    path = tmp_path / "smi.sqlite"
+    path.touch()
+    with pytest.raises(SmiError, match="the SMI file is empty"):
+        open_smi(path, DEFAULT_WORLD)
+    assert path.read_bytes() == b""
 
 
 # --- what the inventory keeps in memory (the simulation's hot path) -------------------

@@ -66,8 +66,22 @@ def connect(path: str, *, temp_in_memory: bool = False) -> sqlite3.Connection:
     schema version.  ``temp_in_memory`` keeps SQLite's temporary tables and
     journals in memory rather than in files.
     """
-    db = sqlite3.connect(path, isolation_level=None)
     try:
+        db = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.Error as exc:  # a folder, a path under a file, no permission
+        raise SmiError("cannot open the SMI database", source=path,
+                       expected="an SQLite file written by duis.smi, or a path to create one",
+                       found=str(exc)) from None
+    try:
+        # before anything is written: another application's database is left as it is
+        tables = [row[0] for row in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        if tables and "smi_meta" not in tables:
+            db.close()
+            raise SmiError("not an SMI database", source=path,
+                           expected="an SQLite file written by duis.smi (a table smi_meta)",
+                           found="tables " + ", ".join(tables[:5])
+                                 + (f" and {len(tables) - 5} more" if len(tables) > 5 else ""))
         if path != ":memory:" and not path.startswith("file::memory:"):
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")

@@ -130,6 +130,10 @@ def open_smi(path: str | Path, world: str | Path, *,
     A world that fails to load leaves no file behind.
     """
     target = Path(path)
+    if target.is_file() and target.stat().st_size == 0:  # never seeded: it would stay empty
+        raise SmiError("the SMI file is empty", source=str(target),
+                       expected="an SMI database written by duis, or no file (then it is "
+                                "created, seeded from the world)", found="0 bytes")
     if not target.exists():
         seeding = _seed_beside(target, world, clock)
         try:
