@@ -155,7 +155,7 @@ def run_init(args: argparse.Namespace) -> int:
                                expected="an EUI-64 no --user or --dsp has", found=device)
     files = generate_pki(users, dsp=dsp, seed=DEFAULT_SEED if args.seed is None else args.seed)
     files.update(_devices_files(devices, args.seed, private=True))
-    from ..scenario.transcript import write_folder
+    from ..files import write_folder
     write_folder(target, sorted(files.items()))
     print(f"wrote {len(files)} files to {target}: {len(users)} user(s), the DSP {dsp}"
           + (f", {len(devices)} device(s)" if devices else ""))
@@ -165,6 +165,7 @@ def run_init(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from ..defaults import default_world
+    from ..files import make_folder
     from ..smi import WorldError, read_world
     from ._io import write_output
     try:
@@ -177,7 +178,7 @@ def run_export(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise _usage_error("not a directory", source=str(out), expected="a key folder",
                            found="a file")
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     files = _devices_files([device.eui for device in world.devices], args.seed,
                            private=args.private)
     for name, data in sorted(files.items()):

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..dsp import Outgoing
+from ..files import write_folder
 from ..messages import Request, format_datetime
 from ..smi import AuditRecord
 from .format import Step
@@ -128,23 +127,3 @@ class Transcript:
         """Write the transcript to ``directory`` atomically: a new folder beside it
         is filled, then swapped in; a reader never sees a half-written transcript."""
         return write_folder(Path(directory), self.outputs())
-
-
-def write_folder(target: Path, files: list[tuple[str, bytes]]) -> Path:
-    """Replace ``target`` by a folder holding ``files``, atomically (rename)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        for name, data in files:
-            (staging / name).write_bytes(data)
-        if target.exists():
-            old = target.with_name(f".{target.name}.old.{os.getpid()}")
-            os.replace(target, old)
-            os.replace(staging, target)
-            shutil.rmtree(old)
-        else:
-            os.replace(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-    return target

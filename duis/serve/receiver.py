@@ -34,6 +34,7 @@ from aiohttp import web
 
 from ..dsp.responses import OUTGOING_KINDS
 from ..errors import DuisError, InputError
+from ..files import make_folder
 from ..messages import Response, from_tree
 from ..messages.ids import is_canonical_eui
 from ..signatures import CredentialStore, verify
@@ -96,8 +97,7 @@ class Inbox:
     """The folder of received messages and what is known about them."""
 
     def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder = make_folder(folder)
         self.messages: list[Received] = []
         self.duplicates = 0
         self._digests: set[str] = set()

@@ -1,0 +1,81 @@
+"""Where a command writes, it writes only there, whole or not at all, and an output
+path it cannot use is refused by name (exit 2), never with a traceback.
+
+Each case once gave a traceback (exit 1); the file or symbolic link in the way of
+a transcript folder was also renamed to a hidden ``.baseline.old.<pid>`` and left.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from duis.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "samples/scenarios/mp105-gsme-recovery.toml"
+REQUEST = ROOT / "samples/messages/valid/CS06_11.3_immediate_request.xml"
+
+
+def refused(capsys, argv: list[str], why: str) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert why in err and "Traceback" not in err, err
+
+
+def test_a_file_where_a_transcript_folder_goes_is_left_alone(tmp_path, capsys):
+    (tmp_path / "baseline").write_text("mine")
+    refused(capsys, ["run", "-q", "--profile", "baseline", "-o", str(tmp_path), str(SCENARIO)],
+            "cannot write the folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline"]
+    assert (tmp_path / "baseline").read_text() == "mine"
+
+
+def test_a_symbolic_link_where_a_transcript_folder_goes_is_left_alone(tmp_path, capsys):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("mine")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "baseline").symlink_to(elsewhere)
+    refused(capsys, ["run", "-q", "--profile", "baseline", "-o", str(out), str(SCENARIO)],
+            "found a symbolic link")
+    assert sorted(p.name for p in out.iterdir()) == ["baseline"]
+    assert (elsewhere / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("where", ["file/under", "/proc/duis-cannot-write-here"])
+def test_a_transcript_folder_that_cannot_be_made_is_refused(tmp_path, capsys, where):
+    (tmp_path / "file").write_text("x")
+    target = tmp_path / where if not where.startswith("/") else Path(where)
+    refused(capsys, ["run", "-q", "--profile", "baseline", "-o", str(target), str(SCENARIO)],
+            "cannot write the folder")
+
+
+def test_a_transcript_folder_is_as_open_as_any_new_folder(tmp_path, capsys):
+    # mkdtemp made it private (0700) whatever the umask
+    assert main(["run", "-q", "--profile", "baseline", "-o", str(tmp_path), str(SCENARIO)]) == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    made = stat.S_IMODE((tmp_path / "baseline").stat().st_mode)
+    assert made == 0o777 & ~mask
+
+
+@pytest.mark.parametrize("output", ["", "/", "."])
+def test_an_output_file_that_is_a_folder_is_refused(tmp_path, capsys, output):
+    refused(capsys, ["sign", "-o", output, str(REQUEST)], "cannot write the output file")
+
+
+def test_a_key_folder_under_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    refused(capsys, ["pki", "export-devices", "--out", str(tmp_path / "file" / "keys")],
+            "cannot make the folder")
+
+
+def test_a_receiving_folder_under_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    refused(capsys, ["receive", "--port", "0", "--dir", str(tmp_path / "file")],
+            "cannot make the folder")
