@@ -72,7 +72,7 @@ that this list names every subclass of ``DuisError`` and nothing else)::
     ├── SmiBusy                      [serve.engine] the SMI is locked (HTTP 503)
     ├── WorkerExited                 [serve.pool] a check worker died twice on a request
     ├── AdminRefused                 [serve.client] the server refused an admin call (exit 1)
-    ├── UsageError                   [commands._state] a command used the wrong way
+    ├── UsageError                   [commands._io] a command used the wrong way
     └── MissingExtra                 an optional extra (duis[plot]) is not installed
 """
 

@@ -79,3 +79,26 @@ def test_a_receiving_folder_under_a_file_is_refused(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     refused(capsys, ["receive", "--port", "0", "--dir", str(tmp_path / "file")],
             "cannot make the folder")
+
+
+# --- options every command reads the same way ------------------------------------------------
+
+
+
+@pytest.mark.parametrize("argv", [
+    ["sign", "--now", "garbage", str(REQUEST)],
+    ["verify", "--now", "2026-02-30", str(REQUEST)],
+    ["verify", "--now", "0001-01-01T00:00:00+14:00", str(REQUEST)],   # before the calendar
+    ["submit", "--now", "nan", str(REQUEST)],
+    ["send", "--now", "x", "--to", "http://127.0.0.1:1", str(REQUEST)],
+    ["serve", "--port", "0", "--now", "x"],
+])
+def test_a_bad_instant_is_refused_by_name(capsys, argv):
+    # each was a ValueError traceback (exit 1) in these commands
+    refused(capsys, argv, "command line: not an instant (at --now)")
+
+
+def test_receive_refuses_a_bad_instant_before_it_makes_its_folder(tmp_path, capsys):
+    refused(capsys, ["receive", "--port", "0", "--now", "x", "--dir", str(tmp_path / "in")],
+            "not an instant")
+    assert not (tmp_path / "in").exists()

@@ -7,9 +7,31 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 
+from ..errors import DuisError
 from ..xmlparse import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_NODES, ParseLimits
 
 XML_SUFFIXES = {".xml"}
+
+
+class UsageError(DuisError):
+    """A command-line value that cannot be used (exit 2); its source is the command
+    line unless it names a file."""
+
+    def __init__(self, message: str, **fields) -> None:
+        fields.setdefault("source", "command line")
+        super().__init__(message, **fields)
+
+
+def instant(text: str | None, option: str):
+    """An ISO-8601 instant given on the command line (naive: UTC), or None."""
+    if text is None:
+        return None
+    from ..clock import UTC, parse_instant  # only the commands with --now need the clock
+    try:
+        return parse_instant(text).astimezone(UTC)
+    except (ValueError, OverflowError):  # not ISO-8601; or a zone that leaves the calendar
+        raise UsageError("not an instant", path=option,
+                         expected="ISO-8601, e.g. 2026-03-09T02:00:00Z", found=repr(text)) from None
 
 
 def add_limit_options(parser: argparse.ArgumentParser) -> None:

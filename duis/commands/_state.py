@@ -8,7 +8,7 @@ import argparse
 from collections.abc import Callable
 from typing import TypeVar, overload
 
-from ..clock import FixedClock, SystemClock, parse_instant
+from ..clock import FixedClock, SystemClock
 from ..defaults import default_world
 from ..devices import Network
 from ..dsp import DSP
@@ -18,13 +18,9 @@ from ..profiles import DEFAULT_PROFILE, profiles
 from ..scenario import read_scenario, run_scenario
 from ..settings import load_settings
 from ..smi import open_smi
-from ._io import add_schema_option, add_store_option, store_from, use_schema
+from ._io import UsageError, add_schema_option, add_store_option, instant, store_from, use_schema
 
 T = TypeVar("T")
-
-
-class UsageError(DuisError):
-    """A command-line value that cannot be used (exit 2)."""
 
 
 def add_source_options(parser: argparse.ArgumentParser, *, scenario: bool = True) -> None:
@@ -69,17 +65,6 @@ def with_dsp(args: argparse.Namespace, read: Callable[[DSP], T]) -> T:
         return read(dsp)
     finally:
         inventory.close()
-
-
-def instant(text: str | None, option: str):
-    """An ISO-8601 instant given on the command line (naive: UTC), or None."""
-    if text is None:
-        return None
-    try:
-        return parse_instant(text)
-    except ValueError:
-        raise UsageError("not an instant", path=option,
-                         expected="ISO-8601, e.g. 2026-03-09T02:00:00Z", found=repr(text)) from None
 
 
 @overload

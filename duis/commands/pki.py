@@ -80,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _usage_error(message: str, **fields) -> Exception:
-    from ._state import UsageError
+    from ._io import UsageError
     return UsageError(message, **fields)
 
 

@@ -10,10 +10,9 @@ import sys
 
 from aiohttp import web
 
-from ..clock import parse_instant
 from ..serve.logs import configure, event
 from ..serve.receiver import Inbox, build_receiver, receiver_runner
-from ._io import add_store_option, store_from
+from ._io import add_store_option, instant, store_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,9 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     configure(args.log_format, logging.INFO)
+    now = instant(args.now, "--now")                     # before anything is made
     store = None if args.no_verify else store_from(args)
     inbox = Inbox(args.dir)
-    app = build_receiver(inbox, store, now=parse_instant(args.now) if args.now else None)
+    app = build_receiver(inbox, store, now=now)
     try:
         asyncio.run(_serve(app, args.host, args.port, inbox))
     except OSError as exc:

@@ -6,13 +6,13 @@ import argparse
 import json
 import sys
 
-from ..clock import parse_instant
 from ..serve.client import Client, Exchange
 from ..xmlparse import read_source
 from ._io import (
     add_limit_options,
     add_schema_option,
     add_store_option,
+    instant,
     limits_from,
     store_from,
     use_schema,
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     use_schema(args)
     data, name = read_source(args.file, limits_from(args))
     store = store_from(args)
-    now = parse_instant(args.now) if args.now else None
+    now = instant(args.now, "--now")
     with Client(args.to, store, timeout=args.timeout, now=now,
                 verify_replies=not args.no_verify) as client:
         exchanges = client.send(data, service=args.service, sign=args.sign,

@@ -9,13 +9,12 @@ import os
 import sys
 from pathlib import Path
 
-from ..clock import parse_instant
 from ..profiles import DEFAULT_PROFILE, profiles
 from ..serve.config import Endpoints, ServeConfig
 from ..serve.logs import configure
 from ..serve.server import serve_until_signalled
 from ..xmlparse import DEFAULT_MAX_BYTES
-from ._io import add_schema_option, add_store_option, use_schema
+from ._io import add_schema_option, add_store_option, instant, use_schema
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -124,7 +123,7 @@ def config_from(args: argparse.Namespace) -> ServeConfig:
         smi=Path(args.smi) if args.smi else None, profile=args.profile,
         store=Path(args.store) if args.store else None,
         endpoints=Endpoints.parse(args.callback), clock=args.clock,
-        now=parse_instant(args.now) if args.now else None,
+        now=instant(args.now, "--now"),
         replay_check=not args.no_replay_check, seed=args.seed, max_bytes=args.max_bytes,
         retry_base=args.retry_base, retry_max=args.retry_max,
         delivery_timeout=args.delivery_timeout, shutdown_timeout=args.shutdown_timeout,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from ..clock import SystemClock, parse_instant
+from ..clock import SystemClock
 from ..signatures import sign, sign_with_store
 from ..signatures.credentials import load_certificate, load_private_key
 from ..signatures.errors import CredentialError
 from ..signatures.replay import MillisecondCounter
 from ..xmlparse import parse_bytes, read_source
-from ._io import add_limit_options, add_store_option, limits_from, store_from, write_output
+from ._io import add_limit_options, add_store_option, instant, limits_from, store_from, write_output
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         raise CredentialError("--key and --cert go together", expected="both or neither",
                               found="--key" if args.key else "--cert")
     data, name = read_source(args.file, limits_from(args))
-    now = parse_instant(args.now) if args.now else None
+    now = instant(args.now, "--now")
     counter = None if args.preserve_counter else args.counter
     strip_whitespace = not args.keep_whitespace
     if args.key:

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ..clock import FixedClock, SystemClock, parse_instant
+from ..clock import FixedClock, SystemClock
 from ..defaults import default_world
 from ..devices import Network
 from ..dsp import DSP
@@ -18,6 +18,7 @@ from ._io import (
     add_limit_options,
     add_schema_option,
     add_store_option,
+    instant,
     limits_from,
     store_from,
     use_schema,
@@ -72,7 +73,7 @@ def _inventory(args: argparse.Namespace, clock) -> SqliteInventory:
 
 def run(args: argparse.Namespace) -> int:
     schema = use_schema(args)
-    clock = FixedClock(parse_instant(args.now)) if args.now else SystemClock()
+    clock = FixedClock(instant(args.now, "--now")) if args.now else SystemClock()
     data, name = read_source(args.file, limits_from(args))
     store = store_from(args)
     counters = CounterStore(args.counters) if args.counters else None

@@ -6,11 +6,10 @@ import argparse
 import json
 import sys
 
-from ..clock import parse_instant
 from ..errors import DuisError
 from ..signatures import CounterStore, VerifiedMessage, verify
 from ..xmlparse import read_source
-from ._io import add_limit_options, add_store_option, limits_from, store_from, write_output
+from ._io import add_limit_options, add_store_option, instant, limits_from, store_from, write_output
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -71,7 +70,7 @@ def _verify(args: argparse.Namespace) -> VerifiedMessage:
         roles = allowed_roles
     counters = CounterStore(args.counters) if args.counters else None
     try:
-        return verify(data, store, now=parse_instant(args.now) if args.now else None,
+        return verify(data, store, now=instant(args.now, "--now"),
                       counters=counters, allowed_roles=roles, source=name)
     finally:
         if counters is not None:
