@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -139,3 +140,23 @@ def test_a_captured_request_split_by_comments_is_one_request_to_the_dsp():
         assert outcomes == [2002] + ["replay"] * len(resends)
     finally:
         inventory.close()
+
+
+def test_a_counter_store_path_that_cannot_be_one_is_refused_by_name(tmp_path):
+    # each raised sqlite3's own error, a traceback from duis verify --counters
+    from duis.errors import UnreadableInput
+    (tmp_path / "notes.txt").write_text("not a database " * 100)
+    (tmp_path / "afile").write_text("x")
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE notes (a)")
+    db.close()
+    before = other.read_bytes()
+    for path, why in ((tmp_path / "notes.txt", "cannot open the counter store"),
+                      (tmp_path, "cannot open the counter store"),
+                      (tmp_path / "afile" / "counters.db", "cannot open the counter store"),
+                      (other, "not a counter store")):
+        with pytest.raises(UnreadableInput, match=why) as caught:
+            CounterStore(path)
+        assert caught.value.source == str(path)
+    assert other.read_bytes() == before, "another application's database is left as it was"

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from ..clock import UTC, Clock, SystemClock
+from ..errors import UnreadableInput
 from ..messages.ids import EUI64, MAX_COUNTER
 from .errors import ReplayedCounter
 
@@ -53,6 +54,39 @@ def _switch_to_wal(db: sqlite3.Connection, attempts: int = 200) -> None:
     db.execute("PRAGMA journal_mode=WAL")
 
 
+def _open(path: Path | None) -> sqlite3.Connection:
+    """The counters' database at ``path`` (``None``: in memory), in WAL with NORMAL
+    sync (which survives a process crash, which is what a restart is); refused with
+    :class:`~duis.errors.UnreadableInput` where ``path`` cannot be one, or is another
+    application's database (left as it was)."""
+    target = str(path) if path is not None else ":memory:"
+    db = None
+    try:
+        db = sqlite3.connect(target, isolation_level=None, check_same_thread=False,
+                             timeout=10.0)
+        tables = [row[0] for row in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        if tables and "counters" not in tables:
+            raise UnreadableInput("not a counter store", source=target,
+                                  expected="an SQLite file of RequestID counters (a table "
+                                           "counters), or a path to create one",
+                                  found="tables " + ", ".join(tables[:5]))
+        if path is not None:
+            _switch_to_wal(db)
+            db.execute("PRAGMA synchronous=NORMAL")
+        return db
+    except sqlite3.Error as exc:
+        if db is not None:
+            db.close()
+        raise UnreadableInput("cannot open the counter store", source=target,
+                              expected="an SQLite file of RequestID counters, or a path to "
+                                       "create one", found=str(exc)) from None
+    except UnreadableInput:
+        if db is not None:
+            db.close()
+        raise
+
+
 class CounterStore:
     """Highest accepted counter per originator EUI-64, persistent when given a path."""
 
@@ -69,13 +103,7 @@ class CounterStore:
         if connection is not None:
             self._db = connection
         else:
-            target = str(self.path) if self.path is not None else ":memory:"
-            self._db = sqlite3.connect(target, isolation_level=None, check_same_thread=False,
-                                       timeout=10.0)
-            if self.path is not None:
-                # WAL with NORMAL sync survives a process crash, which is what a restart is
-                _switch_to_wal(self._db)
-                self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db = _open(self.path)
         self._db.execute(_SCHEMA)
 
     def last(self, originator: EUI64 | str) -> int | None:
