@@ -32,6 +32,10 @@ def parse_toml(text: str, source: str, error: type[DuisError]) -> dict[str, Any]
     except tomllib.TOMLDecodeError as exc:
         message, line = decode_error_position(str(exc))
         raise error(f"not valid TOML: {message}", source=source, line=line) from None
+    except RecursionError:  # tomllib parses nested arrays and tables by recursion
+        raise error("TOML nested too deeply", source=source,
+                    expected="arrays and tables nested a few levels",
+                    found="more levels than the parser can follow") from None
 
 
 def is_number(value: Any, low: float = 0, high: float = math.inf) -> bool:
@@ -42,6 +46,8 @@ def is_number(value: Any, low: float = 0, high: float = math.inf) -> bool:
         and math.isfinite(value) and low <= value <= high
 
 
+#: the longest TOML file read (a world, scenario or settings file): refused unread beyond
+MAX_TOML_CHARS = 64 * 1024 * 1024
 #: how :func:`read_toml`'s error for a file it could not read begins
 CANNOT_READ = "cannot read"
 
@@ -53,13 +59,16 @@ def read_toml(path: str | os.PathLike[str], error: type[DuisError],
     source = os.fspath(path)
     try:
         with open(source, encoding="utf-8") as handle:
-            text = handle.read()
+            text = handle.read(MAX_TOML_CHARS + 1)
     except (OSError, UnicodeDecodeError) as exc:
         found = type(exc).__name__
         if isinstance(exc, OSError) and exc.strerror:
             found += f" ({exc.strerror})"
         raise error(f"{CANNOT_READ} {what}", source=source,
                     expected="a readable UTF-8 TOML file", found=found) from None
+    if len(text) > MAX_TOML_CHARS:
+        raise error(f"{what} too large", source=source,
+                    expected=f"at most {MAX_TOML_CHARS:,} characters", found="more")
     return text, parse_toml(text, source, error)
 
 

@@ -199,6 +199,20 @@ def test_toml_syntax_error_names_the_line(tmp_path: Path):
     assert "not valid TOML" in str(error)
 
 
+def test_toml_nested_past_the_parser_is_refused(tmp_path: Path):
+    # tomllib parses by recursion: 3,000 nested arrays raised RecursionError
+    text = "notes = " + "[" * 3000 + "]" * 3000 + "\n" + USERS + DEVICES
+    error = error_for(tmp_path, text)
+    assert error.message == "TOML nested too deeply"
+
+
+def test_a_toml_file_over_the_cap_is_refused_unread(tmp_path: Path, monkeypatch):
+    from duis import tomlfile
+    monkeypatch.setattr(tomlfile, "MAX_TOML_CHARS", 100)
+    error = error_for(tmp_path, USERS + DEVICES)
+    assert (error.message, error.expected) == ("world file too large", "at most 100 characters")
+
+
 def test_unreadable_file(tmp_path: Path):
     with pytest.raises(WorldError, match="cannot read world file"):
         read_world(tmp_path / "absent.toml")
