@@ -347,6 +347,13 @@ def driven_server():
     ("/admin/cpl", b'{"action": {"x": 1}, "manufacturer": "a"}'),
     ("/admin/cpl", (b'{"action": "add", "manufacturer": "a", "model": "b", '
                     b'"firmware_version": "c", "smets": 2}')),
+    # text the SMI cannot store, or a DUIS message carry: these answered 500 (a fuzzer)
+    ("/admin/cpl", (b'{"action": "add", "manufacturer": "a", "model": "b", '
+                    b'"firmware_version": "\\ud800", "smets": "SMETS2"}')),
+    ("/admin/cpl", (b'{"action": "remove", "manufacturer": "a", "model": "b", '
+                    b'"firmware_version": "1", "cause": "\\ud800"}')),
+    ("/admin/cpl", (b'{"action": "add", "manufacturer": "a\\u0001", "model": "b", '
+                    b'"firmware_version": "1", "smets": "SMETS2"}')),
 ])
 def test_bad_admin_numbers_and_types_are_400_json(driven_server, path, body):
     """Issue 13 (4): ``advance_seconds: 1e300`` and the like answered HTTP 500."""

@@ -199,6 +199,19 @@ def test_toml_syntax_error_names_the_line(tmp_path: Path):
     assert "not valid TOML" in str(error)
 
 
+@pytest.mark.parametrize("old, new, path", [
+    ('model = "AM-E2"', 'model = "AM\\u0001E2"', "devices[2].model"),
+    ('firmware_version = "1.0.0"', 'firmware_version = "1.0\\u0000"',
+     "devices[2].firmware_version"),
+])
+def test_text_a_duis_message_cannot_carry_is_refused(tmp_path: Path, old, new, path):
+    # accepted, then building the device's DUIS answer raised lxml's XMLSyntaxError
+    text = USERS + DEVICES.replace(old, new, 1)
+    error = error_for(tmp_path, text)
+    assert (error.path, error.line) == (path, line_of(text, new))
+    assert "XML can carry" in error.expected
+
+
 def test_toml_nested_past_the_parser_is_refused(tmp_path: Path):
     # tomllib parses by recursion: 3,000 nested arrays raised RecursionError
     text = "notes = " + "[" * 3000 + "]" * 3000 + "\n" + USERS + DEVICES

@@ -38,6 +38,7 @@ from ..dsp.service import NotEmulated
 from ..errors import DuisError, InputError, InputTooLarge, NotCovered, SchemaInvalid
 from ..signatures.errors import CredentialError, SignatureError
 from ..smi import CplEntry
+from ..smi.tables import is_xml_text
 from . import smki
 from .bodies import BodyTimeout, read_body
 from .config import SERVICE_NAMES, SERVICE_PATHS, SERVICE_VARIANTS, ServeConfig
@@ -438,6 +439,9 @@ def _text(body: dict, key: str, *, required: bool = False, limit: int = 200) -> 
     if not isinstance(value, str) or not value or len(value) > limit:
         raise _bad(key.replace("_", " "), key, f"a string of 1 to {limit} characters",
                    value if not isinstance(value, str) else f"{len(value)} characters")
+    if not is_xml_text(value):  # it is stored, and reported in DUIS messages
+        raise _bad(key.replace("_", " "), key, "text XML can carry (no control characters, "
+                   "no lone surrogates)", value.encode("utf-8", "backslashreplace").decode())
     return value
 
 

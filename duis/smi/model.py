@@ -66,16 +66,17 @@ def _text(record: str, field: str, value: object, length: tuple[int, int],
     if value is None and optional:
         return
     low, high = length
-    if not isinstance(value, str) or not low <= len(value) <= high:
+    if not isinstance(value, str) or not low <= len(value) <= high or not t.is_xml_text(value):
         raise _bad(record, field, f"bad {field.replace('_', ' ')}",
-                   f"a string of {low} to {high} characters", value)
+                   f"a string of {low} to {high} characters XML can carry", value)
 
 
 def _firmware_version(record: str, value: object) -> None:
     if not t.is_firmware_version(value):
         low, high = t.FIRMWARE_VERSION_LENGTH
         raise _bad(record, "firmware_version", "bad firmware version",
-                   f"a DUIS FirmwareVersion: a string of {low} to {high} characters", value)
+                   f"a DUIS FirmwareVersion: a string of {low} to {high} characters XML "
+                   f"can carry", value)
 
 
 @dataclass(frozen=True)
@@ -116,10 +117,12 @@ class Device:
         if self.device_type not in _DEVICE_TYPES:
             _one_of(name, "device_type", self.device_type, _DEVICE_TYPES, t.DEVICE_TYPES)
         value = self.manufacturer
-        if type(value) is not _str or not _MANUFACTURER[0] <= len(value) <= _MANUFACTURER[1]:
+        if type(value) is not _str or not _MANUFACTURER[0] <= len(value) <= _MANUFACTURER[1] \
+                or not value.isprintable():
             _text(name, "manufacturer", value, t.MANUFACTURER_LENGTH)
         value = self.model
-        if type(value) is not _str or not _MODEL[0] <= len(value) <= _MODEL[1]:
+        if type(value) is not _str or not _MODEL[0] <= len(value) <= _MODEL[1] \
+                or not value.isprintable():
             _text(name, "model", value, t.MODEL_LENGTH)
         if self.smets not in _SMETS:
             _one_of(name, "smets", self.smets, _SMETS, t.SMETS_GENERATIONS)
@@ -128,7 +131,8 @@ class Device:
             _one_of(name, "status", status, _DEVICE_STATUSES, t.DEVICE_STATUSES)
             self._check_suspension()
         value = self.firmware_version
-        if type(value) is not _str or not _VERSION[0] <= len(value) <= _VERSION[1]:
+        if type(value) is not _str or not _VERSION[0] <= len(value) <= _VERSION[1] \
+                or not value.isprintable():
             _firmware_version(name, value)
         for field in ("hub", "supplier", "network_operator"):
             value = getattr(self, field)
@@ -136,7 +140,8 @@ class Device:
                 _eui(self, field, value)
         mpxn = self.mpxn
         if mpxn is not None and (type(mpxn) is not _str
-                                 or not _MPXN[0] <= len(mpxn) <= _MPXN[1]):
+                                 or not _MPXN[0] <= len(mpxn) <= _MPXN[1]
+                                 or not mpxn.isprintable()):
             _text(name, "mpxn", mpxn, t.MPXN_LENGTH, optional=True)
 
     def _check_suspension(self) -> None:
@@ -166,8 +171,9 @@ class User:
 
     def __post_init__(self) -> None:
         _eui(self, "eui", self.eui)
-        if not isinstance(self.name, str) or not self.name:
-            raise _bad("User", "name", "bad name", "a non-empty string", self.name)
+        if not isinstance(self.name, str) or not self.name or not t.is_xml_text(self.name):
+            raise _bad("User", "name", "bad name", "a non-empty string XML can carry",
+                       self.name)
         roles = self.roles
         if isinstance(roles, (list, tuple, set)):
             roles = frozenset(roles)

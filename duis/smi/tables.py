@@ -8,6 +8,8 @@ names ``Current``/``Removed`` are MP105's; see :data:`CPL_STATUS_IN_DUIS`.
 
 from __future__ import annotations
 
+import re
+
 from .. import catalogue as _catalogue
 
 #: DUIS ``DeviceType``, in schema order.
@@ -59,7 +61,18 @@ MODEL_LENGTH = (1, 30)
 MPXN_LENGTH = (1, 13)
 
 
+#: a character XML 1.0 cannot carry (control characters, lone surrogates, U+FFFE/F):
+#: the SMI's text is written into DUIS messages
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def is_xml_text(value: str) -> bool:
+    """Whether every character of ``value`` can go into an XML document."""
+    return value.isprintable() or _NOT_XML.search(value) is None
+
+
 def is_firmware_version(value: object) -> bool:
-    """True when ``value`` is a valid DUIS FirmwareVersion (1 to 8 characters)."""
+    """True when ``value`` is a valid DUIS FirmwareVersion (1 to 8 characters XML
+    can carry)."""
     low, high = FIRMWARE_VERSION_LENGTH
-    return isinstance(value, str) and low <= len(value) <= high
+    return isinstance(value, str) and low <= len(value) <= high and is_xml_text(value)
