@@ -102,3 +102,23 @@ def test_receive_refuses_a_bad_instant_before_it_makes_its_folder(tmp_path, caps
     refused(capsys, ["receive", "--port", "0", "--now", "x", "--dir", str(tmp_path / "in")],
             "not an instant")
     assert not (tmp_path / "in").exists()
+
+
+@pytest.mark.parametrize("argv, why", [
+    (["serve", "--port", "70000"], "bad --port"),
+    (["serve", "--port", "-1"], "bad --port"),
+    (["serve", "--port", "0", "--smki-port", "70000"], "bad --smki-port"),
+    (["send", "--to", "http://127.0.0.1:99999", str(REQUEST)], "bad server URL"),
+    (["send", "--to", "http://[::1", str(REQUEST)], "bad server URL"),
+    (["send", "--to", "http://127.0.0.1:abc", str(REQUEST)], "bad server URL"),
+    (["send", "--timeout", "nan", "--to", "http://127.0.0.1:1", str(REQUEST)], "bad timeout"),
+    (["send", "--timeout", "-1", "--to", "http://127.0.0.1:1", str(REQUEST)], "bad timeout"),
+])
+def test_a_port_url_or_timeout_out_of_range_is_refused(capsys, argv, why):
+    # OverflowError and ValueError tracebacks from bind() and urlsplit()
+    refused(capsys, argv, why)
+
+
+def test_receive_refuses_a_bad_port_before_it_makes_its_folder(tmp_path, capsys):
+    refused(capsys, ["receive", "--port", "-1", "--dir", str(tmp_path / "in")], "bad --port")
+    assert not (tmp_path / "in").exists()

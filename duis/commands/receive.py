@@ -10,6 +10,7 @@ import sys
 
 from aiohttp import web
 
+from ..serve.config import check_port
 from ..serve.logs import configure, event
 from ..serve.receiver import Inbox, build_receiver, receiver_runner
 from ._io import add_store_option, instant, store_from
@@ -44,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     configure(args.log_format, logging.INFO)
     now = instant(args.now, "--now")                     # before anything is made
+    check_port(args.port, "--port")
     store = None if args.no_verify else store_from(args)
     inbox = Inbox(args.dir)
     app = build_receiver(inbox, store, now=now)

@@ -99,9 +99,17 @@ class Client:
     def __init__(self, url: str, store: CredentialStore | None = None, *,
                  timeout: float = 30.0, now: _dt.datetime | None = None,
                  verify_replies: bool = True, counter: Callable[[], int] | None = None) -> None:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - read to be checked: a bad or out-of-range port raises
+        except ValueError as exc:
+            raise InputError("bad server URL", expected="http://host:port (a port 0 to 65535)",
+                             found=f"{url!r}: {exc}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InputError("bad server URL", expected="http://host:port", found=url)
+        if not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
+            raise InputError("bad timeout", expected="a number of seconds above 0",
+                             found=str(timeout))
         self.url = url.rstrip("/")
         self._parts = parts
         self._host: str = parts.hostname

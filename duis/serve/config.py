@@ -74,6 +74,13 @@ def _url(text: str) -> str:
     return text
 
 
+def check_port(value: object, option: str) -> None:
+    """Refuse (:class:`ConfigError`) a ``value`` for ``option`` that is no TCP port."""
+    if not (type(value) is int and 0 <= value <= 65535):
+        raise ConfigError(f"bad {option}", source="command line",
+                          expected="a TCP port, 0 to 65535 (0: any free one)", found=str(value))
+
+
 #: seconds a request (or a delivery to ``duis receive``) has to send its whole body
 BODY_TIMEOUT = 30.0
 
@@ -167,6 +174,9 @@ class ServeConfig:
                               found="none")
         if self.workers < 0:
             raise ConfigError("bad --workers", expected="0 or more", found=str(self.workers))
+        check_port(self.port, "--port")
+        if self.smki_port is not None:
+            check_port(self.smki_port, "--smki-port")
         for name in ("header_timeout", "body_timeout", "busy_timeout", "stuck_after",
                      "log_window", "delivery_timeout", "retry_base", "retry_max",
                      "shutdown_timeout", "tick_seconds"):
