@@ -488,6 +488,23 @@ def test_cli_refuses_bad_values(capsys):
     assert "lost must be within 0..1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, why", [
+    # NaN and overflow were tracebacks from the clock; a huge retry count filled memory;
+    # a huge fleet ran for ever with no output
+    (["--latency", "nan"], "latency must be a number of seconds >= 0"),
+    (["--latency", "inf"], "latency must be a number of seconds >= 0"),
+    (["--latency", "1e300"], "past 1000 years"),
+    (["--retry-after", "1e12"], "past 1000 years"),
+    (["--max-retries", "99999999999999999999"], "max_retries must be within 0..1000"),
+    (["--devices", "99999999999999999999"], "a fleet holds 1 to 10,000,000 devices"),
+])
+def test_cli_refuses_values_the_simulation_cannot_hold(capsys, argv, why):
+    with pytest.raises(SystemExit) as caught:
+        cli(["--devices", "20", "--no-sign", "--jobs", "1", *argv])
+    assert caught.value.code == 2
+    assert why in capsys.readouterr().err
+
+
 def test_a_plot_without_matplotlib_names_the_extra(monkeypatch):
     """matplotlib is the optional extra duis[plot]: without it, a clear error."""
     import sys

@@ -15,6 +15,7 @@ from ..simulate.campaign import (
     ENDED,
     MAX_DEVICE_ID_LIST,
     SHARED,
+    check_span,
 )
 from ..simulate.fleet import shard_of
 from ._io import add_schema_option, add_store_option, store_from, use_schema, write_output
@@ -84,6 +85,7 @@ def _settings(args: argparse.Namespace) -> tuple[FleetSpec, CampaignSettings]:
         settings = CampaignSettings(lost=args.lost, signing=args.signing, latency=args.latency,
                                     retry_after=args.retry_after, max_retries=args.max_retries,
                                     distribution_batch=args.batch)
+        check_span(spec.devices, settings)
     except ValueError as exc:
         args.parser.error(str(exc))
     if args.jobs is not None and args.jobs < 1:

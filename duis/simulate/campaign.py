@@ -28,6 +28,8 @@ device and answered by :class:`duis.dsp.DSP` as in any other run.
 
 from __future__ import annotations
 
+import datetime as _dt
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,6 +77,25 @@ RECOVERY: tuple[str, ...] = (RETRY, READ)
 RETRY_ROUND, READ_STEP = "retry ", "read"
 
 
+#: retry rounds at most (each is a step of the recovery, kept in a list)
+MAX_RETRIES = 1000
+#: how far the simulated clock may run from the campaign's start (Python's dates end
+#: in the year 9999)
+LONGEST_SPAN = _dt.timedelta(days=1000 * 365)
+
+
+def check_span(devices: int, settings: CampaignSettings) -> None:
+    """Refuse (:class:`ValueError`) a campaign whose simulated clock could run past
+    :data:`LONGEST_SPAN`: at most ``max_retries + 3`` requests per device, one
+    ``latency`` each, and ``max_retries + 2`` waits of ``retry_after``."""
+    rounds = settings.max_retries
+    seconds = devices * (rounds + 3) * settings.latency + (rounds + 2) * settings.retry_after
+    if seconds > LONGEST_SPAN.total_seconds():
+        raise ValueError(f"the simulated campaign could run {seconds:.3g} s, past "
+                         f"{LONGEST_SPAN.days // 365} years: lower the latency, the "
+                         f"retry_after or max_retries")
+
+
 def recovery_steps(settings: CampaignSettings) -> list[str]:
     """The recovery as steps (``retry 1``... ``read``), each of which a run of
     several profiles can share while they agree (:mod:`duis.simulate.run`)."""
@@ -117,8 +138,13 @@ class CampaignSettings:
     def __post_init__(self) -> None:
         if not 0.0 <= self.lost <= 1.0:
             raise ValueError(f"lost must be within 0..1, found {self.lost!r}")
-        if self.latency < 0 or self.retry_after < 0 or self.max_retries < 0:
-            raise ValueError("latency, retry_after and max_retries must not be negative")
+        for name in ("latency", "retry_after"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a number of seconds >= 0, found {value!r}")
+        if not 0 <= self.max_retries <= MAX_RETRIES:
+            raise ValueError(f"max_retries must be within 0..{MAX_RETRIES}, "
+                             f"found {self.max_retries!r}")
         if not 1 <= self.distribution_batch <= MAX_DEVICE_ID_LIST:
             raise ValueError(f"distribution_batch must be within 1..{MAX_DEVICE_ID_LIST}")
 

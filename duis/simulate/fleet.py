@@ -88,6 +88,11 @@ MODELS: dict[tuple[str, str], Model] = {(m.smets, m.device_type): m for m in (
 )}
 
 
+#: the largest fleet simulated (ten times the largest measured: a million devices
+#: take some 8 minutes on 2 cores)
+MAX_DEVICES = 10_000_000
+
+
 @dataclass(frozen=True)
 class FleetSpec:
     """What world to build.  The defaults give a mix close to the GB estate's."""
@@ -110,8 +115,8 @@ class FleetSpec:
     100,000 for the earlier runs' results.)"""
 
     def __post_init__(self) -> None:
-        if self.devices < 1:
-            raise ValueError(f"a fleet needs at least one device, found {self.devices}")
+        if not 1 <= self.devices <= MAX_DEVICES:
+            raise ValueError(f"a fleet holds 1 to {MAX_DEVICES:,} devices, found {self.devices}")
         for name in ("smets1_share", "dual_fuel_share", "ppmid_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within 0..1, found {getattr(self, name)!r}")

@@ -52,6 +52,7 @@ from .campaign import (
     CampaignSettings,
     Progress,
     SimulationError,
+    check_span,
     peak_memory_kb,
     recovery_steps,
     run_profile,
@@ -83,6 +84,7 @@ def simulate(spec: FleetSpec, settings: CampaignSettings, store: CredentialStore
     names = list(profile_names or profiles())
     for name in names:
         named_profile(name)  # an unknown name fails here, before any work
+    check_span(spec.devices, settings)
     parts = shards(spec)
     if jobs is None:
         jobs = default_jobs(len(names), spec.devices, shards=len(parts))
