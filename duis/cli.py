@@ -142,6 +142,11 @@ def run(args: argparse.Namespace) -> int:
         return int(args.run(args) or 0)
     except DuisError as exc:
         print(f"duis {args.command}: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):  # --json is data, a refusal too
+            import json
+            json.dump({"error": exc.as_dict(), "exit_code": exc.exit_code}, sys.stdout,
+                      indent=2)
+            print()
         return exc.exit_code
     except BrokenPipeError:
         return 0

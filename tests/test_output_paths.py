@@ -7,6 +7,8 @@ a transcript folder was also renamed to a hidden ``.baseline.old.<pid>`` and lef
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import stat
 from pathlib import Path
@@ -122,3 +124,31 @@ def test_a_port_url_or_timeout_out_of_range_is_refused(capsys, argv, why):
 def test_receive_refuses_a_bad_port_before_it_makes_its_folder(tmp_path, capsys):
     refused(capsys, ["receive", "--port", "-1", "--dir", str(tmp_path / "in")], "bad --port")
     assert not (tmp_path / "in").exists()
+
+
+# --- --json is data, a refusal too -----------------------------------------------------------
+# (these printed nothing on standard output: a script reading it got no document)
+
+@pytest.mark.parametrize("argv", [
+    ["inspect", "--json", "{folder}"],
+    ["mmc", "--json", "{binary}"],
+    ["submit", "--json", "{binary}"],
+    ["validate", "--json", "{folder}"],
+    ["gbcs", "decode", "--json", "zz"],
+    ["run", "--json", "{folder}"],
+])
+def test_json_output_of_a_refusal_is_a_document(tmp_path, capsys, argv):
+    (tmp_path / "bin.xml").write_bytes(bytes(range(256)))
+    (tmp_path / "empty").mkdir()
+    argv = [a.format(folder=tmp_path / "empty", binary=tmp_path / "bin.xml") for a in argv]
+    assert main(argv) == 2
+    out = capsys.readouterr()
+    document = json.loads(out.out)
+    assert document["exit_code"] == 2 and document["error"]["message"], document
+    assert document["error"]["message"] in out.err
+
+
+def test_gbcs_decode_with_nothing_on_stdin_is_refused(monkeypatch, capsys):
+    # max() of no payloads: a ValueError traceback
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"\n  \n")))
+    refused(capsys, ["gbcs", "decode", "-"], "no payload to decode")

@@ -110,6 +110,10 @@ def read_payloads(items: list[str]) -> list[tuple[str, bytes]]:
         else:
             shown = item if len(item) <= 24 else item[:21] + "..."
             found.append((shown, payload_bytes(item.encode(), f"argument {shown!r}")))
+    if not found:  # only "-", and standard input held no payload
+        raise _usage_error("no payload to decode", source="<stdin>",
+                           expected="a GBCS payload (hex or base64) per line",
+                           found="no line with a payload")
     return found
 
 

@@ -46,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         for problem in exc.errors:
             print(f"duis run: {problem}", file=sys.stderr)
+        if args.json:
+            json.dump({"error": exc.as_dict(), "errors": [p.as_dict() for p in exc.errors],
+                       "exit_code": exc.exit_code}, sys.stdout, indent=2)
+            print()
         return exc.exit_code
     chosen = [args.profile] if args.profile else list(scenario.profiles)
     base = Path(args.output) if args.output else Path("transcripts") / scenario.name
