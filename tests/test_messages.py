@@ -27,6 +27,7 @@ from duis.messages import (
     response,
     response_message,
 )
+from duis.messages.codec import serialized
 from duis.namespaces import RA
 
 SUPPLIER = "90-B3-D5-1F-30-01-00-00"
@@ -324,3 +325,31 @@ def test_first_child_is_what_find_gives(children, tag, index):
     found = first_child(parent, tag)
     assert found is parent.find(tag)
     assert found is (None if index is None else parent[index])
+
+
+# --- a Node's names and text are what the markup says, or refused --------------------------
+# (a name was pasted into the markup as it was: node("ReadInventory/><sr:Injected") built a
+# body of two elements; a control character or a lone surrogate in a text raised lxml's or
+# the codec's own error)
+
+@pytest.mark.parametrize("body", [
+    node("ReadInventory/><sr:Injected"),
+    node("a b"),
+    node("1abc"),
+    node("a:b"),
+    node(""),
+    Node("ReadInventory", None, (leaf("DeviceID", "x"),), attrs=(('x="1" injected', "v"),)),
+])
+def test_a_name_that_is_not_an_xml_name_is_refused(body):
+    message = request("90-B3-D5-1F-30-01-00-00", "00-DB-12-34-56-78-90-A0", 1, "8.2", body)
+    for make in (lambda: build(message, validate=False), lambda: serialized(message)):
+        with pytest.raises(MessageError, match="not an XML name"):
+            make()
+
+
+@pytest.mark.parametrize("text", ["\x01", "\x00", "\uffff", "\ud800"])
+def test_text_xml_cannot_carry_is_refused(text):
+    message = request("90-B3-D5-1F-30-01-00-00", "00-DB-12-34-56-78-90-A0", 1, "8.2",
+                      node("ReadInventory", leaf("DeviceID", text)))
+    with pytest.raises(MessageError, match="cannot be written as XML"):
+        build(message, validate=False)

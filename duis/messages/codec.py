@@ -9,6 +9,7 @@ built, so a message duis writes is always schema-valid.
 from __future__ import annotations
 
 import os
+import re
 from typing import BinaryIO, overload
 
 from lxml import etree
@@ -18,7 +19,7 @@ from ..namespaces import DS, PREFIXES, SR
 from ..schema import SchemaSet, check_tree, ensure_valid, load_schema
 from ..schema.validate import check_root
 from ..xmlparse import DEFAULT_LIMITS, ParseLimits, parse_bytes, parse_own, read_source
-from .ids import MessageID
+from .ids import MessageID, quoted
 from .model import (
     Message,
     MMCDocument,
@@ -276,7 +277,11 @@ def _from_markup(root: Node, envelope: tuple[str, str] | None = None
     namespace declarations in the same place, ``<x/>`` for an empty element, the
     same characters escaped (tested)."""
     markup = _markup_bytes(root, envelope)
-    return parse_own(markup), markup
+    try:
+        return parse_own(markup), markup
+    except etree.XMLSyntaxError as exc:  # text XML cannot carry (control characters)
+        raise MessageError("cannot be written as XML", expected="text XML can carry (no "
+                           "control characters, no lone surrogates)", found=str(exc)) from None
 
 
 def _markup_bytes(root: Node, envelope: tuple[str, str] | None) -> bytes:
@@ -290,23 +295,39 @@ def _markup_bytes(root: Node, envelope: tuple[str, str] | None) -> bytes:
     first = parts[0]
     cut = first.index(" ") if " " in first else len(first) - (2 if first.endswith("/>") else 1)
     parts[0] = first[:cut] + declarations + first[cut:]
-    return "".join(parts).encode("utf-8")
+    try:
+        return "".join(parts).encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: no UTF-8 for it
+        raise MessageError("cannot be written as XML", expected="text XML can carry (no "
+                           "control characters, no lone surrogates)",
+                           found=f"{exc.object[exc.start:exc.end]!r}") from None
 
 
-#: (namespace, local name) -> the prefixed tag the markup uses
+#: (namespace, local name) -> the prefixed tag the markup uses (names checked once)
 _TAGS: dict[tuple[str, str], str] = {}
+#: the most names remembered (a name from a parsed document may be anything)
+_TAGS_MAX = 4096
+#: an XML name without a colon (an NCName), as a Node's name or attribute is written
+_NCNAME = re.compile(r"[^\W\d][\w.-]*")
 
 
 def _qualified(ns: str, name: str, used: set[str]) -> str:
-    if not ns:
-        return name
     tag = _TAGS.get((ns, name))
     if tag is None:
-        prefix = PREFIXES.get(ns)
-        if prefix is None:
+        if not isinstance(name, str) or _NCNAME.fullmatch(name) is None:
+            # pasted into markup as it is: "a/><b" would write two elements
+            raise MessageError("not an XML name", expected="a name of letters, digits, '.', "
+                               "'-' and '_' (no colon: the namespace is given apart)",
+                               found=quoted(repr(name)) if not isinstance(name, str)
+                               else quoted(name))
+        prefix = PREFIXES.get(ns) if ns else None
+        if ns and prefix is None:
             raise _UnknownNamespace(ns)
-        tag = _TAGS[(ns, name)] = f"{prefix}:{name}"
-    used.add(ns)
+        tag = f"{prefix}:{name}" if ns else name
+        if len(_TAGS) < _TAGS_MAX:
+            _TAGS[(ns, name)] = tag
+    if ns:
+        used.add(ns)
     return tag
 
 
@@ -314,10 +335,8 @@ def _markup(item: Node, parts: list[str], used: set[str]) -> None:
     tag = _qualified(item.ns, item.name, used)
     attrs = ""
     for key, value in item.attrs:
-        if key.startswith("{"):
-            ns, local = key[1:].split("}", 1)
-            key = _qualified(ns, local, used)
-        attrs += f' {key}="{value.translate(_ATTR_ESCAPES)}"'
+        ns, local = key[1:].split("}", 1) if key.startswith("{") and "}" in key else ("", key)
+        attrs += f' {_qualified(ns, local, used)}="{value.translate(_ATTR_ESCAPES)}"'
     if item.children:
         parts.append(f"<{tag}{attrs}>")
         for child in item.children:
