@@ -343,6 +343,10 @@ def driven_server():
     ("/admin/fault", b'{"kind": "lose-share", "share": 1e300}'),
     ("/admin/fault", b'{"kind": "lose-share", "share": NaN}'),
     ("/admin/fault", b'{"kind": "no-response", "device": 7}'),
+    # a fault that could never strike, or a field the fault does not use: were planned (200)
+    ("/admin/fault", b'{"kind": "unreachable", "device": "00-DB-12-34-56-78-90-FF"}'),
+    ("/admin/fault", b'{"kind": "lose-share", "share": 0.5, "device": "00-DB-12-34-56-78-90-A0"}'),
+    ("/admin/fault", b'{"kind": "clear", "share": 0.5}'),
     ("/admin/cpl", b'{"action": "remove", "manufacturer": 1, "model": 2, "firmware_version": 3}'),
     ("/admin/cpl", b'{"action": {"x": 1}, "manufacturer": "a"}'),
     ("/admin/cpl", (b'{"action": "add", "manufacturer": "a", "model": "b", '

@@ -23,7 +23,7 @@ from typing import TypeVar
 from ..clock import FixedClock
 from ..devices import FaultPlan
 from ..devices.power import Outage
-from ..errors import InputError
+from ..errors import DuisError, InputError
 from ..messages import format_datetime
 from ..mmc import mapping
 from ..smi import CplEntry, Device, load_world
@@ -151,6 +151,21 @@ class Operations:
         if fault.needs == "device" and not device:
             raise OperationRefused(f"fault {kind} needs a device", expected="device: EUI-64",
                                    found="none")
+        # what the fault does not use is refused, not dropped: the caller meant something
+        if device and fault.needs == "share":
+            raise OperationRefused(f"fault {kind} takes no device", path="device",
+                                   expected="a share of every device's answers",
+                                   found=str(device))
+        if share is not None and fault.needs != "share":
+            raise OperationRefused(f"fault {kind} takes no share", path="share",
+                                   expected="no share", found=str(share))
+        if device and self.dsp.network is not None:
+            try:
+                self.dsp.network.device(device)
+            except DuisError as exc:  # a fault planned for no device would never strike
+                raise OperationRefused("no such device", path="device",
+                                       expected="a device of the emulated network",
+                                       found=exc.found or str(device)) from None
         fault.plan(self.faults, device, share)
 
     def join(self, device: str, hub: str, cause: str) -> Device:
