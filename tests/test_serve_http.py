@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import socket
 import threading
 import time
@@ -203,8 +204,20 @@ def test_a_chunked_body_over_the_cap_is_413(tmp_path):
 def test_unknown_paths_are_404_and_wrong_methods_405(client):
     reply = client.request("POST", "/api/v1/serviceX", READ, "application/xml")
     assert reply.status == 404 and "/api/v1/serviceS" in reply.text
+    # every path served, the admin and SMKI ones too (it named the services and /health)
+    for served in ("GET /health", "POST /admin/clock", "GET /admin/devices/{eui}",
+                   "POST /services/certificatesearch"):
+        assert served in reply.text, reply.text
     reply = client.request("GET", "/api/v1/serviceS")
     assert reply.status == 405 and reply.headers["Allow"] == "POST"
+
+
+def test_an_admin_refusal_quotes_a_large_value_cut(client):
+    # a list of 20,000 numbers came back whole: a 120 KB answer and a 50 KB log line
+    body = json.dumps({"advance_seconds": [1] * 20_000}).encode()
+    reply = client.request("POST", "/admin/clock", body, "application/json")
+    assert reply.status == 400 and len(reply.body) < 1000, len(reply.body)
+    assert "(60000 characters)" in json.loads(reply.body)["found"]
 
 
 def test_admin_refusals_are_400_json(client):

@@ -36,6 +36,7 @@ from ..clock import parse_instant
 from ..dsp.critical import PreCommandMismatch
 from ..dsp.service import NotEmulated
 from ..errors import DuisError, InputError, InputTooLarge, NotCovered, SchemaInvalid
+from ..messages.ids import quoted
 from ..signatures.errors import CredentialError, SignatureError
 from ..smi import CplEntry
 from ..smi.tables import is_xml_text
@@ -301,8 +302,13 @@ async def _errors(request: web.Request, handler) -> web.StreamResponse:
         paths = ", ".join(f"POST {p} ({SERVICE_NAMES[s]}: "
                           f"CV {', '.join(map(str, SERVICE_VARIANTS[s]))})"
                           for s, p in SERVICE_PATHS.items())
-        return web.Response(status=404, text=f"404 not found: {request.path}; this server "
-                                             f"answers {paths}, GET /health\n")
+        served = sorted({f"{route.method} {route.resource.canonical}"
+                         for route in request.app.router.routes()
+                         if route.resource is not None and route.method != "HEAD"
+                         and not route.resource.canonical.startswith("/api/")})
+        return web.Response(status=404, text=f"404 not found: {_cut(request.path)}; this "
+                                             f"server answers {paths}, "
+                                             f"{', '.join(served)}\n")
     except web.HTTPMethodNotAllowed as exc:
         return web.Response(status=405, headers={"Allow": ", ".join(sorted(exc.allowed_methods))},
                             text=f"405 method not allowed: {request.method} {request.path}; "
@@ -382,9 +388,15 @@ def _admin_error(exc: DuisError) -> web.Response:
 # --- admin input: every field checked for its type and range ---------------------------
 
 def _bad(what: str, key: str, expected: str, found: object) -> AdminError:
-    shown = repr(found) if not isinstance(found, str) else repr(found[:80])
+    shown = quoted(found) if isinstance(found, str) else _cut(repr(found))
     return AdminError(f"bad {what}", source="admin request", path=key, expected=expected,
                       found=shown)
+
+
+def _cut(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters, its length said when longer (what an
+    answer quotes of a value, however large it came)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _reject_constant(name: str) -> float:
