@@ -212,6 +212,13 @@ def test_text_a_duis_message_cannot_carry_is_refused(tmp_path: Path, old, new, p
     assert "XML can carry" in error.expected
 
 
+@pytest.mark.parametrize("value", ["true", "1.0", '"1"'])
+def test_the_format_is_the_integer_1(tmp_path: Path, value):
+    # format = true and format = 1.0 were accepted (True == 1.0 == 1 in Python)
+    error = error_for(tmp_path, f"[world]\nformat = {value}\n" + USERS + DEVICES)
+    assert (error.message, error.path) == ("unsupported world file format", "world.format")
+
+
 def test_toml_nested_past_the_parser_is_refused(tmp_path: Path):
     # tomllib parses by recursion: 3,000 nested arrays raised RecursionError
     text = "notes = " + "[" * 3000 + "]" * 3000 + "\n" + USERS + DEVICES

@@ -237,14 +237,15 @@ class _Reader:
             return ""
         for key in world:
             if key not in _WORLD_KEYS:
-                self.error("unknown field", "world", 0, key,
+                self.error("unknown field", "world", None, key,
                            expected="one of " + ", ".join(_WORLD_KEYS), found=repr(key))
-        if world.get("format", FORMAT) != FORMAT:
-            self.error("unsupported world file format", "world", 0, "format",
+        form = world.get("format", FORMAT)
+        if type(form) is not int or form != FORMAT:  # true and 1.0 equal 1 in Python
+            self.error("unsupported world file format", "world", None, "format",
                        expected=str(FORMAT), found=repr(world["format"]))
         description = world.get("description", "")
         if not isinstance(description, str):
-            self.error("bad description", "world", 0, "description", expected="a string",
+            self.error("bad description", "world", None, "description", expected="a string",
                        found=repr(description))
             return ""
         return description
