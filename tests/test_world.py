@@ -219,6 +219,19 @@ def test_the_format_is_the_integer_1(tmp_path: Path, value):
     assert (error.message, error.path) == ("unsupported world file format", "world.format")
 
 
+def test_a_broken_entry_written_in_compact_form_makes_no_second_error(tmp_path: Path):
+    # the CHF's EUI-64 written "00db..." kept it out of the stand-in bookkeeping, which
+    # is keyed as references are looked up: the ESME's hub was then said to be "of type
+    # ESME", the stand-in type, which the file says nowhere
+    text = USERS + DEVICES.replace('eui = "00-DB-12-34-56-78-90-A1"\ndevice_type = "CHF"',
+                                   'eui = "00db1234567890a1"\ndevice_type = "CHX"', 1)
+    path = write(tmp_path, text)
+    with pytest.raises(WorldError) as caught:
+        read_world(path)
+    assert [(e.message, e.path) for e in caught.value.errors] == [
+        ("unknown device type", "devices[1].device_type")]
+
+
 def test_toml_nested_past_the_parser_is_refused(tmp_path: Path):
     # tomllib parses by recursion: 3,000 nested arrays raised RecursionError
     text = "notes = " + "[" * 3000 + "]" * 3000 + "\n" + USERS + DEVICES

@@ -18,6 +18,8 @@ from typing import TypeVar, cast, overload
 
 from ..catalogue.authorisation import authorisation_rules
 from ..clock import Clock
+from ..errors import DuisError
+from ..messages.ids import canonical_eui
 from ..tomlfile import TomlLines, read_toml
 from .errors import InvalidRecord, SmiError, WorldError
 from .model import CplEntry, Device, User
@@ -184,6 +186,15 @@ def read_world(path: str | Path, *, known: Inventory | None = None) -> World:
     return _Reader(str(path), text, data, known).world()
 
 
+def _canonical(eui: object) -> str | None:
+    """An entry's EUI-64 as references to it are looked up (written ``00db...`` or
+    ``00-DB-...``), or None when it is none."""
+    try:
+        return canonical_eui(eui) if isinstance(eui, str) else None
+    except DuisError:
+        return None
+
+
 @dataclass
 class _Reader:
     source: str
@@ -310,16 +321,16 @@ class _Reader:
             replaced = set(dict(spec.stand_ins)) - set(stand_ins)
             if "eui" in replaced:
                 self.note_broken(item)   # nothing can refer to it: its EUI-64 is bad
-            elif replaced and isinstance(item.get("eui"), str):
-                self.stood_in[item["eui"]] = replaced
+            elif replaced and (eui := _canonical(item.get("eui"))) is not None:
+                self.stood_in[eui] = replaced
             return record
         self.note_broken(item)
         return None
 
     def note_broken(self, item: dict) -> None:
-        eui = item.get("eui")
-        if isinstance(eui, str):
-            self.broken.add(eui)   # references are canonical text, or errors themselves
+        eui = _canonical(item.get("eui"))
+        if eui is not None:
+            self.broken.add(eui)   # as references are looked up: canonical text
 
     def check_unique(self, users: list, devices: list, cpl: list) -> None:
         first: dict[str, tuple[str, int]] = {}
