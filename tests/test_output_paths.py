@@ -152,3 +152,29 @@ def test_gbcs_decode_with_nothing_on_stdin_is_refused(monkeypatch, capsys):
     # max() of no payloads: a ValueError traceback
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"\n  \n")))
     refused(capsys, ["gbcs", "decode", "-"], "no payload to decode")
+
+
+# --- a bad option value is a usage error (exit 2), named by its option ----------------------
+# (these exited 1, as if the input had been refused, naming the file or <input>)
+
+@pytest.mark.parametrize("argv, option", [
+    (["sign", "--counter", "-1", str(REQUEST)], "--counter"),
+    (["sign", "--counter", "18446744073709551616", str(REQUEST)], "--counter"),
+    (["translate", "--transaction", "-1", str(REQUEST)], "--transaction"),
+    (["translate", "--target", "ZZ", str(REQUEST)], "--target"),
+    (["translate", "--device-type", "TOASTER", str(REQUEST)], "--device-type"),
+    (["validate", "--max-bytes", "-1", str(REQUEST)], "--max-bytes"),
+    (["validate", "--max-bytes", "0", str(REQUEST)], "--max-bytes"),   # was the default
+])
+def test_a_bad_option_value_is_a_usage_error(capsys, argv, option):
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2
+    assert f"argument {option}: expected" in capsys.readouterr().err
+
+
+def test_golden_paths_with_no_scenario_are_refused(tmp_path, capsys):
+    # "0 transcripts", exit 0: a mistyped folder passed CI unnoticed
+    refused(capsys, ["golden", "check", str(tmp_path)], "no scenario found")
+    refused(capsys, ["golden", "update", str(tmp_path)], "no scenario found")
+    assert main(["golden", "check", "--allow-empty", str(tmp_path)]) == 0

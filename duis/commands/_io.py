@@ -34,15 +34,42 @@ def instant(text: str | None, option: str):
                          expected="ISO-8601, e.g. 2026-03-09T02:00:00Z", found=repr(text)) from None
 
 
+def counter_argument(text: str) -> int:
+    """``argparse`` type: a RequestID or GBCS counter, 0 to 2**64 - 1 (else exit 2)."""
+    from ..messages.ids import MAX_COUNTER
+    if not (text.isascii() and text.isdigit()) or len(text) > 20 or int(text) > MAX_COUNTER:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to {MAX_COUNTER}, "
+                                         f"found {text[:40]!r}")
+    return int(text)
+
+
+def eui_argument(text: str) -> str:
+    """``argparse`` type: an EUI-64 (dashed or compact, any case), as canonical text."""
+    from ..errors import DuisError
+    from ..messages.ids import canonical_eui
+    try:
+        return canonical_eui(text)
+    except DuisError:
+        raise argparse.ArgumentTypeError("expected an EUI-64 such as 00-DB-12-34-56-78-90-A0, "
+                                         f"found {text[:40]!r}") from None
+
+
+def positive_argument(text: str) -> int:
+    """``argparse`` type: a whole number above 0."""
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, found {text[:40]!r}")
+    return int(text)
+
+
 def add_limit_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("input limits")
-    group.add_argument("--max-bytes", type=int, default=None, metavar="N",
+    group.add_argument("--max-bytes", type=positive_argument, default=None, metavar="N",
                        help=f"refuse inputs larger than N bytes "
                             f"(default {DEFAULT_MAX_BYTES}, env DUIS_MAX_BYTES)")
-    group.add_argument("--max-depth", type=int, default=None, metavar="N",
+    group.add_argument("--max-depth", type=positive_argument, default=None, metavar="N",
                        help=f"refuse elements nested deeper than N "
                             f"(default {DEFAULT_MAX_DEPTH}, env DUIS_MAX_DEPTH)")
-    group.add_argument("--max-nodes", type=int, default=None, metavar="N",
+    group.add_argument("--max-nodes", type=positive_argument, default=None, metavar="N",
                        help=f"refuse inputs with more than N elements and attributes, "
                             f"counted as '<' and '=' characters before parsing "
                             f"(default {DEFAULT_MAX_NODES}, env DUIS_MAX_NODES)")

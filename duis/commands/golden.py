@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..errors import InputError
 from ..scenario import ScenarioError
 from ..scenario.golden import GoldenResult, check, scenario_files, update
 from ._io import add_junit_option, add_schema_option, use_schema, write_output
@@ -23,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "a .toml file is a scenario when it has a [scenario] table; worlds and "
                     "settings beside them are skipped (and listed on stderr). Exit status: "
                     "0 all match (or all written), 1 mismatch, unmet expectation or update "
-                    "refused, 2 unusable scenario.",
+                    "refused, 2 unusable scenario, or none found.",
         epilog="examples:\n  duis golden check scenarios/\n"
                "  duis golden check --json --junit-xml golden.xml scenarios/\n"
                "  duis golden update scenarios/my-story.toml",
@@ -39,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         action.add_argument("-q", "--quiet", action="store_true",
                             help="only mismatches and the summary")
         add_schema_option(action)
+        action.add_argument("--allow-empty", action="store_true",
+                            help="exit 0 when the paths hold no scenario (default: exit 2, as "
+                                 "a mistyped or empty folder would otherwise pass unnoticed)")
         if name == "check":
             action.add_argument("--json", action="store_true",
                                 help="print the results as JSON (per transcript: status, "
@@ -59,9 +63,18 @@ def _say_skipped(skipped: list[Path]) -> None:
               + ", ".join(str(p) for p in skipped), file=sys.stderr)
 
 
+def _none_found(args: argparse.Namespace) -> None:
+    """Refuse paths that hold no scenario, unless ``--allow-empty``."""
+    if not args.allow_empty and not scenario_files(args.paths).scenarios:
+        raise InputError("no scenario found", source=", ".join(args.paths),
+                         expected="scenario files (a .toml file with a [scenario] table) in "
+                                  "the paths given (or --allow-empty)", found="none")
+
+
 def run_check(args: argparse.Namespace) -> int:
     use_schema(args)
     started = time.perf_counter()
+    _none_found(args)
     skipped = scenario_files(args.paths).skipped
     try:
         results = check(args.paths)
@@ -133,6 +146,7 @@ def _write_junit(target: str, results: list[GoldenResult], skipped: list[Path],
 
 def run_update(args: argparse.Namespace) -> int:
     use_schema(args)
+    _none_found(args)
     try:
         results = update(args.paths)
     except ScenarioError as exc:

@@ -10,7 +10,15 @@ from ..signatures.credentials import load_certificate, load_private_key
 from ..signatures.errors import CredentialError
 from ..signatures.replay import MillisecondCounter
 from ..xmlparse import parse_bytes, read_source
-from ._io import add_limit_options, add_store_option, instant, limits_from, store_from, write_output
+from ._io import (
+    add_limit_options,
+    add_store_option,
+    counter_argument,
+    instant,
+    limits_from,
+    store_from,
+    write_output,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     counter = parser.add_mutually_exclusive_group()
     counter.add_argument("--preserve-counter", action="store_true",
                          help="keep the RequestID counter as it is")
-    counter.add_argument("--counter", type=int, metavar="N",
+    counter.add_argument("--counter", type=counter_argument, metavar="N",
                          help="set the RequestID counter to N (reproducible output)")
     parser.add_argument("--keep-whitespace", action="store_true",
                         help="sign whitespace between elements as it is (the DCC tool "

@@ -19,6 +19,8 @@ from ._io import (
     add_limit_options,
     add_schema_option,
     add_store_option,
+    counter_argument,
+    eui_argument,
     limits_from,
     store_from,
     use_schema,
@@ -43,12 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                "update_firmware.xml",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", metavar="REQUEST", help="a DUIS request; '-' reads stdin")
-    parser.add_argument("--device-type", metavar="TYPE", default=None,
+    parser.add_argument("--device-type", metavar="TYPE", default=None, type=_device_type_argument,
                         help="type of the target device (ESME, GSME, CHF, GPF, PPMID, HCALCS); "
                              "needed where the use case depends on it (e.g. 11.2)")
-    parser.add_argument("--target", metavar="EUI64", default=None,
+    parser.add_argument("--target", metavar="EUI64", default=None, type=eui_argument,
                         help="for 11.1: which device of DeviceIDList the command is for")
-    parser.add_argument("--transaction", metavar="N", type=int, default=None,
+    parser.add_argument("--transaction", metavar="N", type=counter_argument, default=None,
                         help="GBCS transaction counter (default: the RequestID counter)")
     form = parser.add_mutually_exclusive_group()
     form.add_argument("--base64", action="store_true",
@@ -61,6 +63,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_store_option(parser)
     add_limit_options(parser)
     parser.set_defaults(run=run)
+
+
+def _device_type_argument(text: str) -> str:
+    """``argparse`` type: a DUIS device type, any case."""
+    from ..smi.tables import DEVICE_TYPES
+    if text.upper() not in DEVICE_TYPES:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(DEVICE_TYPES)}, "
+                                         f"found {text[:40]!r}")
+    return text.upper()
 
 
 def _device_type(request: Request, given: str | None) -> str | None:
