@@ -66,9 +66,22 @@ def test_a_transcript_folder_is_as_open_as_any_new_folder(tmp_path, capsys):
     assert made == 0o777 & ~mask
 
 
-@pytest.mark.parametrize("output", ["", "/", "."])
+@pytest.mark.parametrize("output", ["/", "."])
 def test_an_output_file_that_is_a_folder_is_refused(tmp_path, capsys, output):
     refused(capsys, ["sign", "-o", output, str(REQUEST)], "cannot write the output file")
+
+
+@pytest.mark.parametrize("argv", [
+    ["sign", "-o", "", str(REQUEST)],
+    ["validate", "--junit-xml", "", str(REQUEST)],      # wrote nothing, exit 0
+    ["simulate", "--plot", "", "--devices", "20"],      # wrote nothing, exit 0
+    ["pki", "export-devices", "--out", ""],             # wrote into the current folder
+])
+def test_an_empty_output_path_is_a_usage_error(capsys, argv):
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2
+    assert "expected a path, found an empty one" in capsys.readouterr().err
 
 
 def test_a_key_folder_under_a_file_is_refused(tmp_path, capsys):

@@ -54,6 +54,14 @@ def eui_argument(text: str) -> str:
                                          f"found {text[:40]!r}") from None
 
 
+def path_argument(text: str) -> str:
+    """``argparse`` type: a path to write (an empty one would write nothing, or into
+    the current folder, without a word)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, found an empty one")
+    return text
+
+
 def positive_argument(text: str) -> int:
     """``argparse`` type: a whole number above 0."""
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
@@ -110,7 +118,7 @@ def use_schema(args: argparse.Namespace):
 
 def add_junit_option(parser, cases: str) -> None:
     """``--junit-xml FILE``: a JUnit XML report for CI, besides the usual output."""
-    parser.add_argument("--junit-xml", metavar="FILE", default=None,
+    parser.add_argument("--junit-xml", metavar="FILE", default=None, type=path_argument,
                         help=f"also write a JUnit XML report to FILE, the format CI systems "
                              f"read ({cases}; written atomically)")
 

@@ -11,7 +11,14 @@ from ..messages.codec import from_tree
 from ..mmc import describe, mmc_for_response
 from ..schema import ensure_valid
 from ..xmlparse import parse_bytes, read_source
-from ._io import add_limit_options, add_schema_option, limits_from, use_schema, write_output
+from ._io import (
+    add_limit_options,
+    add_schema_option,
+    limits_from,
+    path_argument,
+    use_schema,
+    write_output,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("file", metavar="RESPONSE", help="a DUIS Response; '-' reads stdin")
     parser.add_argument("--json", action="store_true",
                         help="print the decoded reply and the MMC XML as JSON")
-    parser.add_argument("-o", "--output", metavar="FILE", default=None,
+    parser.add_argument("-o", "--output", metavar="FILE", default=None, type=path_argument,
                         help="write the MMC XML to FILE instead of stdout")
     add_schema_option(parser)
     add_limit_options(parser)

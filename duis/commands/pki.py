@@ -16,6 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ._io import path_argument
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
@@ -70,7 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "same names in DIR are replaced, others are left alone.")
     export.add_argument("--world", metavar="FILE", default=None,
                         help="the world file (default: the world that comes with duis)")
-    export.add_argument("--out", metavar="DIR", required=True, help="the key folder to write")
+    export.add_argument("--out", metavar="DIR", required=True, type=path_argument,
+                        help="the key folder to write")
     export.add_argument("--private", action="store_true",
                         help="write the private keys too (<eui>-ka.key, <eui>-ds.key)")
     export.add_argument("--seed", type=int, default=None, metavar="N",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..profiles import profiles
 from ..scenario import ScenarioError, read_scenario, run_scenario
-from ._io import add_schema_option, add_store_option, store_from, use_schema
+from ._io import add_schema_option, add_store_option, path_argument, store_from, use_schema
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("scenario", metavar="SCENARIO", help="a scenario file (TOML)")
     parser.add_argument("--profile", choices=list(profiles()), default=None,
                         help="run under this profile only (default: the scenario's profiles)")
-    parser.add_argument("-o", "--output", metavar="DIR", default=None,
+    parser.add_argument("-o", "--output", metavar="DIR", default=None, type=path_argument,
                         help="write transcripts to DIR/<profile>/ (default: "
                              "./transcripts/<scenario name>/)")
     add_store_option(parser)

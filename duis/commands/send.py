@@ -14,6 +14,7 @@ from ._io import (
     add_store_option,
     instant,
     limits_from,
+    path_argument,
     store_from,
     use_schema,
     write_output,
@@ -62,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="seconds to wait for the reply (default 30)")
     parser.add_argument("--json", action="store_true",
                         help="print every exchange as JSON instead of the reply")
-    parser.add_argument("-o", "--output", default=None, metavar="OUT",
+    parser.add_argument("-o", "--output", default=None, metavar="OUT", type=path_argument,
                         help="write the (last) reply to OUT (default: stdout)")
     add_limit_options(parser)
     parser.set_defaults(run=run)

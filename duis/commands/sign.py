@@ -16,6 +16,7 @@ from ._io import (
     counter_argument,
     instant,
     limits_from,
+    path_argument,
     store_from,
     write_output,
 )
@@ -49,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "refuses such signatures; default: remove it, as the tool does)")
     parser.add_argument("--now", metavar="INSTANT", default=None,
                         help="choose among the store's certificates as of this ISO-8601 time")
-    parser.add_argument("-o", "--output", metavar="OUT", default=None,
+    parser.add_argument("-o", "--output", metavar="OUT", default=None, type=path_argument,
                         help="write the signed message to OUT (default: stdout)")
     add_limit_options(parser)
     parser.set_defaults(run=run)

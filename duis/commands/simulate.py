@@ -18,7 +18,14 @@ from ..simulate.campaign import (
     check_span,
 )
 from ..simulate.fleet import shard_of
-from ._io import add_schema_option, add_store_option, store_from, use_schema, write_output
+from ._io import (
+    add_schema_option,
+    add_store_option,
+    path_argument,
+    store_from,
+    use_schema,
+    write_output,
+)
 
 #: below this many devices a run is short: no progress bar unless asked for
 PROGRESS_FROM = 2_000
@@ -72,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_store_option(parser)
     add_schema_option(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--plot", default=None, metavar="FILE.png",
+    parser.add_argument("--plot", default=None, metavar="FILE.png", type=path_argument,
                         help="write a PNG of Suspended devices over simulated time")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress on stderr (default: on a terminal, for long runs)")

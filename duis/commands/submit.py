@@ -20,6 +20,7 @@ from ._io import (
     add_store_option,
     instant,
     limits_from,
+    path_argument,
     store_from,
     use_schema,
     write_output,
@@ -58,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="answer device requests with I99 only, without emulated devices")
     parser.add_argument("--json", action="store_true",
                         help="print the decision and messages as JSON")
-    parser.add_argument("-o", "--output", default=None, metavar="OUT",
+    parser.add_argument("-o", "--output", default=None, metavar="OUT", type=path_argument,
                         help="write the signed response to OUT (default: stdout)")
     add_limit_options(parser)
     parser.set_defaults(run=run)

@@ -9,7 +9,15 @@ import sys
 from ..errors import DuisError
 from ..signatures import CounterStore, VerifiedMessage, verify
 from ..xmlparse import read_source
-from ._io import add_limit_options, add_store_option, instant, limits_from, store_from, write_output
+from ._io import (
+    add_limit_options,
+    add_store_option,
+    instant,
+    limits_from,
+    path_argument,
+    store_from,
+    write_output,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     output.add_argument("--json", action="store_true", help="print a JSON report instead")
     output.add_argument("--report", action="store_true",
                         help="print a readable report instead of the document")
-    parser.add_argument("-o", "--output", metavar="OUT", default=None,
+    parser.add_argument("-o", "--output", metavar="OUT", default=None, type=path_argument,
                         help="write the verified document to OUT (default: stdout)")
     add_limit_options(parser)
     parser.set_defaults(run=run)
