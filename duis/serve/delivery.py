@@ -88,9 +88,10 @@ class Deliverer:
     async def start(self) -> None:
         """Make the HTTP session, then start a lane for every recipient with pending
         messages (before the server listens: a lane never runs without a session)."""
+        # the endpoint's answer body is never decompressed nor read (see _post)
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.timeout),
-            connector=aiohttp.TCPConnector(limit=0))
+            connector=aiohttp.TCPConnector(limit=0), auto_decompress=False)
         self._ready.set()
         for recipient in await self._db(self.outbox.pending_recipients):
             self.wake([recipient])
@@ -281,16 +282,26 @@ class Deliverer:
         return min(self.retry_max, self.retry_base * 2 ** min(max(attempts - 1, 0), 30))
 
     async def _post(self, url: str, entry: Entry) -> str | None:
-        """POST one message; None on 2xx, else what went wrong."""
+        """POST one message; None on 2xx, else what went wrong.
+
+        The status decides, as soon as it is in: the answer's body is never read
+        (an endpoint could send a slow, huge or compressed one: the lane would wait,
+        the server's memory grow), the connection is dropped instead.  A redirect is
+        a failure, never followed (a 302 would turn the POST into a GET without the
+        message, answered 200: delivered to nobody)."""
         headers = {"Content-Type": "application/xml", HEADER_SEQ: str(entry.seq),
                    HEADER_KIND: entry.kind, HEADER_RECIPIENT: entry.recipient}
         session = self._session
         assert session is not None  # started
         try:
-            async with session.post(url, data=entry.body, headers=headers) as reply:
-                await reply.read()
-                if 200 <= reply.status < 300:
-                    return None
-                return f"HTTP {reply.status}"
+            async with session.post(url, data=entry.body, headers=headers,
+                                    allow_redirects=False) as reply:
+                status = reply.status
+                reply.close()                  # the body unread: the connection goes
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if 200 <= status < 300:
+            return None
+        if 300 <= status < 400:
+            return f"HTTP {status} (a redirect, not followed: the endpoint must take the POST)"
+        return f"HTTP {status}"
