@@ -392,3 +392,37 @@ def test_scenario_steps_are_checked_when_read(tmp_path):
         ("not an EUI-64", "step[2].hub"), ("bad expectation value", "step[2].expect.stage"),
         ("bad outage duration", "step[3]"),
     }
+
+
+# --- a step and its SMI change are one transaction -----------------------------------------
+# (duis hub-firmware run ticked outside any transaction: a hub marked "active" while the
+# SMI's write of its new version failed stayed so for ever, the SMI at the old version)
+
+def test_an_activation_whose_smi_write_fails_is_not_recorded_and_runs_again(tmp_path):
+    from duis.smi.faults import FailOnWrite, InjectedFault
+    smi = str(tmp_path / "smi.sqlite")
+    publish = ["hub-firmware", "publish", "--smi", smi, "--world", str(WORLD),
+               "--now", "2026-03-02T09:00:00Z", "--deploy", "2026-03-06T02:00:00Z",
+               "--activate", "2026-03-10T02:00:00Z", "Northwind Comms", "NW-CH2", "2.2.0"]
+    assert main(publish) == 0
+    assert main(["hub-firmware", "run", "--smi", smi, "--now", "2026-03-06T02:00:00Z"]) == 0
+    rig_clock = FixedClock(dt.datetime(2026, 3, 10, 2, 0, tzinfo=dt.UTC))
+    from duis.devices import Network
+    from duis.dsp import DSP
+    from duis.signatures import CredentialStore
+    inventory = SqliteInventory(smi, clock=rig_clock)
+    dsp = DSP(inventory, CredentialStore(SAMPLES / "pki"), clock=rig_clock,
+              network=Network.from_inventory(inventory, clock=rig_clock))
+    inventory.write_hook = FailOnWrite(label="device.update")
+    with pytest.raises(InjectedFault):
+        dsp.tick()
+    inventory.close()
+    after = SqliteInventory(smi)
+    assert after.device(HUB_A).firmware_version == "2.1.0"
+    stages = dict(after.connection().execute("SELECT hub, stage FROM secmp0024_hub"))
+    after.close()
+    assert stages[HUB_A] == "deployed-pending-activation", stages
+    assert main(["hub-firmware", "run", "--smi", smi, "--now", "2026-03-11T02:00:00Z"]) == 0
+    again = SqliteInventory(smi)
+    assert again.device(HUB_A).firmware_version == "2.2.0"
+    again.close()

@@ -182,8 +182,12 @@ class HubFirmware:
         """Publish a release and notify the users; raises :class:`HubFirmwareRefused`
         (nothing stored, nothing sent) when the DCC cannot publish it."""
         try:
-            return self._publish(manufacturer, model, firmware_version, deploy_at=deploy_at,
-                                 activate_at=activate_at, hubs=hubs, image=image)
+            # the checks and the release in one transaction: another process publishing
+            # for the same hubs waits, then is refused (both published before)
+            with self.inventory.transaction():
+                return self._publish(manufacturer, model, firmware_version,
+                                     deploy_at=deploy_at, activate_at=activate_at, hubs=hubs,
+                                     image=image)
         except HubFirmwareRefused as exc:
             exc.source = exc.source or f"release {manufacturer} {model} {firmware_version}"
             raise
@@ -350,11 +354,15 @@ class HubFirmware:
         """Perform every deployment and activation due at the clock's time, in time order
         (a deployment before an activation at the same instant); return the alerts."""
         out: list[Outgoing] = []
-        while (event := self._next_due()) is not None:
-            activation, number, hub = event
-            release = self._release(number)
-            out.extend(self._activate(release, hub) if activation else
-                       self._deploy(release, hub))
+        # one transaction, the write lock first: a step and the SMI change it makes are
+        # recorded together, and another process ticking the same file waits, then
+        # finds the step done (it would otherwise perform it again)
+        with self.inventory.transaction():
+            while (event := self._next_due()) is not None:
+                activation, number, hub = event
+                release = self._release(number)
+                out.extend(self._activate(release, hub) if activation else
+                           self._deploy(release, hub))
         return out
 
     def _next_due(self) -> tuple[int, int, str] | None:
