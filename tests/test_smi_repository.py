@@ -446,6 +446,32 @@ def test_an_empty_smi_file_is_refused_not_left_unseeded(tmp_path: Path):
     assert path.read_bytes() == b""
 
 
+@pytest.mark.slow  # SQLite's 5 s wait for the lock: make test-slow (CI) runs it
+def test_an_smi_held_by_a_writer_opens_to_read_and_a_locked_new_file_is_named_so(tmp_path):
+    # opening took the write lock (to create the tables, which were there): a command
+    # that only reads waited 5 s, then was told "not an SMI database; database is locked"
+    path = tmp_path / "smi.sqlite"
+    load_world(DEFAULT_WORLD, SqliteInventory(path)).close()
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        reader = SqliteInventory(path)
+        assert reader.device("00-DB-12-34-56-78-90-A0") is not None
+        reader.close()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    fresh = tmp_path / "fresh.sqlite"
+    holder = sqlite3.connect(fresh, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(SmiError, match="locked by another process"):
+            SqliteInventory(fresh)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
 # --- what the inventory keeps in memory (the simulation's hot path) -------------------
 
 def fresh_read(inventory: SqliteInventory, eui_text: str) -> Device:

@@ -9,6 +9,7 @@ create them with :func:`create_tables` on :meth:`Inventory.connection`.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 from .errors import SmiError
@@ -57,6 +58,13 @@ def write_meta(db: sqlite3.Connection, key: str, value: str) -> None:
     db.execute("INSERT OR REPLACE INTO smi_meta VALUES (?, ?)", (key, value))
 
 
+#: the tables and indexes ``_SCHEMA`` creates, and the older indexes it drops: a file
+#: holding just those needs no write to be opened
+_TABLES = frozenset(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA))
+_INDEXES = frozenset(re.findall(r"CREATE (?:UNIQUE )?INDEX IF NOT EXISTS (\w+)", _SCHEMA))
+_DROPPED = frozenset(re.findall(r"DROP INDEX IF EXISTS (\w+)", _SCHEMA))
+
+
 def connect(path: str, *, temp_in_memory: bool = False) -> sqlite3.Connection:
     """A connection to the SMI database at ``path`` (a file, created if absent, or
     ``":memory:"``), its tables created; in autocommit mode (transactions are
@@ -74,8 +82,9 @@ def connect(path: str, *, temp_in_memory: bool = False) -> sqlite3.Connection:
                        found=str(exc)) from None
     try:
         # before anything is written: another application's database is left as it is
-        tables = [row[0] for row in db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        names = db.execute("SELECT type, name FROM sqlite_master ORDER BY name").fetchall()
+        tables = [name for kind, name in names if kind == "table"]
+        indexes = {name for kind, name in names if kind == "index"}
         if tables and "smi_meta" not in tables:
             db.close()
             raise SmiError("not an SMI database", source=path,
@@ -86,11 +95,17 @@ def connect(path: str, *, temp_in_memory: bool = False) -> sqlite3.Connection:
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("PRAGMA cache_size = -65536")  # 64 MiB
-        # write lock first: no upgrade deadlock
-        db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+        if not (_TABLES <= set(tables) and _INDEXES <= indexes and not _DROPPED & indexes):
+            # write lock first: no upgrade deadlock (an SMI with every table is only read:
+            # a command that reads does not wait for a writer's lock)
+            db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
         version = db.execute("SELECT value FROM smi_meta WHERE key = 'schema'").fetchone()[0]
     except sqlite3.DatabaseError as exc:
         db.close()
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise SmiError("the SMI file is locked by another process", source=path,
+                           expected="its lock released within 5 s (a duis command or "
+                                    "server writing it, a backup)", found=str(exc)) from None
         raise SmiError("not an SMI database", source=path,
                        expected="an SQLite file written by duis.smi", found=str(exc)) from None
     if version != SCHEMA_VERSION:
