@@ -17,6 +17,7 @@ the first instant after start-up.  In every case:
 from __future__ import annotations
 
 import collections
+import json
 import os
 import signal
 import sqlite3
@@ -190,6 +191,14 @@ def test_the_smi_locked_longer_than_the_busy_timeout(tmp_path):
                 started = time.monotonic()
                 assert post(client, read_request(SUPPLIER, 101), ledger) == (503, "SmiBusy")
                 assert 0.3 < time.monotonic() - started < 1.4
+                # an admin change too: 503, send it again (it was a 400, about counters)
+                admin = client.request("POST", "/admin/fault", b'{"kind": "clear"}',
+                                       "application/json")
+                cpl = client.request("POST", "/admin/cpl", json.dumps(
+                    {"action": "remove", "manufacturer": "Acme Meters", "model": "AM-E2",
+                     "firmware_version": "1.0.0"}).encode(), "application/json")
+                assert (cpl.status, cpl.headers.get("Retry-After")) == (503, "1"), cpl.text
+                assert json.loads(cpl.body)["error"] == "SmiBusy" and admin.status in (200, 503)
                 status = health(server.url)
                 assert status["status"] == "degraded" and status["smi_lock"] is not None
                 assert any("locked" in problem for problem in status["problems"])

@@ -211,7 +211,7 @@ async def _answer(request: web.Request, service: str) -> web.StreamResponse:
         status = http_status(exc)
         try:
             return _refuse(status, _describe(exc), type(exc).__name__, path, started,
-                           failure=exc if status >= 500 else None,
+                           failure=exc if status >= 500 and status != 503 else None,
                            retry=status == 503)
         finally:
             _forget_frames(exc)
@@ -377,12 +377,16 @@ async def _admin(request: web.Request, func: Callable, *args) -> web.Response:
 
 
 def _admin_error(exc: DuisError) -> web.Response:
-    event("refused", logging.WARNING, path="admin", http=400, error=type(exc).__name__,
+    """An admin refusal as JSON: 400 (the request is wrong), or 503 with ``Retry-After``
+    when the SMI stayed locked elsewhere (nothing was done: send it again)."""
+    busy = isinstance(exc, SmiBusy)
+    status = 503 if busy else 400
+    event("refused", logging.WARNING, path="admin", http=status, error=type(exc).__name__,
           why=str(exc))
     return web.json_response({"error": type(exc).__name__, "message": str(exc),
                               **{k: v for k, v in exc.as_dict().items()
                                  if k in ("path", "expected", "found") and v is not None}},
-                             status=400)
+                             status=status, headers={"Retry-After": "1"} if busy else None)
 
 
 # --- admin input: every field checked for its type and range ---------------------------

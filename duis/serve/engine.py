@@ -555,7 +555,7 @@ class Engine:
             self.locked_refusals += len(refused)
             error = SmiBusy(
                 "the SMI database is locked by another connection; the request was not "
-                "acted on (its RequestID counter was not recorded)",
+                "acted on (nothing changed, no RequestID counter recorded)",
                 source=str(self.config.smi), expected="send the request again",
                 found=f"locked for {waited:.1f} s (busy timeout {self.config.busy_timeout} s)")
             event("smi-busy", logging.ERROR, refused=len(refused), locked_seconds=round(waited, 3))
