@@ -95,7 +95,9 @@ def _line(exchange: Exchange, url: str) -> str:
             f"{message.request_id} -> POST {url}/api/v1/service{exchange.service}: "
             f"HTTP {reply.status}")
     if reply.code is None:
-        return f"{head}, refused: {reply.text.strip().splitlines()[0] if reply.body else ''}"
+        first = next((line for line in reply.text.splitlines() if line.strip()), "")
+        shown = "".join(c if c.isprintable() else "?" for c in first.strip()[:200])
+        return f"{head}, refused: {shown or '(no text)'}"
     verified = (f", verified (signed by {exchange.verified.signer_eui})"
                 if exchange.verified else ", not verified")
     return f"{head}, {reply.code}{verified}"

@@ -12,15 +12,19 @@ send it back as a SignedPreCommand (CV 5).  The admin helpers drive a
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as _dt
 import http.client
 import json
+import select
+import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import urlencode, urlsplit
 
-from ..errors import DuisError, InputError
+from ..errors import DuisError, InputError, MessageError
 from ..messages import Request, Response, build, format_datetime, from_tree, leaf, node, request
 from ..signatures import (
     CredentialStore,
@@ -32,7 +36,7 @@ from ..signatures import (
 from ..signatures.credentials import default_store_directory
 from ..signatures.gbcs import sign_precommand
 from ..signatures.profile import SIGNATURE
-from ..xmlparse import parse_bytes
+from ..xmlparse import DEFAULT_MAX_BYTES, parse_bytes
 from .config import SERVICE_PATHS, service_for
 
 
@@ -93,6 +97,50 @@ def is_signed(data: bytes) -> bool:
     return parse_bytes(data, "<request>").getroot().find(SIGNATURE) is not None
 
 
+#: the largest answer read (a DUIS response is far smaller; a server sending more is
+#: refused, not held in memory)
+MAX_REPLY_BYTES = DEFAULT_MAX_BYTES
+
+
+class _Watchdog:
+    """Shuts ``connection``'s socket down once ``seconds`` have passed: a server that
+    trickles its answer a byte at a time, or sends ``100 Continue`` for ever, gets no
+    more time than one that says nothing (the socket timeout bounds each read only)."""
+
+    def __init__(self, connection: http.client.HTTPConnection, seconds: float) -> None:
+        self.connection, self.seconds, self.fired = connection, seconds, False
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        sock = self.connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def error(self, url: str) -> ServerUnreachable:
+        return ServerUnreachable("no whole answer in time", source=url,
+                                 expected=f"the answer within {self.seconds} s",
+                                 found="still coming")
+
+
+def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
+    """Whether the server closed this kept-alive connection (it is readable, at its end)."""
+    sock = connection.sock
+    if sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
 class Client:
     """HTTP/1.1 to one server, keep-alive, one request at a time."""
 
@@ -144,17 +192,30 @@ class Client:
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 content_type: str | None = None) -> Reply:
-        """One HTTP request; sent again once only when a kept-alive connection turned
-        out to be closed by the server before it took the request."""
+        """One HTTP request, its whole answer within :attr:`timeout` seconds and at most
+        :data:`MAX_REPLY_BYTES`.  A kept-alive connection the server has closed is
+        replaced before the request goes; once sent, a POST is never sent again (the
+        server may have acted on it), a GET once more if the connection broke."""
         headers = {"Content-Type": content_type} if content_type else {}
         prefix = self._parts.path.rstrip("/")
         for attempt in (1, 2):
+            if self._connection is not None and _closed_by_peer(self._connection):
+                self.close()
             reused = self._connection is not None
             connection = self._connect()
+            watchdog = _Watchdog(connection, self.timeout)
             try:
                 connection.request(method, prefix + path, body=body, headers=headers)
                 answer = connection.getresponse()
-                data = answer.read()
+                data = answer.read(MAX_REPLY_BYTES + 1)
+                if watchdog.fired:                    # cut short: what came is not all
+                    self.close()
+                    raise watchdog.error(self.url)
+                if len(data) > MAX_REPLY_BYTES:
+                    self.close()
+                    raise ServerUnreachable("answer too large", source=self.url,
+                                            expected=f"at most {MAX_REPLY_BYTES} bytes",
+                                            found="more")
                 reply = Reply(answer.status, answer.getheader("Content-Type", ""), data,
                               {k: v for k, v in answer.getheaders()})
                 if answer.will_close:
@@ -163,14 +224,22 @@ class Client:
             except (http.client.RemoteDisconnected, BrokenPipeError,
                     ConnectionResetError) as exc:
                 self.close()
-                if attempt == 2 or not reused:       # retry only a stale kept-alive connection
+                if watchdog.fired:
+                    raise watchdog.error(self.url) from None
+                if attempt == 2 or not reused or method != "GET":
                     raise ServerUnreachable("the server closed the connection",
-                                            source=self.url, expected="an HTTP answer",
+                                            source=self.url, expected="an HTTP answer"
+                                            + ("" if method == "GET" else " (the request may "
+                                               "have been acted on: not sent again)"),
                                             found=type(exc).__name__) from None
             except (TimeoutError, OSError, http.client.HTTPException) as exc:
                 self.close()
+                if watchdog.fired:
+                    raise watchdog.error(self.url) from None
                 raise ServerUnreachable("cannot reach the server", source=self.url,
                                         expected="a DUIS web service", found=str(exc)) from None
+            finally:
+                watchdog.cancel()
         raise AssertionError("unreachable")
 
     def post(self, data: bytes, service: str) -> Reply:
@@ -211,7 +280,14 @@ class Client:
         verified = None
         if self.verify_replies and reply.is_xml:
             verified = verify(reply.body, self.store, now=self.now, source=f"reply from {self.url}")
-        return Exchange(data, service, reply, verified)
+        exchange = Exchange(data, service, reply, verified)
+        answered = reply.message.header.request_id if reply.message is not None else None
+        if answered is not None and answered != exchange.message.request_id:
+            # a stale or swapped answer (signed, and valid) must not pass for this one's
+            raise MessageError("the reply answers another request", source=f"reply from "
+                               f"{self.url}", path="/sr:Response/sr:Header/sr:RequestID",
+                               expected=str(exchange.message.request_id), found=str(answered))
+        return exchange
 
     def signed_precommand(self, original: Request, reply: Reply, *,
                           preserve_counter: bool = False) -> bytes:
