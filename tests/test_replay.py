@@ -160,3 +160,28 @@ def test_a_counter_store_path_that_cannot_be_one_is_refused_by_name(tmp_path):
             CounterStore(path)
         assert caught.value.source == str(path)
     assert other.read_bytes() == before, "another application's database is left as it was"
+
+
+def test_a_request_refused_on_the_way_consumes_no_counter(tmp_path, capsys):
+    # duis submit --counters recorded the counter before acting: a SignedPreCommand for
+    # no PreCommand (refused, nothing done) burnt it, and a lower legitimate one was
+    # then refused as a replay
+    from pathlib import Path
+
+    from duis.cli import main
+    valid = Path(__file__).resolve().parents[1] / "samples/messages/valid"
+    signed = {}
+    for counter, name in ((700, "CS06_11.3_signed_precommand_request.xml"),
+                          (650, "ECS52_11.2_read_firmware_version_request.xml")):
+        out = tmp_path / f"r{counter}.xml"
+        assert main(["sign", "--counter", str(counter), "-o", str(out),
+                     str(valid / name)]) == 0
+        signed[counter] = out
+    common = ["submit", "--smi", str(tmp_path / "smi.sqlite"), "--counters",
+              str(tmp_path / "counters.sqlite"), "--now", "2026-03-01T09:00:00Z"]
+    assert main([*common, str(signed[700])]) == 1
+    assert "does not match a PreCommand" in capsys.readouterr().err
+    assert CounterStore(tmp_path / "counters.sqlite").last("90-B3-D5-1F-30-01-00-00") is None
+    assert main([*common, str(signed[650])]) == 0
+    assert main([*common, str(signed[650])]) == 1              # and a replay still is one
+    assert "replay" in capsys.readouterr().err

@@ -225,10 +225,21 @@ class DSP:
 
     def submit_checked(self, checked: Checked, *, web_service: str | None = None,
                        source: str = "<request>") -> Submission:
-        """The serialized part of :meth:`submit`: the replay check, authorise, act, seal."""
-        self.check_counter(checked, source)
-        return self.sealed(self.handle(checked.as_request(source), web_service=web_service,
-                                       source=source))
+        """The serialized part of :meth:`submit`: the replay check, authorise, act, seal.
+
+        One SMI transaction: what the request changes, and its counter, recorded
+        last (a request refused on the way, such as a SignedPreCommand matching no
+        PreCommand, changes nothing and consumes no counter; the counter store
+        joins the transaction when it shares the SMI's connection, as ``duis
+        serve``'s does)."""
+        with self.inventory.transaction():
+            if self.counters is not None and checked.message_id is not None:
+                self.counters.check(checked.message_id.originator,
+                                    checked.message_id.counter, source=source)
+            submission = self.handle(checked.as_request(source), web_service=web_service,
+                                     source=source)
+            self.check_counter(checked, source)
+        return self.sealed(submission)
 
     def handle(self, request: Request, *, web_service: str | None = None,
                source: str = "<request>") -> Submission:

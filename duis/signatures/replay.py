@@ -137,7 +137,21 @@ class CounterStore:
                 raise
             self._db.execute("COMMIT")
 
+    def check(self, originator: EUI64 | str, counter: int, *,
+              source: str | None = None) -> None:
+        """:meth:`check_and_record`'s refusal without the record: whether ``counter``
+        would be accepted now (a caller acting on the request records it after)."""
+        with self._lock:
+            self._refuse_replay(str(EUI64.parse(originator)), counter, source)
+
     def _check_and_record(self, key: str, counter: int, source: str | None) -> None:
+        self._refuse_replay(key, counter, source)
+        self._db.execute(
+            "INSERT INTO counters (originator, counter) VALUES (?, ?) "
+            "ON CONFLICT(originator) DO UPDATE SET counter = excluded.counter",
+            (key, str(counter).zfill(_WIDTH)))
+
+    def _refuse_replay(self, key: str, counter: int, source: str | None) -> None:
         row = self._db.execute("SELECT counter FROM counters WHERE originator = ?",
                                (key,)).fetchone()
         if row is not None and counter <= int(row[0]):
@@ -146,10 +160,6 @@ class CounterStore:
                 path="/sr:Request/sr:Header/sr:RequestID",
                 expected=f"a counter above {int(row[0])} for {key}",
                 found=str(counter))
-        self._db.execute(
-            "INSERT INTO counters (originator, counter) VALUES (?, ?) "
-            "ON CONFLICT(originator) DO UPDATE SET counter = excluded.counter",
-            (key, str(counter).zfill(_WIDTH)))
 
     def close(self) -> None:
         """Close the connection (a borrowed one stays open: its owner closes it)."""
