@@ -48,10 +48,27 @@ class GoldenChecker:
 
     def check(self, scenario: str | Path, *, profile: str | None = None,
               golden_dir: str | Path | None = None) -> list[GoldenResult]:
+        from .errors import DuisError
+        from .profiles import profiles
         from .scenario import read_scenario
         from .scenario.golden import check_scenario, update_scenario
-        parsed = read_scenario(self._path(scenario))
+        if not isinstance(scenario, (str, Path)) or \
+                not isinstance(golden_dir, (str, Path, type(None))):
+            pytest.fail(f"duis_golden.check(scenario, golden_dir=...): a path each, found "
+                        f"{type(scenario).__name__}, {type(golden_dir).__name__}",
+                        pytrace=False)
+        if profile is not None and (not isinstance(profile, str) or profile not in profiles()):
+            pytest.fail(f"duis_golden.check(profile=...): one of {', '.join(profiles())}, "
+                        f"found {profile!r}", pytrace=False)
+        try:  # the scenario's own problems, named by file and line, not a traceback
+            parsed = read_scenario(self._path(scenario))
+        except DuisError as exc:
+            problems = getattr(exc, "errors", None) or [exc]
+            pytest.fail("\n".join(str(p) for p in problems), pytrace=False)
         root = self._path(golden_dir) if golden_dir is not None else None
+        if root is not None and not self.update and not root.is_dir():
+            pytest.fail(f"no golden folder {root} (golden_dir=...); run pytest "
+                        f"--update-goldens to write it", pytrace=False)
         chosen = [profile] if profile else list(parsed.profiles)
         if self.update:
             refused = [u for u in (update_scenario(parsed, name, root) for name in chosen)

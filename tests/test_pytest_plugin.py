@@ -55,3 +55,33 @@ def test_relative_paths_are_taken_from_the_test_files_folder(tmp_path):
     failing = subprocess.run(run, capture_output=True, text=True, cwd=project)
     assert failing.returncode == 1 and "expectation failed" in failing.stdout
     assert "--update-goldens" not in failing.stdout
+
+
+def test_a_check_used_wrongly_fails_with_what_was_expected(tmp_path):
+    # each was a TypeError, an UnknownProfile from <input>, a traceback into duis, or a
+    # mismatch saying every file was missing from goldens that did not exist
+    project = tmp_path / "project"
+    (project / "scenarios").mkdir(parents=True)
+    (project / "worlds").mkdir()
+    shutil.copy(ROOT / "samples/worlds/default.toml", project / "worlds/default.toml")
+    shutil.copy(STORY, project / "scenarios" / STORY.name)
+    (project / "scenarios" / "broken.toml").write_text("[scenario]\nname = 'x'\n")
+    cases = {
+        "none": ("duis_golden.check(None)", "a path each, found NoneType"),
+        "profile_list": (f"duis_golden.check('scenarios/{STORY.name}', profile=['baseline'])",
+                         "duis_golden.check(profile=...): one of baseline"),
+        "profile_unknown": (f"duis_golden.check('scenarios/{STORY.name}', profile='nope')",
+                            "found 'nope'"),
+        "broken": ("duis_golden.check('scenarios/broken.toml')", "broken.toml:"),
+        "no_goldens": (f"duis_golden.check('scenarios/{STORY.name}', profile='baseline', "
+                       "golden_dir='nowhere')", "no golden folder"),
+    }
+    (project / "test_odd.py").write_text("".join(
+        f"def test_{name}(duis_golden):\n    {call}\n\n" for name, (call, _) in cases.items()))
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "test_odd.py"], capture_output=True, text=True, cwd=project)
+    assert run.returncode == 1
+    assert f"{len(cases)} failed" in run.stdout, run.stdout[-3000:]
+    assert "Traceback" not in run.stdout and "TypeError" not in run.stdout, run.stdout[-3000:]
+    for name, (_, why) in cases.items():
+        assert why in run.stdout, (name, run.stdout[-3000:])
