@@ -62,6 +62,7 @@ that this list names every subclass of ``DuisError`` and nothing else)::
     ├── SmiError                     [smi.errors] the Smart Metering Inventory
     │   ├── AmbiguousCplEntry, DuplicateKey, InvalidRecord, NotFound
     │   ├── WorldError               a world file (every problem at once)
+    │   ├── SmiServed                [smi.claim] a file a running duis serve claims
     │   └── InjectedFault            [smi.faults] a fault a test planted
     ├── SettingsError                [settings] a DCC settings file
     ├── UnknownProfile               [profiles] no behaviour profile of that name

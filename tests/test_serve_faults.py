@@ -23,10 +23,12 @@ import signal
 import sqlite3
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from duis.serve import Client, Endpoints, ServeConfig, ServerThread
+from duis.smi.claim import SmiServed
 from tests.serve_helpers import (
     SUPPLIER,
     SUPPLIER2,
@@ -283,3 +285,31 @@ def test_a_request_answered_right_after_start_up_is_delivered(tmp_path):
             process.send_signal(signal.SIGTERM)
             process.wait(20)
             stop(process)
+
+
+# --- one writer beside a server --------------------------------------------------------------
+# (a comms hub firmware deployment run from the command line on the server's file was
+# then failed by the server at activation, its devices read once at start; the server
+# answered from stale records)
+
+def test_a_served_smi_is_changed_through_the_server_only(tmp_path, capsys):
+    from duis.cli import main
+    from duis.clock import parse_instant as instant
+    hubs = Path(__file__).resolve().parents[1] / "samples/worlds/comms-hubs.toml"
+    smi = tmp_path / "smi.sqlite"
+    world = ["--world", str(hubs)]
+    publish = ["hub-firmware", "publish", "--smi", str(smi), *world, "--now",
+               "2026-03-02T09:00:00Z", "--deploy", "2026-03-06T02:00:00Z", "--activate",
+               "2026-03-10T02:00:00Z", "Northwind Comms", "NW-CH2", "2.2.0"]
+    config = ServeConfig(port=0, smi=smi, clock="driven", now=instant("2026-03-02T09:00:00Z"),
+                         world=hubs)
+    with ServerThread(config):
+        assert main(publish) == 2
+        assert "served by duis serve" in capsys.readouterr().err
+        assert main(["hub-firmware", "run", "--smi", str(smi), "--now",
+                     "2026-03-06T02:00:00Z"]) == 2
+        assert main(["suppression-log", "--smi", str(smi)]) == 0       # reading is fine
+        with pytest.raises(SmiServed):
+            ServerThread(config).start()                                # nor a second server
+    capsys.readouterr()
+    assert main(publish) == 0                                           # stopped: it may

@@ -18,6 +18,7 @@ from ..profiles import DEFAULT_PROFILE, profiles
 from ..scenario import read_scenario, run_scenario
 from ..settings import load_settings
 from ..smi import open_smi
+from ..smi.claim import refuse_if_served
 from ._io import UsageError, add_schema_option, add_store_option, instant, store_from, use_schema
 
 T = TypeVar("T")
@@ -45,9 +46,13 @@ def add_source_options(parser: argparse.ArgumentParser, *, scenario: bool = True
     add_schema_option(group)
 
 
-def with_dsp(args: argparse.Namespace, read: Callable[[DSP], T]) -> T:
-    """``read`` applied to the DSP over the chosen state."""
+def with_dsp(args: argparse.Namespace, read: Callable[[DSP], T], *,
+             writes: bool = False) -> T:
+    """``read`` applied to the DSP over the chosen state; a ``read`` that ``writes``
+    the SMI is refused on a file a running ``duis serve`` claims (:mod:`duis.smi.claim`)."""
     use_schema(args)
+    if writes and getattr(args, "smi", None):
+        refuse_if_served(args.smi)
     if getattr(args, "scenario", None):
         scenario = read_scenario(args.scenario)
         results: list[T] = []

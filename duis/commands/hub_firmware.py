@@ -90,7 +90,7 @@ def run_publish(args: argparse.Namespace) -> int:
         return dsp.hub_firmware.publish(args.manufacturer, args.model, args.firmware_version,
                                         deploy_at=deploy, activate_at=activate, hubs=hubs)
 
-    publication = with_dsp(args, publish)
+    publication = with_dsp(args, publish, writes=True)
     release = publication.release
     if args.json:
         json.dump({"release": release.number, "hubs": list(release.hubs),
@@ -107,7 +107,7 @@ def run_publish(args: argparse.Namespace) -> int:
 
 
 def run_tick(args: argparse.Namespace) -> int:
-    outgoing = with_dsp(args, lambda dsp: dsp.tick())
+    outgoing = with_dsp(args, lambda dsp: dsp.tick(), writes=True)
     if args.json:
         json.dump({"messages": _messages(outgoing)}, sys.stdout, indent=2)
         print()

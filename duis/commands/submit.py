@@ -13,6 +13,7 @@ from ..dsp import DSP
 from ..profiles import DEFAULT_PROFILE, profiles
 from ..signatures import CounterStore
 from ..smi import SqliteInventory, load_world, open_smi
+from ..smi.claim import refuse_if_served
 from ..xmlparse import read_source
 from ._io import (
     add_limit_options,
@@ -69,6 +70,7 @@ def _inventory(args: argparse.Namespace, clock) -> SqliteInventory:
     world = args.world or str(default_world())
     if args.smi is None:
         return load_world(world, clock=clock)
+    refuse_if_served(args.smi)              # a running server's file: send it to the server
     return open_smi(args.smi, world, clock=clock)[0]
 
 

@@ -46,6 +46,7 @@ import collections
 import contextlib
 import datetime as _dt
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -65,6 +66,7 @@ from ..profiles import profile as named_profile
 from ..signatures import CounterStore, CredentialStore
 from ..signatures.credentials import default_store_directory
 from ..smi import CplEntry, load_world, open_smi
+from ..smi.claim import Claim
 from ..smi.schema import read_meta, write_meta
 from .checks import request_checked
 from .config import ConfigError, ServeConfig
@@ -214,6 +216,7 @@ class Engine:
         self._closed = False
         self._closed_for_calls = False
         self._shared: sqlite3.Connection | None = None
+        self._claim: Claim | None = None
         self._dsp: DSP | None = None
         self._outbox: Outbox | None = None
         self.pool: CheckPool | None = None
@@ -268,9 +271,23 @@ class Engine:
             inventory = load_world(world, clock=clock)
             self.seeded = True
         else:
-            inventory, self.seeded = open_smi(config.smi, world, clock=clock)
+            # this server's file while it runs: no other process changes it (smi.claim)
+            claim = self._claim = Claim(config.smi, f"duis serve, process {os.getpid()}")
+            try:
+                inventory, self.seeded = open_smi(config.smi, world, clock=clock)
+            except BaseException:
+                claim.release()
+                self._claim = None
+                raise
         if config.clock == "driven" and not self.seeded:
-            _refuse_going_back(inventory.connection(), config)
+            try:
+                _refuse_going_back(inventory.connection(), config)
+            except BaseException:            # not started: the file goes back as it was
+                inventory.close()
+                if self._claim is not None:
+                    self._claim.release()
+                    self._claim = None
+                raise
         connection = inventory.connection()
         self._build(inventory, clock, CredentialStore(config.store or default_store_directory()))
         self._outbox = Outbox(config.smi, busy_timeout=config.busy_timeout, clock=clock)
@@ -342,6 +359,9 @@ class Engine:
         if self._closed:
             return
         self._closed = True
+        if self._claim is not None:
+            self._claim.release()
+            self._claim = None
         if self._dsp is not None:
             self._dsp.inventory.close()
             if self._dsp.counters is not None:
