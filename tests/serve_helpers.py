@@ -306,3 +306,53 @@ def resend_until_settled(url: str, ledger: Ledger, rids: set[str]) -> dict[str, 
                 assert (status, error) == (403, "ReplayedCounter"), (rid, status, error)
                 settled[rid] = "replay"
     return settled
+
+
+# --- a raw HTTP peer that answers as a test says ----------------------------------------------
+
+class RawHttp:
+    """A raw HTTP server on loopback for a client under test: ``answer(body, connection)``
+    answers each request as it likes (False: close the connection); ``requests`` are
+    the bodies received, in order."""
+
+    def __init__(self, answer) -> None:
+        self.answer = answer
+        self.requests: list[bytes] = []
+        self.lines: list[bytes] = []
+        """The request line of each request (``POST /path HTTP/1.1``)."""
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                while True:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            return
+                        data += chunk
+                    head, _, body = data.partition(b"\r\n\r\n")
+                    length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
+                                       if line.lower().startswith(b"content-length")), b"0"))
+                    while len(body) < length:
+                        body += conn.recv(65536)
+                    self.lines.append(head.split(b"\r\n")[0])
+                    self.requests.append(body)
+                    if not self.answer(body, conn):
+                        return
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.sock.close()

@@ -11,7 +11,6 @@ sent again when the server closed after reading it; a blank 500 was a traceback.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from pathlib import Path
 
@@ -22,60 +21,19 @@ from duis.clock import parse_instant
 from duis.errors import MessageError
 from duis.serve import Client, ServeConfig, ServerThread, ServerUnreachable
 from duis.serve import client as client_module
+from tests.serve_helpers import RawHttp
 
 ROOT = Path(__file__).resolve().parents[1]
 READ = ROOT / "samples/messages/valid/ECS52_11.2_read_firmware_version_request.xml"
 NOW = "2026-03-01T09:00:00Z"
 
 
-class Hostile:
-    """A raw HTTP server: ``answer(request_bytes, connection)`` answers each request."""
-
-    def __init__(self, answer) -> None:
-        self.answer, self.requests = answer, []
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn: socket.socket) -> None:
-        with conn:
-            try:
-                while True:
-                    data = b""
-                    while b"\r\n\r\n" not in data:
-                        chunk = conn.recv(65536)
-                        if not chunk:
-                            return
-                        data += chunk
-                    head, _, body = data.partition(b"\r\n\r\n")
-                    length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
-                                       if line.lower().startswith(b"content-length")), b"0"))
-                    while len(body) < length:
-                        body += conn.recv(65536)
-                    self.requests.append(body)
-                    if not self.answer(body, conn):
-                        return
-            except OSError:
-                return
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @pytest.fixture
 def hostile():
     servers = []
 
-    def make(answer) -> Hostile:
-        servers.append(Hostile(answer))
+    def make(answer) -> RawHttp:
+        servers.append(RawHttp(answer))
         return servers[-1]
     yield make
     for server in servers:

@@ -15,7 +15,7 @@ from duis.clock import parse_instant
 from duis.serve import Client, Endpoints, ReceiverThread, ServeConfig, ServerThread
 from duis.serve.delivery import Deliverer
 from duis.serve.outbox import Message, Outbox
-from tests.serve_helpers import free_port, start_server, wait_for
+from tests.serve_helpers import RawHttp, free_port, start_server, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID = ROOT / "samples/messages/valid"
@@ -207,70 +207,37 @@ def test_server_killed_and_restarted_every_message_delivered_once_in_order(tmp_p
 # had it; a 200 with a gzip bomb froze the server and took 2 GB; a 200 whose body came
 # slowly was posted again and again)
 
-class _Endpoint:
-    """A raw HTTP endpoint answering every request with ``answer`` (bytes), then
-    ``trickle`` bytes one per 0.2 s; counts the requests and what they were."""
-
-    def __init__(self, answer: bytes, trickle: bytes = b"") -> None:
-        import socket
-        import threading
-        self.answer, self.trickle = answer, trickle
-        self.requests: list[bytes] = []
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(5)
-                data = b""
-                try:
-                    while b"\r\n\r\n" not in data:
-                        data += conn.recv(65536)
-                    head, _, body = data.partition(b"\r\n\r\n")
-                    length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
-                                       if line.lower().startswith(b"content-length")), b"0"))
-                    while len(body) < length:
-                        body += conn.recv(65536)
-                    self.requests.append(head.split(b"\r\n")[0])
-                    conn.sendall(self.answer)
-                    for byte in self.trickle:
-                        time.sleep(0.2)
-                        conn.sendall(bytes([byte]))
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.sock.close()
+def _endpoint(answer: bytes, trickle: bytes = b"") -> RawHttp:
+    """An endpoint answering every POST with ``answer``, then ``trickle`` a byte per 0.2 s."""
+    def respond(body: bytes, conn) -> bool:
+        conn.sendall(answer)
+        for byte in trickle:
+            time.sleep(0.2)
+            conn.sendall(bytes([byte]))
+        return False
+    return RawHttp(respond)
 
 
-def _one_read(tmp_path: Path, endpoint: _Endpoint) -> ServeConfig:
+def _one_read(tmp_path: Path, endpoint: RawHttp) -> ServeConfig:
     config = ServeConfig(port=0, smi=tmp_path / "smi.sqlite", clock="driven",
                          now=parse_instant(START), retry_base=0.2, retry_max=0.4,
                          delivery_timeout=1.0,
-                         endpoints=Endpoints.parse([f"http://127.0.0.1:{endpoint.port}/duis"]))
+                         endpoints=Endpoints.parse([f"{endpoint.url}/duis"]))
     return config
 
 
 def test_a_redirect_is_a_failed_delivery_not_followed(tmp_path):
-    endpoint = _Endpoint(b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n"
+    endpoint = _endpoint(b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n"
                          b"Connection: close\r\n\r\n")
     try:
         with ServerThread(_one_read(tmp_path, endpoint)) as server, \
                 Client(server.url) as client:
             assert client.send(READ)[0].reply.code == "I99"
-            wait_for(lambda: len(endpoint.requests) >= 2, what="two attempts")
+            wait_for(lambda: len(endpoint.lines) >= 2, what="two attempts")
             entries = client.outbox()["entries"]
             assert entries and all(e["delivered_at"] is None for e in entries), entries
             assert "redirect" in entries[0]["last_error"]
-            assert all(r.startswith(b"POST /duis ") for r in endpoint.requests), \
-                endpoint.requests
+            assert all(r.startswith(b"POST /duis ") for r in endpoint.lines), endpoint.lines
     finally:
         endpoint.close()
 
@@ -282,7 +249,7 @@ def test_a_redirect_is_a_failed_delivery_not_followed(tmp_path):
     (b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n", b"x" * 20),
 ])
 def test_a_2xx_is_delivered_once_whatever_its_body(tmp_path, answer, trickle):
-    endpoint = _Endpoint(answer, trickle)
+    endpoint = _endpoint(answer, trickle)
     try:
         with ServerThread(_one_read(tmp_path, endpoint)) as server, \
                 Client(server.url) as client:
@@ -293,7 +260,7 @@ def test_a_2xx_is_delivered_once_whatever_its_body(tmp_path, answer, trickle):
             assert client.health()["status"] == "ok"             # answered at once
             assert time.monotonic() - started < 1
             time.sleep(1.5)                                       # past any retry
-            assert len(endpoint.requests) == 1, endpoint.requests
+            assert len(endpoint.lines) == 1, endpoint.lines
             assert client.outbox()["entries"][0]["attempts"] == 1
     finally:
         endpoint.close()

@@ -164,26 +164,8 @@ def write_output(data: bytes, output: str | None, *, document: bool = False) -> 
         return
     from pathlib import Path  # for files only: standard output needs none
 
-    from ..errors import InputError
-    target = Path(output)
-    if not target.name or target.is_dir():
-        raise InputError("cannot write the output file", source=output or "''",
-                         expected="a file path", found="a folder" if target.is_dir()
-                         else "no file name")
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise InputError("cannot write the output file", source=str(target),
-                         expected="a file in a folder that exists and may be written",
-                         found=exc.strerror or type(exc).__name__) from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    from ..files import write_file
+    write_file(Path(output), data)
 
 
 def add_store_option(parser) -> None:
