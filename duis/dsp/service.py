@@ -227,17 +227,19 @@ class DSP:
                        source: str = "<request>") -> Submission:
         """The serialized part of :meth:`submit`: the replay check, authorise, act, seal.
 
-        One SMI transaction: what the request changes, and its counter, recorded
-        last (a request refused on the way, such as a SignedPreCommand matching no
-        PreCommand, changes nothing and consumes no counter; the counter store
-        joins the transaction when it shares the SMI's connection, as ``duis
-        serve``'s does)."""
+        With a counter store, one SMI transaction: what the request changes, and
+        its counter, recorded last (a request refused on the way, such as a
+        SignedPreCommand matching no PreCommand, changes nothing and consumes no
+        counter; the counter store joins the transaction when it shares the SMI's
+        connection, as ``duis serve``'s does).  Without one there is no counter to
+        tie to what the request did."""
+        request = checked.as_request(source)
+        if self.counters is None or checked.message_id is None:
+            return self.sealed(self.handle(request, web_service=web_service, source=source))
         with self.inventory.transaction():
-            if self.counters is not None and checked.message_id is not None:
-                self.counters.check(checked.message_id.originator,
-                                    checked.message_id.counter, source=source)
-            submission = self.handle(checked.as_request(source), web_service=web_service,
-                                     source=source)
+            self.counters.check(checked.message_id.originator, checked.message_id.counter,
+                                source=source)
+            submission = self.handle(request, web_service=web_service, source=source)
             self.check_counter(checked, source)
         return self.sealed(submission)
 
