@@ -117,3 +117,15 @@ def test_a_blank_refusal_is_reported_not_a_traceback(hostile, capsys):
     server = hostile(blank)
     assert main(["send", "--to", server.url, "--now", NOW, str(READ)]) == 1
     assert "HTTP 500, refused: (no text)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("body", [b"hello", b"<other/>"])
+def test_a_200_that_is_no_duis_response_is_a_refused_reply(hostile, capsys, body):
+    # exit 2, "unusable input", as if the request had been at fault
+    def answer(request: bytes, conn: socket.socket) -> bool:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: "
+                     + str(len(body)).encode() + b"\r\n\r\n" + body)
+        return True
+    server = hostile(answer)
+    assert main(["send", "--to", server.url, "--now", NOW, str(READ)]) == 1
+    assert "the reply is not a DUIS response" in capsys.readouterr().err

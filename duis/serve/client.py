@@ -34,6 +34,7 @@ from ..signatures import (
     verify,
 )
 from ..signatures.credentials import default_store_directory
+from ..signatures.errors import CredentialError
 from ..signatures.gbcs import sign_precommand
 from ..signatures.profile import SIGNATURE
 from ..xmlparse import DEFAULT_MAX_BYTES, parse_bytes
@@ -278,14 +279,21 @@ class Client:
     def _exchange(self, data: bytes, service: str) -> Exchange:
         reply = self.post(data, service)
         verified = None
-        if self.verify_replies and reply.is_xml:
-            verified = verify(reply.body, self.store, now=self.now, source=f"reply from {self.url}")
-        exchange = Exchange(data, service, reply, verified)
-        answered = reply.message.header.request_id if reply.message is not None else None
+        source = f"reply from {self.url}"
+        try:
+            if self.verify_replies and reply.is_xml:
+                verified = verify(reply.body, self.store, now=self.now, source=source)
+            exchange = Exchange(data, service, reply, verified)
+            answered = reply.message.header.request_id if reply.message is not None else None
+        except CredentialError:
+            raise                          # this side's store, not the reply
+        except InputError as exc:  # the server answered, with what no DSP sends: refused (1)
+            raise MessageError("the reply is not a DUIS response", source=source,
+                               expected="a signed sr:Response", found=exc.message) from None
         if answered is not None and answered != exchange.message.request_id:
             # a stale or swapped answer (signed, and valid) must not pass for this one's
-            raise MessageError("the reply answers another request", source=f"reply from "
-                               f"{self.url}", path="/sr:Response/sr:Header/sr:RequestID",
+            raise MessageError("the reply answers another request", source=source,
+                               path="/sr:Response/sr:Header/sr:RequestID",
                                expected=str(exchange.message.request_id), found=str(answered))
         return exchange
 
