@@ -313,3 +313,34 @@ def test_a_served_smi_is_changed_through_the_server_only(tmp_path, capsys):
             ServerThread(config).start()                                # nor a second server
     capsys.readouterr()
     assert main(publish) == 0                                           # stopped: it may
+
+
+def test_stopping_answers_a_request_waiting_for_the_smi_lock(tmp_path):
+    # it got no answer (the connection dropped) and the stop overran --shutdown-timeout,
+    # waiting out the busy timeout
+    db = tmp_path / "smi.sqlite"
+    server = ServerThread(ServeConfig(port=0, smi=db, busy_timeout=30,
+                                      shutdown_timeout=3)).start()
+    answers: list[tuple[int | None, str | None]] = []
+    try:
+        with Client(server.url, verify_replies=False) as client:
+            assert post(client, read_request(SUPPLIER, 100), Ledger()) == (200, None)
+        locker = sqlite3.connect(db, timeout=5, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        try:
+            def send() -> None:
+                with Client(server.url, verify_replies=False) as client:
+                    answers.append(post(client, read_request(SUPPLIER, 101), Ledger()))
+            sender = threading.Thread(target=send)
+            sender.start()
+            wait_for(lambda: health(server.url)["smi_lock"] is not None, what="the wait")
+            started = time.monotonic()
+            server.stop()
+            assert time.monotonic() - started < 3
+            sender.join(5)
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+    finally:
+        server.stop()
+    assert answers == [(503, "SmiBusy")]

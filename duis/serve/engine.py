@@ -589,6 +589,16 @@ class Engine:
         self._lock_retry = None
         self._drain()
 
+    def stop_waiting_for_the_lock(self) -> None:
+        """Stopping: a batch waiting for the SMI file's lock (and what is queued
+        behind it) is refused now with :class:`SmiBusy`, so its requests are
+        answered ``503`` (not acted on, send again) before the connections close;
+        the server's shutdown does not wait out the busy timeout."""
+        if self._lock_retry is not None:
+            self._lock_retry.cancel()
+            self._closed_for_calls = True
+            self._lock_retried()
+
     def lock_status(self) -> dict | None:
         """How long the SMI has been found locked (for ``/health``), or None."""
         if self._locked_since is None:

@@ -160,6 +160,9 @@ class Server:
         found = limiter()
         if found is not None:
             found.sweep(everything=True)
+        # requests waiting for a locked SMI are answered (503) before connections close
+        self.engine.stop_waiting_for_the_lock()
+        await asyncio.sleep(0)
         if self._runner is not None:
             await self._runner.cleanup()
         await self.engine.stop_workers(self.config.shutdown_timeout)
