@@ -249,3 +249,60 @@ def test_the_bundled_main_file_is_read_once_for_its_coverage_and_compiling(monke
     assert schema.covered is not None and "11.3" in schema.covered
     assert validate(good_request(), schema).verdict == VALID  # compiled
     assert read == ["duis.xsd"]
+
+
+# --- a schema folder of the user's: self-contained and plain, or refused ---------------------
+# (found by an attack: an import from http:// was fetched by the detailed report; an
+# external entity in an imported file was read by libxml2; a FIFO hung the command)
+
+def _schema_folder(tmp_path: Path, edit=None) -> Path:
+    folder = tmp_path / "schema"
+    folder.mkdir()
+    for name in ("duis.xsd", "mmc.xsd", "xmldsig.xsd"):
+        (folder / name).write_bytes((ROOT / "xsd" / name).read_bytes())
+    if edit is not None:
+        edit(folder)
+    return folder
+
+
+def _edit(name: str, old: bytes, new: bytes):
+    def apply(folder: Path) -> None:
+        path = folder / name
+        text = path.read_bytes()
+        assert old in text, old
+        path.write_bytes(text.replace(old, new, 1))
+    return apply
+
+
+_FIRST_IMPORT = b"<xs:import "
+_REMOTE = (b'<xs:import namespace="urn:evil" schemaLocation="http://127.0.0.1:9/evil.xsd"/>'
+           b'<xs:import ')
+
+
+@pytest.mark.parametrize("edit, why", [
+    (_edit("duis.xsd", _FIRST_IMPORT, _REMOTE), "schema import from elsewhere"),
+    (_edit("xmldsig.xsd", b"<xs:schema", b'<!DOCTYPE xs:schema [<!ENTITY x SYSTEM '
+           b'"file:///etc/hostname">]><xs:schema'), "external entity in a schema file"),
+], ids=["http-import", "external-entity"])
+def test_a_schema_folder_reaching_elsewhere_is_refused(tmp_path, capsys, edit, why):
+    folder = _schema_folder(tmp_path, edit)
+    bad = ROOT / "samples/messages/invalid"
+    sample = next(p for p in sorted(bad.glob("*.xml")))
+    assert main(["validate", "--schema-dir", str(folder), str(sample)]) == 2
+    assert why in capsys.readouterr().err
+
+
+def test_a_schema_file_that_is_not_a_regular_file_is_refused(tmp_path, capsys):
+    import os
+    folder = tmp_path / "schema"
+    folder.mkdir()
+    os.mkfifo(folder / "DUIS Schema V5.4.xsd")
+    sample = ROOT / "samples/messages/valid/ECS52_11.2_read_firmware_version_request.xml"
+    assert main(["validate", "--schema-dir", str(folder), str(sample)]) == 2
+    assert "not a regular file" in capsys.readouterr().err
+
+
+def test_a_plain_copy_of_the_schema_still_validates(tmp_path):
+    folder = _schema_folder(tmp_path)
+    sample = ROOT / "samples/messages/valid/ECS52_11.2_read_firmware_version_request.xml"
+    assert main(["validate", "--schema-dir", str(folder), str(sample)]) == 0

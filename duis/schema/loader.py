@@ -103,6 +103,8 @@ class SchemaSet:
     @cached_property
     def lxml_schema(self) -> etree.XMLSchema:
         """The fast validator (libxml2)."""
+        if not self.is_bundled:              # a user's folder: checked before libxml2 reads it
+            _check_schema_files(self.main_path)
         document, self._document = self._document, None
         try:
             return etree.XMLSchema(document if document is not None
@@ -115,8 +117,19 @@ class SchemaSet:
     def detailed_schema(self):
         """The reporting validator (xmlschema), built only when a report is needed."""
         import xmlschema
+        if not self.is_bundled:
+            _check_schema_files(self.main_path)
         with self._lock:
-            return xmlschema.XMLSchema(self.main_path)
+            try:  # nothing outside the folder (external entities refused above; the
+                # official xmldsig schema declares internal ones, so DTDs stay allowed)
+                return xmlschema.XMLSchema(
+                    self.main_path, allow="sandbox",
+                    base_url=os.path.dirname(os.path.realpath(self.main_path)))
+            except (xmlschema.XMLSchemaException, OSError, ValueError) as exc:
+                raise SchemaUnavailable("schema does not compile for the detailed report",
+                                        source=_shown(self.main_path),
+                                        expected="a schema xmlschema reads",
+                                        found=str(exc).splitlines()[0][:200]) from None
 
     @cached_property
     def max_attributes(self) -> int | None:
@@ -154,6 +167,15 @@ def _encoded(location: str) -> str:
                    for char in location)
 
 
+def _decoded(location: str) -> str:
+    """``location`` with its ``%XX`` escapes decoded as UTF-8 (``urllib.parse.unquote``,
+    without importing it: see :func:`_encoded`)."""
+    if "%" not in location:
+        return location
+    return re.sub(rb"%([0-9A-Fa-f]{2})", lambda m: bytes((int(m.group(1), 16),)),
+                  location.encode("utf-8")).decode("utf-8", "replace")
+
+
 def _load_with_encoded_imports(path: str) -> etree._ElementTree:
     doc = etree.parse(path, schema_document_parser())
     for tag in (f"{{{XS}}}import", f"{{{XS}}}include"):
@@ -162,6 +184,62 @@ def _load_with_encoded_imports(path: str) -> etree._ElementTree:
             if location and not _SCHEME.match(location):
                 node.set("schemaLocation", _encoded(location))
     return doc
+
+
+#: the largest schema file read from a user's folder (the official DUIS schema is far
+#: smaller)
+MAX_SCHEMA_FILE_BYTES = 32 * 1024 * 1024
+
+
+def _check_schema_files(main_file: str) -> None:
+    """Refuse (:class:`SchemaUnavailable`) a schema folder that is not self-contained
+    and plain before libxml2 or xmlschema read it (both follow imports themselves,
+    libxml2 with entities on): every file the main one imports or includes, and the
+    main one, a regular file of at most :data:`MAX_SCHEMA_FILE_BYTES` in the folder,
+    with no external entity, importing by relative location only."""
+    directory = os.path.dirname(os.path.realpath(main_file))
+    seen: set[str] = set()
+    pending = [(os.path.realpath(main_file), main_file)]
+    while pending:
+        path, named = pending.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+
+        def refuse(message: str, expected: str, found: str, at: str = named) -> None:
+            raise SchemaUnavailable(message, source=_shown(at), expected=expected, found=found)
+        if os.path.dirname(path) != directory:
+            refuse("schema file outside the schema folder", f"a file in {_shown(directory)}",
+                   path)
+        if not os.path.isfile(path):
+            refuse("schema file not a regular file", "a readable .xsd file",
+                   "no such file" if not os.path.exists(path) else "a special file")
+        size = os.path.getsize(path)
+        if size > MAX_SCHEMA_FILE_BYTES:
+            refuse("schema file too large", f"at most {MAX_SCHEMA_FILE_BYTES} bytes",
+                   f"{size} bytes")
+        try:
+            tree = etree.parse(path, schema_document_parser())
+        except (etree.XMLSyntaxError, OSError) as exc:
+            refuse("schema file not readable XML", "a well-formed .xsd file", str(exc)[:200])
+        # an internal entity is text (the official xmldsig schema declares some); an
+        # external one is a file or URL libxml2 would read while it compiles
+        dtd = tree.docinfo.internalDTD
+        for entity in dtd.iterentities() if dtd is not None else ():
+            if entity.system_url:
+                refuse("external entity in a schema file", "entities that are text only "
+                       "(nothing read from elsewhere)",
+                       f"<!ENTITY {entity.name} SYSTEM {entity.system_url[:120]!r}>")
+        for tag in (f"{{{XS}}}import", f"{{{XS}}}include", f"{{{XS}}}redefine"):
+            for node in tree.getroot().iter(tag):
+                location = node.get("schemaLocation")
+                if not location:
+                    continue
+                if _SCHEME.match(location):
+                    refuse("schema import from elsewhere", "a location relative to the "
+                           "schema folder (nothing is fetched)", location[:200], named)
+                target = os.path.join(os.path.dirname(path), _decoded(location))
+                pending.append((os.path.realpath(target), target))
 
 
 def _attribute_bound(main_file: str) -> int | None:
