@@ -192,3 +192,19 @@ def test_zaz1_with_roles_in_a_copy(tmp_path):
         shutil.copy(path, tmp_path / path.name)
     (tmp_path / "roles.toml").write_text('[roles]\n"90-B3-D5-1F-30-01-00-00" = ["IS", "ES"]\n')
     assert CredentialStore(tmp_path).roles_of("90-B3-D5-1F-30-01-00-00") == {"IS", "ES"}
+
+
+def test_pem_blocks_are_found_in_one_pass_past_unmatched_begins():
+    # a lazy pattern rescanned the rest of the file for every BEGIN without its END
+    # (20 s for one 256 KiB file of them)
+    from duis.signatures.credentials import _pem_blocks
+    block = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"
+    data = b"-----BEGIN A-----" * 2000 + b"\n" + block + b"\n-----BEGIN B-----"
+    assert list(_pem_blocks(data)) == [(b"CERTIFICATE", block)]
+
+
+def test_a_roles_file_nested_past_the_parser_is_refused(tmp_path):
+    generate_test_pki(tmp_path)
+    (tmp_path / "roles.toml").write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(CredentialError, match="TOML nested too deeply"):
+        CredentialStore(tmp_path)

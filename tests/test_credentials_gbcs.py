@@ -151,3 +151,13 @@ def test_the_zaz1_set_has_no_ka_keys_and_says_so():
     with pytest.raises(CredentialError) as caught:
         store.key_agreement("90-B3-D5-1F-30-01-00-00")
     assert str(ZAZ1) in str(caught.value) and "90-B3-D5-1F-30-01-00-00" in str(caught.value)
+
+
+def test_a_key_file_over_the_cap_is_refused_unread(tmp_path):
+    from duis.gbcs.wire.crypto import MAX_KEY_FILE_BYTES, load_private_key, load_public_key
+    from duis.gbcs.wire.errors import KeyFileError
+    huge = tmp_path / "00db1234567890a0-ds.pem"
+    huge.write_bytes(b"-----BEGIN CERTIFICATE-----\n" + b"A" * (MAX_KEY_FILE_BYTES + 10))
+    for load in (load_public_key, load_private_key):
+        with pytest.raises(KeyFileError, match="key file too large"):
+            load(huge)

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Literal
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -117,15 +118,40 @@ def _usage(usage: str) -> Usage:
     raise ValueError(f"a key usage is 'ka' or 'ds', not {usage!r}")
 
 
+#: the largest key or certificate file read (a P-256 one is well under a kilobyte)
+MAX_KEY_FILE_BYTES = 64 * 1024
+
+
+def _key_file(path: Path) -> bytes:
+    """The bytes of a key folder's file, refused unread past :data:`MAX_KEY_FILE_BYTES`."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_KEY_FILE_BYTES + 1)
+    except OSError as exc:
+        raise KeyFileError("cannot read the key file", source=str(path),
+                           expected="a readable PEM file",
+                           found=exc.strerror or type(exc).__name__) from None
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise KeyFileError("key file too large", source=str(path),
+                           expected=f"at most {MAX_KEY_FILE_BYTES} bytes", found="more")
+    return data
+
+
+def _unreadable(path: Path, what: str, exc: Exception) -> KeyFileError:
+    """The refusal of a key file the cryptography library could not read (its own
+    message, first line only: a parser's dump can be long)."""
+    return KeyFileError(f"not {what}", source=str(path), expected=what,
+                        found=(str(exc).splitlines() or [type(exc).__name__])[0][:200])
+
+
 def load_public_key(path: Path) -> ec.EllipticCurvePublicKey:
     """The P-256 public key of a PEM certificate or public key file."""
-    data = path.read_bytes()
+    data = _key_file(path)
     try:
         key: object = (x509.load_pem_x509_certificate(data).public_key()
                        if b"CERTIFICATE" in data else serialization.load_pem_public_key(data))
-    except ValueError as exc:
-        raise KeyFileError("not a PEM certificate or public key", source=str(path),
-                           expected="a PEM certificate or public key", found=str(exc)) from None
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise _unreadable(path, "a PEM certificate or public key", exc) from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or not _p256(key):
         raise KeyFileError("not an EC P-256 key", source=str(path), expected="EC P-256",
                            found=type(key).__name__)
@@ -135,10 +161,9 @@ def load_public_key(path: Path) -> ec.EllipticCurvePublicKey:
 def load_private_key(path: Path) -> ec.EllipticCurvePrivateKey:
     """The P-256 private key of a PEM file (PKCS#8 or SEC 1, unencrypted)."""
     try:
-        key: object = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (ValueError, TypeError) as exc:
-        raise KeyFileError("not an unencrypted PEM private key", source=str(path),
-                           expected="a PEM private key", found=str(exc)) from None
+        key: object = serialization.load_pem_private_key(_key_file(path), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise _unreadable(path, "an unencrypted PEM private key", exc) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not _p256(key):
         raise KeyFileError("not an EC P-256 key", source=str(path), expected="EC P-256",
                            found=type(key).__name__)
