@@ -131,15 +131,17 @@ class _Watchdog:
 
 
 def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
-    """Whether the server closed this kept-alive connection (it is readable, at its end)."""
+    """Whether this kept-alive connection is done with: an idle connection that is
+    readable holds the server's end (or something no answer should be, a TLS close
+    among them), so it is not used again."""
     sock = connection.sock
     if sock is None:
         return True
     try:
         readable, _, _ = select.select([sock], [], [], 0)
-        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
-    except OSError:
+    except (OSError, ValueError):
         return True
+    return bool(readable)
 
 
 class Client:
