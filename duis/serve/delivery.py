@@ -297,7 +297,10 @@ class Deliverer:
             async with session.post(url, data=entry.body, headers=headers,
                                     allow_redirects=False) as reply:
                 status = reply.status
-                reply.close()                  # the body unread: the connection goes
+                if status == 204 or reply.content_length == 0:
+                    reply.release()            # nothing to read: the connection is kept
+                else:
+                    reply.close()              # the body unread: the connection goes
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if 200 <= status < 300:
