@@ -86,6 +86,7 @@ class SchemaSet:
         self.known = known
         """Every service reference variant DUIS defines (the schema's enumeration)."""
         self._lock = _thread.allocate_lock()
+        self._files_checked = False
         self._document = document
         """The main file as :func:`_load_with_encoded_imports` gives it, when it
         was read already (the bundled one's coverage is read from it, so it is
@@ -103,8 +104,7 @@ class SchemaSet:
     @cached_property
     def lxml_schema(self) -> etree.XMLSchema:
         """The fast validator (libxml2)."""
-        if not self.is_bundled:              # a user's folder: checked before libxml2 reads it
-            _check_schema_files(self.main_path)
+        self._check_files()
         document, self._document = self._document, None
         try:
             return etree.XMLSchema(document if document is not None
@@ -113,12 +113,18 @@ class SchemaSet:
             raise SchemaUnavailable(f"schema does not compile: {exc}",
                                     source=_shown(self.main_path)) from None
 
+    def _check_files(self) -> None:
+        """A user's folder checked (:func:`_check_schema_files`) before libxml2 or
+        xmlschema reads it, once for both (a refusal is checked again if asked again)."""
+        if not self.is_bundled and not self._files_checked:
+            _check_schema_files(self.main_path)
+            self._files_checked = True
+
     @cached_property
     def detailed_schema(self):
         """The reporting validator (xmlschema), built only when a report is needed."""
         import xmlschema
-        if not self.is_bundled:
-            _check_schema_files(self.main_path)
+        self._check_files()
         with self._lock:
             try:  # nothing outside the folder (external entities refused above; the
                 # official xmldsig schema declares internal ones, so DTDs stay allowed)

@@ -21,6 +21,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, cast
 from urllib.parse import urlencode, urlsplit
 
@@ -58,9 +59,9 @@ class Reply:
     def is_xml(self) -> bool:
         return self.status == 200 and self.content_type.startswith(("application/xml", "text/xml"))
 
-    @property
+    @cached_property
     def message(self) -> Response | None:
-        """The DUIS Response it carries, typed (not validated), or None."""
+        """The DUIS Response it carries, typed (not validated), or None (parsed once)."""
         if not self.is_xml:
             return None
         typed = from_tree(parse_bytes(self.body, "<reply>"), "<reply>")
@@ -87,9 +88,9 @@ class Exchange:
     verified: VerifiedMessage | None = None
     """The reply's verified signature (when it is a DUIS Response and verification is on)."""
 
-    @property
+    @cached_property
     def message(self) -> Request:
-        # what Client.send sent: a request (it refuses anything else)
+        # what Client.send sent: a request (it refuses anything else); parsed once
         return cast(Request, from_tree(parse_bytes(self.request, "<request>"), "<request>"))
 
 
